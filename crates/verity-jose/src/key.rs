@@ -1,0 +1,555 @@
+//! Private signing keys and raw signature verification, one backend per curve:
+//! ring for P-256, ed25519-dalek for Ed25519, k256 for secp256k1.
+
+use std::fmt;
+
+use k256::ecdsa::signature::{Signer as _, Verifier as _};
+use rand_core::OsRng;
+use ring::rand::SystemRandom;
+use ring::signature::{
+    ECDSA_P256_SHA256_FIXED, ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _,
+    UnparsedPublicKey,
+};
+use zeroize::{Zeroize, Zeroizing};
+
+use crate::jwk::coordinate;
+use crate::{Algorithm, JoseError, Jwk};
+
+/// Every supported algorithm's JWS signature is 64 bytes: Ed25519's, or ECDSA `r || s`.
+pub(crate) const SIGNATURE_LEN: usize = 64;
+
+/// ring's PKCS#8 v1 layout for P-256 (RFC 5958 `OneAsymmetricKey` wrapping an RFC 5915
+/// `ECPrivateKey` without parameters): `PREFIX || d || MIDDLE || 0x04 || x || y`.
+const P256_PKCS8_PREFIX: [u8; 36] = [
+    0x30, 0x81, 0x87, 0x02, 0x01, 0x00, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02,
+    0x01, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x04, 0x6d, 0x30, 0x6b, 0x02,
+    0x01, 0x01, 0x04, 0x20,
+];
+const P256_PKCS8_MIDDLE: [u8; 5] = [0xa1, 0x44, 0x03, 0x42, 0x00];
+
+enum Inner {
+    Ed25519(ed25519_dalek::SigningKey),
+    P256 {
+        pair: EcdsaKeyPair,
+        pkcs8: Zeroizing<Vec<u8>>,
+    },
+    Secp256k1(k256::ecdsa::SigningKey),
+}
+
+/// A private signing key for one [`Algorithm`].
+///
+/// Debug output shows only the algorithm. The Ed25519 and secp256k1 backends zeroize their
+/// scalars on drop, and so does the kept P-256 PKCS#8 copy; ring's own P-256 state is opaque.
+///
+/// Secret-bytes format (stable; see [`SigningKey::to_secret_bytes`]):
+/// - `EdDSA`: the 32-byte RFC 8032 private key (seed), as JWK `d` holds it.
+/// - `ES256K`: the 32-byte big-endian private scalar, as JWK `d` holds it.
+/// - `ES256`: a 138-byte PKCS#8 v1 DER document (RFC 5958 wrapping an RFC 5915 `ECPrivateKey`
+///   with the public key and no parameters), the form ring generates and loads. It carries the
+///   public point too, because ring cannot derive it from the scalar.
+pub struct SigningKey {
+    inner: Inner,
+}
+
+impl fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SigningKey")
+            .field("alg", &self.algorithm())
+            .field("key", &"[redacted]")
+            .finish()
+    }
+}
+
+impl SigningKey {
+    /// A fresh random key from the operating system's CSPRNG.
+    pub fn generate(alg: Algorithm) -> Result<SigningKey, JoseError> {
+        let inner = match alg {
+            Algorithm::EdDSA => Inner::Ed25519(ed25519_dalek::SigningKey::generate(&mut OsRng)),
+            Algorithm::ES256 => {
+                let doc = EcdsaKeyPair::generate_pkcs8(
+                    &ECDSA_P256_SHA256_FIXED_SIGNING,
+                    &SystemRandom::new(),
+                )
+                .map_err(|_| JoseError::Signing {
+                    reason: "P-256 key generation failed".into(),
+                })?;
+                return p256_from_pkcs8(doc.as_ref());
+            }
+            Algorithm::ES256K => Inner::Secp256k1(k256::ecdsa::SigningKey::random(&mut OsRng)),
+        };
+        Ok(SigningKey { inner })
+    }
+
+    /// The algorithm this key signs with.
+    pub fn algorithm(&self) -> Algorithm {
+        match self.inner {
+            Inner::Ed25519(_) => Algorithm::EdDSA,
+            Inner::P256 { .. } => Algorithm::ES256,
+            Inner::Secp256k1(_) => Algorithm::ES256K,
+        }
+    }
+
+    /// The matching public JWK; `kid`, `alg` and `use` are left for the caller.
+    pub fn public_jwk(&self) -> Jwk {
+        let alg = self.algorithm();
+        match &self.inner {
+            Inner::Ed25519(sk) => Jwk::from_parts(alg, sk.verifying_key().as_bytes(), None),
+            Inner::P256 { pair, .. } => ec_jwk(alg, pair.public_key().as_ref()),
+            Inner::Secp256k1(sk) => {
+                ec_jwk(alg, sk.verifying_key().to_encoded_point(false).as_bytes())
+            }
+        }
+    }
+
+    /// The private key in the documented per-algorithm format (see the type docs).
+    pub fn to_secret_bytes(&self) -> Zeroizing<Vec<u8>> {
+        match &self.inner {
+            Inner::Ed25519(sk) => Zeroizing::new(sk.as_bytes().to_vec()),
+            Inner::P256 { pkcs8, .. } => pkcs8.clone(),
+            Inner::Secp256k1(sk) => {
+                let mut scalar = sk.to_bytes();
+                let out = Zeroizing::new(scalar.to_vec());
+                scalar.as_mut_slice().zeroize();
+                out
+            }
+        }
+    }
+
+    /// Loads a key written by [`SigningKey::to_secret_bytes`].
+    pub fn from_secret_bytes(alg: Algorithm, bytes: &[u8]) -> Result<SigningKey, JoseError> {
+        match alg {
+            Algorithm::EdDSA => {
+                let sk = ed25519_dalek::SigningKey::from_bytes(&*secret32(alg, bytes)?);
+                Ok(SigningKey {
+                    inner: Inner::Ed25519(sk),
+                })
+            }
+            Algorithm::ES256 => p256_from_pkcs8(bytes),
+            Algorithm::ES256K => {
+                let scalar = secret32(alg, bytes)?;
+                let sk = k256::ecdsa::SigningKey::from_slice(&*scalar).map_err(|_| {
+                    JoseError::invalid_key("secp256k1 scalar is zero or not below the group order")
+                })?;
+                Ok(SigningKey {
+                    inner: Inner::Secp256k1(sk),
+                })
+            }
+        }
+    }
+
+    /// Imports a private JWK (with `d`); the public members must match the private key.
+    pub fn from_private_jwk(v: &serde_json::Value) -> Result<SigningKey, JoseError> {
+        let mut public = v.clone();
+        let d = public
+            .as_object_mut()
+            .ok_or_else(|| JoseError::invalid_key("a JWK must be a JSON object"))?
+            .remove("d")
+            .ok_or_else(|| JoseError::invalid_key("d is missing: not a private JWK"))?;
+        // Validates kty/crv/x/y and refuses any other private member.
+        let jwk = Jwk::from_json_value(&public)?;
+        let alg = jwk.algorithm()?;
+        let d = d
+            .as_str()
+            .ok_or_else(|| JoseError::invalid_key("d must be a string"))?;
+        let d = Zeroizing::new(coordinate("d", Some(d))?);
+        let key = match alg {
+            Algorithm::ES256 => {
+                // ring checks that d and the point agree when it loads the document.
+                p256_from_pkcs8(&p256_pkcs8(&d, &jwk.ec_point()?))?
+            }
+            Algorithm::EdDSA | Algorithm::ES256K => SigningKey::from_secret_bytes(alg, &*d)?,
+        };
+        let derived = key.public_jwk();
+        if derived.x != jwk.x || derived.y != jwk.y {
+            return Err(JoseError::invalid_key(
+                "d does not belong to the public key in x/y",
+            ));
+        }
+        Ok(key)
+    }
+
+    /// Signs `message`, returning the raw JWS signature (64 bytes for every supported alg).
+    pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, JoseError> {
+        match &self.inner {
+            Inner::Ed25519(sk) => Ok(sk.sign(message).to_bytes().to_vec()),
+            Inner::P256 { pair, .. } => pair
+                .sign(&SystemRandom::new(), message)
+                .map(|sig| sig.as_ref().to_vec())
+                .map_err(|_| JoseError::Signing {
+                    reason: "P-256 signing failed".into(),
+                }),
+            Inner::Secp256k1(sk) => {
+                // RFC 6979 deterministic nonce; k256 emits low-S.
+                let sig: k256::ecdsa::Signature =
+                    sk.try_sign(message).map_err(|e| JoseError::Signing {
+                        reason: format!("secp256k1 signing failed: {e}"),
+                    })?;
+                Ok(sig.to_bytes().to_vec())
+            }
+        }
+    }
+}
+
+/// Verifies a raw JWS `signature` over `message` with `key`; the algorithm comes from the key.
+pub fn verify_signature(key: &Jwk, message: &[u8], signature: &[u8]) -> Result<(), JoseError> {
+    if let Some(use_) = &key.use_
+        && use_ != "sig"
+    {
+        return Err(JoseError::invalid_key(format!(
+            "the key's use is {use_:?}, not \"sig\""
+        )));
+    }
+    let alg = key.algorithm()?;
+    if signature.len() != SIGNATURE_LEN {
+        return Err(JoseError::invalid_signature(format!(
+            "an {alg} signature is {SIGNATURE_LEN} bytes, this one is {}",
+            signature.len()
+        )));
+    }
+    match alg {
+        Algorithm::EdDSA => {
+            let vk = ed25519_dalek::VerifyingKey::from_bytes(&key.ed25519_bytes()?)
+                .map_err(|_| JoseError::invalid_key("x is not a valid Ed25519 point"))?;
+            let sig = ed25519_dalek::Signature::from_slice(signature)
+                .map_err(|_| JoseError::invalid_signature("not an Ed25519 signature"))?;
+            // Strict: rejects small-order keys and non-canonical R, per RFC 8032 section 5.1.7.
+            vk.verify_strict(message, &sig)
+                .map_err(|_| JoseError::invalid_signature("EdDSA signature does not verify"))
+        }
+        Algorithm::ES256 => UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, key.ec_point()?)
+            .verify(message, signature)
+            .map_err(|_| JoseError::invalid_signature("ES256 signature does not verify")),
+        Algorithm::ES256K => {
+            let vk = k256::ecdsa::VerifyingKey::from_sec1_bytes(&key.ec_point()?)
+                .map_err(|_| JoseError::invalid_key("x/y is not a point on secp256k1"))?;
+            let sig = k256::ecdsa::Signature::from_slice(signature).map_err(|_| {
+                JoseError::invalid_signature("r or s is zero or not below the group order")
+            })?;
+            // k256 accepts only low-S, but OpenSSL (and so many issuers) emit high-S half the
+            // time; both are valid ECDSA, so normalise before verifying.
+            let sig = sig.normalize_s().unwrap_or(sig);
+            vk.verify(message, &sig)
+                .map_err(|_| JoseError::invalid_signature("ES256K signature does not verify"))
+        }
+    }
+}
+
+fn secret32(alg: Algorithm, bytes: &[u8]) -> Result<Zeroizing<[u8; 32]>, JoseError> {
+    <[u8; 32]>::try_from(bytes)
+        .map(Zeroizing::new)
+        .map_err(|_| {
+            JoseError::invalid_key(format!(
+                "an {alg} secret key is 32 bytes, this one is {}",
+                bytes.len()
+            ))
+        })
+}
+
+/// Builds an EC JWK from a 65-byte SEC 1 uncompressed point.
+fn ec_jwk(alg: Algorithm, point: &[u8]) -> Jwk {
+    // 0x04 || x || y, with x and y the same length.
+    let coords = point.get(1..).unwrap_or_default();
+    let (x, y) = coords.split_at(coords.len() / 2);
+    Jwk::from_parts(alg, x, Some(y))
+}
+
+fn p256_pkcs8(d: &[u8; 32], point: &[u8; 65]) -> Zeroizing<Vec<u8>> {
+    let mut doc = Zeroizing::new(Vec::with_capacity(138));
+    doc.extend_from_slice(&P256_PKCS8_PREFIX);
+    doc.extend_from_slice(d);
+    doc.extend_from_slice(&P256_PKCS8_MIDDLE);
+    doc.extend_from_slice(point);
+    doc
+}
+
+fn p256_from_pkcs8(pkcs8: &[u8]) -> Result<SigningKey, JoseError> {
+    let pair = EcdsaKeyPair::from_pkcs8(
+        &ECDSA_P256_SHA256_FIXED_SIGNING,
+        pkcs8,
+        &SystemRandom::new(),
+    )
+    .map_err(|e| JoseError::invalid_key(format!("P-256 PKCS#8 key rejected: {e}")))?;
+    Ok(SigningKey {
+        inner: Inner::P256 {
+            pair,
+            pkcs8: Zeroizing::new(pkcs8.to_vec()),
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_vectors::*;
+    use serde_json::json;
+
+    fn jwk(v: serde_json::Value) -> Jwk {
+        Jwk::from_json_value(&v).unwrap()
+    }
+
+    fn es256k_jwk(x: &str, y: &str) -> Jwk {
+        jwk(json!({"kty": "EC", "crv": "secp256k1", "x": x, "y": y}))
+    }
+
+    /// RFC 7515 Appendix A.3: the example private key imports, matches the example public key,
+    /// and signs something the public key verifies.
+    #[test]
+    fn rfc7515_a3_private_key_round_trips() {
+        let key = SigningKey::from_private_jwk(&rfc7515_a3_private_jwk()).unwrap();
+        assert_eq!(key.algorithm(), Algorithm::ES256);
+        let public = jwk(rfc7515_a3_public_jwk());
+        assert_eq!(key.public_jwk(), public);
+        let sig = key.sign(b"payload").unwrap();
+        assert_eq!(sig.len(), 64);
+        verify_signature(&public, b"payload", &sig).unwrap();
+        assert!(verify_signature(&public, b"payloaD", &sig).is_err());
+    }
+
+    /// RFC 8037 Appendix A.1/A.2: the private key's public half is the A.2 key.
+    #[test]
+    fn rfc8037_a1_private_key_has_a2_public_key() {
+        let key = SigningKey::from_private_jwk(&rfc8037_a1_private_jwk()).unwrap();
+        assert_eq!(key.algorithm(), Algorithm::EdDSA);
+        assert_eq!(key.public_jwk(), jwk(rfc8037_a2_public_jwk()));
+    }
+
+    /// web5-spec `test-vectors/crypto_es256k/verify.json`: every vector's expected outcome.
+    #[test]
+    fn web5_es256k_verify_vectors() {
+        for v in &WEB5_ES256K_VERIFY {
+            let key = es256k_jwk(v.x, v.y);
+            let data = hex::decode(v.data_hex).unwrap();
+            let sig = hex::decode(v.signature_hex).unwrap();
+            let result = verify_signature(&key, &data, &sig);
+            if v.valid {
+                assert_eq!(result, Ok(()), "{}", v.description);
+            } else {
+                assert!(
+                    matches!(result, Err(JoseError::InvalidSignature { .. })),
+                    "{}: {result:?}",
+                    v.description
+                );
+            }
+        }
+    }
+
+    /// The web5 "high-S" vector really is high-S: k256 alone rejects it, so the normalisation
+    /// step is what makes it verify.
+    #[test]
+    fn web5_high_s_vector_needs_normalisation() {
+        let v = &WEB5_ES256K_VERIFY[2];
+        let sig =
+            k256::ecdsa::Signature::from_slice(&hex::decode(v.signature_hex).unwrap()).unwrap();
+        assert!(sig.normalize_s().is_some(), "vector must be high-S");
+        let vk =
+            k256::ecdsa::VerifyingKey::from_sec1_bytes(&es256k_jwk(v.x, v.y).ec_point().unwrap())
+                .unwrap();
+        assert!(vk.verify(&hex::decode(v.data_hex).unwrap(), &sig).is_err());
+    }
+
+    /// A high-S signature made by negating s of one of ours verifies after normalisation.
+    #[test]
+    fn es256k_high_s_is_accepted() {
+        let key = SigningKey::generate(Algorithm::ES256K).unwrap();
+        let low = k256::ecdsa::Signature::from_slice(&key.sign(b"msg").unwrap()).unwrap();
+        assert!(low.normalize_s().is_none(), "k256 signs low-S");
+        let (r, s) = low.split_scalars();
+        let high = k256::ecdsa::Signature::from_scalars(r, -s).unwrap();
+        assert!(high.normalize_s().is_some(), "negated s is high");
+        verify_signature(&key.public_jwk(), b"msg", &high.to_bytes()).unwrap();
+        assert!(verify_signature(&key.public_jwk(), b"msh", &high.to_bytes()).is_err());
+    }
+
+    /// web5-spec's private ES256K vector key imports, and its public half is the vector's.
+    #[test]
+    fn es256k_private_jwk_imports() {
+        let v = web5_es256k_private_jwk();
+        let key = SigningKey::from_private_jwk(&v).unwrap();
+        let public = key.public_jwk();
+        assert_eq!(public.x.as_deref(), v["x"].as_str());
+        assert_eq!(public.y.as_deref(), v["y"].as_str());
+        let sig = key.sign(b"hello").unwrap();
+        verify_signature(&public, b"hello", &sig).unwrap();
+        // RFC 6979: the same message gives the same signature.
+        assert_eq!(key.sign(b"hello").unwrap(), sig);
+    }
+
+    #[test]
+    fn secret_bytes_round_trip_for_every_algorithm() {
+        for alg in Algorithm::ALL {
+            let key = SigningKey::generate(alg).unwrap();
+            let bytes = key.to_secret_bytes();
+            let expected_len = if alg == Algorithm::ES256 { 138 } else { 32 };
+            assert_eq!(bytes.len(), expected_len, "{alg}");
+            let back = SigningKey::from_secret_bytes(alg, &bytes).unwrap();
+            assert_eq!(back.algorithm(), alg);
+            assert_eq!(back.public_jwk(), key.public_jwk());
+            assert_eq!(*back.to_secret_bytes(), *bytes);
+            let sig = back.sign(b"m").unwrap();
+            verify_signature(&key.public_jwk(), b"m", &sig).unwrap();
+            // Generated public keys pass full validation.
+            key.public_jwk().validate().unwrap();
+        }
+    }
+
+    /// Our PKCS#8 builder produces exactly the document ring generates.
+    #[test]
+    fn p256_pkcs8_layout_matches_ring() {
+        let key = SigningKey::generate(Algorithm::ES256).unwrap();
+        let doc = key.to_secret_bytes();
+        let d: [u8; 32] = doc[36..68].try_into().unwrap();
+        let point = key.public_jwk().ec_point().unwrap();
+        assert_eq!(*p256_pkcs8(&d, &point), *doc);
+    }
+
+    #[test]
+    fn secret_bytes_are_checked() {
+        for alg in [Algorithm::EdDSA, Algorithm::ES256K] {
+            assert!(matches!(
+                SigningKey::from_secret_bytes(alg, &[7u8; 31]),
+                Err(JoseError::InvalidKey { .. })
+            ));
+        }
+        assert!(matches!(
+            SigningKey::from_secret_bytes(Algorithm::ES256K, &[0u8; 32]),
+            Err(JoseError::InvalidKey { .. })
+        ));
+        assert!(matches!(
+            SigningKey::from_secret_bytes(Algorithm::ES256K, &[0xffu8; 32]),
+            Err(JoseError::InvalidKey { .. })
+        ));
+        assert!(matches!(
+            SigningKey::from_secret_bytes(Algorithm::ES256, &[1u8; 138]),
+            Err(JoseError::InvalidKey { .. })
+        ));
+    }
+
+    #[test]
+    fn private_jwk_must_be_consistent() {
+        // d from RFC 8037 A.1 with a different (valid) public key.
+        let mut v = rfc8037_a1_private_jwk();
+        v["x"] = SigningKey::generate(Algorithm::EdDSA)
+            .unwrap()
+            .public_jwk()
+            .x
+            .unwrap()
+            .into();
+        assert!(
+            matches!(SigningKey::from_private_jwk(&v), Err(JoseError::InvalidKey { reason }) if reason.contains("does not belong"))
+        );
+        // P-256: ring refuses a d that does not match x/y.
+        let mut v = rfc7515_a3_private_jwk();
+        v["d"] = rfc8037_a1_private_jwk()["d"].clone();
+        assert!(matches!(
+            SigningKey::from_private_jwk(&v),
+            Err(JoseError::InvalidKey { .. })
+        ));
+        // secp256k1 d against another key's x/y.
+        let mut v = web5_es256k_private_jwk();
+        v["x"] = WEB5_ES256K_VERIFY[0].x.into();
+        v["y"] = WEB5_ES256K_VERIFY[0].y.into();
+        assert!(matches!(
+            SigningKey::from_private_jwk(&v),
+            Err(JoseError::InvalidKey { .. })
+        ));
+    }
+
+    #[test]
+    fn private_jwk_shape_errors() {
+        assert!(matches!(
+            SigningKey::from_private_jwk(&rfc8037_a2_public_jwk()),
+            Err(JoseError::InvalidKey { reason }) if reason.contains("d is missing")
+        ));
+        assert!(matches!(
+            SigningKey::from_private_jwk(&json!([])),
+            Err(JoseError::InvalidKey { .. })
+        ));
+        let mut v = rfc8037_a1_private_jwk();
+        v["d"] = json!(5);
+        assert!(matches!(
+            SigningKey::from_private_jwk(&v),
+            Err(JoseError::InvalidKey { reason }) if reason.contains("d must be a string")
+        ));
+        let mut v = rfc8037_a1_private_jwk();
+        v["d"] = json!("AAAA");
+        assert!(matches!(
+            SigningKey::from_private_jwk(&v),
+            Err(JoseError::InvalidKey { reason }) if reason.contains("32 bytes")
+        ));
+        let mut v = rfc8037_a1_private_jwk();
+        v["k"] = json!("AAAA");
+        assert!(matches!(
+            SigningKey::from_private_jwk(&v),
+            Err(JoseError::PrivateKeyMaterial { .. })
+        ));
+    }
+
+    #[test]
+    fn debug_never_prints_the_key() {
+        let key = SigningKey::from_private_jwk(&rfc8037_a1_private_jwk()).unwrap();
+        let debug = format!("{key:?}");
+        assert_eq!(debug, r#"SigningKey { alg: EdDSA, key: "[redacted]" }"#);
+        let secret = key.to_secret_bytes();
+        assert!(!debug.contains(&hex::encode(&*secret)));
+    }
+
+    #[test]
+    fn wrong_length_signatures_are_rejected() {
+        for alg in Algorithm::ALL {
+            let key = SigningKey::generate(alg).unwrap();
+            let mut sig = key.sign(b"m").unwrap();
+            sig.push(0);
+            assert!(matches!(
+                verify_signature(&key.public_jwk(), b"m", &sig),
+                Err(JoseError::InvalidSignature { reason }) if reason.contains("65")
+            ));
+            sig.truncate(63);
+            assert!(matches!(
+                verify_signature(&key.public_jwk(), b"m", &sig),
+                Err(JoseError::InvalidSignature { .. })
+            ));
+        }
+    }
+
+    #[test]
+    fn tampered_messages_and_signatures_fail_for_every_algorithm() {
+        for alg in Algorithm::ALL {
+            let key = SigningKey::generate(alg).unwrap();
+            let public = key.public_jwk();
+            let sig = key.sign(b"message").unwrap();
+            verify_signature(&public, b"message", &sig).unwrap();
+            assert!(
+                matches!(
+                    verify_signature(&public, b"messagE", &sig),
+                    Err(JoseError::InvalidSignature { .. })
+                ),
+                "{alg}"
+            );
+            let mut bad = sig.clone();
+            bad[10] ^= 0x01;
+            assert!(
+                matches!(
+                    verify_signature(&public, b"message", &bad),
+                    Err(JoseError::InvalidSignature { .. })
+                ),
+                "{alg}"
+            );
+            let other = SigningKey::generate(alg).unwrap().public_jwk();
+            assert!(verify_signature(&other, b"message", &sig).is_err(), "{alg}");
+        }
+    }
+
+    #[test]
+    fn keys_not_meant_for_signatures_are_refused() {
+        let key = SigningKey::generate(Algorithm::EdDSA).unwrap();
+        let sig = key.sign(b"m").unwrap();
+        let mut public = key.public_jwk();
+        public.use_ = Some("enc".into());
+        assert!(matches!(
+            verify_signature(&public, b"m", &sig),
+            Err(JoseError::InvalidKey { reason }) if reason.contains("enc")
+        ));
+        public.use_ = Some("sig".into());
+        verify_signature(&public, b"m", &sig).unwrap();
+    }
+}

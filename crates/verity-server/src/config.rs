@@ -1,0 +1,427 @@
+//! Typed configuration, layered: built-in defaults -> TOML file -> `VERITY__SECTION__KEY` env vars.
+//! Unknown keys are rejected at every level so a typo fails at start-up, not in production.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+use url::Url;
+use verity_core::Secret;
+use verity_jose::Algorithm;
+
+/// The whole configuration of one Verity process.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// `development` (zero-config friendly) or `production` (refuses unsafe defaults).
+    pub mode: Mode,
+    pub server: ServerConfig,
+    pub database: DatabaseConfig,
+    pub keys: KeysConfig,
+    pub auth: AuthConfig,
+    pub log: LogConfig,
+    pub bootstrap: BootstrapConfig,
+}
+
+/// Run mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    #[default]
+    Development,
+    Production,
+}
+
+/// HTTP listener and public identity of the service.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address to listen on; port 0 picks a free port (tests).
+    pub bind: SocketAddr,
+    /// The URL wallets and apps reach this service at. Defaults to `http://localhost:<port>`.
+    pub public_url: Option<String>,
+    /// Extra host names (with port, if any) whose did:web documents this service answers for,
+    /// besides the host of `public_url`.
+    pub domains: Vec<String>,
+    /// Directory for the embedded database and generated development secrets.
+    pub data_dir: PathBuf,
+    /// Largest accepted request body.
+    pub body_limit_bytes: usize,
+    /// Seconds to finish in-flight requests after SIGTERM/SIGINT.
+    pub shutdown_timeout_secs: u64,
+    /// Worker threads; 0 = one per core.
+    pub workers: usize,
+    /// Built-in HTTPS for setups without a reverse proxy.
+    pub tls: Option<TlsConfig>,
+}
+
+/// PEM certificate chain and private key paths for built-in HTTPS.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    pub cert_path: PathBuf,
+    pub key_path: PathBuf,
+}
+
+/// Where the data lives.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// `sqlite://path` (embedded default) or `postgres://...` (production).
+    /// Empty = `sqlite://<data_dir>/verity.db`.
+    pub url: String,
+}
+
+/// Signing keys and their protection at rest.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeysConfig {
+    /// Key-encryption key (32 bytes, base64). Required in production; in development a key file
+    /// is generated under the data directory when neither this nor `kek_file` is set.
+    pub kek: Option<Secret>,
+    /// File holding the key-encryption key (base64).
+    pub kek_file: Option<PathBuf>,
+    /// Algorithm for newly generated authority keys.
+    pub default_algorithm: Algorithm,
+}
+
+/// API and admin authentication.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// Admin token for `/admin/v1`. When unset, one is generated into `admin_token_file`.
+    pub admin_token: Option<Secret>,
+    /// Where the generated admin token is kept. Default `<data_dir>/admin-token`.
+    pub admin_token_file: Option<PathBuf>,
+    /// Lifetime of access tokens from `/oauth2/token`.
+    pub access_token_ttl_secs: i64,
+    /// Resources accepted in `<resource>/.default` scopes and as access-token audiences.
+    pub audiences: Vec<String>,
+    /// Token-endpoint requests allowed per client address per minute (burst size).
+    pub token_rate_limit_per_minute: u32,
+    /// Allowed clock skew when checking token times.
+    pub clock_skew_secs: i64,
+}
+
+/// Logging.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `text` or `json`.
+    pub format: LogFormat,
+    /// An env-filter directive, e.g. `info,verity_server=debug`. `RUST_LOG` overrides it.
+    pub level: String,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// What a first start creates when the database is empty.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BootstrapConfig {
+    /// Create a tenant and an authority for `public_url` on first start.
+    pub create_default_authority: bool,
+    /// Display name of that authority.
+    pub authority_name: String,
+    /// Name of the tenant created on first start.
+    pub tenant_name: String,
+}
+
+/// The access-token audience of the hosted service, which existing apps request as
+/// `3db474b9-6a0c-4840-96ac-1fceb342124f/.default`.
+pub const HOSTED_SERVICE_RESOURCE: &str = "3db474b9-6a0c-4840-96ac-1fceb342124f";
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            mode: Mode::Development,
+            server: ServerConfig::default(),
+            database: DatabaseConfig::default(),
+            keys: KeysConfig::default(),
+            auth: AuthConfig::default(),
+            log: LogConfig::default(),
+            bootstrap: BootstrapConfig::default(),
+        }
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: None,
+            domains: Vec::new(),
+            data_dir: PathBuf::from("data"),
+            body_limit_bytes: 1024 * 1024,
+            shutdown_timeout_secs: 30,
+            workers: 0,
+            tls: None,
+        }
+    }
+}
+
+impl Default for KeysConfig {
+    fn default() -> Self {
+        Self {
+            kek: None,
+            kek_file: None,
+            default_algorithm: Algorithm::ES256,
+        }
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            admin_token: None,
+            admin_token_file: None,
+            access_token_ttl_secs: 3600,
+            audiences: vec![HOSTED_SERVICE_RESOURCE.to_owned(), "verity".to_owned()],
+            token_rate_limit_per_minute: 120,
+            clock_skew_secs: 60,
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Text,
+            level: "info".to_owned(),
+        }
+    }
+}
+
+impl Default for BootstrapConfig {
+    fn default() -> Self {
+        Self {
+            create_default_authority: true,
+            authority_name: "Verity (local)".to_owned(),
+            tenant_name: "default".to_owned(),
+        }
+    }
+}
+
+/// A configuration that could not be loaded or is unsafe.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Load(String),
+    #[error("configuration key `{key}`: {reason}")]
+    Invalid { key: &'static str, reason: String },
+}
+
+impl Config {
+    /// Loads defaults, then `file` (if given), then `VERITY__...` environment variables.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(ConfigError::Load(format!(
+                    "config file {} does not exist",
+                    path.display()
+                )));
+            }
+            fig = fig.merge(Toml::file_exact(path));
+        }
+        fig = fig.merge(Env::prefixed("VERITY__").split("__").lowercase(true));
+        let cfg: Config = fig
+            .extract()
+            .map_err(|e| ConfigError::Load(flatten_figment(e)))?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Parses a configuration from TOML text alone (no env), validating it.
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        let cfg: Config = Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::string(text))
+            .extract()
+            .map_err(|e| ConfigError::Load(flatten_figment(e)))?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Checks the rules no type can express.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(url) = &self.server.public_url {
+            let parsed = Url::parse(url).map_err(|e| ConfigError::Invalid {
+                key: "server.public_url",
+                reason: e.to_string(),
+            })?;
+            let host = parsed.host_str().unwrap_or_default();
+            match parsed.scheme() {
+                "https" => {}
+                "http" if is_local_host(host) => {
+                    if self.mode == Mode::Production {
+                        return Err(ConfigError::Invalid {
+                            key: "server.public_url",
+                            reason: "production mode needs an https public URL".into(),
+                        });
+                    }
+                }
+                "http" => {
+                    return Err(ConfigError::Invalid {
+                        key: "server.public_url",
+                        reason: format!(
+                            "http is allowed for localhost only, not `{host}`: use https"
+                        ),
+                    });
+                }
+                other => {
+                    return Err(ConfigError::Invalid {
+                        key: "server.public_url",
+                        reason: format!("scheme `{other}` is not http(s)"),
+                    });
+                }
+            }
+            if parsed.path() != "/" || parsed.query().is_some() {
+                return Err(ConfigError::Invalid {
+                    key: "server.public_url",
+                    reason: "must be an origin without path or query, e.g. https://vc.example.com"
+                        .into(),
+                });
+            }
+        }
+        if self.mode == Mode::Production && self.keys.kek.is_none() && self.keys.kek_file.is_none()
+        {
+            return Err(ConfigError::Invalid {
+                key: "keys.kek",
+                reason: "production mode refuses to start without a key-encryption key \
+                         (set VERITY__KEYS__KEK or keys.kek_file; `verity keys generate-kek` makes one)"
+                    .into(),
+            });
+        }
+        if self.mode == Mode::Production && self.database.url.starts_with("sqlite") {
+            tracing::warn!(
+                "production mode on SQLite: fine for one node, use Postgres to scale out"
+            );
+        }
+        if self.auth.access_token_ttl_secs < 60 || self.auth.access_token_ttl_secs > 86_400 {
+            return Err(ConfigError::Invalid {
+                key: "auth.access_token_ttl_secs",
+                reason: "must be between 60 and 86400".into(),
+            });
+        }
+        if self.auth.token_rate_limit_per_minute == 0 {
+            return Err(ConfigError::Invalid {
+                key: "auth.token_rate_limit_per_minute",
+                reason: "must be at least 1".into(),
+            });
+        }
+        if self.server.body_limit_bytes < 1024 {
+            return Err(ConfigError::Invalid {
+                key: "server.body_limit_bytes",
+                reason: "must be at least 1024".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The database URL, defaulting to SQLite under the data directory.
+    pub fn database_url(&self) -> String {
+        if self.database.url.is_empty() {
+            format!(
+                "sqlite://{}",
+                self.server.data_dir.join("verity.db").display()
+            )
+        } else {
+            self.database.url.clone()
+        }
+    }
+
+    /// The admin token file path.
+    pub fn admin_token_file(&self) -> PathBuf {
+        self.auth
+            .admin_token_file
+            .clone()
+            .unwrap_or_else(|| self.server.data_dir.join("admin-token"))
+    }
+
+    /// The public URL for a listener bound to `port` (no trailing slash).
+    pub fn public_url_for_port(&self, port: u16) -> String {
+        match &self.server.public_url {
+            Some(u) => u.trim_end_matches('/').to_owned(),
+            None => {
+                let scheme = if self.server.tls.is_some() {
+                    "https"
+                } else {
+                    "http"
+                };
+                format!("{scheme}://localhost:{port}")
+            }
+        }
+    }
+}
+
+/// True for host names that may be served over plain http in development.
+pub fn is_local_host(host: &str) -> bool {
+    let h = host.trim_start_matches('[').trim_end_matches(']');
+    h.eq_ignore_ascii_case("localhost") || h == "127.0.0.1" || h == "::1"
+}
+
+fn flatten_figment(e: figment::Error) -> String {
+    e.into_iter()
+        .map(|e| e.to_string())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_zero_config() {
+        let c = Config::from_toml("").unwrap();
+        assert_eq!(c.server.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.mode, Mode::Development);
+        assert_eq!(c.database_url(), "sqlite://data/verity.db");
+        assert_eq!(c.public_url_for_port(8080), "http://localhost:8080");
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        let err = Config::from_toml("[server]\nbindd = \"127.0.0.1:1\"\n").unwrap_err();
+        assert!(err.to_string().contains("bindd"), "{err}");
+        let err = Config::from_toml("colour = 1\n").unwrap_err();
+        assert!(err.to_string().contains("colour"), "{err}");
+    }
+
+    #[test]
+    fn production_without_kek_refuses() {
+        let err = Config::from_toml(
+            "mode = \"production\"\n[server]\npublic_url = \"https://vc.example.com\"\n",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("keys.kek"), "{err}");
+    }
+
+    #[test]
+    fn http_public_url_only_for_localhost() {
+        assert!(Config::from_toml("[server]\npublic_url = \"http://localhost:9000\"\n").is_ok());
+        let err =
+            Config::from_toml("[server]\npublic_url = \"http://vc.example.com\"\n").unwrap_err();
+        assert!(err.to_string().contains("localhost only"), "{err}");
+        let err =
+            Config::from_toml("[server]\npublic_url = \"https://vc.example.com/x\"\n").unwrap_err();
+        assert!(err.to_string().contains("origin"), "{err}");
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let c =
+            Config::from_toml("[keys]\nkek = \"c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0MTI\"\n")
+                .unwrap();
+        assert!(!format!("{c:?}").contains("c2VjcmV0"));
+    }
+}

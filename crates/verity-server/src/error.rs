@@ -1,0 +1,349 @@
+//! The API error shape of the hosted Request Service API (protocol.md §1): every non-2xx answer
+//! carries `error.code` (fixed per status), `error.message`, and `error.innererror` with a
+//! specific code. 5xx answers carry only the correlation id (`mscv`).
+
+use std::fmt;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+use serde_json::json;
+
+tokio::task_local! {
+    /// The request id of the request being handled, used as the correlation id in error bodies.
+    pub static REQUEST_ID: String;
+}
+
+/// The current request's correlation id (a fresh one outside a request).
+pub fn correlation_id() -> String {
+    REQUEST_ID
+        .try_with(|id| id.clone())
+        .unwrap_or_else(|_| uuid::Uuid::new_v4().to_string())
+}
+
+/// Inner error codes: the hosted service's generic ones plus Verity's own. Never renamed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum InnerCode {
+    /// A field is missing, has the wrong type or an invalid value.
+    #[serde(rename = "badOrMissingField")]
+    BadOrMissingField,
+    /// The body is not valid JSON / the content type is wrong.
+    #[serde(rename = "invalidRequestBody")]
+    InvalidRequestBody,
+    /// A resource does not exist.
+    #[serde(rename = "notFound")]
+    NotFound,
+    /// A bearer token or credential is missing, malformed, expired or not valid here.
+    #[serde(rename = "tokenError")]
+    TokenError,
+    /// The caller is authenticated but not allowed to do this.
+    #[serde(rename = "forbidden")]
+    Forbidden,
+    /// A resource with that identity already exists.
+    #[serde(rename = "conflict")]
+    Conflict,
+    /// The request body exceeds the size limit.
+    #[serde(rename = "payloadTooLarge")]
+    PayloadTooLarge,
+    /// Too many requests from this client; retry later.
+    #[serde(rename = "rateLimited")]
+    RateLimited,
+    /// The HTTP method is not supported on this route.
+    #[serde(rename = "methodNotAllowed")]
+    MethodNotAllowed,
+    /// A dependency (database, remote party) failed; retrying may succeed.
+    #[serde(rename = "transientError")]
+    TransientError,
+    /// An unexpected failure; look up the correlation id in the logs.
+    #[serde(rename = "internalError")]
+    Internal,
+}
+
+impl InnerCode {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::BadOrMissingField => "badOrMissingField",
+            Self::InvalidRequestBody => "invalidRequestBody",
+            Self::NotFound => "notFound",
+            Self::TokenError => "tokenError",
+            Self::Forbidden => "forbidden",
+            Self::Conflict => "conflict",
+            Self::PayloadTooLarge => "payloadTooLarge",
+            Self::RateLimited => "rateLimited",
+            Self::MethodNotAllowed => "methodNotAllowed",
+            Self::TransientError => "transientError",
+            Self::Internal => "internalError",
+        }
+    }
+}
+
+/// An error answered to an API caller.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    inner: InnerCode,
+    message: String,
+    target: Option<String>,
+    request_id: Option<String>,
+    retry_after: Option<u64>,
+}
+
+impl ApiError {
+    /// An error with an explicit status.
+    pub fn new(status: StatusCode, inner: InnerCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            inner,
+            message: message.into(),
+            target: None,
+            request_id: None,
+            retry_after: None,
+        }
+    }
+
+    /// 400 for a bad or missing field, naming it.
+    pub fn bad_field(target: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            InnerCode::BadOrMissingField,
+            message,
+        )
+        .with_target(target)
+    }
+
+    /// 400 for a body that is not the JSON we expect.
+    pub fn bad_body(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            InnerCode::InvalidRequestBody,
+            message,
+        )
+    }
+
+    /// 401 for a missing/invalid credential.
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, InnerCode::TokenError, message)
+    }
+
+    /// 403 for a valid credential without the right.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, InnerCode::Forbidden, message)
+    }
+
+    /// 404.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, InnerCode::NotFound, message)
+    }
+
+    /// 409.
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, InnerCode::Conflict, message)
+    }
+
+    /// 503 for a dependency that failed; callers may retry.
+    pub fn transient(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            InnerCode::TransientError,
+            message,
+        )
+    }
+
+    /// 500; the message is logged with the correlation id, never sent.
+    pub fn internal(message: impl fmt::Display) -> Self {
+        let id = correlation_id();
+        tracing::error!(correlation_id = %id, error = %message, "internal error");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, InnerCode::Internal, "")
+    }
+
+    /// Names the field the error is about (`registration.clientName`).
+    pub fn with_target(mut self, target: impl Into<String>) -> Self {
+        self.target = Some(target.into());
+        self
+    }
+
+    /// Attaches the API request id the error belongs to.
+    pub fn with_request_id(mut self, id: impl Into<String>) -> Self {
+        self.request_id = Some(id.into());
+        self
+    }
+
+    /// Adds a `Retry-After` header (seconds).
+    pub fn with_retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs);
+        self
+    }
+
+    /// The inner code.
+    pub fn inner_code(&self) -> InnerCode {
+        self.inner
+    }
+
+    /// The JSON body of this error.
+    pub fn body(&self) -> serde_json::Value {
+        let (code, message) = top_level(self.status);
+        let mscv = correlation_id();
+        let date = httpdate_now();
+        if self.status.is_server_error() {
+            return json!({
+                "requestId": self.request_id,
+                "date": date,
+                "mscv": mscv,
+                "error": { "code": code, "message": message,
+                           "innererror": { "code": self.inner.as_str(),
+                                           "message": format!("Correlation id {mscv}.") } }
+            });
+        }
+        let mut inner = json!({ "code": self.inner.as_str(), "message": self.message });
+        if let Some(t) = &self.target {
+            inner["target"] = json!(t);
+        }
+        json!({
+            "requestId": self.request_id,
+            "date": date,
+            "mscv": mscv,
+            "error": { "code": code, "message": message, "innererror": inner }
+        })
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {}: {}",
+            self.status.as_u16(),
+            self.inner.as_str(),
+            self.message
+        )
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut resp = HttpResponse::build(self.status);
+        if let Some(secs) = self.retry_after {
+            resp.insert_header((header::RETRY_AFTER, secs.to_string()));
+        }
+        if self.status == StatusCode::UNAUTHORIZED {
+            resp.insert_header((
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"verity\", error=\"invalid_token\""),
+            ));
+        }
+        resp.json(self.body())
+    }
+}
+
+/// The fixed top-level code and message for an HTTP status, as the hosted service sends them.
+pub fn top_level(status: StatusCode) -> (&'static str, &'static str) {
+    match status.as_u16() {
+        400 => ("badRequest", "The request is invalid."),
+        401 => (
+            "unauthorized",
+            "The requested resource requires authentication.",
+        ),
+        403 => ("forbidden", "Missing permission to fulfill this request."),
+        404 => ("notFound", "The requested resource doesn't exist."),
+        405 => (
+            "methodNotAllowed",
+            "The requested method isn't allowed on the requested resource.",
+        ),
+        406 => ("notAcceptable", "The requested format isn't supported."),
+        408 => ("requestTimeout", "The request timed out."),
+        409 => ("conflict", "There's a conflict caused by the request."),
+        410 => ("gone", "The requested resource is no longer available."),
+        413 => ("payloadTooLarge", "Payload too large."),
+        415 => (
+            "unsupportedMediaType",
+            "The request media type isn't supported.",
+        ),
+        429 => ("tooManyRequests", "Too many requests."),
+        503 => ("serviceUnavailable", "The service is unavailable."),
+        _ if status.is_server_error() => {
+            ("internalServerError", "An internal server error occurred.")
+        }
+        _ => ("badRequest", "The request is invalid."),
+    }
+}
+
+fn httpdate_now() -> String {
+    // The `date` field mirrors the HTTP Date header (RFC 7231); it is informational only, so the
+    // response-time wall clock is the right source here.
+    #[allow(clippy::disallowed_methods)]
+    let now = chrono::Utc::now();
+    now.format("%a, %d %b %Y %H:%M:%S GMT").to_string()
+}
+
+impl From<verity_store::StoreError> for ApiError {
+    fn from(e: verity_store::StoreError) -> Self {
+        use verity_store::StoreError as S;
+        match e {
+            S::NotFound { entity, id } => ApiError::not_found(format!("{entity} `{id}` not found")),
+            S::Conflict {
+                entity,
+                field,
+                value,
+            } => ApiError::conflict(format!("a {entity} with {field} `{value}` already exists"))
+                .with_target(field),
+            S::InvalidData(m) => ApiError::new(StatusCode::CONFLICT, InnerCode::Conflict, m),
+            other => ApiError::transient(format!("the database is unavailable ({})", other.code())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_table_is_pinned() {
+        let table = [
+            (400, "badRequest"),
+            (401, "unauthorized"),
+            (403, "forbidden"),
+            (404, "notFound"),
+            (405, "methodNotAllowed"),
+            (409, "conflict"),
+            (413, "payloadTooLarge"),
+            (429, "tooManyRequests"),
+            (500, "internalServerError"),
+            (503, "serviceUnavailable"),
+        ];
+        for (status, code) in table {
+            assert_eq!(
+                top_level(StatusCode::from_u16(status).unwrap()).0,
+                code,
+                "{status}"
+            );
+        }
+    }
+
+    #[test]
+    fn body_has_inner_code_message_and_target() {
+        let e = ApiError::bad_field("registration.clientName", "missing");
+        let b = e.body();
+        assert_eq!(b["error"]["code"], "badRequest");
+        assert_eq!(b["error"]["innererror"]["code"], "badOrMissingField");
+        assert_eq!(
+            b["error"]["innererror"]["target"],
+            "registration.clientName"
+        );
+        assert_eq!(b["error"]["innererror"]["message"], "missing");
+        assert!(b["mscv"].as_str().is_some());
+    }
+
+    #[test]
+    fn server_errors_hide_details() {
+        let e = ApiError::internal("db password wrong: hunter2");
+        let b = e.body().to_string();
+        assert!(!b.contains("hunter2"));
+        assert!(b.contains("internalServerError"));
+    }
+}

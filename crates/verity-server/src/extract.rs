@@ -1,0 +1,206 @@
+//! Request extractors: JSON bodies with field-precise errors, and the two kinds of caller
+//! (API clients with a bearer token or API key; operators with the admin token).
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::http::StatusCode;
+use actix_web::http::header;
+use actix_web::web::{self, Bytes};
+use actix_web::{FromRequest, HttpRequest};
+use futures_util::StreamExt;
+use serde::de::DeserializeOwned;
+use uuid::Uuid;
+
+use crate::credentials::API_KEY_PREFIX;
+use crate::error::{ApiError, InnerCode};
+use crate::state::AppState;
+
+/// A JSON body, limited in size; errors name the offending field (`registration.clientName`).
+#[derive(Debug)]
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let limit = req
+            .app_data::<web::Data<AppState>>()
+            .map_or(1024 * 1024, |s| s.config.server.body_limit_bytes);
+        let content_type_ok = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| {
+                v.trim_start()
+                    .to_ascii_lowercase()
+                    .starts_with("application/json")
+            });
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        let mut payload = payload.take();
+        Box::pin(async move {
+            if declared.is_some_and(|n| n > limit) {
+                return Err(too_large(limit));
+            }
+            if !content_type_ok {
+                return Err(ApiError::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    InnerCode::InvalidRequestBody,
+                    "the body must be JSON with `Content-Type: application/json`",
+                ));
+            }
+            let mut body = web::BytesMut::new();
+            while let Some(chunk) = payload.next().await {
+                let chunk = chunk
+                    .map_err(|e| ApiError::bad_body(format!("could not read the body: {e}")))?;
+                if body.len() + chunk.len() > limit {
+                    return Err(too_large(limit));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            parse_json(&body.freeze()).map(ApiJson)
+        })
+    }
+}
+
+fn too_large(limit: usize) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        InnerCode::PayloadTooLarge,
+        format!("the request body exceeds the limit of {limit} bytes"),
+    )
+}
+
+/// Parses JSON, turning serde's error into one that names the field path.
+pub fn parse_json<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
+    if body.is_empty() {
+        return Err(ApiError::bad_body(
+            "the request body is empty: a JSON object is required",
+        ));
+    }
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if inner.is_syntax() || inner.is_eof() {
+            ApiError::bad_body(format!("the body is not valid JSON: {inner}"))
+        } else if path == "." {
+            // Top-level errors ("missing field `name`", "unknown field `x`") name the field in
+            // the message only: lift it into `target`.
+            let msg = inner.to_string();
+            let field = msg.split('`').nth(1).unwrap_or_default().to_owned();
+            ApiError::bad_field(field, msg)
+        } else {
+            ApiError::bad_field(path, inner.to_string())
+        }
+    })
+}
+
+/// The bearer credential of a request, if any.
+fn bearer(req: &HttpRequest) -> Result<String, ApiError> {
+    let value = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .ok_or_else(|| ApiError::unauthorized("the Authorization header is missing"))?
+        .to_str()
+        .map_err(|_| ApiError::unauthorized("the Authorization header is not valid text"))?;
+    let (scheme, token) = value.split_once(' ').ok_or_else(|| {
+        ApiError::unauthorized("the Authorization header must be `Bearer <token>`")
+    })?;
+    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+        return Err(ApiError::unauthorized(
+            "the Authorization header must be `Bearer <token>`",
+        ));
+    }
+    Ok(token.trim().to_owned())
+}
+
+fn state(req: &HttpRequest) -> Result<web::Data<AppState>, ApiError> {
+    req.app_data::<web::Data<AppState>>()
+        .cloned()
+        .ok_or_else(|| ApiError::internal("application state missing"))
+}
+
+/// An authenticated Request Service API caller, scoped to one tenant.
+#[derive(Debug, Clone)]
+pub struct ApiCaller {
+    pub tenant_id: Uuid,
+    /// The client id (OAuth client) or the API key's id.
+    pub principal: String,
+}
+
+impl FromRequest for ApiCaller {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let state = state(&req)?;
+            let token = bearer(&req)?;
+            if token.starts_with(API_KEY_PREFIX) {
+                let key = state
+                    .store
+                    .api_key_by_hash(&state.pepper.hash(&token))
+                    .await?
+                    .ok_or_else(|| ApiError::unauthorized("the API key is not valid"))?;
+                return Ok(ApiCaller {
+                    tenant_id: key.tenant_id,
+                    principal: key.id.to_string(),
+                });
+            }
+            let claims = state
+                .tokens
+                .verify(&token, state.clock.unix())
+                .map_err(|e| ApiError::unauthorized(e.to_string()))?;
+            // A deleted client's tokens stop working at once, not at expiry.
+            let client = state.store.api_client(&claims.sub).await?.ok_or_else(|| {
+                ApiError::unauthorized("the API client of this token no longer exists")
+            })?;
+            if client.tenant_id.to_string() != claims.tid {
+                return Err(ApiError::unauthorized(
+                    "the access token's tenant does not match its client",
+                ));
+            }
+            Ok(ApiCaller {
+                tenant_id: client.tenant_id,
+                principal: client.client_id,
+            })
+        })
+    }
+}
+
+/// An operator holding the admin token.
+#[derive(Debug, Clone, Copy)]
+pub struct AdminCaller;
+
+impl FromRequest for AdminCaller {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let state = state(&req)?;
+            let token = bearer(&req)?;
+            if state.pepper.verify(&token, &state.admin_token_hash) {
+                return Ok(AdminCaller);
+            }
+            // Tell API callers why a working credential does not work here.
+            let is_api_credential = token.starts_with(API_KEY_PREFIX)
+                || state.tokens.verify(&token, state.clock.unix()).is_ok();
+            if is_api_credential {
+                return Err(ApiError::forbidden(
+                    "API client credentials cannot call the admin API: use the admin token",
+                ));
+            }
+            Err(ApiError::unauthorized("the admin token is not valid"))
+        })
+    }
+}

@@ -1,0 +1,22 @@
+//! The Verity HTTP service.
+//!
+//! Request flow: actix route -> extractor (body parse with field-precise errors, caller
+//! authentication) -> handler -> one domain function (authorities, tokens, store) -> response or
+//! [`error::ApiError`] in the hosted service's error shape. [`startup::Application`] wires it up.
+
+pub mod api_types;
+pub mod authorities;
+pub mod bootstrap;
+pub mod config;
+pub mod credentials;
+pub mod error;
+pub mod extract;
+pub mod ratelimit;
+pub mod routes;
+pub mod startup;
+pub mod state;
+pub mod telemetry;
+pub mod tokens;
+
+pub use config::Config;
+pub use startup::{Application, Seams};

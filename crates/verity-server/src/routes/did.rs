@@ -1,0 +1,57 @@
+//! did:web documents: `/.well-known/did.json` for root DIDs and `/<path>/did.json` for path DIDs.
+//! The authority is chosen from a configured domain plus the path, never from the Host alone.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use crate::authorities;
+use crate::bootstrap::origin_for_host;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/.well-known/did.json", web::get().to(root_did))
+        .route("/{path:.+}/did.json", web::get().to(path_did));
+}
+
+async fn root_did(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    serve(&req, &state, &[]).await
+}
+
+async fn path_did(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let segments: Vec<&str> = path.split('/').collect();
+    if segments.iter().any(|s| s.is_empty() || s.starts_with('.')) {
+        return Err(ApiError::not_found("no DID document at this path"));
+    }
+    serve(&req, &state, &segments).await
+}
+
+async fn serve(
+    req: &HttpRequest,
+    state: &AppState,
+    segments: &[&str],
+) -> Result<HttpResponse, ApiError> {
+    let host = req.connection_info().host().to_ascii_lowercase();
+    if !state.serves_host(&host) {
+        return Err(ApiError::not_found(format!(
+            "this service does not serve DID documents for host `{host}`"
+        )));
+    }
+    let did = verity_did::did_web_from_parts(&host, segments);
+    let authority = state
+        .store
+        .authority_by_did(&did)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no authority `{did}` here")))?;
+    let origin = origin_for_host(&host, &state.public_url);
+    let doc = authorities::did_document(state.store.as_ref(), &authority, &[origin])
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/did+json")
+        .insert_header(("Cache-Control", "public, max-age=300"))
+        .json(doc))
+}

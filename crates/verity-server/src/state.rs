@@ -1,0 +1,38 @@
+//! Shared application state: configuration and every seam as a trait object.
+
+use std::sync::Arc;
+
+use verity_core::Clock;
+use verity_jose::KeyEncryptionKey;
+use verity_store::Store;
+
+use crate::config::Config;
+use crate::credentials::Pepper;
+use crate::ratelimit::RateLimiter;
+use crate::tokens::TokenAuthority;
+
+/// Everything a handler may use.
+#[derive(Debug)]
+pub struct AppState {
+    pub config: Config,
+    /// Public base URL without trailing slash, e.g. `https://vc.example.com`.
+    pub public_url: String,
+    /// Lower-case `host[:port]` values whose did:web documents this service serves.
+    pub domains: Vec<String>,
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    pub kek: Arc<KeyEncryptionKey>,
+    pub pepper: Pepper,
+    /// HMAC of the admin token (the token itself is not kept).
+    pub admin_token_hash: String,
+    pub tokens: TokenAuthority,
+    pub token_limiter: RateLimiter,
+}
+
+impl AppState {
+    /// True when `host` (as sent by the client) is one of the configured domains.
+    pub fn serves_host(&self, host: &str) -> bool {
+        let host = host.to_ascii_lowercase();
+        self.domains.contains(&host)
+    }
+}

@@ -1,0 +1,240 @@
+//! Persistence for Verity: the only crate that contains SQL.
+//!
+//! Callers hold an `Arc<dyn Store>` obtained from [`connect`], which picks the backend from the
+//! URL scheme, opens a pool and applies the embedded migrations
+//! (`migrations/postgres` or `migrations/sqlite` at the workspace root):
+//!
+//! - [`PgStore`]: Postgres, for production and for several replicas sharing one database;
+//! - [`SqliteStore`]: an embedded file in WAL mode with `synchronous=FULL`, the zero-config default.
+//!
+//! Both implement the same [`Store`] trait and pass the same test suite. Queries are built at
+//! run time (no compile-time checked macros), so the crate builds without a database.
+//!
+//! Conventions both backends keep:
+//! - timestamps are stored to the microsecond; sub-microsecond digits of a `now` argument are
+//!   dropped and the returned rows carry the stored value; years outside 1..=9999 are refused;
+//! - lists are ordered by `created_at` (oldest first, ties broken by id) unless a method says
+//!   otherwise;
+//! - a unique violation becomes [`StoreError::Conflict`] naming the field, a missing parent row
+//!   [`StoreError::NotFound`].
+
+#![forbid(unsafe_code)]
+
+mod error;
+mod model;
+mod postgres;
+mod sqlite;
+
+#[cfg(any(test, feature = "test-util"))]
+pub mod testing;
+
+#[cfg(test)]
+mod suite;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+pub use error::{Result, StoreError};
+pub use model::{ApiClient, ApiKey, Authority, KeyPurpose, KeyRecord, KeyState, NewKey, Tenant};
+pub use postgres::{DEFAULT_PG_MAX_CONNECTIONS, PgStore};
+pub use sqlite::{DEFAULT_SQLITE_MAX_CONNECTIONS, SqliteStore};
+
+/// The repository: every read and write Verity makes to its database.
+#[async_trait::async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug {
+    /// Which backend this is: "postgres" or "sqlite".
+    fn backend(&self) -> &'static str;
+
+    /// Runs a trivial query: succeeds when the database answers (readiness probe).
+    async fn ping(&self) -> Result<()>;
+
+    /// Creates a tenant; `Conflict` on a duplicate name.
+    async fn create_tenant(&self, name: &str, now: DateTime<Utc>) -> Result<Tenant>;
+
+    /// The tenant with this exact name.
+    async fn tenant_by_name(&self, name: &str) -> Result<Option<Tenant>>;
+
+    /// The tenant with this id.
+    async fn tenant(&self, id: Uuid) -> Result<Option<Tenant>>;
+
+    /// All tenants, oldest first.
+    async fn list_tenants(&self) -> Result<Vec<Tenant>>;
+
+    /// Creates an authority and its first (active) key in one transaction.
+    ///
+    /// `NotFound` if the tenant does not exist; `Conflict` on a duplicate DID or key id.
+    async fn create_authority(
+        &self,
+        tenant_id: Uuid,
+        name: &str,
+        did: &str,
+        first_key: &NewKey,
+        now: DateTime<Utc>,
+    ) -> Result<Authority>;
+
+    /// The authority with this id.
+    async fn authority(&self, id: Uuid) -> Result<Option<Authority>>;
+
+    /// The authority with this exact DID.
+    async fn authority_by_did(&self, did: &str) -> Result<Option<Authority>>;
+
+    /// Authorities of one tenant, or of all tenants with `None`; oldest first.
+    async fn list_authorities(&self, tenant_id: Option<Uuid>) -> Result<Vec<Authority>>;
+
+    /// All keys of an authority in every state, newest first (ties broken by id, descending).
+    async fn authority_keys(&self, authority_id: Uuid) -> Result<Vec<KeyRecord>>;
+
+    /// The authority's active key.
+    async fn active_key(&self, authority_id: Uuid) -> Result<Option<KeyRecord>>;
+
+    /// In one transaction: the current active key becomes retiring and `new_key` is inserted as
+    /// active. Concurrent rotations of one authority are serialised.
+    ///
+    /// `NotFound` if the authority does not exist; `Conflict` on a duplicate key id.
+    async fn rotate_authority_key(
+        &self,
+        authority_id: Uuid,
+        new_key: &NewKey,
+        now: DateTime<Utc>,
+    ) -> Result<KeyRecord>;
+
+    /// Moves a key along its lifecycle and returns it as stored.
+    ///
+    /// Only `retiring -> revoked` changes anything; asking for the current state returns the key
+    /// unchanged. Refused with `InvalidData`: making a key active (rotation does that), moving
+    /// the active key out of active (rotate first, then revoke the retiring key: an authority
+    /// always keeps exactly one active key), and leaving `revoked` (final). `NotFound` if the
+    /// key does not exist.
+    async fn set_key_state(
+        &self,
+        key_id: Uuid,
+        state: KeyState,
+        now: DateTime<Utc>,
+    ) -> Result<KeyRecord>;
+
+    /// Deletes a retiring or revoked key; `InvalidData` for the active key, `NotFound` if absent.
+    async fn delete_key(&self, key_id: Uuid) -> Result<()>;
+
+    /// Service keys (no authority) of a purpose in every state, newest first.
+    async fn service_keys(&self, purpose: KeyPurpose) -> Result<Vec<KeyRecord>>;
+
+    /// Inserts a service key as the active key of its purpose; the previously active service
+    /// key of that purpose (if any) becomes retiring in the same transaction.
+    ///
+    /// `InvalidData` for [`KeyPurpose::Authority`] (those keys belong to an authority);
+    /// `Conflict` on a duplicate key id.
+    async fn insert_service_key(
+        &self,
+        purpose: KeyPurpose,
+        key: &NewKey,
+        now: DateTime<Utc>,
+    ) -> Result<KeyRecord>;
+
+    /// Some stored key (the newest), used at start-up to check that the KEK decrypts.
+    async fn any_key(&self) -> Result<Option<KeyRecord>>;
+
+    /// Creates an API client; `NotFound` for an unknown tenant, `Conflict` on a duplicate
+    /// `client_id`.
+    async fn create_api_client(
+        &self,
+        tenant_id: Uuid,
+        client_id: &str,
+        name: &str,
+        secret_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<ApiClient>;
+
+    /// The API client with this `client_id`.
+    async fn api_client(&self, client_id: &str) -> Result<Option<ApiClient>>;
+
+    /// API clients of one tenant, or of all with `None`; oldest first.
+    async fn list_api_clients(&self, tenant_id: Option<Uuid>) -> Result<Vec<ApiClient>>;
+
+    /// Deletes an API client; `false` if there was none.
+    async fn delete_api_client(&self, client_id: &str) -> Result<bool>;
+
+    /// Creates an API key; `NotFound` for an unknown tenant, `Conflict` on a duplicate hash.
+    async fn create_api_key(
+        &self,
+        tenant_id: Uuid,
+        name: &str,
+        key_prefix: &str,
+        key_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<ApiKey>;
+
+    /// The API key with this hash.
+    async fn api_key_by_hash(&self, key_hash: &str) -> Result<Option<ApiKey>>;
+
+    /// API keys of one tenant, or of all with `None`; oldest first.
+    async fn list_api_keys(&self, tenant_id: Option<Uuid>) -> Result<Vec<ApiKey>>;
+
+    /// Deletes an API key; `false` if there was none.
+    async fn delete_api_key(&self, id: Uuid) -> Result<bool>;
+}
+
+/// Opens the store a URL names and applies pending migrations.
+///
+/// `postgres://` or `postgresql://` opens a [`PgStore`]; `sqlite://path` or `sqlite:path`
+/// (relative to the working directory; `sqlite:///abs/path` for an absolute one;
+/// `sqlite::memory:` for a throwaway database) opens a [`SqliteStore`]. Anything else is
+/// [`StoreError::UnsupportedUrl`].
+pub async fn connect(url: &str) -> Result<Arc<dyn Store>> {
+    match scheme(url) {
+        Some("postgres" | "postgresql") => Ok(Arc::new(PgStore::connect(url).await?)),
+        Some("sqlite") => Ok(Arc::new(SqliteStore::connect(url).await?)),
+        Some(other) => Err(StoreError::UnsupportedUrl(format!(
+            "scheme {other:?} is not supported; use postgres://, postgresql:// or sqlite:"
+        ))),
+        None => Err(StoreError::UnsupportedUrl(
+            "the URL has no scheme; use postgres://, postgresql:// or sqlite:".into(),
+        )),
+    }
+}
+
+/// The URL scheme (case-sensitive: the backends' URL parsers are). Only the part before the
+/// first ':' is looked at, so nothing else of the URL (which may carry a password) reaches an
+/// error message.
+fn scheme(url: &str) -> Option<&str> {
+    let (scheme, _) = url.split_once(':')?;
+    let valid = !scheme.is_empty()
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    valid.then_some(scheme)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn unsupported_schemes_are_refused_without_echoing_the_url() {
+        for url in [
+            "mysql://root:hunter2@localhost/verity",
+            "http://example.com",
+            "Postgres://user:hunter2@localhost/db",
+        ] {
+            let err = connect(url).await.unwrap_err();
+            assert_eq!(err.code(), "STORE-006", "{url}");
+            assert!(!err.to_string().contains("hunter2"), "{err}");
+            assert!(err.to_string().contains("postgres://"), "{err}");
+        }
+        for url in ["", "no-scheme-here", "/var/lib/verity.db", "://x"] {
+            let err = connect(url).await.unwrap_err();
+            assert_eq!(err.code(), "STORE-006", "{url:?}");
+            assert!(err.to_string().contains("no scheme"), "{err}");
+        }
+    }
+
+    #[test]
+    fn scheme_takes_the_part_before_the_colon() {
+        assert_eq!(scheme("postgres://a@b/c"), Some("postgres"));
+        assert_eq!(scheme("sqlite:data/verity.db"), Some("sqlite"));
+        assert_eq!(scheme("sqlite::memory:"), Some("sqlite"));
+        assert_eq!(scheme("nocolon"), None);
+        assert_eq!(scheme("has space:x"), None);
+    }
+}

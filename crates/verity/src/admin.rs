@@ -1,0 +1,519 @@
+//! Admin subcommands: each is one call to the admin API of a running server.
+
+use std::path::Path;
+
+use clap::{Args, Subcommand};
+use reqwest::Method;
+use serde::de::DeserializeOwned;
+use verity_server::Config;
+use verity_server::api_types::{
+    ApiKeyView, AuthorityView, ClientView, CreateAuthority, CreateCredential, CreateTenant,
+    KeyView, RotateKey, TenantView,
+};
+
+/// Connection options shared by every admin subcommand.
+#[derive(Debug, Args)]
+pub struct Remote<C: Subcommand> {
+    /// Base URL of the running server (default: the configured public URL).
+    #[arg(long, global = true, env = "VERITY_SERVER")]
+    server: Option<String>,
+    /// Admin token (default: read from the configured admin token file).
+    #[arg(
+        long,
+        global = true,
+        env = "VERITY_ADMIN_TOKEN",
+        hide_env_values = true
+    )]
+    admin_token: Option<String>,
+    /// Print raw JSON instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: C,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuthorityCommand {
+    /// Create an authority with a new signing key.
+    Create {
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        /// Full did:web DID (its host must be served by this deployment).
+        #[arg(long, conflicts_with_all = ["domain", "path"])]
+        did: Option<String>,
+        /// Host[:port] of the DID (default: the public URL's host).
+        #[arg(long)]
+        domain: Option<String>,
+        /// Path for a path DID, e.g. tenants/acme.
+        #[arg(long)]
+        path: Option<String>,
+        /// Tenant name.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// ES256 (default), EdDSA or ES256K.
+        #[arg(long)]
+        alg: Option<String>,
+    },
+    /// List authorities.
+    List,
+    /// Show one authority (by id or DID) with its keys.
+    Show { authority: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Rotate an authority's signing key; the old key stays published as `retiring`.
+    Rotate {
+        /// Authority id or DID.
+        authority: String,
+        /// Algorithm of the new key (default: same as the current one).
+        #[arg(long)]
+        alg: Option<String>,
+    },
+    /// List an authority's keys.
+    List { authority: String },
+    /// Revoke a key: it is withdrawn from the DID document at once.
+    Revoke { key_id: String },
+    /// Remove a retiring or revoked key.
+    Remove { key_id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Create an API client; prints the secret once.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// List API clients.
+    List,
+    /// Delete an API client; its tokens stop working at once.
+    Delete { client_id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApiKeyCommand {
+    /// Create a static API key; prints it once.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// List API keys.
+    List,
+    /// Delete an API key.
+    Delete { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TenantCommand {
+    /// Create a tenant.
+    Create { name: String },
+    /// List tenants.
+    List,
+}
+
+/// One admin call: method, path, body; the answer printed.
+pub trait AdminAction {
+    fn execute(&self, client: &AdminClient, json: bool)
+    -> impl Future<Output = Result<(), String>>;
+}
+
+/// A client of the admin API.
+#[derive(Debug)]
+pub struct AdminClient {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl AdminClient {
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> Result<Option<T>, String> {
+        let url = format!("{}/admin/v1{path}", self.base);
+        let mut req = self.http.request(method, &url).bearer_auth(&self.token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| format!("cannot reach {url}: {e}"))?;
+        let status = resp.status();
+        let text = resp
+            .text()
+            .await
+            .map_err(|e| format!("reading the answer from {url}: {e}"))?;
+        if !status.is_success() {
+            let detail = serde_json::from_str::<serde_json::Value>(&text)
+                .ok()
+                .map(|v| {
+                    let inner = &v["error"]["innererror"];
+                    let target = inner["target"]
+                        .as_str()
+                        .map(|t| format!(" (field `{t}`)"))
+                        .unwrap_or_default();
+                    format!(
+                        "{}: {}{target}",
+                        inner["code"].as_str().unwrap_or("error"),
+                        inner["message"].as_str().unwrap_or(&text)
+                    )
+                })
+                .unwrap_or(text);
+            return Err(format!("{} {}", status.as_u16(), detail));
+        }
+        if text.is_empty() {
+            return Ok(None);
+        }
+        serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| format!("unexpected answer from {url}: {e}"))
+    }
+}
+
+fn print_json<T: serde::Serialize>(v: &T) -> Result<(), String> {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(v).map_err(|e| e.to_string())?
+    );
+    Ok(())
+}
+
+fn print_authority(a: &AuthorityView) {
+    println!("{}  {}", a.did, a.name);
+    println!("  id:           {}", a.id);
+    println!("  tenant:       {}", a.tenant_id);
+    println!("  DID document: {}", a.did_document_url);
+    for k in &a.keys {
+        print_key(k);
+    }
+}
+
+fn print_key(k: &KeyView) {
+    println!(
+        "  key {:<22} {:<7} {:<9} id {}",
+        k.kid, k.alg, k.state, k.id
+    );
+}
+
+fn body<T: serde::Serialize>(v: &T) -> Result<Option<serde_json::Value>, String> {
+    serde_json::to_value(v).map(Some).map_err(|e| e.to_string())
+}
+
+fn required<T>(v: Option<T>) -> Result<T, String> {
+    v.ok_or_else(|| "the server answered without a body".to_owned())
+}
+
+impl AdminAction for AuthorityCommand {
+    async fn execute(&self, c: &AdminClient, json: bool) -> Result<(), String> {
+        match self {
+            Self::Create {
+                name,
+                did,
+                domain,
+                path,
+                tenant,
+                alg,
+            } => {
+                let req = CreateAuthority {
+                    name: name.clone(),
+                    did: did.clone(),
+                    domain: domain.clone(),
+                    path: path.clone(),
+                    tenant: tenant.clone(),
+                    algorithm: alg.clone(),
+                };
+                let a: AuthorityView =
+                    required(c.call(Method::POST, "/authorities", body(&req)?).await?)?;
+                if json {
+                    print_json(&a)
+                } else {
+                    print_authority(&a);
+                    Ok(())
+                }
+            }
+            Self::List => {
+                let list: Vec<AuthorityView> =
+                    required(c.call(Method::GET, "/authorities", None).await?)?;
+                if json {
+                    return print_json(&list);
+                }
+                for a in &list {
+                    let active = a
+                        .keys
+                        .iter()
+                        .find(|k| k.state == "active")
+                        .map_or("-", |k| k.kid.as_str());
+                    println!("{}  {}  (active key {active}, id {})", a.did, a.name, a.id);
+                }
+                Ok(())
+            }
+            Self::Show { authority } => {
+                let a: AuthorityView = required(
+                    c.call(
+                        Method::GET,
+                        &format!("/authorities/{}", enc(authority)),
+                        None,
+                    )
+                    .await?,
+                )?;
+                if json {
+                    print_json(&a)
+                } else {
+                    print_authority(&a);
+                    Ok(())
+                }
+            }
+        }
+    }
+}
+
+impl AdminAction for KeyCommand {
+    async fn execute(&self, c: &AdminClient, json: bool) -> Result<(), String> {
+        match self {
+            Self::Rotate { authority, alg } => {
+                let req = RotateKey {
+                    algorithm: alg.clone(),
+                };
+                let k: KeyView = required(
+                    c.call(
+                        Method::POST,
+                        &format!("/authorities/{}/keys/rotate", enc(authority)),
+                        body(&req)?,
+                    )
+                    .await?,
+                )?;
+                if json {
+                    return print_json(&k);
+                }
+                println!("new active key:");
+                print_key(&k);
+                println!(
+                    "the previous key is now `retiring` and stays in the DID document until removed"
+                );
+                Ok(())
+            }
+            Self::List { authority } => {
+                let ks: Vec<KeyView> = required(
+                    c.call(
+                        Method::GET,
+                        &format!("/authorities/{}/keys", enc(authority)),
+                        None,
+                    )
+                    .await?,
+                )?;
+                if json {
+                    return print_json(&ks);
+                }
+                ks.iter().for_each(print_key);
+                Ok(())
+            }
+            Self::Revoke { key_id } => {
+                let k: KeyView = required(
+                    c.call(Method::POST, &format!("/keys/{}/revoke", enc(key_id)), None)
+                        .await?,
+                )?;
+                if json {
+                    print_json(&k)
+                } else {
+                    print_key(&k);
+                    Ok(())
+                }
+            }
+            Self::Remove { key_id } => {
+                c.call::<serde_json::Value>(
+                    Method::DELETE,
+                    &format!("/keys/{}", enc(key_id)),
+                    None,
+                )
+                .await?;
+                println!("removed key {key_id}");
+                Ok(())
+            }
+        }
+    }
+}
+
+impl AdminAction for ClientCommand {
+    async fn execute(&self, c: &AdminClient, json: bool) -> Result<(), String> {
+        match self {
+            Self::Create { name, tenant } => {
+                let req = CreateCredential {
+                    name: name.clone(),
+                    tenant: tenant.clone(),
+                };
+                let v: ClientView = required(c.call(Method::POST, "/clients", body(&req)?).await?)?;
+                if json {
+                    return print_json(&v);
+                }
+                println!("client_id     = {}", v.client_id);
+                println!(
+                    "client_secret = {}",
+                    v.client_secret.as_deref().unwrap_or("")
+                );
+                println!(
+                    "token URL     = {}",
+                    v.token_endpoint.as_deref().unwrap_or("")
+                );
+                println!("(the secret is shown once: store it now)");
+                Ok(())
+            }
+            Self::List => {
+                let list: Vec<ClientView> = required(c.call(Method::GET, "/clients", None).await?)?;
+                if json {
+                    return print_json(&list);
+                }
+                for v in &list {
+                    println!(
+                        "{}  {}  tenant {}  created {}",
+                        v.client_id, v.name, v.tenant_id, v.created_at
+                    );
+                }
+                Ok(())
+            }
+            Self::Delete { client_id } => {
+                c.call::<serde_json::Value>(
+                    Method::DELETE,
+                    &format!("/clients/{}", enc(client_id)),
+                    None,
+                )
+                .await?;
+                println!("deleted API client {client_id}");
+                Ok(())
+            }
+        }
+    }
+}
+
+impl AdminAction for ApiKeyCommand {
+    async fn execute(&self, c: &AdminClient, json: bool) -> Result<(), String> {
+        match self {
+            Self::Create { name, tenant } => {
+                let req = CreateCredential {
+                    name: name.clone(),
+                    tenant: tenant.clone(),
+                };
+                let v: ApiKeyView =
+                    required(c.call(Method::POST, "/api-keys", body(&req)?).await?)?;
+                if json {
+                    return print_json(&v);
+                }
+                println!("id  = {}", v.id);
+                println!("key = {}", v.key.as_deref().unwrap_or(""));
+                println!(
+                    "(the key is shown once: store it now; send it as `Authorization: Bearer <key>`)"
+                );
+                Ok(())
+            }
+            Self::List => {
+                let list: Vec<ApiKeyView> =
+                    required(c.call(Method::GET, "/api-keys", None).await?)?;
+                if json {
+                    return print_json(&list);
+                }
+                for v in &list {
+                    println!(
+                        "{}  {}...  {}  tenant {}",
+                        v.id, v.prefix, v.name, v.tenant_id
+                    );
+                }
+                Ok(())
+            }
+            Self::Delete { id } => {
+                c.call::<serde_json::Value>(
+                    Method::DELETE,
+                    &format!("/api-keys/{}", enc(id)),
+                    None,
+                )
+                .await?;
+                println!("deleted API key {id}");
+                Ok(())
+            }
+        }
+    }
+}
+
+impl AdminAction for TenantCommand {
+    async fn execute(&self, c: &AdminClient, json: bool) -> Result<(), String> {
+        match self {
+            Self::Create { name } => {
+                let t: TenantView = required(
+                    c.call(
+                        Method::POST,
+                        "/tenants",
+                        body(&CreateTenant { name: name.clone() })?,
+                    )
+                    .await?,
+                )?;
+                if json {
+                    print_json(&t)
+                } else {
+                    println!("{}  {}", t.id, t.name);
+                    Ok(())
+                }
+            }
+            Self::List => {
+                let ts: Vec<TenantView> = required(c.call(Method::GET, "/tenants", None).await?)?;
+                if json {
+                    return print_json(&ts);
+                }
+                ts.iter().for_each(|t| println!("{}  {}", t.id, t.name));
+                Ok(())
+            }
+        }
+    }
+}
+
+fn enc(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
+}
+
+/// Resolves server URL and admin token, then runs the subcommand.
+pub async fn run<C: Subcommand + AdminAction>(
+    remote: &Remote<C>,
+    config_file: Option<&Path>,
+) -> Result<(), String> {
+    let config = Config::load(config_file).ok();
+    let base = match (&remote.server, &config) {
+        (Some(s), _) => s.trim_end_matches('/').to_owned(),
+        (None, Some(c)) => c.public_url_for_port(c.server.bind.port()),
+        (None, None) => "http://localhost:8080".to_owned(),
+    };
+    let token = match &remote.admin_token {
+        Some(t) => t.clone(),
+        None => {
+            let cfg = config.unwrap_or_default();
+            if let Some(t) = &cfg.auth.admin_token {
+                t.expose().to_owned()
+            } else {
+                let path = cfg.admin_token_file();
+                std::fs::read_to_string(&path)
+                    .map(|t| t.trim().to_owned())
+                    .map_err(|e| {
+                        format!(
+                            "no admin token: pass --admin-token or VERITY_ADMIN_TOKEN ({}: {e})",
+                            path.display()
+                        )
+                    })?
+            }
+        }
+    };
+    let http = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(30))
+        .build()
+        .map_err(|e| e.to_string())?;
+    remote
+        .command
+        .execute(&AdminClient { http, base, token }, remote.json)
+        .await
+}

@@ -1,0 +1,225 @@
+//! `verity`: the service (`serve`), first-time set-up (`init`) and the admin CLI, which talks to a
+//! running server over the admin API.
+
+mod admin;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use verity_core::{Clock, SystemClock};
+use verity_server::bootstrap::{self, AdminTokenSource};
+use verity_server::{Application, Config};
+
+/// Verity: a self-hosted verifiable-credential issuer and verifier.
+#[derive(Debug, Parser)]
+#[command(name = "verity", version, about)]
+struct Cli {
+    /// Configuration file (TOML). Default: ./verity.toml when it exists.
+    #[arg(long, global = true, env = "VERITY_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the service (zero-config: SQLite under ./data on 127.0.0.1:8080).
+    Serve,
+    /// Create a configuration file, the data directory, a first authority and an API client.
+    Init(InitArgs),
+    /// Configuration helpers.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Generate a key-encryption key for `keys.kek` / VERITY__KEYS__KEK.
+    GenerateKek,
+    /// Authorities (issuer/verifier identities).
+    Authority(admin::Remote<admin::AuthorityCommand>),
+    /// Signing keys of authorities.
+    Key(admin::Remote<admin::KeyCommand>),
+    /// OAuth API clients (client_id + secret).
+    Client(admin::Remote<admin::ClientCommand>),
+    /// Static API keys.
+    ApiKey(admin::Remote<admin::ApiKeyCommand>),
+    /// Tenants.
+    Tenant(admin::Remote<admin::TenantCommand>),
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Load and validate the configuration exactly as `serve` would, then print it (secrets redacted).
+    Check,
+}
+
+#[derive(Debug, clap::Args)]
+struct InitArgs {
+    /// Public URL the service is reached at.
+    #[arg(long, default_value = "http://localhost:8080")]
+    public_url: String,
+    /// Data directory.
+    #[arg(long, default_value = "data")]
+    data_dir: PathBuf,
+    /// Database URL (default: SQLite in the data directory).
+    #[arg(long)]
+    database_url: Option<String>,
+    /// Display name of the first authority.
+    #[arg(long, default_value = "Verity (local)")]
+    authority_name: String,
+    /// Name of the first API client.
+    #[arg(long, default_value = "first-app")]
+    client_name: String,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn config_path(cli: &Cli) -> Option<PathBuf> {
+    cli.config.clone().or_else(|| {
+        let default = PathBuf::from("verity.toml");
+        default.exists().then_some(default)
+    })
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    match &cli.command {
+        Command::Serve => serve(config_path(&cli).as_deref()).await,
+        Command::Init(args) => {
+            init(
+                cli.config.clone().unwrap_or_else(|| "verity.toml".into()),
+                args,
+            )
+            .await
+        }
+        Command::Config(ConfigCommand::Check) => {
+            let cfg = Config::load(config_path(&cli).as_deref()).map_err(|e| e.to_string())?;
+            let text = serde_json::to_string_pretty(&cfg).map_err(|e| e.to_string())?;
+            println!("{text}\nconfiguration is valid");
+            Ok(())
+        }
+        Command::GenerateKek => {
+            let (_, encoded) = verity_jose::KeyEncryptionKey::generate();
+            println!("{encoded}");
+            Ok(())
+        }
+        Command::Authority(r) => admin::run(r, config_path(&cli).as_deref()).await,
+        Command::Key(r) => admin::run(r, config_path(&cli).as_deref()).await,
+        Command::Client(r) => admin::run(r, config_path(&cli).as_deref()).await,
+        Command::ApiKey(r) => admin::run(r, config_path(&cli).as_deref()).await,
+        Command::Tenant(r) => admin::run(r, config_path(&cli).as_deref()).await,
+    }
+}
+
+async fn serve(config_file: Option<&Path>) -> Result<(), String> {
+    let config = Config::load(config_file).map_err(|e| e.to_string())?;
+    verity_server::telemetry::init(&config.log);
+    let app = Application::build(config)
+        .await
+        .map_err(|e| e.to_string())?;
+    let s = app.summary();
+    println!(
+        "Verity is listening on {} ({} database)",
+        s.listen, s.database
+    );
+    println!(
+        "  API:            {}/v1.0/verifiableCredentials",
+        s.public_url
+    );
+    println!("  Token endpoint: {}/oauth2/token", s.public_url);
+    for did in &s.authorities {
+        let marker = if s.created_authority.as_deref() == Some(did) {
+            " (created now)"
+        } else {
+            ""
+        };
+        println!("  Authority:      {did}{marker}");
+    }
+    match &s.admin_token {
+        AdminTokenSource::Config => {
+            println!("  Admin token:    from configuration (auth.admin_token)")
+        }
+        AdminTokenSource::File { path, created } => println!(
+            "  Admin token:    {}{}",
+            path.display(),
+            if *created { " (created now)" } else { "" }
+        ),
+    }
+    app.run_until_stopped().await.map_err(|e| e.to_string())
+}
+
+async fn init(config_file: PathBuf, args: &InitArgs) -> Result<(), String> {
+    if config_file.exists() {
+        return Err(format!(
+            "{} already exists: Verity is initialised here (delete it to start over)",
+            config_file.display()
+        ));
+    }
+    let db_line = match &args.database_url {
+        Some(url) => format!("url = \"{url}\"\n"),
+        None => "# url = \"postgres://verity@localhost/verity\"  (default: SQLite in data_dir)\n"
+            .to_owned(),
+    };
+    let text = format!(
+        "# Verity configuration. Every key can be overridden by an environment variable\n\
+         # VERITY__<SECTION>__<KEY>, e.g. VERITY__SERVER__BIND=0.0.0.0:8080.\n\
+         mode = \"development\"\n\n[server]\nbind = \"127.0.0.1:8080\"\npublic_url = \"{}\"\ndata_dir = \"{}\"\n\n\
+         [database]\n{db_line}\n[keys]\n# kek = \"...\"  (production: set VERITY__KEYS__KEK; development generates <data_dir>/kek)\n\
+         default_algorithm = \"ES256\"\n",
+        args.public_url.trim_end_matches('/'),
+        args.data_dir.display()
+    );
+    let mut config = Config::from_toml(&text).map_err(|e| e.to_string())?;
+    config.bootstrap.authority_name = args.authority_name.clone();
+    let public_url = config.public_url_for_port(config.server.bind.port());
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let prepared = bootstrap::prepare(&config, &public_url, clock.as_ref(), None)
+        .await
+        .map_err(|e| e.to_string())?;
+    let Some(authority) = prepared.created_authority.clone() else {
+        return Err(format!(
+            "the database at {} already holds authorities: it is initialised",
+            config.database_url()
+        ));
+    };
+    let (client, secret) = bootstrap::create_api_client(
+        prepared.store.as_ref(),
+        &prepared.pepper,
+        clock.as_ref(),
+        prepared.tenant.id,
+        &args.client_name,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    std::fs::write(&config_file, text)
+        .map_err(|e| format!("cannot write {}: {e}", config_file.display()))?;
+    println!("Initialised Verity:");
+    println!("  Config file:    {}", config_file.display());
+    println!("  Data directory: {}", config.server.data_dir.display());
+    println!("  Database:       {}", config.database_url());
+    println!("  Tenant:         {}", prepared.tenant.name);
+    println!("  Authority:      {} ({})", authority.did, authority.name);
+    println!("  Admin token:    {}", prepared.admin_token_source);
+    println!("  API client:     client_id     = {}", client.client_id);
+    println!("                  client_secret = {}", secret.expose());
+    println!("                  (shown once: store it now)");
+    println!("Next: `verity serve`, then fetch {public_url}/.well-known/did.json");
+    Ok(())
+}
