@@ -3,11 +3,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod linkage;
+
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use verity_core::{ManualClock, Secret};
+use verity_did::DidResolver;
 use verity_server::startup::{ServerHandle, StateData};
 use verity_server::state::AppState;
 use verity_server::{Application, Config, Seams};
@@ -59,6 +62,30 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) 
     )
 }
 
+/// Like [`spawn_app_with`], with a DID resolver replacing the configured one.
+pub async fn spawn_app_with_resolver(
+    backend: Backend,
+    adjust: impl FnOnce(&mut Config),
+    resolver: Arc<dyn DidResolver>,
+) -> Option<TestApp> {
+    let db = Arc::new(fresh_database(backend).await?);
+    let data_dir = Arc::new(tempfile::tempdir().unwrap());
+    let mut config = test_config(&db.url, data_dir.path());
+    adjust(&mut config);
+    Some(
+        start_with_resolver(config, db, data_dir, Some(resolver))
+            .await
+            .expect("the application starts"),
+    )
+}
+
+/// Lets the app resolve DIDs and fetch DID configurations from `localhost` over plain http
+/// (every port), i.e. from itself and other test apps.
+pub fn allow_local_resolution(config: &mut Config) {
+    config.resolver.allow_loopback = true;
+    config.resolver.allow_http_hosts = vec!["localhost".to_owned()];
+}
+
 /// The configuration every test starts from.
 pub fn test_config(db_url: &str, data_dir: &std::path::Path) -> Config {
     let mut config = Config::default();
@@ -81,10 +108,21 @@ pub async fn start(
     db: Arc<TestDatabase>,
     data_dir: Arc<tempfile::TempDir>,
 ) -> Result<TestApp, verity_server::bootstrap::StartupError> {
+    start_with_resolver(config, db, data_dir, None).await
+}
+
+/// Like [`start`], optionally replacing the DID resolver.
+pub async fn start_with_resolver(
+    config: Config,
+    db: Arc<TestDatabase>,
+    data_dir: Arc<tempfile::TempDir>,
+    resolver: Option<Arc<dyn DidResolver>>,
+) -> Result<TestApp, verity_server::bootstrap::StartupError> {
     let clock = ManualClock::new(test_epoch());
     let seams = Seams {
         clock: Arc::new(clock.clone()),
         store: None,
+        resolver,
     };
     let app = Application::build_with(config.clone(), seams).await?;
     let port = app.port();
@@ -184,10 +222,28 @@ impl TestApp {
         send(req).await
     }
 
+    /// `127.0.0.1:<port>`, the socket address other apps' host overrides point at.
+    pub fn socket(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
     /// Stops the server.
     pub async fn stop(&self) {
         self.handle.stop(true).await;
     }
+}
+
+/// Percent-encodes a value for one URL path segment or query value (DIDs contain `%` and `:`).
+pub fn enc(value: &str) -> String {
+    let mut out = String::new();
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// Sends a request and returns status + JSON body (Null when empty, a string when not JSON).

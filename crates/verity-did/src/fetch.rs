@@ -366,6 +366,53 @@ impl HttpFetcher {
         }
     }
 
+    /// Checks that `url` may be contacted under the policy (scheme, literal addresses) without
+    /// sending anything: callers validate callback URLs when a request is created.
+    pub fn check_url(&self, url: &str) -> Result<(), FetchError> {
+        let parsed = Url::parse(url).map_err(|e| FetchError::InvalidUrl {
+            url: url.to_owned(),
+            reason: e.to_string(),
+        })?;
+        self.target_for(&parsed).map(|_| ())
+    }
+
+    /// POSTs a JSON body with extra headers under the same policy (address checks on every
+    /// resolved address, no redirects followed: a redirect is reported as its status).
+    /// Returns the status code; the response body (up to 64 KB) is read and discarded.
+    pub async fn post_json(
+        &self,
+        url: &str,
+        headers: &[(String, String)],
+        body: &serde_json::Value,
+    ) -> Result<u16, FetchError> {
+        let parsed = Url::parse(url).map_err(|e| FetchError::InvalidUrl {
+            url: url.to_owned(),
+            reason: e.to_string(),
+        })?;
+        let target = self.target_for(&parsed)?;
+        let mut req = self.client.post(target).json(body);
+        for (name, value) in headers {
+            req = req.header(name.as_str(), value.as_str());
+        }
+        let send = async {
+            let resp = req
+                .send()
+                .await
+                .map_err(|e| map_reqwest(e, &parsed, self.policy.read_timeout))?;
+            let status = resp.status().as_u16();
+            // Drain a bounded amount so the connection can be reused; the content is not needed.
+            let _ = read_limited(resp, &parsed, 64 * 1024, self.policy.read_timeout).await;
+            Ok(status)
+        };
+        match tokio::time::timeout(self.policy.read_timeout, send).await {
+            Ok(r) => r,
+            Err(_) => Err(FetchError::Timeout {
+                url: url.to_owned(),
+                timeout_ms: self.policy.read_timeout.as_millis(),
+            }),
+        }
+    }
+
     /// GETs `url` under the policy; the general form behind the helpers.
     pub async fn fetch(&self, url: &str, opts: &FetchOptions) -> Result<FetchOutcome, FetchError> {
         let limit = self.policy.read_timeout;

@@ -124,3 +124,83 @@ pub struct ApiKeyView {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
 }
+
+/// A domain linkage verdict and every step that led to it (`GET /admin/v1/domains/verify`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LinkageReportView {
+    /// The DID checked.
+    pub did: String,
+    /// True only for a `verified` result.
+    pub verified: bool,
+    /// One line for people: the verdict and why.
+    pub summary: String,
+    /// The verdict.
+    pub result: LinkageResultView,
+    /// The steps in the order they ran.
+    pub steps: Vec<LinkageStepView>,
+}
+
+/// The verdict of a linkage check, tagged by `status`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum LinkageResultView {
+    /// The DID is linked to `origin`.
+    Verified { origin: String },
+    /// The check ran and failed.
+    Unverified {
+        reason: UnverifiedReasonView,
+        /// The origin the failure concerns, when there is one.
+        #[serde(default)]
+        origin: Option<String>,
+    },
+    /// The check could not run (the DID did not resolve); no verdict, retry later.
+    NotChecked { reason: String },
+}
+
+/// Why a linkage did not verify.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UnverifiedReasonView {
+    /// Stable machine name: `no_linked_domains_service`, `origin_not_in_did_document`,
+    /// `configuration_missing`, `no_matching_credential`, `signature_invalid`,
+    /// `origin_mismatch`, `expired`, `not_yet_valid` or `malformed`.
+    pub code: String,
+    /// What exactly is malformed (only for `malformed`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// The reason in words.
+    pub message: String,
+}
+
+/// One step of a linkage check.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LinkageStepView {
+    /// What was checked.
+    pub name: String,
+    /// `passed` or `failed`.
+    pub outcome: String,
+    /// Specifics: URLs, origins, the exact error.
+    pub detail: String,
+}
+
+/// `GET /admin/v1/authorities/{authority}/domains`: the authority's linked origins, each checked
+/// against the live endpoints.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuthorityDomainsView {
+    pub authority_id: Uuid,
+    pub did: String,
+    pub domains: Vec<DomainLinkageView>,
+}
+
+/// One linked origin of an authority and its state.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DomainLinkageView {
+    /// `scheme://host[:port]`.
+    pub origin: String,
+    /// Where the origin's DID configuration is served.
+    pub configuration_url: String,
+    /// The check of this origin.
+    pub report: LinkageReportView,
+}

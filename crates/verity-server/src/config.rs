@@ -1,6 +1,7 @@
 //! Typed configuration, layered: built-in defaults -> TOML file -> `VERITY__SECTION__KEY` env vars.
 //! Unknown keys are rejected at every level so a typo fails at start-up, not in production.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -23,6 +24,7 @@ pub struct Config {
     pub auth: AuthConfig,
     pub log: LogConfig,
     pub bootstrap: BootstrapConfig,
+    pub resolver: ResolverConfig,
 }
 
 /// Run mode.
@@ -136,6 +138,64 @@ pub struct BootstrapConfig {
     pub tenant_name: String,
 }
 
+/// Resolving other parties' DIDs and fetching their DID configurations (the hardened fetcher).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ResolverConfig {
+    /// Time allowed to open a connection, in milliseconds.
+    pub connect_timeout_ms: u64,
+    /// Time allowed for a whole fetch (connect, redirects, headers and body), in milliseconds.
+    pub read_timeout_ms: u64,
+    /// Largest DID document or DID configuration accepted.
+    pub max_body_bytes: usize,
+    /// How long resolved DID documents are cached; 0 turns the cache off.
+    pub cache_ttl_secs: u64,
+    /// Allow fetching from loopback addresses (single-machine setups and tests only).
+    pub allow_loopback: bool,
+    /// Allow fetching from private ranges (10/8, 172.16/12, 192.168/16, fc00::/7, 100.64/10).
+    pub allow_private: bool,
+    /// `host` or `host:port` entries that may be fetched over plain http (development only).
+    pub allow_http_hosts: Vec<String>,
+    /// Test/development only: fetch these domains over plain http from a fixed `ip:port`
+    /// instead of resolving them (`"issuer.test" = "127.0.0.1:9000"`). Refused in production.
+    pub host_overrides: BTreeMap<String, String>,
+}
+
+impl Default for ResolverConfig {
+    fn default() -> Self {
+        Self {
+            connect_timeout_ms: 5_000,
+            read_timeout_ms: 10_000,
+            max_body_bytes: 100 * 1024,
+            cache_ttl_secs: 300,
+            allow_loopback: false,
+            allow_private: false,
+            allow_http_hosts: Vec::new(),
+            host_overrides: BTreeMap::new(),
+        }
+    }
+}
+
+impl ResolverConfig {
+    /// The override table as socket addresses, naming the first entry that is not `ip:port`.
+    pub fn parsed_host_overrides(
+        &self,
+    ) -> Result<std::collections::HashMap<String, SocketAddr>, ConfigError> {
+        self.host_overrides
+            .iter()
+            .map(|(domain, addr)| {
+                let parsed = addr
+                    .parse::<SocketAddr>()
+                    .map_err(|_| ConfigError::Invalid {
+                        key: "resolver.host_overrides",
+                        reason: format!("`{domain}` = `{addr}`: the value must be `ip:port`"),
+                    })?;
+                Ok((domain.to_ascii_lowercase(), parsed))
+            })
+            .collect()
+    }
+}
+
 /// The access-token audience of the hosted service, which existing apps request as
 /// `3db474b9-6a0c-4840-96ac-1fceb342124f/.default`.
 pub const HOSTED_SERVICE_RESOURCE: &str = "3db474b9-6a0c-4840-96ac-1fceb342124f";
@@ -150,6 +210,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             log: LogConfig::default(),
             bootstrap: BootstrapConfig::default(),
+            resolver: ResolverConfig::default(),
         }
     }
 }
@@ -324,6 +385,43 @@ impl Config {
                 reason: "must be at least 1024".into(),
             });
         }
+        self.validate_resolver()
+    }
+
+    fn validate_resolver(&self) -> Result<(), ConfigError> {
+        let r = &self.resolver;
+        for (key, value) in [
+            ("resolver.connect_timeout_ms", r.connect_timeout_ms),
+            ("resolver.read_timeout_ms", r.read_timeout_ms),
+        ] {
+            if !(100..=120_000).contains(&value) {
+                return Err(ConfigError::Invalid {
+                    key,
+                    reason: "must be between 100 and 120000 milliseconds".into(),
+                });
+            }
+        }
+        if !(1024..=10 * 1024 * 1024).contains(&r.max_body_bytes) {
+            return Err(ConfigError::Invalid {
+                key: "resolver.max_body_bytes",
+                reason: "must be between 1024 and 10485760".into(),
+            });
+        }
+        r.parsed_host_overrides()?;
+        // Overrides bypass DNS: in production they would let a file decide who speaks for a
+        // domain.
+        if self.mode == Mode::Production && !r.host_overrides.is_empty() {
+            return Err(ConfigError::Invalid {
+                key: "resolver.host_overrides",
+                reason: "is for tests and development only; production mode refuses it".into(),
+            });
+        }
+        if self.mode == Mode::Production && (r.allow_loopback || !r.allow_http_hosts.is_empty()) {
+            tracing::warn!(
+                "production mode with resolver.allow_loopback or resolver.allow_http_hosts: \
+                 remote DIDs may be fetched from this machine or over plain http"
+            );
+        }
         Ok(())
     }
 
@@ -415,6 +513,51 @@ mod tests {
         let err =
             Config::from_toml("[server]\npublic_url = \"https://vc.example.com/x\"\n").unwrap_err();
         assert!(err.to_string().contains("origin"), "{err}");
+    }
+
+    #[test]
+    fn resolver_defaults_are_safe() {
+        let c = Config::from_toml("").unwrap();
+        assert!(!c.resolver.allow_loopback);
+        assert!(!c.resolver.allow_private);
+        assert!(c.resolver.allow_http_hosts.is_empty());
+        assert!(c.resolver.host_overrides.is_empty());
+        assert_eq!(c.resolver.max_body_bytes, 100 * 1024);
+    }
+
+    #[test]
+    fn resolver_host_overrides_parse_and_are_checked() {
+        let c = Config::from_toml(
+            "[resolver]\nallow_loopback = true\n[resolver.host_overrides]\n\"Issuer.test\" = \"127.0.0.1:9000\"\n",
+        )
+        .unwrap();
+        let o = c.resolver.parsed_host_overrides().unwrap();
+        assert_eq!(o["issuer.test"].to_string(), "127.0.0.1:9000");
+
+        let err = Config::from_toml("[resolver.host_overrides]\n\"a.test\" = \"localhost\"\n")
+            .unwrap_err();
+        assert!(err.to_string().contains("resolver.host_overrides"), "{err}");
+        assert!(err.to_string().contains("a.test"), "{err}");
+
+        let err = Config::from_toml(
+            "mode = \"production\"\n[server]\npublic_url = \"https://vc.example.com\"\n\
+             [keys]\nkek_file = \"/k\"\n[resolver.host_overrides]\n\"a.test\" = \"127.0.0.1:1\"\n",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("production"), "{err}");
+    }
+
+    #[test]
+    fn resolver_limits_are_checked() {
+        let err = Config::from_toml("[resolver]\nread_timeout_ms = 0\n").unwrap_err();
+        assert!(
+            err.to_string().contains("resolver.read_timeout_ms"),
+            "{err}"
+        );
+        let err = Config::from_toml("[resolver]\nmax_body_bytes = 10\n").unwrap_err();
+        assert!(err.to_string().contains("resolver.max_body_bytes"), "{err}");
+        let err = Config::from_toml("[resolver]\nallow_loopbak = true\n").unwrap_err();
+        assert!(err.to_string().contains("allow_loopbak"), "{err}");
     }
 
     #[test]

@@ -58,6 +58,43 @@ pub enum InnerCode {
     /// An unexpected failure; look up the correlation id in the logs.
     #[serde(rename = "internalError")]
     Internal,
+    /// A DID is malformed (syntax, or a did:key/did:jwk whose key does not decode).
+    #[serde(rename = "invalidDid")]
+    InvalidDid,
+    /// The DID's method is not one this service resolves.
+    #[serde(rename = "unsupportedDidMethod")]
+    UnsupportedDidMethod,
+    /// The DID's host answered that the DID document does not exist.
+    #[serde(rename = "didNotFound")]
+    DidNotFound,
+    /// The DID document could not be used: refused by the fetch policy, not a DID document,
+    /// published for another DID, too large, or a redirect to another host.
+    #[serde(rename = "didResolutionFailed")]
+    DidResolutionFailed,
+    /// The request's contract is disabled.
+    #[serde(rename = "contractDisabled")]
+    ContractDisabled,
+    /// The request has expired (requests live 5 minutes).
+    #[serde(rename = "requestExpired")]
+    RequestExpired,
+    /// The callback URL is not https or points at a refused address.
+    #[serde(rename = "callbackUrlRefused")]
+    CallbackUrlRefused,
+    /// The wallet's signed holder request failed a check (signature, key, audience, times, nonce).
+    #[serde(rename = "holderRequestInvalid")]
+    HolderRequestInvalid,
+    /// A token, jti or nonce was used before.
+    #[serde(rename = "replayDetected")]
+    Replay,
+    /// The PIN was wrong.
+    #[serde(rename = "wrongPin")]
+    WrongPin,
+    /// Too many wrong PINs: the request is locked.
+    #[serde(rename = "pinLocked")]
+    PinLocked,
+    /// An attestation (id_token, self-issued claims, access token, presentation) failed.
+    #[serde(rename = "attestationInvalid")]
+    AttestationInvalid,
 }
 
 impl InnerCode {
@@ -75,6 +112,18 @@ impl InnerCode {
             Self::MethodNotAllowed => "methodNotAllowed",
             Self::TransientError => "transientError",
             Self::Internal => "internalError",
+            Self::InvalidDid => "invalidDid",
+            Self::UnsupportedDidMethod => "unsupportedDidMethod",
+            Self::DidNotFound => "didNotFound",
+            Self::DidResolutionFailed => "didResolutionFailed",
+            Self::ContractDisabled => "contractDisabled",
+            Self::RequestExpired => "requestExpired",
+            Self::CallbackUrlRefused => "callbackUrlRefused",
+            Self::HolderRequestInvalid => "holderRequestInvalid",
+            Self::Replay => "replayDetected",
+            Self::WrongPin => "wrongPin",
+            Self::PinLocked => "pinLocked",
+            Self::AttestationInvalid => "attestationInvalid",
         }
     }
 }
@@ -88,6 +137,8 @@ pub struct ApiError {
     target: Option<String>,
     request_id: Option<String>,
     retry_after: Option<u64>,
+    /// A 5xx whose message is about a remote party, not about us, so it may be shown.
+    upstream: bool,
 }
 
 impl ApiError {
@@ -100,6 +151,7 @@ impl ApiError {
             target: None,
             request_id: None,
             retry_after: None,
+            upstream: false,
         }
     }
 
@@ -151,6 +203,15 @@ impl ApiError {
         )
     }
 
+    /// A 5xx caused by a remote party (a DID's host, a linked domain): unlike other server
+    /// errors, the message is sent, because it describes their answer, not our internals.
+    pub fn upstream(status: StatusCode, inner: InnerCode, message: impl Into<String>) -> Self {
+        let mut e = Self::new(status, inner, message);
+        tracing::warn!(correlation_id = %correlation_id(), error = %e.message, "remote party failed");
+        e.upstream = true;
+        e
+    }
+
     /// 500; the message is logged with the correlation id, never sent.
     pub fn internal(message: impl fmt::Display) -> Self {
         let id = correlation_id();
@@ -186,7 +247,7 @@ impl ApiError {
         let (code, message) = top_level(self.status);
         let mscv = correlation_id();
         let date = httpdate_now();
-        if self.status.is_server_error() {
+        if self.status.is_server_error() && !self.upstream {
             return json!({
                 "requestId": self.request_id,
                 "date": date,
@@ -265,6 +326,10 @@ pub fn top_level(status: StatusCode) -> (&'static str, &'static str) {
             "The request media type isn't supported.",
         ),
         429 => ("tooManyRequests", "Too many requests."),
+        502 => (
+            "badGateway",
+            "A remote server the request depends on answered badly.",
+        ),
         503 => ("serviceUnavailable", "The service is unavailable."),
         _ if status.is_server_error() => {
             ("internalServerError", "An internal server error occurred.")
@@ -314,6 +379,7 @@ mod tests {
             (413, "payloadTooLarge"),
             (429, "tooManyRequests"),
             (500, "internalServerError"),
+            (502, "badGateway"),
             (503, "serviceUnavailable"),
         ];
         for (status, code) in table {
@@ -337,6 +403,49 @@ mod tests {
         );
         assert_eq!(b["error"]["innererror"]["message"], "missing");
         assert!(b["mscv"].as_str().is_some());
+    }
+
+    #[test]
+    fn inner_codes_are_pinned() {
+        let table = [
+            (InnerCode::BadOrMissingField, "badOrMissingField"),
+            (InnerCode::InvalidRequestBody, "invalidRequestBody"),
+            (InnerCode::NotFound, "notFound"),
+            (InnerCode::TokenError, "tokenError"),
+            (InnerCode::Forbidden, "forbidden"),
+            (InnerCode::Conflict, "conflict"),
+            (InnerCode::PayloadTooLarge, "payloadTooLarge"),
+            (InnerCode::RateLimited, "rateLimited"),
+            (InnerCode::MethodNotAllowed, "methodNotAllowed"),
+            (InnerCode::TransientError, "transientError"),
+            (InnerCode::Internal, "internalError"),
+            (InnerCode::InvalidDid, "invalidDid"),
+            (InnerCode::UnsupportedDidMethod, "unsupportedDidMethod"),
+            (InnerCode::DidNotFound, "didNotFound"),
+            (InnerCode::DidResolutionFailed, "didResolutionFailed"),
+        ];
+        for (code, name) in table {
+            assert_eq!(code.as_str(), name);
+            assert_eq!(serde_json::to_value(code).unwrap(), name);
+        }
+    }
+
+    #[test]
+    fn upstream_errors_show_their_message() {
+        let e = ApiError::upstream(
+            StatusCode::BAD_GATEWAY,
+            InnerCode::DidResolutionFailed,
+            "`https://x.test/.well-known/did.json` answered HTTP 500",
+        );
+        let b = e.body();
+        assert_eq!(b["error"]["code"], "badGateway");
+        assert_eq!(b["error"]["innererror"]["code"], "didResolutionFailed");
+        assert!(
+            b["error"]["innererror"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("answered HTTP 500")
+        );
     }
 
     #[test]

@@ -11,6 +11,8 @@ pub mod config;
 pub mod credentials;
 pub mod error;
 pub mod extract;
+pub mod linkage;
+pub mod qr;
 pub mod ratelimit;
 pub mod routes;
 pub mod startup;

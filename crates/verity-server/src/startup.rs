@@ -13,6 +13,7 @@ use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers, Next, from_fn};
 use actix_web::{App, HttpMessage, HttpRequest, HttpServer, ResponseError, web};
 use tracing_actix_web::{RequestId, TracingLogger};
 use verity_core::{Clock, SystemClock};
+use verity_did::DidResolver;
 use verity_jose::LocalSigner;
 use verity_store::Store;
 
@@ -20,6 +21,7 @@ use crate::authorities;
 use crate::bootstrap::{self, AdminTokenSource, StartupError};
 use crate::config::Config;
 use crate::error::{ApiError, InnerCode, REQUEST_ID};
+use crate::linkage::{LinkageCache, Resolution};
 use crate::ratelimit::RateLimiter;
 use crate::routes;
 use crate::state::AppState;
@@ -36,6 +38,9 @@ pub struct Seams {
     pub clock: Arc<dyn Clock>,
     /// A ready store; `None` connects to `database.url`.
     pub store: Option<Arc<dyn Store>>,
+    /// A DID resolver replacing the configured one (cached and live); `None` builds the
+    /// standard did:web/did:key/did:jwk resolver from `[resolver]`.
+    pub resolver: Option<Arc<dyn DidResolver>>,
 }
 
 impl Default for Seams {
@@ -43,7 +48,16 @@ impl Default for Seams {
         Self {
             clock: Arc::new(SystemClock),
             store: None,
+            resolver: None,
         }
+    }
+}
+
+impl Seams {
+    /// These seams with `resolver` resolving every DID.
+    pub fn with_resolver(mut self, resolver: Arc<dyn DidResolver>) -> Self {
+        self.resolver = Some(resolver);
+        self
     }
 }
 
@@ -96,6 +110,12 @@ impl Application {
         })?;
         let public_url = config.public_url_for_port(listen.port());
         let clock = seams.clock.clone();
+        let resolution = Resolution::build(
+            &config.resolver,
+            config.auth.clock_skew_secs,
+            clock.clone(),
+            seams.resolver,
+        )?;
         let prepared =
             bootstrap::prepare(&config, &public_url, clock.as_ref(), seams.store).await?;
         let store = prepared.store.clone();
@@ -143,6 +163,8 @@ impl Application {
             store,
             clock,
             tokens,
+            resolution,
+            linkage_cache: LinkageCache::default(),
             config: config.clone(),
         });
 

@@ -8,6 +8,7 @@ use verity_store::Store;
 
 use crate::config::Config;
 use crate::credentials::Pepper;
+use crate::linkage::{LinkageCache, Resolution};
 use crate::ratelimit::RateLimiter;
 use crate::tokens::TokenAuthority;
 
@@ -27,6 +28,10 @@ pub struct AppState {
     pub admin_token_hash: String,
     pub tokens: TokenAuthority,
     pub token_limiter: RateLimiter,
+    /// The hardened fetcher, DID resolvers and linkage verifiers.
+    pub resolution: Resolution,
+    /// Signed Domain Linkage Credentials of our authorities.
+    pub linkage_cache: LinkageCache,
 }
 
 impl AppState {

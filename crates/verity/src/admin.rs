@@ -1,14 +1,15 @@
 //! Admin subcommands: each is one call to the admin API of a running server.
 
 use std::path::Path;
+use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 use reqwest::Method;
 use serde::de::DeserializeOwned;
 use verity_server::Config;
 use verity_server::api_types::{
-    ApiKeyView, AuthorityView, ClientView, CreateAuthority, CreateCredential, CreateTenant,
-    KeyView, RotateKey, TenantView,
+    ApiKeyView, AuthorityDomainsView, AuthorityView, ClientView, CreateAuthority, CreateCredential,
+    CreateTenant, KeyView, LinkageReportView, LinkageResultView, RotateKey, TenantView,
 };
 
 /// Connection options shared by every admin subcommand.
@@ -59,6 +60,27 @@ pub enum AuthorityCommand {
     List,
     /// Show one authority (by id or DID) with its keys.
     Show { authority: String },
+    /// List the authority's linked domains and check each one's linkage live.
+    Domains { authority: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DidCommand {
+    /// Resolve a DID (did:web, did:key, did:jwk) through the server and print its document.
+    Resolve { did: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DomainCommand {
+    /// Check a DID's domain linkage (DIF Well-Known DID Configuration) and print each step.
+    /// Exit status: 0 verified, 2 unverified, 3 not checked (the DID did not resolve),
+    /// 1 the check could not be asked for.
+    Verify {
+        did: String,
+        /// Check only this origin (`https://example.com`) instead of every listed one.
+        #[arg(long)]
+        origin: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -272,7 +294,96 @@ impl AdminAction for AuthorityCommand {
                     Ok(())
                 }
             }
+            Self::Domains { authority } => {
+                let v: AuthorityDomainsView = required(
+                    c.call(
+                        Method::GET,
+                        &format!("/authorities/{}/domains", enc(authority)),
+                        None,
+                    )
+                    .await?,
+                )?;
+                if json {
+                    return print_json(&v);
+                }
+                println!("{}", v.did);
+                if v.domains.is_empty() {
+                    println!("  no linked domains: this service does not serve the DID's host");
+                }
+                for d in &v.domains {
+                    println!("  {}  {}", d.origin, verdict_word(&d.report));
+                    println!("    configuration: {}", d.configuration_url);
+                    if !d.report.verified {
+                        println!("    {}", d.report.summary);
+                    }
+                }
+                Ok(())
+            }
         }
+    }
+}
+
+impl AdminAction for DidCommand {
+    async fn execute(&self, c: &AdminClient, _json: bool) -> Result<(), String> {
+        match self {
+            Self::Resolve { did } => {
+                // The document is JSON either way.
+                let doc: serde_json::Value = required(
+                    c.call(Method::GET, &format!("/dids/{}", enc(did)), None)
+                        .await?,
+                )?;
+                print_json(&doc)
+            }
+        }
+    }
+}
+
+impl DomainCommand {
+    /// Runs the check and prints the verdict and each step; the exit status is the verdict.
+    pub async fn execute(&self, c: &AdminClient, json: bool) -> Result<ExitCode, String> {
+        let Self::Verify { did, origin } = self;
+        let mut path = format!("/domains/verify?did={}", enc(did));
+        if let Some(o) = origin {
+            path.push_str(&format!("&origin={}", enc(o)));
+        }
+        let report: LinkageReportView = required(c.call(Method::GET, &path, None).await?)?;
+        if json {
+            print_json(&report)?;
+        } else {
+            print_report(&report);
+        }
+        Ok(verdict_exit_code(&report))
+    }
+}
+
+/// 0 verified, 2 unverified, 3 not checked.
+pub fn verdict_exit_code(report: &LinkageReportView) -> ExitCode {
+    match report.result {
+        LinkageResultView::Verified { .. } => ExitCode::SUCCESS,
+        LinkageResultView::Unverified { .. } => ExitCode::from(2),
+        LinkageResultView::NotChecked { .. } => ExitCode::from(3),
+    }
+}
+
+fn verdict_word(report: &LinkageReportView) -> String {
+    match &report.result {
+        LinkageResultView::Verified { .. } => "VERIFIED".to_owned(),
+        LinkageResultView::Unverified { reason, .. } => format!("UNVERIFIED ({})", reason.code),
+        LinkageResultView::NotChecked { .. } => "NOT CHECKED".to_owned(),
+    }
+}
+
+fn print_report(r: &LinkageReportView) {
+    println!("{}: {}", r.did, verdict_word(r));
+    println!("  {}", r.summary);
+    println!("steps:");
+    for (i, s) in r.steps.iter().enumerate() {
+        let mark = if s.outcome == "passed" {
+            "ok  "
+        } else {
+            "FAIL"
+        };
+        println!("  {:>2}. [{mark}] {}: {}", i + 1, s.name, s.detail);
     }
 }
 
@@ -483,6 +594,24 @@ pub async fn run<C: Subcommand + AdminAction>(
     remote: &Remote<C>,
     config_file: Option<&Path>,
 ) -> Result<(), String> {
+    let client = connect(remote, config_file)?;
+    remote.command.execute(&client, remote.json).await
+}
+
+/// Runs `verity domain verify`; the exit status carries the verdict.
+pub async fn run_domain(
+    remote: &Remote<DomainCommand>,
+    config_file: Option<&Path>,
+) -> Result<ExitCode, String> {
+    let client = connect(remote, config_file)?;
+    remote.command.execute(&client, remote.json).await
+}
+
+/// The admin client for the server and token the options (or the configuration) name.
+fn connect<C: Subcommand>(
+    remote: &Remote<C>,
+    config_file: Option<&Path>,
+) -> Result<AdminClient, String> {
     let config = Config::load(config_file).ok();
     let base = match (&remote.server, &config) {
         (Some(s), _) => s.trim_end_matches('/').to_owned(),
@@ -509,11 +638,8 @@ pub async fn run<C: Subcommand + AdminAction>(
         }
     };
     let http = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(30))
+        .timeout(std::time::Duration::from_secs(60))
         .build()
         .map_err(|e| e.to_string())?;
-    remote
-        .command
-        .execute(&AdminClient { http, base, token }, remote.json)
-        .await
+    Ok(AdminClient { http, base, token })
 }

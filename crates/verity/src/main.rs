@@ -44,6 +44,10 @@ enum Command {
     ApiKey(admin::Remote<admin::ApiKeyCommand>),
     /// Tenants.
     Tenant(admin::Remote<admin::TenantCommand>),
+    /// Resolve DIDs.
+    Did(admin::Remote<admin::DidCommand>),
+    /// Domain linkage (DIF Well-Known DID Configuration) of any DID.
+    Domain(admin::Remote<admin::DomainCommand>),
 }
 
 #[derive(Debug, Subcommand)]
@@ -84,7 +88,7 @@ fn main() -> ExitCode {
         }
     };
     match runtime.block_on(run(cli)) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE
@@ -99,9 +103,16 @@ fn config_path(cli: &Cli) -> Option<PathBuf> {
     })
 }
 
-async fn run(cli: Cli) -> Result<(), String> {
+async fn run(cli: Cli) -> Result<ExitCode, String> {
+    if let Command::Domain(r) = &cli.command {
+        return admin::run_domain(r, config_path(&cli).as_deref()).await;
+    }
+    run_command(&cli).await.map(|()| ExitCode::SUCCESS)
+}
+
+async fn run_command(cli: &Cli) -> Result<(), String> {
     match &cli.command {
-        Command::Serve => serve(config_path(&cli).as_deref()).await,
+        Command::Serve => serve(config_path(cli).as_deref()).await,
         Command::Init(args) => {
             init(
                 cli.config.clone().unwrap_or_else(|| "verity.toml".into()),
@@ -110,7 +121,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             .await
         }
         Command::Config(ConfigCommand::Check) => {
-            let cfg = Config::load(config_path(&cli).as_deref()).map_err(|e| e.to_string())?;
+            let cfg = Config::load(config_path(cli).as_deref()).map_err(|e| e.to_string())?;
             let text = serde_json::to_string_pretty(&cfg).map_err(|e| e.to_string())?;
             println!("{text}\nconfiguration is valid");
             Ok(())
@@ -120,11 +131,15 @@ async fn run(cli: Cli) -> Result<(), String> {
             println!("{encoded}");
             Ok(())
         }
-        Command::Authority(r) => admin::run(r, config_path(&cli).as_deref()).await,
-        Command::Key(r) => admin::run(r, config_path(&cli).as_deref()).await,
-        Command::Client(r) => admin::run(r, config_path(&cli).as_deref()).await,
-        Command::ApiKey(r) => admin::run(r, config_path(&cli).as_deref()).await,
-        Command::Tenant(r) => admin::run(r, config_path(&cli).as_deref()).await,
+        Command::Authority(r) => admin::run(r, config_path(cli).as_deref()).await,
+        Command::Key(r) => admin::run(r, config_path(cli).as_deref()).await,
+        Command::Client(r) => admin::run(r, config_path(cli).as_deref()).await,
+        Command::ApiKey(r) => admin::run(r, config_path(cli).as_deref()).await,
+        Command::Tenant(r) => admin::run(r, config_path(cli).as_deref()).await,
+        Command::Did(r) => admin::run(r, config_path(cli).as_deref()).await,
+        Command::Domain(r) => admin::run_domain(r, config_path(cli).as_deref())
+            .await
+            .map(|_| ()),
     }
 }
 

@@ -37,7 +37,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/clients/{client_id}", web::delete().to(delete_client))
             .route("/api-keys", web::get().to(list_api_keys))
             .route("/api-keys", web::post().to(create_api_key))
-            .route("/api-keys/{id}", web::delete().to(delete_api_key)),
+            .route("/api-keys/{id}", web::delete().to(delete_api_key))
+            .configure(crate::routes::linked_domains::configure_admin),
     );
 }
 
@@ -124,7 +125,11 @@ async fn tenant_named(state: &AppState, name: Option<&str>) -> Result<Tenant, Ap
     }
 }
 
-async fn find_authority(state: &AppState, reference: &str) -> Result<Authority, ApiError> {
+/// The authority named by id or DID, or 404.
+pub(crate) async fn find_authority(
+    state: &AppState,
+    reference: &str,
+) -> Result<Authority, ApiError> {
     let found = match Uuid::parse_str(reference) {
         Ok(id) => state.store.authority(id).await?,
         Err(_) => state.store.authority_by_did(reference).await?,

@@ -4,8 +4,8 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::authorities;
-use crate::bootstrap::origin_for_host;
 use crate::error::ApiError;
+use crate::linkage::linked_origins;
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -46,8 +46,9 @@ async fn serve(
         .authority_by_did(&did)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no authority `{did}` here")))?;
-    let origin = origin_for_host(&host, &state.public_url);
-    let doc = authorities::did_document(state.store.as_ref(), &authority, &[origin])
+    // The same origins the DID configuration at `/.well-known/did-configuration.json` links.
+    let origins = linked_origins(state, &did);
+    let doc = authorities::did_document(state.store.as_ref(), &authority, &origins)
         .await
         .map_err(ApiError::internal)?;
     Ok(HttpResponse::Ok()

@@ -4,6 +4,7 @@ pub mod admin;
 pub mod api;
 pub mod did;
 pub mod health;
+pub mod linked_domains;
 pub mod oauth;
 
 use actix_web::web;
@@ -14,6 +15,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     oauth::configure(cfg);
     admin::configure(cfg);
     api::configure(cfg);
+    linked_domains::configure(cfg);
     // Last: `/{path}/did.json` must not shadow the routes above.
     did::configure(cfg);
 }
