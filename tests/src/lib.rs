@@ -3,7 +3,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod issuance;
 pub mod linkage;
+pub mod rp;
 
 use std::sync::Arc;
 

@@ -25,6 +25,8 @@ pub struct Config {
     pub log: LogConfig,
     pub bootstrap: BootstrapConfig,
     pub resolver: ResolverConfig,
+    /// Delivery of status callbacks to relying parties.
+    pub callbacks: crate::outbox::CallbackConfig,
 }
 
 /// Run mode.
@@ -211,6 +213,7 @@ impl Default for Config {
             log: LogConfig::default(),
             bootstrap: BootstrapConfig::default(),
             resolver: ResolverConfig::default(),
+            callbacks: crate::outbox::CallbackConfig::default(),
         }
     }
 }

@@ -22,10 +22,12 @@ use crate::bootstrap::{self, AdminTokenSource, StartupError};
 use crate::config::Config;
 use crate::error::{ApiError, InnerCode, REQUEST_ID};
 use crate::linkage::{LinkageCache, Resolution};
+use crate::outbox::Outbox;
 use crate::ratelimit::RateLimiter;
 use crate::routes;
 use crate::state::AppState;
 use crate::tokens::TokenAuthority;
+use verity_contracts::OidcValidator;
 
 /// Shared application state as handlers see it.
 pub type StateData = web::Data<AppState>;
@@ -153,7 +155,18 @@ impl Application {
             created_authority: prepared.created_authority.as_ref().map(|a| a.did.clone()),
             admin_token: prepared.admin_token_source.clone(),
         };
+        let callback_fetcher = verity_did::HttpFetcher::new(config.callbacks.fetch_policy())
+            .map_err(|e| StartupError::Other(format!("callbacks: {e}")))?;
+        let outbox = Outbox::new(
+            store.clone(),
+            clock.clone(),
+            callback_fetcher,
+            config.callbacks.clone(),
+        );
+        let oidc = OidcValidator::new(resolution.fetcher.clone(), clock.clone());
         let state = web::Data::new(AppState {
+            outbox,
+            oidc,
             token_limiter: RateLimiter::per_minute(config.auth.token_rate_limit_per_minute),
             admin_token_hash: prepared.pepper.hash(prepared.admin_token.expose()),
             pepper: prepared.pepper,
@@ -226,7 +239,12 @@ impl Application {
 
     /// Runs until SIGINT/SIGTERM (in-flight requests get `shutdown_timeout_secs` to finish).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        // The callback worker lives as long as the server; undelivered messages stay in the
+        // outbox and are picked up by the next start (or another replica).
+        let worker = tokio::spawn(self.state.outbox.clone().run());
+        let result = self.server.await;
+        worker.abort();
+        result
     }
 }
 

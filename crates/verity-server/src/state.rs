@@ -9,8 +9,10 @@ use verity_store::Store;
 use crate::config::Config;
 use crate::credentials::Pepper;
 use crate::linkage::{LinkageCache, Resolution};
+use crate::outbox::Outbox;
 use crate::ratelimit::RateLimiter;
 use crate::tokens::TokenAuthority;
+use verity_contracts::OidcValidator;
 
 /// Everything a handler may use.
 #[derive(Debug)]
@@ -32,6 +34,10 @@ pub struct AppState {
     pub resolution: Resolution,
     /// Signed Domain Linkage Credentials of our authorities.
     pub linkage_cache: LinkageCache,
+    /// Durable queue of RP callbacks and its delivery worker's handle.
+    pub outbox: Outbox,
+    /// Validates third-party id_tokens and access tokens (idTokens/accessTokens attestations).
+    pub oidc: OidcValidator,
 }
 
 impl AppState {

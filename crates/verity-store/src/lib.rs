@@ -7,7 +7,8 @@
 //! - [`PgStore`]: Postgres, for production and for several replicas sharing one database;
 //! - [`SqliteStore`]: an embedded file in WAL mode with `synchronous=FULL`, the zero-config default.
 //!
-//! Both implement the same [`Store`] trait and pass the same test suite. Queries are built at
+//! Both implement the same [`Store`] trait (with its supertraits [`FlowStore`], [`OutboxStore`]
+//! and [`CredentialStore`] for the credential flows) and pass the same test suite. Queries are built at
 //! run time (no compile-time checked macros), so the crate builds without a database.
 //!
 //! Conventions both backends keep:
@@ -21,6 +22,8 @@
 #![forbid(unsafe_code)]
 
 mod error;
+mod flow_model;
+mod flows;
 mod model;
 mod postgres;
 mod sqlite;
@@ -37,13 +40,21 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 pub use error::{Result, StoreError};
+pub use flow_model::{
+    CallbackMessage, Contract, FlowRequest, INITIAL_REQUEST_STATUS, IssuedCredential, NewCallback,
+    NewFlowRequest, NewIssuedCredential, OutboxState, RequestKind, StatusAllocation, StatusList,
+};
+pub use flows::{CredentialStore, FlowStore, OutboxStore};
 pub use model::{ApiClient, ApiKey, Authority, KeyPurpose, KeyRecord, KeyState, NewKey, Tenant};
 pub use postgres::{DEFAULT_PG_MAX_CONNECTIONS, PgStore};
 pub use sqlite::{DEFAULT_SQLITE_MAX_CONNECTIONS, SqliteStore};
 
 /// The repository: every read and write Verity makes to its database.
+///
+/// The credential flows' methods live in the supertraits [`FlowStore`], [`OutboxStore`] and
+/// [`CredentialStore`]; an `Arc<dyn Store>` offers them too.
 #[async_trait::async_trait]
-pub trait Store: Send + Sync + std::fmt::Debug {
+pub trait Store: FlowStore + OutboxStore + CredentialStore + Send + Sync + std::fmt::Debug {
     /// Which backend this is: "postgres" or "sqlite".
     fn backend(&self) -> &'static str;
 

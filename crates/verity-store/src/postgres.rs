@@ -19,6 +19,8 @@ use crate::model::{
     check_transition, new_id, normalize_time, refuse_authority_purpose,
 };
 
+mod flows;
+
 /// Connections a [`PgStore`] opens at most unless told otherwise.
 pub const DEFAULT_PG_MAX_CONNECTIONS: u32 = 10;
 

@@ -27,6 +27,8 @@ use crate::model::{
     check_transition, new_id, normalize_time, refuse_authority_purpose,
 };
 
+mod flows;
+
 /// Connections a file-backed [`SqliteStore`] opens at most: SQLite has one writer at a time, a
 /// few connections let reads proceed in parallel under WAL.
 pub const DEFAULT_SQLITE_MAX_CONNECTIONS: u32 = 4;

@@ -1,5 +1,6 @@
 //! The store test suite: each case is a function of `Arc<dyn Store>` and runs once per backend.
 //! Postgres cases print "skipped" and pass when `VERITY_TEST_POSTGRES_URL` is unset.
+//! The credential flows' cases are in the `flows` submodule.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -70,6 +71,9 @@ store_suite!(
     concurrent_rotations_leave_one_active_key,
     concurrent_service_key_inserts_leave_one_active_key,
 );
+
+// The credential flows' cases (contracts, requests, outbox, status lists, credentials).
+mod flows;
 
 // ---- helpers ------------------------------------------------------------------------------
 

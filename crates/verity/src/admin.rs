@@ -583,6 +583,158 @@ impl AdminAction for TenantCommand {
     }
 }
 
+#[derive(Debug, Subcommand)]
+pub enum ContractCommand {
+    /// Create a contract from a JSON definition (see examples/contracts/).
+    Create {
+        /// The contract definition file.
+        #[arg(long)]
+        file: std::path::PathBuf,
+    },
+    /// List contracts.
+    List,
+    /// Show a contract with its manifest URL.
+    Show { id: String },
+    /// Replace a contract's definition (its `id` and `authority` cannot change).
+    Update {
+        id: String,
+        #[arg(long)]
+        file: std::path::PathBuf,
+    },
+    /// Disable a contract: new issuance requests for it are refused.
+    Disable { id: String },
+    /// Enable a disabled contract.
+    Enable { id: String },
+    /// Fetch the contract's signed manifest as a wallet would and print it decoded.
+    Manifest { id: String },
+}
+
+fn read_definition(file: &std::path::Path) -> Result<serde_json::Value, String> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    serde_json::from_str(&text).map_err(|e| format!("{} is not JSON: {e}", file.display()))
+}
+
+fn print_contract(v: &serde_json::Value) {
+    println!(
+        "{}  {}",
+        v["id"].as_str().unwrap_or_default(),
+        v["name"].as_str().unwrap_or_default()
+    );
+    println!(
+        "  authority: {}",
+        v["authority"].as_str().unwrap_or_default()
+    );
+    println!("  enabled:   {}", v["enabled"]);
+    println!(
+        "  manifest:  {}",
+        v["manifestUrl"].as_str().unwrap_or_default()
+    );
+}
+
+impl AdminAction for ContractCommand {
+    async fn execute(&self, c: &AdminClient, json: bool) -> Result<(), String> {
+        let one = |v: serde_json::Value| -> Result<(), String> {
+            if json {
+                print_json(&v)
+            } else {
+                print_contract(&v);
+                Ok(())
+            }
+        };
+        match self {
+            Self::Create { file } => {
+                let v: serde_json::Value = required(
+                    c.call(Method::POST, "/contracts", Some(read_definition(file)?))
+                        .await?,
+                )?;
+                one(v)
+            }
+            Self::List => {
+                let list: Vec<serde_json::Value> =
+                    required(c.call(Method::GET, "/contracts", None).await?)?;
+                if json {
+                    return print_json(&list);
+                }
+                for v in &list {
+                    println!(
+                        "{}  {}  {}  {}",
+                        v["id"].as_str().unwrap_or_default(),
+                        v["name"].as_str().unwrap_or_default(),
+                        v["authority"].as_str().unwrap_or_default(),
+                        if v["enabled"].as_bool() == Some(true) {
+                            "enabled"
+                        } else {
+                            "disabled"
+                        }
+                    );
+                }
+                Ok(())
+            }
+            Self::Show { id } => one(required(
+                c.call(Method::GET, &format!("/contracts/{}", enc(id)), None)
+                    .await?,
+            )?),
+            Self::Update { id, file } => one(required(
+                c.call(
+                    Method::PUT,
+                    &format!("/contracts/{}", enc(id)),
+                    Some(read_definition(file)?),
+                )
+                .await?,
+            )?),
+            Self::Disable { id } => one(required(
+                c.call(
+                    Method::POST,
+                    &format!("/contracts/{}/disable", enc(id)),
+                    None,
+                )
+                .await?,
+            )?),
+            Self::Enable { id } => one(required(
+                c.call(
+                    Method::POST,
+                    &format!("/contracts/{}/enable", enc(id)),
+                    None,
+                )
+                .await?,
+            )?),
+            Self::Manifest { id } => {
+                let url = format!("{}/v1.0/manifests/{}", c.base, enc(id));
+                let resp = c
+                    .http
+                    .get(&url)
+                    .send()
+                    .await
+                    .map_err(|e| format!("cannot reach {url}: {e}"))?;
+                let status = resp.status();
+                let body: serde_json::Value =
+                    resp.json().await.map_err(|e| format!("{url}: {e}"))?;
+                if !status.is_success() {
+                    return Err(format!(
+                        "{} {}",
+                        status.as_u16(),
+                        body["error"]["innererror"]["message"]
+                            .as_str()
+                            .unwrap_or_default()
+                    ));
+                }
+                let token = body["token"]
+                    .as_str()
+                    .ok_or("the manifest answer has no token")?;
+                let jws = verity_jose::UnverifiedJws::parse(token).map_err(|e| e.to_string())?;
+                let payload: serde_json::Value =
+                    jws.payload_unverified().map_err(|e| e.to_string())?;
+                println!(
+                    "header:  {}",
+                    serde_json::to_string(jws.header()).map_err(|e| e.to_string())?
+                );
+                print_json(&payload)
+            }
+        }
+    }
+}
+
 fn enc(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes())
         .collect::<String>()

@@ -2,6 +2,7 @@
 //! running server over the admin API.
 
 mod admin;
+mod wallet_cli;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -48,6 +49,10 @@ enum Command {
     Did(admin::Remote<admin::DidCommand>),
     /// Domain linkage (DIF Well-Known DID Configuration) of any DID.
     Domain(admin::Remote<admin::DomainCommand>),
+    /// Credential contracts (what an authority issues).
+    Contract(admin::Remote<admin::ContractCommand>),
+    /// The reference holder wallet (receive and present credentials over HTTP).
+    Wallet(wallet_cli::WalletArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -137,6 +142,8 @@ async fn run_command(cli: &Cli) -> Result<(), String> {
         Command::ApiKey(r) => admin::run(r, config_path(cli).as_deref()).await,
         Command::Tenant(r) => admin::run(r, config_path(cli).as_deref()).await,
         Command::Did(r) => admin::run(r, config_path(cli).as_deref()).await,
+        Command::Contract(r) => admin::run(r, config_path(cli).as_deref()).await,
+        Command::Wallet(w) => wallet_cli::run(w).await,
         Command::Domain(r) => admin::run_domain(r, config_path(cli).as_deref())
             .await
             .map(|_| ()),

@@ -1,11 +1,14 @@
 //! HTTP routes. Handlers are thin: parse, authorise, call one domain function, map the result.
 
 pub mod admin;
+pub mod admin_contracts;
 pub mod api;
 pub mod did;
 pub mod health;
+pub mod issuance;
 pub mod linked_domains;
 pub mod oauth;
+pub mod status;
 
 use actix_web::web;
 
@@ -13,8 +16,12 @@ use actix_web::web;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     health::configure(cfg);
     oauth::configure(cfg);
+    // Before `admin`: its `/admin/v1` scope would otherwise swallow `/admin/v1/contracts`.
+    admin_contracts::configure(cfg);
     admin::configure(cfg);
+    issuance::configure(cfg);
     api::configure(cfg);
+    status::configure(cfg);
     linked_domains::configure(cfg);
     // Last: `/{path}/did.json` must not shadow the routes above.
     did::configure(cfg);

@@ -1,0 +1,298 @@
+//! What issuance and presentation requests share: input checks of the RP API, the request's
+//! life cycle (live, retrieved, completed) and the callbacks each status change queues.
+
+use actix_web::http::StatusCode;
+use serde_json::{Value, json};
+use uuid::Uuid;
+use verity_contracts::Contract;
+use verity_store::{Authority, FlowRequest};
+
+use crate::error::{ApiError, InnerCode};
+use crate::extract::ApiCaller;
+use crate::rp_types::{Callback, Registration};
+use crate::state::AppState;
+
+/// Statuses RPs receive as callbacks (internal steps such as `credential_issued` are not sent).
+pub const CALLBACK_STATUSES: [&str; 5] = [
+    "request_retrieved",
+    "issuance_successful",
+    "issuance_error",
+    "presentation_verified",
+    "presentation_error",
+];
+
+/// The stored contract definition, parsed.
+pub fn load_contract(stored: &verity_store::Contract) -> Result<Contract, ApiError> {
+    Contract::from_json(&stored.definition.to_string()).map_err(|e| {
+        ApiError::internal(format!(
+            "stored contract {} no longer validates: {e}",
+            stored.id
+        ))
+    })
+}
+
+/// The authority named by `did`, which must belong to the caller's tenant.
+pub async fn caller_authority(
+    state: &AppState,
+    caller: &ApiCaller,
+    did: &str,
+) -> Result<Authority, ApiError> {
+    if did.trim().is_empty() {
+        return Err(ApiError::bad_field("authority", "is required"));
+    }
+    state
+        .store
+        .authority_by_did(did)
+        .await?
+        .filter(|a| a.tenant_id == caller.tenant_id)
+        .ok_or_else(|| {
+            ApiError::bad_field(
+                "authority",
+                format!("`{did}` is not an authority of your tenant"),
+            )
+        })
+}
+
+/// `registration` rules.
+pub fn check_registration(r: &Registration) -> Result<(), ApiError> {
+    let n = r.client_name.trim().chars().count();
+    if n == 0 || n > 256 {
+        return Err(ApiError::bad_field(
+            "registration.clientName",
+            "must be 1-256 characters",
+        ));
+    }
+    if r.purpose.as_ref().is_some_and(|p| p.chars().count() > 1000) {
+        return Err(ApiError::bad_field(
+            "registration.purpose",
+            "must be at most 1,000 characters",
+        ));
+    }
+    if let Some(u) = &r.logo_url
+        && !u.starts_with("https://")
+    {
+        return Err(ApiError::bad_field(
+            "registration.logoUrl",
+            "must be an https URL",
+        ));
+    }
+    Ok(())
+}
+
+/// `callback` rules: URL allowed by the SSRF policy, bounded state and headers.
+pub fn check_callback(state: &AppState, c: &Callback) -> Result<(), ApiError> {
+    state.outbox.fetcher().check_url(&c.url).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            InnerCode::CallbackUrlRefused,
+            format!("callback.url: {e}"),
+        )
+        .with_target("callback.url")
+    })?;
+    if c.state.chars().count() > 2000 {
+        return Err(ApiError::bad_field(
+            "callback.state",
+            "must be at most 2,000 characters",
+        ));
+    }
+    if let Some(h) = &c.headers {
+        if h.len() > 10 {
+            return Err(ApiError::bad_field(
+                "callback.headers",
+                "at most 10 headers",
+            ));
+        }
+        for (name, value) in h {
+            let valid_name = !name.is_empty()
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b));
+            if !valid_name {
+                return Err(ApiError::bad_field(
+                    format!("callback.headers.{name}"),
+                    "is not a valid header name",
+                ));
+            }
+            if [
+                "host",
+                "content-length",
+                "content-type",
+                "transfer-encoding",
+                "connection",
+            ]
+            .contains(&name.to_ascii_lowercase().as_str())
+            {
+                return Err(ApiError::bad_field(
+                    format!("callback.headers.{name}"),
+                    "this header is set by Verity",
+                ));
+            }
+            if value.len() > 2048 || value.chars().any(|c| c.is_control()) {
+                return Err(ApiError::bad_field(
+                    format!("callback.headers.{name}"),
+                    "values are at most 2 KB of printable text",
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Where a contract's manifest is served.
+pub fn manifest_url(state: &AppState, contract: Uuid) -> String {
+    format!("{}/v1.0/manifests/{contract}", state.public_url)
+}
+
+/// Where wallets post holder requests for a contract.
+pub fn credential_issuer_url(state: &AppState, contract: Uuid) -> String {
+    format!("{}/v1.0/issue/{contract}", state.public_url)
+}
+
+/// A request that exists and has not expired.
+pub async fn live_request(state: &AppState, id: Uuid) -> Result<FlowRequest, ApiError> {
+    let req = state
+        .store
+        .request(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("request `{id}` not found")))?;
+    if state.clock.now() >= req.expires_at {
+        return Err(ApiError::new(
+            StatusCode::GONE,
+            InnerCode::RequestExpired,
+            format!("request `{id}` has expired"),
+        )
+        .with_request_id(id.to_string()));
+    }
+    Ok(req)
+}
+
+/// The authority a request was made for.
+pub async fn authority_of(state: &AppState, req: &FlowRequest) -> Result<Authority, ApiError> {
+    state
+        .store
+        .authority(req.authority_id)
+        .await?
+        .ok_or_else(|| ApiError::internal(format!("request {} has no authority", req.id)))
+}
+
+/// The contract of an issuance request, stored and parsed.
+pub async fn contract_of(
+    state: &AppState,
+    req: &FlowRequest,
+) -> Result<(verity_store::Contract, Contract), ApiError> {
+    let id = req
+        .contract_id
+        .ok_or_else(|| ApiError::internal("issuance request without contract"))?;
+    let stored = state
+        .store
+        .contract(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("contract `{id}` not found")))?;
+    if !stored.enabled {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            InnerCode::ContractDisabled,
+            format!("contract `{id}` is disabled"),
+        ));
+    }
+    let parsed = load_contract(&stored)?;
+    Ok((stored, parsed))
+}
+
+/// `registration` as the request object carries it.
+pub fn registration_claims(payload: &Value) -> Value {
+    let algs = json!(["ES256", "ES256K", "EdDSA"]);
+    let mut r = json!({
+        "client_name": payload["registration"]["clientName"],
+        "subject_syntax_types_supported": ["did:jwk", "did:key", "did:web"],
+        "vp_formats": { "jwt_vp": { "alg": algs }, "jwt_vc": { "alg": algs } },
+    });
+    if let Some(p) = payload["registration"]["purpose"].as_str() {
+        r["purpose"] = json!(p);
+    }
+    if let Some(l) = payload["registration"]["logoUrl"].as_str() {
+        r["logo_uri"] = json!(l);
+    }
+    r
+}
+
+/// Fires `request_retrieved` on the first fetch of the request object only.
+pub async fn mark_retrieved(state: &AppState, req: &FlowRequest) -> Result<(), ApiError> {
+    if state
+        .store
+        .mark_request_retrieved(req.id, state.clock.now())
+        .await?
+    {
+        transition(state, req, "request_retrieved", None, false).await?;
+    }
+    Ok(())
+}
+
+/// The body of a status callback (and of the polling endpoint).
+pub fn callback_body(req: &FlowRequest, status: &str, extra: Option<Value>) -> Value {
+    let mut body = json!({ "requestId": req.id.to_string(), "requestStatus": status });
+    if let Some(s) = req.payload["callback"]["state"].as_str() {
+        body["state"] = json!(s);
+    }
+    if let Some(Value::Object(extra)) = extra {
+        for (k, v) in extra {
+            body[k] = v;
+        }
+    }
+    body
+}
+
+/// Records a status change and queues its callback (for statuses RPs receive).
+/// `extra` is merged into the body (`error`, `verifiedCredentialsData`, ...).
+pub async fn transition(
+    state: &AppState,
+    req: &FlowRequest,
+    status: &str,
+    error: Option<Value>,
+    completed: bool,
+) -> Result<(), ApiError> {
+    let extra = error.map(|e| json!({ "error": e }));
+    transition_with(state, req, status, extra, completed).await
+}
+
+/// Like [`transition`], with arbitrary extra body members.
+pub async fn transition_with(
+    state: &AppState,
+    req: &FlowRequest,
+    status: &str,
+    extra: Option<Value>,
+    completed: bool,
+) -> Result<(), ApiError> {
+    let body = callback_body(req, status, extra);
+    let now = state.clock.now();
+    state
+        .store
+        .set_request_status(req.id, status, &body, completed, now)
+        .await?;
+    if CALLBACK_STATUSES.contains(&status)
+        && let Some(url) = req.payload["callback"]["url"].as_str()
+    {
+        let headers = req.payload["callback"]["headers"].clone();
+        let headers = if headers.is_object() {
+            headers
+        } else {
+            json!({})
+        };
+        state
+            .outbox
+            .enqueue(req.id, status, url, &headers, body)
+            .await?;
+    }
+    Ok(())
+}
+
+/// What the polling endpoint returns: the last status body, or `request_created`.
+pub fn status_body(req: &FlowRequest) -> Value {
+    match &req.result {
+        Some(r) if CALLBACK_STATUSES.contains(&r["requestStatus"].as_str().unwrap_or_default()) => {
+            r.clone()
+        }
+        _ if req.retrieved_at.is_some() => callback_body(req, "request_retrieved", None),
+        _ => callback_body(req, "request_created", None),
+    }
+}

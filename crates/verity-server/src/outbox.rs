@@ -1,0 +1,249 @@
+//! Callbacks to relying parties: written to a durable outbox in the same step that changes a
+//! request's status, then delivered by a worker with retries, exponential backoff and jitter,
+//! until delivered or `give_up_after_secs` has passed. Delivery is at least once; RPs dedupe on
+//! (requestId, requestStatus), and the store keeps one message per pair.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand_core::{OsRng, RngCore};
+use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
+use uuid::Uuid;
+use verity_core::Clock;
+use verity_did::HttpFetcher;
+use verity_store::{CallbackMessage, NewCallback, Store};
+
+/// Callback delivery settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CallbackConfig {
+    /// Stop retrying a callback this long after it was queued.
+    pub give_up_after_secs: i64,
+    /// First retry delay; doubles per attempt.
+    pub initial_backoff_ms: u64,
+    /// Longest delay between attempts.
+    pub max_backoff_secs: u64,
+    /// Time allowed for one delivery attempt.
+    pub timeout_secs: u64,
+    /// `host` or `host:port` callback targets allowed over plain http (development/tests only).
+    pub allow_http_hosts: Vec<String>,
+    /// Allow callback targets on loopback addresses (tests, single-machine setups).
+    pub allow_loopback: bool,
+    /// Allow callback targets on private network ranges (RP apps inside the same network).
+    pub allow_private: bool,
+}
+
+impl Default for CallbackConfig {
+    fn default() -> Self {
+        Self {
+            give_up_after_secs: 3600,
+            initial_backoff_ms: 2000,
+            max_backoff_secs: 300,
+            timeout_secs: 10,
+            allow_http_hosts: Vec::new(),
+            allow_loopback: false,
+            allow_private: false,
+        }
+    }
+}
+
+impl CallbackConfig {
+    /// The fetch policy callback URLs are checked and delivered under (same SSRF rules as
+    /// did:web resolution).
+    pub fn fetch_policy(&self) -> verity_did::FetchPolicy {
+        verity_did::FetchPolicy {
+            connect_timeout: Duration::from_secs(self.timeout_secs.clamp(1, 60)),
+            read_timeout: Duration::from_secs(self.timeout_secs.clamp(1, 60)),
+            max_redirects: 0,
+            allow_loopback: self.allow_loopback,
+            allow_private: self.allow_private,
+            allow_http_hosts: self.allow_http_hosts.clone(),
+            ..verity_did::FetchPolicy::default()
+        }
+    }
+
+    /// Delay before attempt `attempts + 1`: exponential with full jitter in its upper half.
+    pub fn backoff(&self, attempts: i32) -> Duration {
+        let exp = u32::try_from(attempts.clamp(0, 20)).unwrap_or(20);
+        let base = self.initial_backoff_ms.saturating_mul(1u64 << exp);
+        let capped = base.min(self.max_backoff_secs.saturating_mul(1000)).max(1);
+        let jitter = OsRng.next_u64() % (capped / 2 + 1);
+        Duration::from_millis(capped / 2 + jitter)
+    }
+}
+
+/// Queues callbacks and wakes the delivery worker.
+#[derive(Debug, Clone)]
+pub struct Outbox {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    fetcher: HttpFetcher,
+    config: CallbackConfig,
+    wake: Arc<Notify>,
+}
+
+impl Outbox {
+    /// An outbox over `store`, delivering with `fetcher`.
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        fetcher: HttpFetcher,
+        config: CallbackConfig,
+    ) -> Self {
+        Self {
+            store,
+            clock,
+            fetcher,
+            config,
+            wake: Arc::new(Notify::new()),
+        }
+    }
+
+    /// The fetcher that checks callback URLs.
+    pub fn fetcher(&self) -> &HttpFetcher {
+        &self.fetcher
+    }
+
+    /// Queues `body` for `url` (once per request and status) and wakes the worker.
+    pub async fn enqueue(
+        &self,
+        request_id: Uuid,
+        request_status: &str,
+        url: &str,
+        headers: &serde_json::Value,
+        body: serde_json::Value,
+    ) -> Result<bool, verity_store::StoreError> {
+        let now = self.clock.now();
+        let queued = self
+            .store
+            .enqueue_callback(
+                &NewCallback {
+                    id: Uuid::new_v4(),
+                    request_id,
+                    request_status: request_status.to_owned(),
+                    url: url.to_owned(),
+                    headers: headers.clone(),
+                    body,
+                    give_up_at: now + chrono::Duration::seconds(self.config.give_up_after_secs),
+                },
+                now,
+            )
+            .await?;
+        self.wake.notify_one();
+        Ok(queued)
+    }
+
+    /// Wakes the worker (tests call it after moving the clock).
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Delivers every due message once; returns how many were attempted.
+    pub async fn run_once(&self) -> usize {
+        let now = self.clock.now();
+        let due = match self.store.claim_due_callbacks(now, 32, 60).await {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!(error = %e, "callback outbox: cannot claim messages");
+                return 0;
+            }
+        };
+        let n = due.len();
+        for msg in due {
+            self.deliver(msg).await;
+        }
+        n
+    }
+
+    async fn deliver(&self, msg: CallbackMessage) {
+        let headers: Vec<(String, String)> = msg
+            .headers
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_owned())))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let attempts = msg.attempts + 1;
+        let outcome = self.fetcher.post_json(&msg.url, &headers, &msg.body).await;
+        let now = self.clock.now();
+        let error = match outcome {
+            Ok(status) if (200..300).contains(&status) => {
+                tracing::info!(request_id = %msg.request_id, status = %msg.request_status, attempts, "callback delivered");
+                if let Err(e) = self
+                    .store
+                    .mark_callback_delivered(msg.id, attempts, now)
+                    .await
+                {
+                    tracing::warn!(error = %e, "callback outbox: cannot mark delivered (will redeliver)");
+                }
+                return;
+            }
+            Ok(status) => format!("the callback URL answered HTTP {status}"),
+            Err(e) => e.to_string(),
+        };
+        let result = if now >= msg.give_up_at {
+            tracing::warn!(request_id = %msg.request_id, status = %msg.request_status, attempts, %error, "callback given up");
+            self.store
+                .mark_callback_failed(msg.id, attempts, &error, now)
+                .await
+        } else {
+            let delay = self.config.backoff(msg.attempts);
+            let next = now
+                + chrono::Duration::milliseconds(
+                    i64::try_from(delay.as_millis()).unwrap_or(i64::MAX),
+                );
+            tracing::info!(request_id = %msg.request_id, status = %msg.request_status, attempts, %error, "callback failed, will retry");
+            self.store
+                .mark_callback_retry(msg.id, attempts, next, &error, now)
+                .await
+        };
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "callback outbox: cannot record the attempt");
+        }
+    }
+
+    /// Runs the delivery loop until the task is dropped: wakes on new messages and once a second.
+    pub async fn run(self) {
+        loop {
+            while self.run_once().await > 0 {}
+            tokio::select! {
+                () = self.wake.notified() => {}
+                () = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let c = CallbackConfig {
+            initial_backoff_ms: 1000,
+            max_backoff_secs: 10,
+            ..Default::default()
+        };
+        for _ in 0..50 {
+            let d0 = c.backoff(0);
+            assert!(
+                d0 >= Duration::from_millis(500) && d0 <= Duration::from_millis(1000),
+                "{d0:?}"
+            );
+            let d3 = c.backoff(3);
+            assert!(
+                d3 >= Duration::from_millis(4000) && d3 <= Duration::from_millis(8000),
+                "{d3:?}"
+            );
+            let d30 = c.backoff(30);
+            assert!(
+                d30 >= Duration::from_millis(5000) && d30 <= Duration::from_millis(10_000),
+                "{d30:?}"
+            );
+        }
+    }
+}

@@ -1,0 +1,197 @@
+//! Admin API for contracts (credential definitions): create from JSON, list, show, update,
+//! enable/disable. The definition is validated by `verity-contracts` before it is stored.
+
+use actix_web::HttpResponse;
+use actix_web::web::{self, Bytes};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+use verity_contracts::Contract;
+
+use crate::error::ApiError;
+use crate::extract::AdminCaller;
+use crate::flows;
+use crate::state::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/admin/v1/contracts")
+            .route("", web::get().to(list))
+            .route("", web::post().to(create))
+            .route("/{id}", web::get().to(show))
+            .route("/{id}", web::put().to(update))
+            .route("/{id}/disable", web::post().to(disable))
+            .route("/{id}/enable", web::post().to(enable)),
+    );
+}
+
+/// A stored contract as the admin API shows it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContractView {
+    pub id: Uuid,
+    /// The contract's own `id` (slug).
+    pub name: String,
+    pub authority: String,
+    pub tenant_id: Uuid,
+    pub enabled: bool,
+    /// Where wallets fetch the signed manifest; apps pass it as `manifest`.
+    pub manifest_url: String,
+    pub definition: serde_json::Value,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+async fn view(state: &AppState, c: verity_store::Contract) -> Result<ContractView, ApiError> {
+    let authority = state
+        .store
+        .authority(c.authority_id)
+        .await?
+        .map(|a| a.did)
+        .unwrap_or_default();
+    Ok(ContractView {
+        manifest_url: flows::manifest_url(state, c.id),
+        id: c.id,
+        name: c.name,
+        authority,
+        tenant_id: c.tenant_id,
+        enabled: c.enabled,
+        definition: c.definition,
+        created_at: c.created_at,
+        updated_at: c.updated_at,
+    })
+}
+
+/// Parses and validates a definition, naming the offending JSON path.
+fn parse_definition(body: &Bytes) -> Result<(Contract, serde_json::Value), ApiError> {
+    let text = std::str::from_utf8(body)
+        .map_err(|_| ApiError::bad_body("the contract must be UTF-8 JSON"))?;
+    let contract = Contract::from_json(text).map_err(|e| {
+        let target = e.path().unwrap_or_default().to_owned();
+        ApiError::bad_field(target, e.to_string())
+    })?;
+    let value: serde_json::Value = serde_json::from_str(text)
+        .map_err(|e| ApiError::bad_body(format!("the contract is not valid JSON: {e}")))?;
+    Ok((contract, value))
+}
+
+fn find_id(s: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(s).map_err(|_| ApiError::not_found(format!("contract `{s}` not found")))
+}
+
+async fn list(_: AdminCaller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let mut out = Vec::new();
+    for c in state.store.list_contracts(None).await? {
+        out.push(view(&state, c).await?);
+    }
+    Ok(HttpResponse::Ok().json(out))
+}
+
+async fn create(
+    _: AdminCaller,
+    state: web::Data<AppState>,
+    body: Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let (contract, value) = parse_definition(&body)?;
+    let authority = state
+        .store
+        .authority_by_did(&contract.authority)
+        .await?
+        .ok_or_else(|| {
+            ApiError::bad_field(
+                "authority",
+                format!(
+                    "`{}` is not an authority of this service",
+                    contract.authority
+                ),
+            )
+        })?;
+    let stored = state
+        .store
+        .create_contract(
+            authority.tenant_id,
+            authority.id,
+            &contract.id,
+            &value,
+            state.clock.now(),
+        )
+        .await?;
+    tracing::info!(contract = %stored.id, name = %stored.name, "contract created");
+    Ok(HttpResponse::Created().json(view(&state, stored).await?))
+}
+
+async fn show(
+    _: AdminCaller,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = find_id(&id)?;
+    let c = state
+        .store
+        .contract(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("contract `{id}` not found")))?;
+    Ok(HttpResponse::Ok().json(view(&state, c).await?))
+}
+
+async fn update(
+    _: AdminCaller,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    body: Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let id = find_id(&id)?;
+    let existing = state
+        .store
+        .contract(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("contract `{id}` not found")))?;
+    let (contract, value) = parse_definition(&body)?;
+    if contract.id != existing.name {
+        return Err(ApiError::bad_field(
+            "id",
+            format!("a contract's id cannot change (it is `{}`)", existing.name),
+        ));
+    }
+    let authority = state
+        .store
+        .authority(existing.authority_id)
+        .await?
+        .map(|a| a.did)
+        .unwrap_or_default();
+    if contract.authority != authority {
+        return Err(ApiError::bad_field(
+            "authority",
+            format!("a contract's authority cannot change (it is `{authority}`)"),
+        ));
+    }
+    let c = state
+        .store
+        .update_contract(id, &value, state.clock.now())
+        .await?;
+    Ok(HttpResponse::Ok().json(view(&state, c).await?))
+}
+
+async fn set_enabled(state: &AppState, id: &str, enabled: bool) -> Result<HttpResponse, ApiError> {
+    let id = find_id(id)?;
+    let c = state
+        .store
+        .set_contract_enabled(id, enabled, state.clock.now())
+        .await?;
+    Ok(HttpResponse::Ok().json(view(state, c).await?))
+}
+
+async fn disable(
+    _: AdminCaller,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    set_enabled(&state, &id, false).await
+}
+
+async fn enable(
+    _: AdminCaller,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    set_enabled(&state, &id, true).await
+}

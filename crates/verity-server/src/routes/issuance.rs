@@ -1,0 +1,813 @@
+//! Credential issuance (docs/PROTOCOL.md): the RP creates a request, the wallet fetches the
+//! signed request object and manifest, posts a signed holder request, receives the JWT-VC and
+//! posts a completion. Every status change is queued as a callback in the outbox.
+
+use actix_web::HttpResponse;
+use actix_web::http::StatusCode;
+use actix_web::web::{self, Bytes};
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use chrono::{DateTime, Utc};
+use rand_core::{OsRng, RngCore};
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use uuid::Uuid;
+use verity_contracts::{AttestationKind, Contract};
+use verity_did::Relationship;
+use verity_jose::{Header, UnverifiedJws, sign_jwt};
+use verity_store::{Authority, FlowRequest, NewFlowRequest, NewIssuedCredential, RequestKind};
+
+use crate::authorities;
+use crate::error::{ApiError, InnerCode};
+use crate::extract::{ApiCaller, ApiJson};
+use crate::flows::{self, status_body};
+use crate::qr;
+use crate::rp_types::{Completion, CreatedRequest, IssuanceRequest};
+use crate::state::AppState;
+
+/// Requests expire this long after creation (as the hosted service).
+pub const REQUEST_TTL_SECS: i64 = 300;
+/// Wrong PINs before a request locks.
+pub const MAX_PIN_FAILURES: i32 = 5;
+/// Status-list length for new lists (W3C minimum for herd privacy).
+pub const STATUS_LIST_BITS: u32 = 131_072;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route(
+        "/v1.0/verifiableCredentials/createIssuanceRequest",
+        web::post().to(create),
+    )
+    .route(
+        "/v1.0/verifiableCredentials/issuanceRequests/{id}",
+        web::get().to(poll),
+    )
+    .route("/v1.0/requests/{id}", web::get().to(request_object))
+    .route("/v1.0/requests/{id}/completion", web::post().to(completion))
+    .route("/v1.0/manifests/{contract}", web::get().to(manifest))
+    .route("/v1.0/issue/{contract}", web::post().to(issue));
+}
+
+fn random_b64(bytes: usize) -> String {
+    let mut b = vec![0u8; bytes];
+    OsRng.fill_bytes(&mut b);
+    URL_SAFE_NO_PAD.encode(b)
+}
+
+fn parse_id(field: &'static str, s: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(s).map_err(|_| ApiError::not_found(format!("{field} `{s}` not found")))
+}
+
+/// The contract a manifest URL names, checked against tenant and authority.
+async fn contract_for_manifest(
+    state: &AppState,
+    caller: &ApiCaller,
+    authority: &Authority,
+    manifest: &str,
+) -> Result<(verity_store::Contract, Contract), ApiError> {
+    let id = manifest
+        .trim_end_matches('/')
+        .rsplit_once("/v1.0/manifests/")
+        .map(|(_, id)| id)
+        .ok_or_else(|| {
+            ApiError::bad_field(
+                "manifest",
+                "must be a manifest URL `<base>/v1.0/manifests/<contractId>`",
+            )
+        })?;
+    let id = Uuid::parse_str(id)
+        .map_err(|_| ApiError::bad_field("manifest", format!("`{id}` is not a contract id")))?;
+    let stored = state
+        .store
+        .contract(id)
+        .await?
+        .filter(|c| c.tenant_id == caller.tenant_id)
+        .ok_or_else(|| ApiError::bad_field("manifest", format!("contract `{id}` not found")))?;
+    if stored.authority_id != authority.id {
+        return Err(ApiError::bad_field(
+            "manifest",
+            "the contract belongs to another authority",
+        ));
+    }
+    if !stored.enabled {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            InnerCode::ContractDisabled,
+            format!("contract `{id}` is disabled"),
+        )
+        .with_target("manifest"));
+    }
+    let contract = flows::load_contract(&stored)?;
+    Ok((stored, contract))
+}
+
+async fn create(
+    caller: ApiCaller,
+    state: web::Data<AppState>,
+    ApiJson(body): ApiJson<IssuanceRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let authority = flows::caller_authority(&state, &caller, &body.authority).await?;
+    flows::check_registration(&body.registration)?;
+    flows::check_callback(&state, &body.callback)?;
+    if body.credential_type.trim().is_empty() {
+        return Err(ApiError::bad_field("type", "is required"));
+    }
+    let (stored, contract) =
+        contract_for_manifest(&state, &caller, &authority, &body.manifest).await?;
+    let hint = contract.uses_id_token_hint();
+    if body.claims.is_some() && !hint {
+        return Err(ApiError::bad_field(
+            "claims",
+            "claims are only accepted for contracts with an idTokenHint attestation",
+        ));
+    }
+    if body.pin.is_some() && !hint {
+        return Err(ApiError::bad_field(
+            "pin",
+            "a PIN is only accepted for contracts with an idTokenHint attestation",
+        ));
+    }
+    let claims = body.claims.clone().unwrap_or_default();
+    if hint {
+        for (name, v) in &claims {
+            if !v.is_string() {
+                return Err(ApiError::bad_field(
+                    format!("claims.{name}"),
+                    "claim values must be strings",
+                ));
+            }
+        }
+        for att in &contract.rules.attestations.id_token_hints {
+            verity_contracts::map_claims(AttestationKind::IdTokenHint, &claims, &att.mapping)
+                .map_err(|e| {
+                    ApiError::bad_field(format!("claims.{}", claim_of(&e)), e.to_string())
+                })?;
+        }
+    }
+    let now = state.clock.now();
+    let pin = match &body.pin {
+        None => Value::Null,
+        Some(p) => {
+            let n = p.value.chars().count();
+            if !(4..=16).contains(&n) || !p.value.chars().all(|c| c.is_ascii_digit()) {
+                return Err(ApiError::bad_field("pin.value", "must be 4 to 16 digits"));
+            }
+            if usize::try_from(p.length).ok() != Some(n) {
+                return Err(ApiError::bad_field(
+                    "pin.length",
+                    format!("must equal the number of digits in pin.value ({n})"),
+                ));
+            }
+            let salt = hex(&random_bytes(16));
+            json!({ "length": p.length, "salt": salt, "hash": pin_hash(&salt, &p.value) })
+        }
+    };
+    let expiration = match &body.expiration_date {
+        None => None,
+        Some(s) => {
+            let t = DateTime::parse_from_rfc3339(s)
+                .map_err(|e| {
+                    ApiError::bad_field("expirationDate", format!("not an RFC 3339 date: {e}"))
+                })?
+                .with_timezone(&Utc);
+            if t <= now {
+                return Err(ApiError::bad_field(
+                    "expirationDate",
+                    "must be in the future",
+                ));
+            }
+            Some(t.timestamp())
+        }
+    };
+    let id = Uuid::new_v4();
+    let expires_at = now + chrono::Duration::seconds(REQUEST_TTL_SECS);
+    let payload = json!({
+        "type": body.credential_type,
+        "registration": body.registration,
+        "callback": body.callback,
+        "claims": claims,
+        "pin": pin,
+        "expirationDate": expiration,
+        "manifest": flows::manifest_url(&state, stored.id),
+    });
+    let nonce = random_b64(16);
+    state
+        .store
+        .create_request(
+            &NewFlowRequest {
+                id,
+                tenant_id: caller.tenant_id,
+                kind: RequestKind::Issuance,
+                authority_id: authority.id,
+                contract_id: Some(stored.id),
+                nonce,
+                payload,
+                expires_at,
+            },
+            now,
+        )
+        .await?;
+    let url = format!(
+        "openid-vc://?request_uri={}/v1.0/requests/{id}",
+        state.public_url
+    );
+    let qr_code = if body.include_qr_code {
+        Some(qr::png_data_uri(&url).map_err(ApiError::internal)?)
+    } else {
+        None
+    };
+    tracing::info!(request_id = %id, contract = %stored.id, "issuance request created");
+    Ok(HttpResponse::Created().json(CreatedRequest {
+        request_id: id.to_string(),
+        url,
+        expiry: expires_at.timestamp(),
+        qr_code,
+    }))
+}
+
+fn random_bytes(n: usize) -> Vec<u8> {
+    let mut b = vec![0u8; n];
+    OsRng.fill_bytes(&mut b);
+    b
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// `base64(sha256(salt + pin))`, the hash the wallet sends.
+pub fn pin_hash(salt: &str, pin: &str) -> String {
+    STANDARD.encode(Sha256::digest(format!("{salt}{pin}").as_bytes()))
+}
+
+async fn poll(
+    caller: ApiCaller,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_id("request", &id)?;
+    let req = state
+        .store
+        .request(id)
+        .await?
+        .filter(|r| r.tenant_id == caller.tenant_id && r.kind == RequestKind::Issuance)
+        .ok_or_else(|| ApiError::not_found(format!("issuance request `{id}` not found")))?;
+    Ok(HttpResponse::Ok().json(status_body(&req)))
+}
+
+async fn request_object(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_id("request", &id)?;
+    let req = flows::live_request(&state, id).await?;
+    let authority = flows::authority_of(&state, &req).await?;
+    let signer = authorities::signer_for(state.store.as_ref(), &state.kek, &authority).await?;
+    let now = state.clock.unix();
+    if req.kind != RequestKind::Issuance {
+        return Err(ApiError::not_found(format!("request `{id}` not found")));
+    }
+    let contract = flows::contract_of(&state, &req).await?;
+    let jwt = issuance_request_object(&state, &req, &authority, &contract, &signer, now).await?;
+    flows::mark_retrieved(&state, &req).await?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/oauth-authz-req+jwt")
+        .body(jwt))
+}
+
+async fn issuance_request_object(
+    state: &AppState,
+    req: &FlowRequest,
+    authority: &Authority,
+    contract: &(verity_store::Contract, Contract),
+    signer: &verity_jose::LocalSigner,
+    now: i64,
+) -> Result<String, ApiError> {
+    let (stored, def) = contract;
+    let p = &req.payload;
+    let types = def.credential_types();
+    let type_name = types.last().cloned().unwrap_or_default();
+    let mut claims = json!({
+        "iss": authority.did, "client_id": authority.did,
+        "response_type": "id_token", "response_mode": "post", "scope": "openid",
+        "redirect_uri": format!("{}/v1.0/requests/{}/completion", state.public_url, req.id),
+        "nonce": req.nonce, "state": req.id.to_string(), "jti": Uuid::new_v4().to_string(),
+        "iat": now, "exp": req.expires_at.timestamp(), "prompt": "create",
+        "registration": flows::registration_claims(p),
+        "claims": { "vp_token": { "presentation_definition": {
+            "id": Uuid::new_v4().to_string(),
+            "input_descriptors": [ {
+                "id": type_name, "name": type_name, "schema": [ { "uri": type_name } ],
+                "issuance": [ { "manifest": flows::manifest_url(state, stored.id) } ] } ] } } },
+    });
+    if def.uses_id_token_hint() {
+        let mut hint = json!({
+            "iss": authority.did, "sub": req.id.to_string(), "aud": authority.did,
+            "nonce": req.nonce, "iat": now, "exp": req.expires_at.timestamp(),
+        });
+        if let (Some(h), Some(c)) = (hint.as_object_mut(), p["claims"].as_object()) {
+            for (k, v) in c {
+                h.entry(k.clone()).or_insert(v.clone());
+            }
+        }
+        claims["id_token_hint"] = json!(
+            sign_jwt(signer, Some("JWT"), &hint)
+                .await
+                .map_err(ApiError::internal)?
+                .token
+        );
+    }
+    if p["pin"].is_object() {
+        claims["pin"] = json!({ "length": p["pin"]["length"], "type": "numeric", "alg": "sha256", "salt": p["pin"]["salt"] });
+    }
+    Ok(sign_jwt(signer, Some("JWT"), &claims)
+        .await
+        .map_err(ApiError::internal)?
+        .token)
+}
+
+async fn manifest(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_id("contract", &id)?;
+    let stored = state
+        .store
+        .contract(id)
+        .await?
+        .filter(|c| c.enabled)
+        .ok_or_else(|| ApiError::not_found(format!("contract `{id}` not found")))?;
+    let contract = flows::load_contract(&stored)?;
+    let authority = state
+        .store
+        .authority(stored.authority_id)
+        .await?
+        .ok_or_else(|| ApiError::internal("contract without authority"))?;
+    let signer = authorities::signer_for(state.store.as_ref(), &state.kek, &authority).await?;
+    let payload = verity_contracts::build_manifest(
+        &contract,
+        &flows::manifest_url(&state, stored.id),
+        &flows::credential_issuer_url(&state, stored.id),
+        &authority.did,
+        state.clock.unix(),
+    );
+    let token = verity_contracts::sign_manifest(&signer, &payload)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(HttpResponse::Ok().json(json!({ "token": token })))
+}
+
+async fn completion(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    ApiJson(body): ApiJson<Completion>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_id("request", &id)?;
+    if body.state != id.to_string() {
+        return Err(ApiError::bad_field("state", "does not match the request"));
+    }
+    let req = state
+        .store
+        .request(id)
+        .await?
+        .filter(|r| r.kind == RequestKind::Issuance)
+        .ok_or_else(|| ApiError::not_found(format!("request `{id}` not found")))?;
+    match body.code.as_str() {
+        "issuance_successful" => {
+            if req.status != "credential_issued" && req.status != "issuance_successful" {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    InnerCode::Conflict,
+                    "no credential was issued for this request",
+                ));
+            }
+            flows::transition(&state, &req, "issuance_successful", None, true).await?;
+        }
+        "issuance_failed" => {
+            let details = body.details.unwrap_or_else(|| "issuance_failed".into());
+            let err = json!({ "code": "IssuanceFlowFailed", "message": details });
+            flows::transition(&state, &req, "issuance_error", Some(err), true).await?;
+        }
+        other => {
+            return Err(ApiError::bad_field(
+                "code",
+                format!("`{other}` is not issuance_successful or issuance_failed"),
+            ));
+        }
+    }
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Claims of a holder request, as far as issuance reads them.
+struct HolderRequest {
+    did: String,
+    jti: String,
+    exp: i64,
+    claims: Value,
+}
+
+/// Parses and checks the holder's signed request: signature by a key of `did` listed under
+/// authentication, `sub_jwk` = that key, `sub` = its thumbprint, audience, times.
+async fn verify_holder_request(
+    state: &AppState,
+    token: &str,
+    expected_aud: &str,
+) -> Result<HolderRequest, ApiError> {
+    let holder_err =
+        |m: String| ApiError::new(StatusCode::BAD_REQUEST, InnerCode::HolderRequestInvalid, m);
+    let jws = UnverifiedJws::parse_with_limit(token, state.config.server.body_limit_bytes)
+        .map_err(|e| holder_err(format!("the holder request is not a valid JWS: {e}")))?;
+    let claims: Value = jws
+        .payload_unverified()
+        .map_err(|e| holder_err(e.to_string()))?;
+    let did = claims["did"]
+        .as_str()
+        .ok_or_else(|| holder_err("`did` is missing".into()))?
+        .to_owned();
+    let kid = jws
+        .header()
+        .kid
+        .clone()
+        .ok_or_else(|| holder_err("the header has no `kid`".into()))?;
+    if !kid.starts_with(&format!("{did}#")) {
+        return Err(holder_err(format!(
+            "the signing key `{kid}` is not a key of `{did}`"
+        )));
+    }
+    let doc = state
+        .resolution
+        .resolver
+        .resolve(&did)
+        .await
+        .map_err(|e| holder_err(format!("cannot resolve `{did}`: {e}")))?;
+    let key = doc
+        .key_for(&kid, Relationship::Authentication)
+        .map_err(|e| {
+            holder_err(format!(
+                "the signing key is not an authentication key of `{did}`: {e}"
+            ))
+        })?;
+    let verified = jws
+        .verify(&key)
+        .map_err(|e| holder_err(format!("the holder request signature is invalid: {e}")))?;
+    let claims: Value = verified.claims().map_err(|e| holder_err(e.to_string()))?;
+    let sub_jwk = verity_jose::Jwk::from_json_value(&claims["sub_jwk"])
+        .map_err(|e| holder_err(format!("`sub_jwk` is not a public JWK: {e}")))?;
+    let thumb = key.thumbprint().map_err(|e| holder_err(e.to_string()))?;
+    if sub_jwk.thumbprint().ok().as_deref() != Some(thumb.as_str()) {
+        return Err(holder_err(
+            "`sub_jwk` is not the key that signed the request".into(),
+        ));
+    }
+    if claims["sub"].as_str() != Some(thumb.as_str()) {
+        return Err(holder_err(
+            "`sub` is not the thumbprint of the signing key".into(),
+        ));
+    }
+    if claims["aud"].as_str() != Some(expected_aud) {
+        return Err(holder_err(format!("`aud` must be `{expected_aud}`")));
+    }
+    verity_jose::check_times(
+        &claims,
+        state.clock.unix(),
+        state.config.auth.clock_skew_secs,
+        true,
+    )
+    .map_err(|e| holder_err(format!("holder request: {e}")))?;
+    let jti = claims["jti"]
+        .as_str()
+        .filter(|j| !j.is_empty())
+        .ok_or_else(|| holder_err("`jti` is missing".into()))?
+        .to_owned();
+    let exp = claims["exp"].as_i64().unwrap_or_default();
+    Ok(HolderRequest {
+        did,
+        jti,
+        exp,
+        claims,
+    })
+}
+
+async fn issue(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    body: Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let contract_id = parse_id("contract", &id)?;
+    let token = std::str::from_utf8(&body)
+        .map_err(|_| ApiError::bad_body("the holder request must be a compact JWS in text/plain"))?
+        .trim()
+        .to_owned();
+    let aud = flows::credential_issuer_url(&state, contract_id);
+    let holder = verify_holder_request(&state, &token, &aud).await?;
+    let request_id = holder.claims["state"]
+        .as_str()
+        .and_then(|s| Uuid::parse_str(s).ok())
+        .ok_or_else(|| {
+            ApiError::bad_field(
+                "state",
+                "the holder request must carry the request's `state`",
+            )
+        })?;
+    let req = flows::live_request(&state, request_id).await?;
+    if req.kind != RequestKind::Issuance || req.contract_id != Some(contract_id) {
+        return Err(ApiError::bad_field(
+            "contract",
+            "the request is not for this contract",
+        ));
+    }
+    if holder.claims["nonce"].as_str() != Some(req.nonce.as_str()) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            InnerCode::HolderRequestInvalid,
+            "`nonce` does not match the request",
+        ));
+    }
+    if matches!(
+        req.status.as_str(),
+        "credential_issued" | "issuance_successful" | "issuance_error"
+    ) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            InnerCode::Conflict,
+            "a credential was already issued for this request",
+        ));
+    }
+    let exp = DateTime::from_timestamp(holder.exp, 0).unwrap_or(req.expires_at);
+    if !state
+        .store
+        .consume_once("holder-request-jti", &holder.jti, exp, state.clock.now())
+        .await?
+    {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            InnerCode::Replay,
+            "this holder request was already used (jti replayed)",
+        ));
+    }
+    check_pin(&state, &req, &holder.claims).await?;
+    let (stored, contract) = flows::contract_of(&state, &req).await?;
+    let subject = collect_claims(&state, &req, &contract, &holder).await?;
+    let authority = flows::authority_of(&state, &req).await?;
+    let vc = issue_credential(
+        &state,
+        &req,
+        &authority,
+        &stored,
+        &contract,
+        &holder.did,
+        subject,
+    )
+    .await?;
+    flows::transition(&state, &req, "credential_issued", None, false).await?;
+    Ok(HttpResponse::Ok().json(json!({ "vc": vc })))
+}
+
+async fn check_pin(state: &AppState, req: &FlowRequest, claims: &Value) -> Result<(), ApiError> {
+    let Some(expected) = req.payload["pin"]["hash"].as_str() else {
+        return Ok(());
+    };
+    if req.pin_failures >= MAX_PIN_FAILURES {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            InnerCode::PinLocked,
+            "too many wrong PINs: this request is locked",
+        ));
+    }
+    // The wallet sends base64(sha256(salt + pin)); the same hash was stored at creation.
+    let given = claims["pin"].as_str().unwrap_or_default();
+    if bool::from(given.as_bytes().ct_eq(expected.as_bytes())) && !given.is_empty() {
+        return Ok(());
+    }
+    let failures = state.store.record_pin_failure(req.id).await?;
+    if failures >= MAX_PIN_FAILURES {
+        let err = json!({ "code": "IssuanceFlowFailed", "message": "too many wrong PINs" });
+        flows::transition(state, req, "issuance_error", Some(err), true).await?;
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            InnerCode::PinLocked,
+            "wrong PIN: this request is now locked",
+        ));
+    }
+    Err(ApiError::new(
+        StatusCode::FORBIDDEN,
+        InnerCode::WrongPin,
+        format!(
+            "wrong PIN ({} of {MAX_PIN_FAILURES} attempts left)",
+            MAX_PIN_FAILURES - failures
+        ),
+    ))
+}
+
+/// Runs every attestation of the contract and maps its claims.
+async fn collect_claims(
+    state: &AppState,
+    req: &FlowRequest,
+    contract: &Contract,
+    holder: &HolderRequest,
+) -> Result<Map<String, Value>, ApiError> {
+    let att = &holder.claims["attestations"];
+    let mut out = Map::new();
+    let bad = |target: String, m: String| {
+        ApiError::new(StatusCode::BAD_REQUEST, InnerCode::AttestationInvalid, m).with_target(target)
+    };
+    let mut merge = |mapped: Map<String, Value>| {
+        for (k, v) in mapped {
+            out.insert(k, v);
+        }
+    };
+    for a in &contract.rules.attestations.id_token_hints {
+        let claims = req.payload["claims"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        merge(
+            verity_contracts::map_claims(AttestationKind::IdTokenHint, &claims, &a.mapping)
+                .map_err(|e| bad("attestations.idTokens".into(), e.to_string()))?,
+        );
+    }
+    for a in &contract.rules.attestations.id_tokens {
+        let Some(token) = att["idTokens"][&a.configuration].as_str() else {
+            if a.required {
+                return Err(bad(
+                    format!("attestations.idTokens[{}]", a.configuration),
+                    format!("an id_token from `{}` is required", a.configuration),
+                ));
+            }
+            continue;
+        };
+        let claims = state
+            .oidc
+            .validate_id_token(token, a, None, state.clock.unix())
+            .await
+            .map_err(|e| {
+                bad(
+                    format!("attestations.idTokens[{}]", a.configuration),
+                    e.to_string(),
+                )
+            })?;
+        merge(
+            verity_contracts::map_claims(AttestationKind::IdToken, &claims, &a.mapping)
+                .map_err(|e| bad("attestations.idTokens".into(), e.to_string()))?,
+        );
+    }
+    if let Some(a) = &contract.rules.attestations.self_issued {
+        let given = att["selfIssued"].as_object().cloned().unwrap_or_default();
+        if given.is_empty() && a.required {
+            return Err(bad(
+                "attestations.selfIssued".into(),
+                "self-issued claims are required".into(),
+            ));
+        }
+        merge(
+            verity_contracts::map_claims(AttestationKind::SelfIssued, &given, &a.mapping)
+                .map_err(|e| bad("attestations.selfIssued".into(), e.to_string()))?,
+        );
+    }
+    for a in &contract.rules.attestations.access_tokens {
+        let Some(token) = att["accessTokens"][&a.configuration].as_str() else {
+            if a.required {
+                return Err(bad(
+                    format!("attestations.accessTokens[{}]", a.configuration),
+                    format!("an access token from `{}` is required", a.configuration),
+                ));
+            }
+            continue;
+        };
+        let claims = state
+            .oidc
+            .validate_access_token(token, a, state.clock.unix())
+            .await
+            .map_err(|e| {
+                bad(
+                    format!("attestations.accessTokens[{}]", a.configuration),
+                    e.to_string(),
+                )
+            })?;
+        merge(
+            verity_contracts::map_claims(AttestationKind::AccessToken, &claims, &a.mapping)
+                .map_err(|e| bad("attestations.accessTokens".into(), e.to_string()))?,
+        );
+    }
+    if !contract.rules.attestations.presentations.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            InnerCode::AttestationInvalid,
+            "contracts with a presentations attestation need the presentation verifier, which this version does not have",
+        ));
+    }
+    Ok(out)
+}
+
+/// Allocates a status index, signs the JWT-VC and records it.
+async fn issue_credential(
+    state: &AppState,
+    req: &FlowRequest,
+    authority: &Authority,
+    stored: &verity_store::Contract,
+    contract: &Contract,
+    holder_did: &str,
+    mut subject: Map<String, Value>,
+) -> Result<String, ApiError> {
+    let now = state.clock.now();
+    let mut exp =
+        now.timestamp() + i64::try_from(contract.rules.validity_interval).unwrap_or(i64::MAX / 4);
+    if let Some(cap) = req.payload["expirationDate"].as_i64() {
+        exp = exp.min(cap);
+    }
+    let id = Uuid::new_v4();
+    let jti = format!("urn:uuid:{id}");
+    let mut status_entry = Value::Null;
+    let mut allocation = None;
+    if contract.rules.revocable {
+        let pick = |bitmap: &[u8]| {
+            let len = u32::try_from(bitmap.len() * 8).unwrap_or(u32::MAX);
+            let taken = |i: u32| {
+                let i = i as usize;
+                bitmap
+                    .get(i / 8)
+                    .is_some_and(|b| b & (0x80 >> (i % 8)) != 0)
+            };
+            verity_status_list::pick_free_index(len, taken, &mut OsRng)
+        };
+        let a = state
+            .store
+            .allocate_status_index(authority.id, "revocation", STATUS_LIST_BITS, &pick, now)
+            .await?;
+        let list_url = super::status::list_url(state, a.list_id);
+        status_entry = serde_json::to_value(verity_status_list::StatusEntry::new(
+            &list_url,
+            a.index,
+            verity_status_list::StatusPurpose::Revocation,
+        ))
+        .map_err(ApiError::internal)?;
+        allocation = Some(a);
+    }
+    let indexed_claim_hash = contract
+        .indexed_claim()
+        .and_then(|m| subject.get(&m.output_claim))
+        .and_then(|v| v.as_str())
+        .map(|v| indexed_claim_hash(stored.id, v));
+    subject.insert("id".into(), json!(holder_did));
+    let types = contract.credential_types();
+    let iso = |t: i64| {
+        DateTime::from_timestamp(t, 0).map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+    };
+    let mut vc = json!({
+        "@context": ["https://www.w3.org/2018/credentials/v1"],
+        "type": types,
+        "issuer": authority.did,
+        "issuanceDate": iso(now.timestamp()),
+        "expirationDate": iso(exp),
+        "credentialSubject": subject,
+    });
+    if !status_entry.is_null() {
+        vc["credentialStatus"] = status_entry;
+    }
+    let payload = json!({
+        "iss": authority.did, "sub": holder_did, "jti": jti,
+        "iat": now.timestamp(), "nbf": now.timestamp(), "exp": exp, "vc": vc,
+    });
+    let signer = authorities::signer_for(state.store.as_ref(), &state.kek, authority).await?;
+    let mut header = Header::new(verity_jose::Signer::algorithm(&signer));
+    header.typ = Some("JWT".into());
+    let bytes = serde_json::to_vec(&payload).map_err(ApiError::internal)?;
+    let signed = verity_jose::Signer::sign_jws(&signer, header, &bytes)
+        .await
+        .map_err(ApiError::internal)?;
+    state
+        .store
+        .record_issued_credential(&NewIssuedCredential {
+            id,
+            jti: jti.clone(),
+            tenant_id: req.tenant_id,
+            contract_id: stored.id,
+            authority_id: authority.id,
+            request_id: Some(req.id),
+            subject_did: holder_did.to_owned(),
+            status_list_id: allocation.as_ref().map(|a| a.list_id),
+            status_index: allocation.as_ref().map(|a| a.index),
+            indexed_claim_hash,
+            issued_at: now,
+            expires_at: DateTime::from_timestamp(exp, 0).unwrap_or(now),
+        })
+        .await?;
+    tracing::info!(request_id = %req.id, jti = %jti, "credential issued");
+    Ok(signed.token)
+}
+
+/// `Base64(SHA256(contractId + value))`: the revocation search key of the indexed claim.
+pub fn indexed_claim_hash(contract_id: Uuid, value: &str) -> String {
+    STANDARD.encode(Sha256::digest(format!("{contract_id}{value}").as_bytes()))
+}
+
+/// The claim a mapping error is about, for the error's `target`.
+fn claim_of(e: &verity_contracts::ContractError) -> String {
+    match e {
+        verity_contracts::ContractError::MissingRequiredClaim { claim, .. }
+        | verity_contracts::ContractError::ClaimTypeMismatch { claim, .. } => {
+            claim.trim_start_matches("$.").to_owned()
+        }
+        _ => String::new(),
+    }
+}

@@ -1,0 +1,86 @@
+//! Status list publishing (W3C Bitstring Status List): `GET /v1.0/status/{listId}` returns the
+//! signed list credential. A list keeps its URL for life; it is re-signed only when its bits
+//! changed (the store's `version`), and answers carry an ETag and a max-age for verifier caches.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use uuid::Uuid;
+use verity_status_list::{Bitstring, StatusPurpose};
+
+use crate::authorities;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// How long verifiers may cache a list before asking again (seconds).
+pub const STATUS_LIST_MAX_AGE: u32 = 300;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/v1.0/status/{list}", web::get().to(status_list));
+}
+
+/// The public URL of a status list.
+pub fn list_url(state: &AppState, list: Uuid) -> String {
+    format!("{}/v1.0/status/{list}", state.public_url)
+}
+
+async fn status_list(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let not_found = || ApiError::not_found(format!("status list `{id}` not found"));
+    let list_id = Uuid::parse_str(&id).map_err(|_| not_found())?;
+    let list = state.store.status_list(list_id).await?.ok_or_else(not_found)?;
+    let etag = format!("\"{}-{}\"", list.id.simple(), list.version);
+    let cache = format!("public, max-age={STATUS_LIST_MAX_AGE}");
+    let matches = req
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
+    if matches {
+        return Ok(HttpResponse::NotModified()
+            .insert_header((header::ETAG, etag))
+            .insert_header((header::CACHE_CONTROL, cache))
+            .finish());
+    }
+    let jwt = match (&list.signed_jwt, list.signed_version) {
+        (Some(jwt), Some(v)) if v == list.version => jwt.clone(),
+        _ => sign_list(&state, &list).await?,
+    };
+    let wants_vc_jwt = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/vc+jwt"));
+    Ok(HttpResponse::Ok()
+        .content_type(if wants_vc_jwt { "application/vc+jwt" } else { "application/jwt" })
+        .insert_header((header::ETAG, etag))
+        .insert_header((header::CACHE_CONTROL, cache))
+        .body(jwt))
+}
+
+/// Signs the current version of a list with its authority's active key and caches the result.
+pub async fn sign_list(state: &AppState, list: &verity_store::StatusList) -> Result<String, ApiError> {
+    let authority = state
+        .store
+        .authority(list.authority_id)
+        .await?
+        .ok_or_else(|| ApiError::internal(format!("status list {} has no authority", list.id)))?;
+    let signer = authorities::signer_for(state.store.as_ref(), &state.kek, &authority).await?;
+    let bits = Bitstring::from_bytes(list.bits.clone(), list.length as usize).map_err(ApiError::internal)?;
+    let purpose = match list.purpose.as_str() {
+        "suspension" => StatusPurpose::Suspension,
+        _ => StatusPurpose::Revocation,
+    };
+    let jwt = verity_status_list::sign_status_list(
+        &signer,
+        &authority.did,
+        &list_url(state, list.id),
+        &bits,
+        purpose,
+        state.clock.unix(),
+        None,
+    )
+    .await
+    .map_err(ApiError::internal)?;
+    // Another request may have signed a newer version meanwhile: then ours is simply not kept.
+    state.store.store_signed_status_list(list.id, list.version, &jwt, state.clock.now()).await?;
+    Ok(jwt)
+}

@@ -1,0 +1,96 @@
+//! Request Service API bodies (wire-compatible with the hosted service), with the rules each
+//! field must meet. Validation turns them into checked values or an error naming the field.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// `registration` of a request: shown to the user by the wallet.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Registration {
+    /// Required, 1-256 characters.
+    pub client_name: String,
+    /// Optional text shown with the request, up to 1,000 characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purpose: Option<String>,
+    /// Optional logo URL (https).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logo_url: Option<String>,
+    /// Optional terms-of-service URLs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub terms_of_service_urls: Option<Vec<String>>,
+}
+
+/// `callback`: where status events go, with headers echoed verbatim.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Callback {
+    /// https URL (http only for hosts the configuration allows).
+    pub url: String,
+    /// Opaque RP state echoed in every callback, up to 2,000 characters.
+    pub state: String,
+    /// Headers sent with every callback (e.g. an api-key the RP checks); at most 10.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub headers: Option<BTreeMap<String, String>>,
+}
+
+/// `pin` of an issuance request.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Pin {
+    /// 4-16 digits.
+    pub value: String,
+    /// Number of digits; must equal the length of `value`.
+    pub length: u32,
+}
+
+/// `POST /v1.0/verifiableCredentials/createIssuanceRequest`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct IssuanceRequest {
+    /// DID of an authority of the caller's tenant.
+    pub authority: String,
+    #[serde(default, rename = "includeQRCode")]
+    pub include_qr_code: bool,
+    pub registration: Registration,
+    pub callback: Callback,
+    /// Credential type; informational (the contract decides what is issued).
+    #[serde(rename = "type")]
+    pub credential_type: String,
+    /// The contract's manifest URL (`{base}/v1.0/manifests/{contractId}`).
+    pub manifest: String,
+    /// Claims for an idTokenHint contract (string values).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claims: Option<serde_json::Map<String, serde_json::Value>>,
+    /// A PIN the user must type in the wallet (idTokenHint only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pin: Option<Pin>,
+    /// Latest expiry of the issued credential (RFC 3339); earlier than the contract's validity wins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expiration_date: Option<String>,
+}
+
+/// 201 answer of the create endpoints.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreatedRequest {
+    pub request_id: String,
+    pub url: String,
+    /// Unix seconds.
+    pub expiry: i64,
+    #[serde(default, rename = "qrCode", skip_serializing_if = "Option::is_none")]
+    pub qr_code: Option<String>,
+}
+
+/// The wallet's completion message for an issuance.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Completion {
+    /// `issuance_successful` or `issuance_failed`.
+    pub code: String,
+    /// The request id.
+    pub state: String,
+    #[serde(default)]
+    pub details: Option<String>,
+}

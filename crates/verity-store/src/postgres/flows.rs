@@ -1,0 +1,1313 @@
+//! The flow traits on Postgres. Row locks serialise what must not interleave across replicas:
+//! `FOR UPDATE SKIP LOCKED` hands each due callback to one claimer, and the open status list
+//! row is locked while an index is taken from it.
+
+use chrono::{DateTime, Utc};
+use sqlx::error::ErrorKind;
+use sqlx::{Postgres, QueryBuilder, Transaction};
+use uuid::Uuid;
+
+use super::{PgStore, commit};
+use crate::error::{Result, StoreError, UniqueCase, db_error, map_sqlx, pg_constraint_is};
+use crate::flow_model::{
+    CallbackMessage, Contract, FlowRequest, INITIAL_REQUEST_STATUS, IssuedCredential, NewCallback,
+    NewFlowRequest, NewIssuedCredential, StatusAllocation, StatusList, USED_ONCE_PURGE_BATCH,
+    check_pick, check_status_entry, lease, list_bytes, set_bit, stored_u32,
+};
+use crate::flows::{CredentialStore, FlowStore, OutboxStore};
+use crate::model::{new_id, normalize_time};
+
+// ---- errors -------------------------------------------------------------------------------
+
+/// A foreign key a statement may violate: Postgres names the constraint, so the missing
+/// parent is known without another query.
+struct ForeignKey {
+    constraint: &'static str,
+    entity: &'static str,
+    id: String,
+}
+
+fn fk(constraint: &'static str, entity: &'static str, id: impl ToString) -> ForeignKey {
+    ForeignKey {
+        constraint,
+        entity,
+        id: id.to_string(),
+    }
+}
+
+fn unique(
+    marker: &'static str,
+    entity: &'static str,
+    field: &'static str,
+    value: impl ToString,
+) -> UniqueCase {
+    UniqueCase {
+        marker,
+        entity,
+        field,
+        value: value.to_string(),
+    }
+}
+
+/// Maps an insert's error: unique violations to `Conflict`, foreign-key violations to
+/// `NotFound` of the parent the violated constraint points to.
+fn insert_error(
+    e: sqlx::Error,
+    op: &str,
+    uniques: Vec<UniqueCase>,
+    parents: Vec<ForeignKey>,
+) -> StoreError {
+    if let sqlx::Error::Database(db) = &e
+        && db.kind() == ErrorKind::ForeignKeyViolation
+        && let Some(p) = parents
+            .into_iter()
+            .find(|p| db.constraint() == Some(p.constraint))
+    {
+        return StoreError::NotFound {
+            entity: p.entity,
+            id: p.id,
+        };
+    }
+    map_sqlx(e, op, pg_constraint_is, uniques, None)
+}
+
+fn not_found(entity: &'static str, id: impl ToString) -> StoreError {
+    StoreError::NotFound {
+        entity,
+        id: id.to_string(),
+    }
+}
+
+fn index_column(index: u32) -> Result<i32> {
+    i32::try_from(index)
+        .map_err(|_| StoreError::InvalidData(format!("status index {index} is too large")))
+}
+
+// ---- rows ---------------------------------------------------------------------------------
+
+#[derive(sqlx::FromRow)]
+struct ContractRow {
+    id: Uuid,
+    tenant_id: Uuid,
+    authority_id: Uuid,
+    name: String,
+    definition: serde_json::Value,
+    enabled: bool,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl From<ContractRow> for Contract {
+    fn from(r: ContractRow) -> Self {
+        Contract {
+            id: r.id,
+            tenant_id: r.tenant_id,
+            authority_id: r.authority_id,
+            name: r.name,
+            definition: r.definition,
+            enabled: r.enabled,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct RequestRow {
+    id: Uuid,
+    tenant_id: Uuid,
+    kind: String,
+    authority_id: Uuid,
+    contract_id: Option<Uuid>,
+    nonce: String,
+    payload: serde_json::Value,
+    status: String,
+    result: Option<serde_json::Value>,
+    pin_failures: i32,
+    created_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+    retrieved_at: Option<DateTime<Utc>>,
+    completed_at: Option<DateTime<Utc>>,
+}
+
+impl TryFrom<RequestRow> for FlowRequest {
+    type Error = StoreError;
+
+    fn try_from(r: RequestRow) -> Result<Self> {
+        Ok(FlowRequest {
+            id: r.id,
+            tenant_id: r.tenant_id,
+            kind: r.kind.parse()?,
+            authority_id: r.authority_id,
+            contract_id: r.contract_id,
+            nonce: r.nonce,
+            payload: r.payload,
+            status: r.status,
+            result: r.result,
+            pin_failures: r.pin_failures,
+            created_at: r.created_at,
+            expires_at: r.expires_at,
+            retrieved_at: r.retrieved_at,
+            completed_at: r.completed_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct CallbackRow {
+    id: Uuid,
+    request_id: Uuid,
+    request_status: String,
+    url: String,
+    headers: serde_json::Value,
+    body: serde_json::Value,
+    state: String,
+    attempts: i32,
+    next_attempt_at: DateTime<Utc>,
+    give_up_at: DateTime<Utc>,
+    last_error: Option<String>,
+    created_at: DateTime<Utc>,
+    delivered_at: Option<DateTime<Utc>>,
+}
+
+impl TryFrom<CallbackRow> for CallbackMessage {
+    type Error = StoreError;
+
+    fn try_from(r: CallbackRow) -> Result<Self> {
+        Ok(CallbackMessage {
+            id: r.id,
+            request_id: r.request_id,
+            request_status: r.request_status,
+            url: r.url,
+            headers: r.headers,
+            body: r.body,
+            state: r.state.parse()?,
+            attempts: r.attempts,
+            next_attempt_at: r.next_attempt_at,
+            give_up_at: r.give_up_at,
+            last_error: r.last_error,
+            created_at: r.created_at,
+            delivered_at: r.delivered_at,
+        })
+    }
+}
+
+fn callbacks(rows: Vec<CallbackRow>) -> Result<Vec<CallbackMessage>> {
+    rows.into_iter().map(CallbackMessage::try_from).collect()
+}
+
+#[derive(sqlx::FromRow)]
+struct StatusListRow {
+    id: Uuid,
+    authority_id: Uuid,
+    purpose: String,
+    length: i32,
+    bits: Vec<u8>,
+    allocated_count: i32,
+    version: i64,
+    signed_jwt: Option<String>,
+    signed_version: Option<i64>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl TryFrom<StatusListRow> for StatusList {
+    type Error = StoreError;
+
+    fn try_from(r: StatusListRow) -> Result<Self> {
+        Ok(StatusList {
+            id: r.id,
+            authority_id: r.authority_id,
+            purpose: r.purpose,
+            length: stored_u32("status_lists.length", r.length.into())?,
+            bits: r.bits,
+            allocated_count: stored_u32("status_lists.allocated_count", r.allocated_count.into())?,
+            version: r.version,
+            signed_jwt: r.signed_jwt,
+            signed_version: r.signed_version,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+/// The allocation state of a locked list.
+#[derive(sqlx::FromRow)]
+struct OpenList {
+    id: Uuid,
+    length: i32,
+    allocation: Vec<u8>,
+    allocated_count: i32,
+}
+
+#[derive(sqlx::FromRow)]
+struct IssuedRow {
+    id: Uuid,
+    jti: String,
+    tenant_id: Uuid,
+    contract_id: Uuid,
+    authority_id: Uuid,
+    request_id: Option<Uuid>,
+    subject_did: String,
+    status_list_id: Option<Uuid>,
+    status_index: Option<i32>,
+    indexed_claim_hash: Option<String>,
+    issued_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+    revoked_at: Option<DateTime<Utc>>,
+    revocation_reason: Option<String>,
+}
+
+impl TryFrom<IssuedRow> for IssuedCredential {
+    type Error = StoreError;
+
+    fn try_from(r: IssuedRow) -> Result<Self> {
+        Ok(IssuedCredential {
+            id: r.id,
+            jti: r.jti,
+            tenant_id: r.tenant_id,
+            contract_id: r.contract_id,
+            authority_id: r.authority_id,
+            request_id: r.request_id,
+            subject_did: r.subject_did,
+            status_list_id: r.status_list_id,
+            status_index: r
+                .status_index
+                .map(|i| stored_u32("issued_credentials.status_index", i.into()))
+                .transpose()?,
+            indexed_claim_hash: r.indexed_claim_hash,
+            issued_at: r.issued_at,
+            expires_at: r.expires_at,
+            revoked_at: r.revoked_at,
+            revocation_reason: r.revocation_reason,
+        })
+    }
+}
+
+// ---- SQL ----------------------------------------------------------------------------------
+
+macro_rules! contract_columns {
+    () => {
+        "id, tenant_id, authority_id, name, definition, enabled, created_at, updated_at"
+    };
+}
+
+macro_rules! request_columns {
+    () => {
+        "id, tenant_id, kind, authority_id, contract_id, nonce, payload, status, result, \
+         pin_failures, created_at, expires_at, retrieved_at, completed_at"
+    };
+}
+
+macro_rules! callback_columns {
+    () => {
+        "id, request_id, request_status, url, headers, body, state, attempts, next_attempt_at, \
+         give_up_at, last_error, created_at, delivered_at"
+    };
+}
+
+macro_rules! status_list_columns {
+    () => {
+        "id, authority_id, purpose, length, bits, allocated_count, version, signed_jwt, \
+         signed_version, created_at, updated_at"
+    };
+}
+
+macro_rules! issued_columns {
+    () => {
+        "id, jti, tenant_id, contract_id, authority_id, request_id, subject_did, status_list_id, \
+         status_index, indexed_claim_hash, issued_at, expires_at, revoked_at, revocation_reason"
+    };
+}
+
+impl PgStore {
+    async fn request_exists(&self, id: Uuid) -> Result<bool> {
+        let row: Option<(Uuid,)> = sqlx::query_as("SELECT id FROM flow_requests WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| db_error(e, "load request"))?;
+        Ok(row.is_some())
+    }
+
+    /// Applies a state change to a callback; `NotFound` if the message does not exist.
+    async fn update_callback(
+        &self,
+        id: Uuid,
+        query: sqlx::query::Query<'_, Postgres, sqlx::postgres::PgArguments>,
+        op: &str,
+    ) -> Result<()> {
+        let done = query
+            .execute(&self.pool)
+            .await
+            .map_err(|e| db_error(e, op))?;
+        if done.rows_affected() > 0 {
+            return Ok(());
+        }
+        let row: Option<(Uuid,)> = sqlx::query_as("SELECT id FROM callbacks WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| db_error(e, "load callback"))?;
+        match row {
+            Some(_) => Ok(()), // in a final state: nothing to change
+            None => Err(not_found("callback", id)),
+        }
+    }
+
+    /// Why a contract insert matched no authority row: which parent is missing, or a mismatch.
+    async fn contract_parent_error(&self, tenant_id: Uuid, authority_id: Uuid) -> StoreError {
+        let tenant: std::result::Result<Option<(Uuid,)>, _> =
+            sqlx::query_as("SELECT id FROM tenants WHERE id = $1")
+                .bind(tenant_id)
+                .fetch_optional(&self.pool)
+                .await;
+        let owner: std::result::Result<Option<(Uuid,)>, _> =
+            sqlx::query_as("SELECT tenant_id FROM authorities WHERE id = $1")
+                .bind(authority_id)
+                .fetch_optional(&self.pool)
+                .await;
+        match (tenant, owner) {
+            (Err(e), _) | (_, Err(e)) => db_error(e, "check contract owner"),
+            (Ok(None), _) => not_found("tenant", tenant_id),
+            (Ok(Some(_)), Ok(None)) => not_found("authority", authority_id),
+            (Ok(Some(_)), Ok(Some((owner,)))) => StoreError::InvalidData(format!(
+                "authority {authority_id} belongs to tenant {owner}, not to tenant {tenant_id}"
+            )),
+        }
+    }
+}
+
+// ---- flows --------------------------------------------------------------------------------
+
+#[async_trait::async_trait]
+impl FlowStore for PgStore {
+    async fn create_request(&self, r: &NewFlowRequest, now: DateTime<Utc>) -> Result<FlowRequest> {
+        let now = normalize_time(now)?;
+        let expires_at = normalize_time(r.expires_at)?;
+        sqlx::query(concat!(
+            "INSERT INTO flow_requests (",
+            request_columns!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, 0, $9, $10, NULL, NULL)"
+        ))
+        .bind(r.id)
+        .bind(r.tenant_id)
+        .bind(r.kind.as_str())
+        .bind(r.authority_id)
+        .bind(r.contract_id)
+        .bind(&r.nonce)
+        .bind(&r.payload)
+        .bind(INITIAL_REQUEST_STATUS)
+        .bind(now)
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| {
+            insert_error(
+                e,
+                "insert request",
+                vec![
+                    unique("flow_requests_pkey", "request", "id", r.id),
+                    unique("flow_requests_nonce_key", "request", "nonce", &r.nonce),
+                ],
+                vec![
+                    fk("flow_requests_tenant_fkey", "tenant", r.tenant_id),
+                    fk("flow_requests_authority_fkey", "authority", r.authority_id),
+                    fk(
+                        "flow_requests_contract_fkey",
+                        "contract",
+                        r.contract_id.unwrap_or_default(),
+                    ),
+                ],
+            )
+        })?;
+        Ok(FlowRequest {
+            id: r.id,
+            tenant_id: r.tenant_id,
+            kind: r.kind,
+            authority_id: r.authority_id,
+            contract_id: r.contract_id,
+            nonce: r.nonce.clone(),
+            payload: r.payload.clone(),
+            status: INITIAL_REQUEST_STATUS.into(),
+            result: None,
+            pin_failures: 0,
+            created_at: now,
+            expires_at,
+            retrieved_at: None,
+            completed_at: None,
+        })
+    }
+
+    async fn request(&self, id: Uuid) -> Result<Option<FlowRequest>> {
+        let row: Option<RequestRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            request_columns!(),
+            " FROM flow_requests WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| db_error(e, "load request"))?;
+        row.map(FlowRequest::try_from).transpose()
+    }
+
+    async fn mark_request_retrieved(&self, id: Uuid, now: DateTime<Utc>) -> Result<bool> {
+        let now = normalize_time(now)?;
+        // The IS NULL condition makes the first writer the only one: a concurrent second
+        // UPDATE waits for the row, re-checks the condition and matches nothing.
+        let done = sqlx::query(
+            "UPDATE flow_requests SET retrieved_at = $2 WHERE id = $1 AND retrieved_at IS NULL",
+        )
+        .bind(id)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| db_error(e, "mark request retrieved"))?;
+        if done.rows_affected() > 0 {
+            return Ok(true);
+        }
+        if self.request_exists(id).await? {
+            Ok(false)
+        } else {
+            Err(not_found("request", id))
+        }
+    }
+
+    async fn set_request_status(
+        &self,
+        id: Uuid,
+        status: &str,
+        result: &serde_json::Value,
+        completed: bool,
+        now: DateTime<Utc>,
+    ) -> Result<FlowRequest> {
+        let now = normalize_time(now)?;
+        let row: Option<RequestRow> = sqlx::query_as(concat!(
+            "UPDATE flow_requests SET status = $2, result = $3, completed_at = \
+             CASE WHEN $4 THEN COALESCE(completed_at, $5) ELSE completed_at END \
+             WHERE id = $1 RETURNING ",
+            request_columns!()
+        ))
+        .bind(id)
+        .bind(status)
+        .bind(result)
+        .bind(completed)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| db_error(e, "set request status"))?;
+        FlowRequest::try_from(row.ok_or_else(|| not_found("request", id))?)
+    }
+
+    async fn record_pin_failure(&self, id: Uuid) -> Result<i32> {
+        let row: Option<(i32,)> = sqlx::query_as(
+            "UPDATE flow_requests SET pin_failures = pin_failures + 1 WHERE id = $1 \
+             RETURNING pin_failures",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| db_error(e, "record PIN failure"))?;
+        row.map(|(n,)| n).ok_or_else(|| not_found("request", id))
+    }
+
+    async fn consume_once(
+        &self,
+        scope: &str,
+        value: &str,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let now = normalize_time(now)?;
+        let expires_at = normalize_time(expires_at)?;
+        // SKIP LOCKED: replicas purging at the same time take different rows, nobody waits.
+        sqlx::query(
+            "DELETE FROM used_once WHERE (scope, value) IN (SELECT scope, value FROM used_once \
+             WHERE expires_at < $1 ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)",
+        )
+        .bind(now)
+        .bind(USED_ONCE_PURGE_BATCH)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| db_error(e, "purge expired replay guard entries"))?;
+        // An expired entry the purge has not reached yet is taken over, not treated as a replay.
+        let done = sqlx::query(
+            "INSERT INTO used_once (scope, value, expires_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (scope, value) DO UPDATE SET expires_at = EXCLUDED.expires_at \
+             WHERE used_once.expires_at < $4",
+        )
+        .bind(scope)
+        .bind(value)
+        .bind(expires_at)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| db_error(e, "insert replay guard entry"))?;
+        Ok(done.rows_affected() > 0)
+    }
+}
+
+// ---- outbox -------------------------------------------------------------------------------
+
+#[async_trait::async_trait]
+impl OutboxStore for PgStore {
+    async fn enqueue_callback(&self, m: &NewCallback, now: DateTime<Utc>) -> Result<bool> {
+        let now = normalize_time(now)?;
+        let give_up_at = normalize_time(m.give_up_at)?;
+        let done = sqlx::query(
+            "INSERT INTO callbacks (id, request_id, request_status, url, headers, body, state, \
+             attempts, next_attempt_at, give_up_at, locked_until, last_error, created_at, \
+             updated_at, delivered_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $8, NULL, NULL, $7, $7, NULL) \
+             ON CONFLICT (request_id, request_status) DO NOTHING",
+        )
+        .bind(m.id)
+        .bind(m.request_id)
+        .bind(&m.request_status)
+        .bind(&m.url)
+        .bind(&m.headers)
+        .bind(&m.body)
+        .bind(now)
+        .bind(give_up_at)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| {
+            insert_error(
+                e,
+                "insert callback",
+                vec![unique("callbacks_pkey", "callback", "id", m.id)],
+                vec![fk("callbacks_request_fkey", "request", m.request_id)],
+            )
+        })?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn claim_due_callbacks(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+        lease_secs: i64,
+    ) -> Result<Vec<CallbackMessage>> {
+        let now = normalize_time(now)?;
+        let locked_until = normalize_time(now + lease(lease_secs)?)?;
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        // One statement is one transaction: the subquery locks the due rows it picks, skipping
+        // rows another claimer holds, and the update leases them before the locks go.
+        let rows: Vec<CallbackRow> = sqlx::query_as(concat!(
+            "UPDATE callbacks SET locked_until = $2 WHERE id IN (SELECT id FROM callbacks \
+             WHERE state = 'pending' AND next_attempt_at <= $1 \
+             AND (locked_until IS NULL OR locked_until <= $1) \
+             ORDER BY next_attempt_at, id LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING ",
+            callback_columns!()
+        ))
+        .bind(now)
+        .bind(locked_until)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| db_error(e, "claim due callbacks"))?;
+        let mut claimed = callbacks(rows)?;
+        // RETURNING has no defined order.
+        claimed.sort_by_key(|m| (m.next_attempt_at, m.id));
+        Ok(claimed)
+    }
+
+    async fn mark_callback_delivered(
+        &self,
+        id: Uuid,
+        attempts: i32,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let now = normalize_time(now)?;
+        let query = sqlx::query(
+            "UPDATE callbacks SET state = 'delivered', attempts = $2, delivered_at = $3, \
+             updated_at = $3, locked_until = NULL WHERE id = $1 AND state <> 'delivered'",
+        )
+        .bind(id)
+        .bind(attempts)
+        .bind(now);
+        self.update_callback(id, query, "mark callback delivered")
+            .await
+    }
+
+    async fn mark_callback_retry(
+        &self,
+        id: Uuid,
+        attempts: i32,
+        next_attempt_at: DateTime<Utc>,
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let now = normalize_time(now)?;
+        let next_attempt_at = normalize_time(next_attempt_at)?;
+        let query = sqlx::query(
+            "UPDATE callbacks SET attempts = $2, next_attempt_at = $3, last_error = $4, \
+             updated_at = $5, locked_until = NULL WHERE id = $1 AND state = 'pending'",
+        )
+        .bind(id)
+        .bind(attempts)
+        .bind(next_attempt_at)
+        .bind(error)
+        .bind(now);
+        self.update_callback(id, query, "mark callback for retry")
+            .await
+    }
+
+    async fn mark_callback_failed(
+        &self,
+        id: Uuid,
+        attempts: i32,
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let now = normalize_time(now)?;
+        let query = sqlx::query(
+            "UPDATE callbacks SET state = 'failed', attempts = $2, last_error = $3, \
+             updated_at = $4, locked_until = NULL WHERE id = $1 AND state = 'pending'",
+        )
+        .bind(id)
+        .bind(attempts)
+        .bind(error)
+        .bind(now);
+        self.update_callback(id, query, "mark callback failed")
+            .await
+    }
+
+    async fn callbacks_for_request(&self, request_id: Uuid) -> Result<Vec<CallbackMessage>> {
+        let rows: Vec<CallbackRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            callback_columns!(),
+            " FROM callbacks WHERE request_id = $1 ORDER BY created_at, id"
+        ))
+        .bind(request_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| db_error(e, "list callbacks of request"))?;
+        callbacks(rows)
+    }
+
+    async fn pending_callbacks(&self) -> Result<i64> {
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM callbacks WHERE state = 'pending'")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| db_error(e, "count pending callbacks"))?;
+        Ok(n)
+    }
+}
+
+// ---- credentials --------------------------------------------------------------------------
+
+/// Takes an index from a locked list with `pick`; `None` (and the list closed) when full.
+async fn take_index(
+    tx: &mut Transaction<'static, Postgres>,
+    list: OpenList,
+    pick: &(dyn for<'a> Fn(&'a [u8]) -> Option<u32> + Send + Sync),
+    now: DateTime<Utc>,
+) -> Result<Option<StatusAllocation>> {
+    let length = stored_u32("status_lists.length", list.length.into())?;
+    let count = stored_u32("status_lists.allocated_count", list.allocated_count.into())?;
+    let chosen = if count < length {
+        pick(&list.allocation)
+    } else {
+        None
+    };
+    let Some(index) = chosen else {
+        sqlx::query("UPDATE status_lists SET is_open = FALSE, updated_at = $2 WHERE id = $1")
+            .bind(list.id)
+            .bind(now)
+            .execute(&mut **tx)
+            .await
+            .map_err(|e| db_error(e, "close full status list"))?;
+        return Ok(None);
+    };
+    let index = check_pick(&list.allocation, list.id, index)?;
+    let mut allocation = list.allocation;
+    set_bit(&mut allocation, index, "status")?;
+    let count = list.allocated_count + 1;
+    sqlx::query(
+        "UPDATE status_lists SET allocation = $2, allocated_count = $3, is_open = $4, \
+         updated_at = $5 WHERE id = $1",
+    )
+    .bind(list.id)
+    .bind(&allocation)
+    .bind(count)
+    .bind(count < list.length)
+    .bind(now)
+    .execute(&mut **tx)
+    .await
+    .map_err(|e| db_error(e, "allocate status index"))?;
+    Ok(Some(StatusAllocation {
+        list_id: list.id,
+        index,
+        list_length: length,
+    }))
+}
+
+/// The open list of an authority and purpose, locked. NO KEY UPDATE: the lock serialises
+/// allocators and revocations but lets credential inserts check their reference to the list.
+async fn lock_open_list(
+    tx: &mut Transaction<'static, Postgres>,
+    authority_id: Uuid,
+    purpose: &str,
+) -> Result<Option<OpenList>> {
+    sqlx::query_as(
+        "SELECT id, length, allocation, allocated_count FROM status_lists \
+         WHERE authority_id = $1 AND purpose = $2 AND is_open FOR NO KEY UPDATE",
+    )
+    .bind(authority_id)
+    .bind(purpose)
+    .fetch_optional(&mut **tx)
+    .await
+    .map_err(|e| db_error(e, "lock open status list"))
+}
+
+#[async_trait::async_trait]
+impl CredentialStore for PgStore {
+    async fn create_contract(
+        &self,
+        tenant_id: Uuid,
+        authority_id: Uuid,
+        name: &str,
+        definition: &serde_json::Value,
+        now: DateTime<Utc>,
+    ) -> Result<Contract> {
+        let now = normalize_time(now)?;
+        let id = new_id(now);
+        // Inserting from the authority row ties the contract to an authority of its tenant in
+        // one statement; no row inserted means a parent is missing or foreign.
+        let done = sqlx::query(concat!(
+            "INSERT INTO contracts (",
+            contract_columns!(),
+            ") SELECT $1, a.tenant_id, a.id, $4, $5, TRUE, $6, $6 FROM authorities a \
+             WHERE a.id = $3 AND a.tenant_id = $2"
+        ))
+        .bind(id)
+        .bind(tenant_id)
+        .bind(authority_id)
+        .bind(name)
+        .bind(definition)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| {
+            insert_error(
+                e,
+                "insert contract",
+                vec![unique(
+                    "contracts_authority_name_key",
+                    "contract",
+                    "name",
+                    name,
+                )],
+                vec![],
+            )
+        })?;
+        if done.rows_affected() == 0 {
+            return Err(self.contract_parent_error(tenant_id, authority_id).await);
+        }
+        Ok(Contract {
+            id,
+            tenant_id,
+            authority_id,
+            name: name.into(),
+            definition: definition.clone(),
+            enabled: true,
+            created_at: now,
+            updated_at: now,
+        })
+    }
+
+    async fn contract(&self, id: Uuid) -> Result<Option<Contract>> {
+        let row: Option<ContractRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            contract_columns!(),
+            " FROM contracts WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| db_error(e, "load contract"))?;
+        Ok(row.map(Contract::from))
+    }
+
+    async fn list_contracts(&self, tenant_id: Option<Uuid>) -> Result<Vec<Contract>> {
+        let rows: Vec<ContractRow> = match tenant_id {
+            Some(t) => {
+                sqlx::query_as(concat!(
+                    "SELECT ",
+                    contract_columns!(),
+                    " FROM contracts WHERE tenant_id = $1 ORDER BY created_at, id"
+                ))
+                .bind(t)
+                .fetch_all(&self.pool)
+                .await
+            }
+            None => {
+                sqlx::query_as(concat!(
+                    "SELECT ",
+                    contract_columns!(),
+                    " FROM contracts ORDER BY created_at, id"
+                ))
+                .fetch_all(&self.pool)
+                .await
+            }
+        }
+        .map_err(|e| db_error(e, "list contracts"))?;
+        Ok(rows.into_iter().map(Contract::from).collect())
+    }
+
+    async fn update_contract(
+        &self,
+        id: Uuid,
+        definition: &serde_json::Value,
+        now: DateTime<Utc>,
+    ) -> Result<Contract> {
+        let now = normalize_time(now)?;
+        let row: Option<ContractRow> = sqlx::query_as(concat!(
+            "UPDATE contracts SET definition = $2, updated_at = $3 WHERE id = $1 RETURNING ",
+            contract_columns!()
+        ))
+        .bind(id)
+        .bind(definition)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| db_error(e, "update contract"))?;
+        row.map(Contract::from)
+            .ok_or_else(|| not_found("contract", id))
+    }
+
+    async fn set_contract_enabled(
+        &self,
+        id: Uuid,
+        enabled: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Contract> {
+        let now = normalize_time(now)?;
+        let row: Option<ContractRow> = sqlx::query_as(concat!(
+            "UPDATE contracts SET enabled = $2, updated_at = $3 WHERE id = $1 RETURNING ",
+            contract_columns!()
+        ))
+        .bind(id)
+        .bind(enabled)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| db_error(e, "enable or disable contract"))?;
+        row.map(Contract::from)
+            .ok_or_else(|| not_found("contract", id))
+    }
+
+    async fn allocate_status_index(
+        &self,
+        authority_id: Uuid,
+        purpose: &str,
+        list_length: u32,
+        pick: &(dyn for<'a> Fn(&'a [u8]) -> Option<u32> + Send + Sync),
+        now: DateTime<Utc>,
+    ) -> Result<StatusAllocation> {
+        let bytes = list_bytes(list_length)?;
+        let now = normalize_time(now)?;
+
+        // Usual case: the open list has room. Only the list row is locked.
+        let mut tx = self.begin("allocate status index").await?;
+        if let Some(list) = lock_open_list(&mut tx, authority_id, purpose).await?
+            && let Some(allocation) = take_index(&mut tx, list, pick, now).await?
+        {
+            commit(tx, "allocate status index").await?;
+            return Ok(allocation);
+        }
+        // Commits the closing of a full list, if any.
+        commit(tx, "allocate status index").await?;
+
+        // A new list is needed. Locking the authority row first serialises creators, so only
+        // one list is opened; the open list is looked up again because another allocator may
+        // have opened one meanwhile. The lock order (authority, then list) never inverts: the
+        // usual case above holds only a list lock and asks for nothing else.
+        let mut tx = self.begin("open status list").await?;
+        let found: Option<(Uuid,)> =
+            sqlx::query_as("SELECT id FROM authorities WHERE id = $1 FOR NO KEY UPDATE")
+                .bind(authority_id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(|e| db_error(e, "lock authority"))?;
+        if found.is_none() {
+            return Err(not_found("authority", authority_id));
+        }
+        if let Some(list) = lock_open_list(&mut tx, authority_id, purpose).await?
+            && let Some(allocation) = take_index(&mut tx, list, pick, now).await?
+        {
+            commit(tx, "allocate status index").await?;
+            return Ok(allocation);
+        }
+        let id = new_id(now);
+        let length = i32::try_from(list_length)
+            .map_err(|_| StoreError::InvalidData(format!("list length {list_length} too big")))?;
+        let empty = vec![0u8; bytes];
+        sqlx::query(
+            "INSERT INTO status_lists (id, authority_id, purpose, length, bits, allocation, \
+             allocated_count, is_open, version, signed_jwt, signed_version, created_at, \
+             updated_at) VALUES ($1, $2, $3, $4, $5, $5, 0, TRUE, 1, NULL, NULL, $6, $6)",
+        )
+        .bind(id)
+        .bind(authority_id)
+        .bind(purpose)
+        .bind(length)
+        .bind(&empty)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| db_error(e, "insert status list"))?;
+        let list = OpenList {
+            id,
+            length,
+            allocation: empty,
+            allocated_count: 0,
+        };
+        let allocation = take_index(&mut tx, list, pick, now).await?.ok_or_else(|| {
+            StoreError::InvalidData(format!(
+                "the index picker found no free index in the new empty status list of \
+                 {list_length} bits"
+            ))
+        })?;
+        commit(tx, "open status list").await?;
+        Ok(allocation)
+    }
+
+    async fn status_list(&self, id: Uuid) -> Result<Option<StatusList>> {
+        let row: Option<StatusListRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            status_list_columns!(),
+            " FROM status_lists WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| db_error(e, "load status list"))?;
+        row.map(StatusList::try_from).transpose()
+    }
+
+    async fn store_signed_status_list(
+        &self,
+        id: Uuid,
+        version: i64,
+        jwt: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let now = normalize_time(now)?;
+        let done = sqlx::query(
+            "UPDATE status_lists SET signed_jwt = $3, signed_version = $2, updated_at = $4 \
+             WHERE id = $1 AND version = $2",
+        )
+        .bind(id)
+        .bind(version)
+        .bind(jwt)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| db_error(e, "store signed status list"))?;
+        if done.rows_affected() > 0 {
+            return Ok(true);
+        }
+        let found: Option<(Uuid,)> = sqlx::query_as("SELECT id FROM status_lists WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| db_error(e, "load status list"))?;
+        match found {
+            Some(_) => Ok(false),
+            None => Err(not_found("status list", id)),
+        }
+    }
+
+    async fn record_issued_credential(&self, c: &NewIssuedCredential) -> Result<IssuedCredential> {
+        let issued_at = normalize_time(c.issued_at)?;
+        let expires_at = normalize_time(c.expires_at)?;
+        // Allocation bits are only ever set, so reading them without a lock is enough.
+        let list: Option<(Uuid, Vec<u8>)> = match c.status_list_id {
+            Some(list_id) => {
+                sqlx::query_as("SELECT authority_id, allocation FROM status_lists WHERE id = $1")
+                    .bind(list_id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(|e| db_error(e, "load status list"))?
+            }
+            None => None,
+        };
+        check_status_entry(c, list.as_ref().map(|(a, bits)| (*a, bits.as_slice())))?;
+        let index = c.status_index.map(index_column).transpose()?;
+        let slot = format!(
+            "{}#{}",
+            c.status_list_id.unwrap_or_default(),
+            c.status_index.unwrap_or_default()
+        );
+        sqlx::query(concat!(
+            "INSERT INTO issued_credentials (",
+            issued_columns!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, NULL, NULL)"
+        ))
+        .bind(c.id)
+        .bind(&c.jti)
+        .bind(c.tenant_id)
+        .bind(c.contract_id)
+        .bind(c.authority_id)
+        .bind(c.request_id)
+        .bind(&c.subject_did)
+        .bind(c.status_list_id)
+        .bind(index)
+        .bind(&c.indexed_claim_hash)
+        .bind(issued_at)
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| {
+            insert_error(
+                e,
+                "insert issued credential",
+                vec![
+                    unique("issued_credentials_pkey", "issued credential", "id", c.id),
+                    unique(
+                        "issued_credentials_jti_key",
+                        "issued credential",
+                        "jti",
+                        &c.jti,
+                    ),
+                    unique(
+                        "issued_credentials_status_key",
+                        "issued credential",
+                        "status_index",
+                        &slot,
+                    ),
+                ],
+                vec![
+                    fk("issued_credentials_tenant_fkey", "tenant", c.tenant_id),
+                    fk(
+                        "issued_credentials_contract_fkey",
+                        "contract",
+                        c.contract_id,
+                    ),
+                    fk(
+                        "issued_credentials_authority_fkey",
+                        "authority",
+                        c.authority_id,
+                    ),
+                    fk(
+                        "issued_credentials_status_list_fkey",
+                        "status list",
+                        c.status_list_id.unwrap_or_default(),
+                    ),
+                ],
+            )
+        })?;
+        Ok(IssuedCredential {
+            id: c.id,
+            jti: c.jti.clone(),
+            tenant_id: c.tenant_id,
+            contract_id: c.contract_id,
+            authority_id: c.authority_id,
+            request_id: c.request_id,
+            subject_did: c.subject_did.clone(),
+            status_list_id: c.status_list_id,
+            status_index: c.status_index,
+            indexed_claim_hash: c.indexed_claim_hash.clone(),
+            issued_at,
+            expires_at,
+            revoked_at: None,
+            revocation_reason: None,
+        })
+    }
+
+    async fn issued_credential_by_jti(&self, jti: &str) -> Result<Option<IssuedCredential>> {
+        let row: Option<IssuedRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            issued_columns!(),
+            " FROM issued_credentials WHERE jti = $1"
+        ))
+        .bind(jti)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| db_error(e, "load issued credential"))?;
+        row.map(IssuedCredential::try_from).transpose()
+    }
+
+    async fn find_credentials(
+        &self,
+        contract_id: Option<Uuid>,
+        indexed_claim_hash: Option<&str>,
+        subject_did: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<IssuedCredential>> {
+        // Only the given filters go into the SQL, so each shape gets a plan using its index.
+        let mut query = QueryBuilder::<Postgres>::new(concat!(
+            "SELECT ",
+            issued_columns!(),
+            " FROM issued_credentials WHERE TRUE"
+        ));
+        if let Some(contract_id) = contract_id {
+            query.push(" AND contract_id = ").push_bind(contract_id);
+        }
+        if let Some(hash) = indexed_claim_hash {
+            query.push(" AND indexed_claim_hash = ").push_bind(hash);
+        }
+        if let Some(did) = subject_did {
+            query.push(" AND subject_did = ").push_bind(did);
+        }
+        query
+            .push(" ORDER BY issued_at, id LIMIT ")
+            .push_bind(i64::from(limit));
+        let rows: Vec<IssuedRow> = query
+            .build_query_as()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| db_error(e, "find issued credentials"))?;
+        rows.into_iter().map(IssuedCredential::try_from).collect()
+    }
+
+    async fn revoke_credential(
+        &self,
+        id: Uuid,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(IssuedCredential, Option<Uuid>)> {
+        let now = normalize_time(now)?;
+        let mut tx = self.begin("revoke credential").await?;
+        let row: Option<IssuedRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            issued_columns!(),
+            " FROM issued_credentials WHERE id = $1 FOR UPDATE"
+        ))
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(|e| db_error(e, "load issued credential"))?;
+        let mut credential =
+            IssuedCredential::try_from(row.ok_or_else(|| not_found("issued credential", id))?)?;
+        if credential.revoked_at.is_some() {
+            return Ok((credential, None));
+        }
+        sqlx::query(
+            "UPDATE issued_credentials SET revoked_at = $2, revocation_reason = $3 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(now)
+        .bind(reason)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| db_error(e, "revoke credential"))?;
+        credential.revoked_at = Some(now);
+        credential.revocation_reason = Some(reason.into());
+
+        let (Some(list_id), Some(index)) = (credential.status_list_id, credential.status_index)
+        else {
+            commit(tx, "revoke credential").await?;
+            return Ok((credential, None));
+        };
+        let (mut bits,): (Vec<u8>,) =
+            sqlx::query_as("SELECT bits FROM status_lists WHERE id = $1 FOR NO KEY UPDATE")
+                .bind(list_id)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(|e| db_error(e, "lock status list"))?;
+        // Postgres' own set_bit counts from the least significant bit: the bit is set here.
+        set_bit(&mut bits, index, "status")?;
+        sqlx::query(
+            "UPDATE status_lists SET bits = $2, version = version + 1, updated_at = $3 \
+             WHERE id = $1",
+        )
+        .bind(list_id)
+        .bind(&bits)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| db_error(e, "set status bit"))?;
+        commit(tx, "revoke credential").await?;
+        Ok((credential, Some(list_id)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{Backend, fresh_database};
+    use chrono::TimeZone;
+
+    fn t(secs: i64) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap() + chrono::Duration::seconds(secs)
+    }
+
+    #[tokio::test]
+    async fn consume_once_purges_a_bounded_batch_and_takes_over_expired_entries() {
+        let Some(db) = fresh_database(Backend::Postgres).await else {
+            return; // skipped: printed by fresh_database
+        };
+        let store = PgStore::connect(&db.url).await.unwrap();
+        let count = || async {
+            let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM used_once")
+                .fetch_one(&store.pool)
+                .await
+                .unwrap();
+            n
+        };
+        for i in 0..250 {
+            assert!(
+                store
+                    .consume_once("s", &format!("v{i}"), t(i), t(0))
+                    .await
+                    .unwrap()
+            );
+        }
+        assert!(
+            store
+                .consume_once("s", "target", t(500), t(0))
+                .await
+                .unwrap()
+        );
+        assert_eq!(count().await, 251);
+        // The purge removes the 100 entries that expired first, no more.
+        assert!(
+            store
+                .consume_once("s", "new", t(5000), t(1000))
+                .await
+                .unwrap()
+        );
+        assert_eq!(count().await, 251 - 100 + 1);
+        // The next purge stops before "target" (200 older expired entries were ahead of it);
+        // its expired entry is taken over rather than reported as a replay.
+        assert!(
+            store
+                .consume_once("s", "target", t(5000), t(1001))
+                .await
+                .unwrap()
+        );
+        assert_eq!(count().await, 152 - 100);
+        assert!(
+            !store
+                .consume_once("s", "target", t(5000), t(1002))
+                .await
+                .unwrap()
+        );
+        store.pool.close().await;
+        drop(db);
+    }
+
+    #[test]
+    fn foreign_key_errors_without_a_database_error_stay_database_errors() {
+        let err = insert_error(
+            sqlx::Error::RowNotFound,
+            "insert request",
+            vec![],
+            vec![fk("flow_requests_tenant_fkey", "tenant", Uuid::nil())],
+        );
+        assert_eq!(err.code(), "STORE-004");
+        assert!(err.to_string().contains("insert request"), "{err}");
+    }
+
+    #[test]
+    fn huge_indices_are_refused() {
+        assert_eq!(index_column(5).unwrap(), 5);
+        assert_eq!(index_column(u32::MAX).unwrap_err().code(), "STORE-003");
+    }
+}
