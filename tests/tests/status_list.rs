@@ -3,62 +3,263 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use reqwest::Method;
 use serde_json::{Value, json};
 use verity_core::Clock;
 use verity_jose::{Jwk, UnverifiedJws};
 use verity_status_list::{CredentialStatus, StatusEntry};
 use verity_tests::issuance::{IssuanceEnv, example_contract, issuance_env};
-use verity_tests::{Backend, both_backends};
+use verity_tests::{Backend, assert_error_shape, both_backends};
 use verity_wallet::ReceiveOptions;
 
-both_backends!(issued_credential_points_at_a_published_signed_list);
+both_backends!(
+    issued_credential_points_at_a_published_signed_list,
+    revoke_by_claim_and_by_jti_republishes_the_list
+);
 
 async fn issue_one(env: &IssuanceEnv, contract: &str, given: &str) -> Value {
     let mut body = env.request_body(contract);
     body["claims"] = json!({ "given_name": given, "family_name": "Bowen" });
     let url = env.request_url(&body).await;
-    let cred = env.wallet.receive(&url, ReceiveOptions::default()).await.unwrap();
-    UnverifiedJws::parse(&cred.jwt).unwrap().payload_unverified().unwrap()
+    let cred = env
+        .wallet
+        .receive(&url, ReceiveOptions::default())
+        .await
+        .unwrap();
+    UnverifiedJws::parse(&cred.jwt)
+        .unwrap()
+        .payload_unverified()
+        .unwrap()
 }
 
 async fn issued_credential_points_at_a_published_signed_list(backend: Backend) {
-    let Some(env) = issuance_env(backend).await else { return };
-    let contract = env.create_contract(example_contract("id-token-hint", &env.authority)).await;
+    let Some(env) = issuance_env(backend).await else {
+        return;
+    };
+    let contract = env
+        .create_contract(example_contract("id-token-hint", &env.authority))
+        .await;
     let a = issue_one(&env, &contract, "Megan").await;
     let b = issue_one(&env, &contract, "Alex").await;
     let entry_a = StatusEntry::from_json(&a["vc"]["credentialStatus"]).unwrap();
     let entry_b = StatusEntry::from_json(&b["vc"]["credentialStatus"]).unwrap();
-    assert_eq!(entry_a.status_list_credential, entry_b.status_list_credential, "one open list per authority");
-    assert_ne!(entry_a.status_list_index, entry_b.status_list_index, "indices are never shared");
+    assert_eq!(
+        entry_a.status_list_credential, entry_b.status_list_credential,
+        "one open list per authority"
+    );
+    assert_ne!(
+        entry_a.status_list_index, entry_b.status_list_index,
+        "indices are never shared"
+    );
 
     let url = entry_a.status_list_credential.clone();
     let resp = env.app.http.get(&url).send().await.unwrap();
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["content-type"], "application/jwt");
     let etag = resp.headers()["etag"].to_str().unwrap().to_owned();
-    assert!(resp.headers()["cache-control"].to_str().unwrap().contains("max-age="));
+    assert!(
+        resp.headers()["cache-control"]
+            .to_str()
+            .unwrap()
+            .contains("max-age=")
+    );
     let jwt = resp.text().await.unwrap();
 
     // Signed by the issuer's published assertion key.
-    let kid = UnverifiedJws::parse(&jwt).unwrap().header().kid.clone().unwrap();
+    let kid = UnverifiedJws::parse(&jwt)
+        .unwrap()
+        .header()
+        .kid
+        .clone()
+        .unwrap();
     let (_, doc) = env.app.get("/.well-known/did.json", None).await;
-    let vm = doc["verificationMethod"].as_array().unwrap().iter().find(|vm| vm["id"] == kid).unwrap();
+    let vm = doc["verificationMethod"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|vm| vm["id"] == kid)
+        .unwrap();
     let key = Jwk::from_json_value(&vm["publicKeyJwk"]).unwrap();
-    let list = verity_status_list::verify_status_list(&jwt, &key, &url, env.app.clock.unix(), 60).unwrap();
+    let list =
+        verity_status_list::verify_status_list(&jwt, &key, &url, env.app.clock.unix(), 60).unwrap();
     assert_eq!(list.issuer(), env.authority);
     assert_eq!(list.bitstring().len(), 131_072);
-    assert_eq!(verity_status_list::check(&entry_a, &list).unwrap(), CredentialStatus::Valid);
-    assert_eq!(verity_status_list::check(&entry_b, &list).unwrap(), CredentialStatus::Valid);
+    assert_eq!(
+        verity_status_list::check(&entry_a, &list).unwrap(),
+        CredentialStatus::Valid
+    );
+    assert_eq!(
+        verity_status_list::check(&entry_b, &list).unwrap(),
+        CredentialStatus::Valid
+    );
 
     // Conditional requests are answered 304 while the list is unchanged; the signed copy is reused.
-    let resp = env.app.http.get(&url).header("if-none-match", &etag).send().await.unwrap();
+    let resp = env
+        .app
+        .http
+        .get(&url)
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 304);
-    let again = env.app.http.get(&url).header("accept", "application/vc+jwt").send().await.unwrap();
+    let again = env
+        .app
+        .http
+        .get(&url)
+        .header("accept", "application/vc+jwt")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(again.headers()["content-type"], "application/vc+jwt");
-    assert_eq!(again.text().await.unwrap(), jwt, "not re-signed while unchanged");
+    assert_eq!(
+        again.text().await.unwrap(),
+        jwt,
+        "not re-signed while unchanged"
+    );
 
     // Unknown lists are 404 in the error shape.
-    let (status, body) = env.app.get(&format!("/v1.0/status/{}", uuid::Uuid::new_v4()), None).await;
+    let (status, body) = env
+        .app
+        .get(&format!("/v1.0/status/{}", uuid::Uuid::new_v4()), None)
+        .await;
     assert_eq!(status, 404);
     verity_tests::assert_error_shape(&body, "notFound", "notFound");
+}
+
+/// Fetches and verifies the list at `url` with the issuer's published key.
+async fn fetch_list(
+    env: &IssuanceEnv,
+    url: &str,
+) -> (verity_status_list::VerifiedStatusList, String) {
+    let resp = env.app.http.get(url).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let etag = resp.headers()["etag"].to_str().unwrap().to_owned();
+    let jwt = resp.text().await.unwrap();
+    let kid = UnverifiedJws::parse(&jwt)
+        .unwrap()
+        .header()
+        .kid
+        .clone()
+        .unwrap();
+    let (_, doc) = env.app.get("/.well-known/did.json", None).await;
+    let vm = doc["verificationMethod"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|vm| vm["id"] == kid)
+        .unwrap();
+    let key = Jwk::from_json_value(&vm["publicKeyJwk"]).unwrap();
+    (
+        verity_status_list::verify_status_list(&jwt, &key, url, env.app.clock.unix(), 60).unwrap(),
+        etag,
+    )
+}
+
+async fn revoke_by_claim_and_by_jti_republishes_the_list(backend: Backend) {
+    let Some(env) = issuance_env(backend).await else {
+        return;
+    };
+    let contract = env
+        .create_contract(example_contract("id-token-hint", &env.authority))
+        .await;
+    let megan = issue_one(&env, &contract, "Megan").await;
+    let alex = issue_one(&env, &contract, "Alex").await;
+    let nestor = issue_one(&env, &contract, "Nestor").await;
+    let entry = |p: &Value| StatusEntry::from_json(&p["vc"]["credentialStatus"]).unwrap();
+    let url = entry(&megan).status_list_credential.clone();
+    let (_, etag_before) = fetch_list(&env, &url).await;
+
+    // By the contract's indexed claim (givenName), as the hosted service searches.
+    let (status, revoked) = env
+        .app
+        .admin(
+            Method::POST,
+            "/credentials/revoke",
+            Some(json!({ "contract": contract, "claim": "Megan", "reason": "left the company" })),
+        )
+        .await;
+    assert_eq!(status, 200, "{revoked}");
+    assert_eq!(revoked.as_array().unwrap().len(), 1);
+    assert_eq!(revoked[0]["jti"], megan["jti"]);
+    assert_eq!(revoked[0]["status"], "REVOKED");
+    assert_eq!(revoked[0]["revocationReason"], "left the company");
+    // By jti; twice (idempotent).
+    for _ in 0..2 {
+        let (status, body) = env
+            .app
+            .admin(
+                Method::POST,
+                "/credentials/revoke",
+                Some(json!({ "jti": alex["jti"] })),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body[0]["status"], "REVOKED");
+    }
+
+    // The published list changed (new ETag, new signature) and says so for exactly those two.
+    let (list, etag_after) = fetch_list(&env, &url).await;
+    assert_ne!(etag_before, etag_after);
+    assert_eq!(
+        verity_status_list::check(&entry(&megan), &list).unwrap(),
+        CredentialStatus::Revoked
+    );
+    assert_eq!(
+        verity_status_list::check(&entry(&alex), &list).unwrap(),
+        CredentialStatus::Revoked
+    );
+    assert_eq!(
+        verity_status_list::check(&entry(&nestor), &list).unwrap(),
+        CredentialStatus::Valid
+    );
+    assert_eq!(list.bitstring().count_set(), 2);
+
+    // Search shows the states.
+    let (status, found) = env
+        .app
+        .admin(
+            Method::GET,
+            &format!("/credentials?contract={contract}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let states: Vec<&str> = found
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        states.iter().filter(|s| **s == "REVOKED").count(),
+        2,
+        "{found}"
+    );
+    assert_eq!(states.len(), 3);
+
+    // Nothing matches -> 404; a claim without contract -> 400 naming the field.
+    let (status, body) = env
+        .app
+        .admin(
+            Method::POST,
+            "/credentials/revoke",
+            Some(json!({ "jti": "urn:uuid:nope" })),
+        )
+        .await;
+    assert_eq!(status, 404);
+    assert_error_shape(&body, "notFound", "notFound");
+    let (status, body) = env
+        .app
+        .admin(
+            Method::POST,
+            "/credentials/revoke",
+            Some(json!({ "claim": "Megan" })),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        assert_error_shape(&body, "badRequest", "badOrMissingField")["target"],
+        "contract"
+    );
 }

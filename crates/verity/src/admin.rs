@@ -735,6 +735,102 @@ impl AdminAction for ContractCommand {
     }
 }
 
+#[derive(Debug, Subcommand)]
+pub enum CredentialCommand {
+    /// Revoke issued credentials: by `--jti`, or by `--contract` + `--claim` (the contract's
+    /// indexed claim value). Idempotent.
+    Revoke {
+        #[arg(long, conflicts_with_all = ["contract", "claim"])]
+        jti: Option<String>,
+        #[arg(long)]
+        contract: Option<String>,
+        #[arg(long, requires = "contract")]
+        claim: Option<String>,
+        /// Why; kept with the revocation.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Find issued credentials by jti, indexed claim or holder DID.
+    Search {
+        #[arg(long)]
+        jti: Option<String>,
+        #[arg(long)]
+        contract: Option<String>,
+        #[arg(long, requires = "contract")]
+        claim: Option<String>,
+        #[arg(long)]
+        subject: Option<String>,
+    },
+}
+
+fn print_credential(v: &serde_json::Value) {
+    println!(
+        "{}  {}  holder {}  index {}  {}",
+        v["jti"].as_str().unwrap_or_default(),
+        v["status"].as_str().unwrap_or_default(),
+        v["subject"].as_str().unwrap_or_default(),
+        v["statusIndex"],
+        v["revocationReason"].as_str().unwrap_or_default()
+    );
+}
+
+impl AdminAction for CredentialCommand {
+    async fn execute(&self, c: &AdminClient, json: bool) -> Result<(), String> {
+        let list: Vec<serde_json::Value> = match self {
+            Self::Revoke {
+                jti,
+                contract,
+                claim,
+                reason,
+            } => {
+                let body = serde_json::json!({ "jti": jti, "contract": contract, "claim": claim, "reason": reason });
+                let body = serde_json::Value::Object(
+                    body.as_object()
+                        .into_iter()
+                        .flatten()
+                        .filter(|(_, v)| !v.is_null())
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect(),
+                );
+                required(
+                    c.call(Method::POST, "/credentials/revoke", Some(body))
+                        .await?,
+                )?
+            }
+            Self::Search {
+                jti,
+                contract,
+                claim,
+                subject,
+            } => {
+                let mut q = Vec::new();
+                for (k, v) in [
+                    ("jti", jti),
+                    ("contract", contract),
+                    ("claim", claim),
+                    ("subject", subject),
+                ] {
+                    if let Some(v) = v {
+                        q.push(format!("{k}={}", enc(v)));
+                    }
+                }
+                required(
+                    c.call(Method::GET, &format!("/credentials?{}", q.join("&")), None)
+                        .await?,
+                )?
+            }
+        };
+        if json {
+            return print_json(&list);
+        }
+        if list.is_empty() {
+            println!("no credentials");
+        }
+        list.iter().for_each(print_credential);
+        Ok(())
+    }
+}
+
 fn enc(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes())
         .collect::<String>()

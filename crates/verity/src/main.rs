@@ -49,6 +49,8 @@ enum Command {
     Did(admin::Remote<admin::DidCommand>),
     /// Domain linkage (DIF Well-Known DID Configuration) of any DID.
     Domain(admin::Remote<admin::DomainCommand>),
+    /// Issued credentials: search and revoke.
+    Credential(admin::Remote<admin::CredentialCommand>),
     /// Credential contracts (what an authority issues).
     Contract(admin::Remote<admin::ContractCommand>),
     /// The reference holder wallet (receive and present credentials over HTTP).
@@ -143,6 +145,7 @@ async fn run_command(cli: &Cli) -> Result<(), String> {
         Command::Tenant(r) => admin::run(r, config_path(cli).as_deref()).await,
         Command::Did(r) => admin::run(r, config_path(cli).as_deref()).await,
         Command::Contract(r) => admin::run(r, config_path(cli).as_deref()).await,
+        Command::Credential(r) => admin::run(r, config_path(cli).as_deref()).await,
         Command::Wallet(w) => wallet_cli::run(w).await,
         Command::Domain(r) => admin::run_domain(r, config_path(cli).as_deref())
             .await

@@ -37,7 +37,9 @@ async fn main() {
     match what.as_str() {
         "issuance" => issuance(backend, count, concurrency).await,
         _ => {
-            eprintln!("usage: bench issuance [--backend sqlite|postgres] [--count N] [--concurrency C]");
+            eprintln!(
+                "usage: bench issuance [--backend sqlite|postgres] [--count N] [--concurrency C]"
+            );
             std::process::exit(2);
         }
     }
@@ -48,12 +50,17 @@ async fn issuance(backend: Backend, count: usize, concurrency: usize) {
         .await
         .expect("backend available (set VERITY_TEST_POSTGRES_URL for postgres)");
     let env = Arc::new(env);
-    let contract = env.create_contract(example_contract("id-token-hint", &env.authority)).await;
+    let contract = env
+        .create_contract(example_contract("id-token-hint", &env.authority))
+        .await;
     // Warm-up: one issuance outside the measurement.
     let mut body = env.request_body(&contract);
     body["claims"] = json!({ "given_name": "Warm", "family_name": "Up" });
     let url = env.request_url(&body).await;
-    env.wallet.receive(&url, ReceiveOptions::default()).await.unwrap();
+    env.wallet
+        .receive(&url, ReceiveOptions::default())
+        .await
+        .unwrap();
 
     let start = Instant::now();
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -69,7 +76,10 @@ async fn issuance(backend: Backend, count: usize, concurrency: usize) {
                 let mut body = env.request_body(&contract);
                 body["claims"] = json!({ "given_name": "Bench", "family_name": "Mark" });
                 let url = env.request_url(&body).await;
-                env.wallet.receive(&url, ReceiveOptions::default()).await.unwrap();
+                env.wallet
+                    .receive(&url, ReceiveOptions::default())
+                    .await
+                    .unwrap();
                 latencies.push(t.elapsed());
             }
             latencies

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod admin_contracts;
+pub mod admin_credentials;
 pub mod api;
 pub mod did;
 pub mod health;
@@ -18,6 +19,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     oauth::configure(cfg);
     // Before `admin`: its `/admin/v1` scope would otherwise swallow `/admin/v1/contracts`.
     admin_contracts::configure(cfg);
+    admin_credentials::configure(cfg);
     admin::configure(cfg);
     issuance::configure(cfg);
     api::configure(cfg);

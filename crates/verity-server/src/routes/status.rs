@@ -23,10 +23,18 @@ pub fn list_url(state: &AppState, list: Uuid) -> String {
     format!("{}/v1.0/status/{list}", state.public_url)
 }
 
-async fn status_list(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+async fn status_list(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let not_found = || ApiError::not_found(format!("status list `{id}` not found"));
     let list_id = Uuid::parse_str(&id).map_err(|_| not_found())?;
-    let list = state.store.status_list(list_id).await?.ok_or_else(not_found)?;
+    let list = state
+        .store
+        .status_list(list_id)
+        .await?
+        .ok_or_else(not_found)?;
     let etag = format!("\"{}-{}\"", list.id.simple(), list.version);
     let cache = format!("public, max-age={STATUS_LIST_MAX_AGE}");
     let matches = req
@@ -50,21 +58,29 @@ async fn status_list(req: HttpRequest, state: web::Data<AppState>, id: web::Path
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("application/vc+jwt"));
     Ok(HttpResponse::Ok()
-        .content_type(if wants_vc_jwt { "application/vc+jwt" } else { "application/jwt" })
+        .content_type(if wants_vc_jwt {
+            "application/vc+jwt"
+        } else {
+            "application/jwt"
+        })
         .insert_header((header::ETAG, etag))
         .insert_header((header::CACHE_CONTROL, cache))
         .body(jwt))
 }
 
 /// Signs the current version of a list with its authority's active key and caches the result.
-pub async fn sign_list(state: &AppState, list: &verity_store::StatusList) -> Result<String, ApiError> {
+pub async fn sign_list(
+    state: &AppState,
+    list: &verity_store::StatusList,
+) -> Result<String, ApiError> {
     let authority = state
         .store
         .authority(list.authority_id)
         .await?
         .ok_or_else(|| ApiError::internal(format!("status list {} has no authority", list.id)))?;
     let signer = authorities::signer_for(state.store.as_ref(), &state.kek, &authority).await?;
-    let bits = Bitstring::from_bytes(list.bits.clone(), list.length as usize).map_err(ApiError::internal)?;
+    let bits = Bitstring::from_bytes(list.bits.clone(), list.length as usize)
+        .map_err(ApiError::internal)?;
     let purpose = match list.purpose.as_str() {
         "suspension" => StatusPurpose::Suspension,
         _ => StatusPurpose::Revocation,
@@ -81,6 +97,9 @@ pub async fn sign_list(state: &AppState, list: &verity_store::StatusList) -> Res
     .await
     .map_err(ApiError::internal)?;
     // Another request may have signed a newer version meanwhile: then ours is simply not kept.
-    state.store.store_signed_status_list(list.id, list.version, &jwt, state.clock.now()).await?;
+    state
+        .store
+        .store_signed_status_list(list.id, list.version, &jwt, state.clock.now())
+        .await?;
     Ok(jwt)
 }

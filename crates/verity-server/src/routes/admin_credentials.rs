@@ -1,0 +1,200 @@
+//! Admin API for issued credentials: search (by the contract's indexed claim, jti or holder)
+//! and revoke. Revoking sets the credential's bit in its status list in the same database
+//! transaction; the list endpoint re-signs the new version on its next request.
+
+use actix_web::{HttpResponse, web};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+use verity_store::IssuedCredential;
+
+use crate::error::ApiError;
+use crate::extract::{AdminCaller, ApiJson};
+use crate::routes::issuance::indexed_claim_hash;
+use crate::state::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/admin/v1/credentials")
+            .route("", web::get().to(search))
+            .route("/revoke", web::post().to(revoke)),
+    );
+}
+
+/// Which credentials a search or revocation is about: a `jti`, or the contract's indexed claim
+/// value (searched by `Base64(SHA256(contractId + value))`, as the hosted service does), or a
+/// holder DID.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CredentialQuery {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
+    /// Contract id; required with `claim`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contract: Option<String>,
+    /// The value of the contract's indexed claim.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claim: Option<String>,
+    /// The holder DID.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+}
+
+/// `POST /admin/v1/credentials/revoke`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RevokeRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contract: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claim: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// Why (kept with the revocation), up to 500 characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// An issued credential as the admin API shows it (no claims: only their search hash is kept).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CredentialView {
+    pub id: Uuid,
+    pub jti: String,
+    pub contract_id: Uuid,
+    pub subject: String,
+    pub status_list: Option<String>,
+    pub status_index: Option<u32>,
+    pub issued_at: chrono::DateTime<chrono::Utc>,
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+    /// `VALID` or `REVOKED`.
+    pub status: String,
+    pub revoked_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub revocation_reason: Option<String>,
+}
+
+fn view(state: &AppState, c: IssuedCredential) -> CredentialView {
+    CredentialView {
+        status: if c.revoked_at.is_some() {
+            "REVOKED"
+        } else {
+            "VALID"
+        }
+        .to_owned(),
+        status_list: c.status_list_id.map(|l| super::status::list_url(state, l)),
+        id: c.id,
+        jti: c.jti,
+        contract_id: c.contract_id,
+        subject: c.subject_did,
+        status_index: c.status_index,
+        issued_at: c.issued_at,
+        expires_at: c.expires_at,
+        revoked_at: c.revoked_at,
+        revocation_reason: c.revocation_reason,
+    }
+}
+
+async fn find(state: &AppState, q: &CredentialQuery) -> Result<Vec<IssuedCredential>, ApiError> {
+    if let Some(jti) = &q.jti {
+        if q.claim.is_some() || q.subject.is_some() {
+            return Err(ApiError::bad_field(
+                "jti",
+                "give either `jti` or `contract` + `claim` / `subject`",
+            ));
+        }
+        return Ok(state
+            .store
+            .issued_credential_by_jti(jti)
+            .await?
+            .into_iter()
+            .collect());
+    }
+    let contract =
+        match &q.contract {
+            None => None,
+            Some(c) => Some(Uuid::parse_str(c).map_err(|_| {
+                ApiError::bad_field("contract", format!("`{c}` is not a contract id"))
+            })?),
+        };
+    let hash = match (&q.claim, contract) {
+        (Some(_), None) => return Err(ApiError::bad_field("contract", "is required with `claim`")),
+        (Some(value), Some(id)) => {
+            let stored = state.store.contract(id).await?.ok_or_else(|| {
+                ApiError::bad_field("contract", format!("contract `{id}` not found"))
+            })?;
+            let parsed = crate::flows::load_contract(&stored)?;
+            if parsed.indexed_claim().is_none() {
+                return Err(ApiError::bad_field(
+                    "claim",
+                    "this contract has no indexed claim to search by",
+                ));
+            }
+            Some(indexed_claim_hash(id, value))
+        }
+        (None, _) => None,
+    };
+    if hash.is_none() && q.subject.is_none() && contract.is_none() {
+        return Err(ApiError::bad_field(
+            "jti",
+            "give `jti`, `contract` + `claim`, `contract` or `subject`",
+        ));
+    }
+    Ok(state
+        .store
+        .find_credentials(contract, hash.as_deref(), q.subject.as_deref(), 1000)
+        .await?)
+}
+
+async fn search(
+    _: AdminCaller,
+    state: web::Data<AppState>,
+    q: web::Query<CredentialQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let found = find(&state, &q).await?;
+    Ok(HttpResponse::Ok().json(
+        found
+            .into_iter()
+            .map(|c| view(&state, c))
+            .collect::<Vec<_>>(),
+    ))
+}
+
+async fn revoke(
+    _: AdminCaller,
+    state: web::Data<AppState>,
+    ApiJson(body): ApiJson<RevokeRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let reason = body
+        .reason
+        .clone()
+        .unwrap_or_else(|| "revoked by an administrator".to_owned());
+    if reason.chars().count() > 500 {
+        return Err(ApiError::bad_field(
+            "reason",
+            "must be at most 500 characters",
+        ));
+    }
+    let query = CredentialQuery {
+        jti: body.jti.clone(),
+        contract: body.contract.clone(),
+        claim: body.claim.clone(),
+        subject: body.subject.clone(),
+    };
+    let found = find(&state, &query).await?;
+    if found.is_empty() {
+        return Err(ApiError::not_found("no issued credential matches"));
+    }
+    let mut out = Vec::new();
+    for c in found {
+        let (revoked, changed) = state
+            .store
+            .revoke_credential(c.id, &reason, state.clock.now())
+            .await?;
+        if changed.is_some() {
+            tracing::info!(jti = %revoked.jti, "credential revoked");
+        }
+        out.push(view(&state, revoked));
+    }
+    Ok(HttpResponse::Ok().json(out))
+}
