@@ -5,16 +5,20 @@
 
 use reqwest::Method;
 use serde_json::{Value, json};
+use std::sync::atomic::{AtomicBool, Ordering};
 use verity_core::Clock;
 use verity_jose::{Jwk, UnverifiedJws};
 use verity_status_list::{CredentialStatus, StatusEntry};
+
+use rand_core::OsRng;
 use verity_tests::issuance::{IssuanceEnv, example_contract, issuance_env};
 use verity_tests::{Backend, assert_error_shape, both_backends};
 use verity_wallet::ReceiveOptions;
 
 both_backends!(
     issued_credential_points_at_a_published_signed_list,
-    revoke_by_claim_and_by_jti_republishes_the_list
+    revoke_by_claim_and_by_jti_republishes_the_list,
+    a_full_list_sends_the_next_credential_to_a_new_list,
 );
 
 async fn issue_one(env: &IssuanceEnv, contract: &str, given: &str) -> Value {
@@ -261,5 +265,72 @@ async fn revoke_by_claim_and_by_jti_republishes_the_list(backend: Backend) {
     assert_eq!(
         assert_error_shape(&body, "badRequest", "badOrMissingField")["target"],
         "contract"
+    );
+}
+
+async fn a_full_list_sends_the_next_credential_to_a_new_list(backend: Backend) {
+    let Some(env) = issuance_env(backend).await else {
+        return;
+    };
+    let contract = env
+        .create_contract(example_contract("id-token-hint", &env.authority))
+        .await;
+    let first = issue_one(&env, &contract, "Megan").await;
+    let first_entry = StatusEntry::from_json(&first["vc"]["credentialStatus"]).unwrap();
+    // Filling 131,072 entries over HTTP would take minutes; instead the allocator reports the
+    // open list full (as it does when every index is used), which closes it. The allocation
+    // logic itself is covered with small lists in the store suite and verity-status-list.
+    let state = env.app.app_state();
+    let authority = state
+        .store
+        .authority_by_did(&env.authority)
+        .await
+        .unwrap()
+        .unwrap();
+    let reported_full = AtomicBool::new(false);
+    let pick = |bitmap: &[u8]| {
+        if reported_full.swap(true, Ordering::SeqCst) {
+            verity_status_list::pick_free_index(
+                u32::try_from(bitmap.len() * 8).unwrap(),
+                |_| false,
+                &mut OsRng,
+            )
+        } else {
+            None
+        }
+    };
+    let filler = state
+        .store
+        .allocate_status_index(
+            authority.id,
+            "revocation",
+            131_072,
+            &pick,
+            env.app.clock.now(),
+        )
+        .await
+        .unwrap();
+    assert_ne!(
+        first_entry.status_list_credential,
+        verity_server::routes::status::list_url(state, filler.list_id)
+    );
+    // The next credential lands in the new list, never in the closed one.
+    let next = issue_one(&env, &contract, "Alex").await;
+    let entry = StatusEntry::from_json(&next["vc"]["credentialStatus"]).unwrap();
+    assert_eq!(
+        entry.status_list_credential,
+        verity_server::routes::status::list_url(state, filler.list_id)
+    );
+    assert_ne!(entry.status_list_index, u64::from(filler.index));
+    // Both lists stay published and verify.
+    let (old, _) = fetch_list(&env, &first_entry.status_list_credential).await;
+    let (new, _) = fetch_list(&env, &entry.status_list_credential).await;
+    assert_eq!(
+        verity_status_list::check(&first_entry, &old).unwrap(),
+        CredentialStatus::Valid
+    );
+    assert_eq!(
+        verity_status_list::check(&entry, &new).unwrap(),
+        CredentialStatus::Valid
     );
 }

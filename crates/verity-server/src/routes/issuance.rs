@@ -28,10 +28,10 @@ use crate::state::AppState;
 
 /// Requests expire this long after creation (as the hosted service).
 pub const REQUEST_TTL_SECS: i64 = 300;
+/// Entries per status list: the W3C minimum, which gives holders herd privacy.
+pub const STATUS_LIST_BITS: u32 = verity_status_list::MIN_LIST_BITS as u32;
 /// Wrong PINs before a request locks.
 pub const MAX_PIN_FAILURES: i32 = 5;
-/// Status-list length for new lists (W3C minimum for herd privacy).
-pub const STATUS_LIST_BITS: u32 = 131_072;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route(
