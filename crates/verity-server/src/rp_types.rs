@@ -54,7 +54,9 @@ pub struct IssuanceRequest {
     #[serde(default, rename = "includeQRCode")]
     pub include_qr_code: bool,
     pub registration: Registration,
-    pub callback: Callback,
+    /// Where status events go; without it the app polls the request's status instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback: Option<Callback>,
     /// Credential type; informational (the contract decides what is issued).
     #[serde(rename = "type")]
     pub credential_type: String,
@@ -93,4 +95,88 @@ pub struct Completion {
     pub state: String,
     #[serde(default)]
     pub details: Option<String>,
+}
+
+/// A constraint on a claim of a presented credential; exactly one operator.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ClaimConstraint {
+    pub claim_name: String,
+    /// The claim equals one of these.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub values: Option<Vec<String>>,
+    /// The claim contains this text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contains: Option<String>,
+    /// The claim starts with this text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub starts_with: Option<String>,
+}
+
+/// `faceCheck` of a requested credential.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct FaceCheck {
+    /// The claim holding the photo to compare against, e.g. `photo`.
+    pub source_photo_claim_name: String,
+    /// 50-100, default 70.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub match_confidence_threshold: Option<u32>,
+}
+
+/// `configuration.validation` of a requested credential.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Validation {
+    #[serde(default)]
+    pub allow_revoked: bool,
+    #[serde(default)]
+    pub validate_linked_domain: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub face_check: Option<FaceCheck>,
+}
+
+/// `configuration` of a requested credential.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RequestedConfiguration {
+    #[serde(default)]
+    pub validation: Validation,
+}
+
+/// One credential a presentation request asks for.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RequestedCredential {
+    /// The credential type, e.g. `VerifiedEmployee`.
+    #[serde(rename = "type")]
+    pub credential_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purpose: Option<String>,
+    /// DIDs whose credentials are accepted; empty or missing = any issuer.
+    #[serde(default)]
+    pub accepted_issuers: Vec<String>,
+    #[serde(default)]
+    pub constraints: Vec<ClaimConstraint>,
+    #[serde(default)]
+    pub configuration: RequestedConfiguration,
+}
+
+/// `POST /v1.0/verifiableCredentials/createPresentationRequest`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PresentationRequest {
+    /// DID of an authority of the caller's tenant (the verifier).
+    pub authority: String,
+    #[serde(default, rename = "includeQRCode")]
+    pub include_qr_code: bool,
+    /// Add the raw id_token/vp_token to the `presentation_verified` callback.
+    #[serde(default)]
+    pub include_receipt: bool,
+    pub registration: Registration,
+    /// Where status events go; without it the app polls the request's status instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback: Option<Callback>,
+    /// At least one.
+    pub requested_credentials: Vec<RequestedCredential>,
 }

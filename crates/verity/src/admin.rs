@@ -590,6 +590,9 @@ pub enum ContractCommand {
         /// The contract definition file.
         #[arg(long)]
         file: std::path::PathBuf,
+        /// Use this authority DID instead of the file's `authority`.
+        #[arg(long)]
+        authority: Option<String>,
     },
     /// List contracts.
     List,
@@ -643,11 +646,13 @@ impl AdminAction for ContractCommand {
             }
         };
         match self {
-            Self::Create { file } => {
-                let v: serde_json::Value = required(
-                    c.call(Method::POST, "/contracts", Some(read_definition(file)?))
-                        .await?,
-                )?;
+            Self::Create { file, authority } => {
+                let mut definition = read_definition(file)?;
+                if let Some(a) = authority {
+                    definition["authority"] = serde_json::Value::String(a.clone());
+                }
+                let v: serde_json::Value =
+                    required(c.call(Method::POST, "/contracts", Some(definition)).await?)?;
                 one(v)
             }
             Self::List => {

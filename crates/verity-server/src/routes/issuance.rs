@@ -108,7 +108,9 @@ async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let authority = flows::caller_authority(&state, &caller, &body.authority).await?;
     flows::check_registration(&body.registration)?;
-    flows::check_callback(&state, &body.callback)?;
+    if let Some(cb) = &body.callback {
+        flows::check_callback(&state, cb)?;
+    }
     if body.credential_type.trim().is_empty() {
         return Err(ApiError::bad_field("type", "is required"));
     }
