@@ -229,6 +229,27 @@ impl TestApp {
         format!("127.0.0.1:{}", self.port)
     }
 
+    /// The public key `kid` names, as published in the DID document at `did_json_path`
+    /// (`/.well-known/did.json` for the first authority); it must be an assertion key.
+    pub async fn published_key(&self, did_json_path: &str, kid: &str) -> verity_jose::Jwk {
+        let (status, doc) = self.get(did_json_path, None).await;
+        assert_eq!(status, 200, "{doc}");
+        let vm = doc["verificationMethod"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|vm| vm["id"] == kid)
+            .unwrap_or_else(|| panic!("{kid} is not published in {doc}"));
+        assert!(
+            doc["assertionMethod"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|a| a == &vm["id"])
+        );
+        verity_jose::Jwk::from_json_value(&vm["publicKeyJwk"]).unwrap()
+    }
+
     /// Stops the server.
     pub async fn stop(&self) {
         self.handle.stop(true).await;

@@ -7,7 +7,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use std::sync::atomic::{AtomicBool, Ordering};
 use verity_core::Clock;
-use verity_jose::{Jwk, UnverifiedJws};
+use verity_jose::UnverifiedJws;
 use verity_status_list::{CredentialStatus, StatusEntry};
 
 use rand_core::OsRng;
@@ -76,14 +76,7 @@ async fn issued_credential_points_at_a_published_signed_list(backend: Backend) {
         .kid
         .clone()
         .unwrap();
-    let (_, doc) = env.app.get("/.well-known/did.json", None).await;
-    let vm = doc["verificationMethod"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|vm| vm["id"] == kid)
-        .unwrap();
-    let key = Jwk::from_json_value(&vm["publicKeyJwk"]).unwrap();
+    let key = env.app.published_key("/.well-known/did.json", &kid).await;
     let list =
         verity_status_list::verify_status_list(&jwt, &key, &url, env.app.clock.unix(), 60).unwrap();
     assert_eq!(list.issuer(), env.authority);
@@ -146,14 +139,7 @@ async fn fetch_list(
         .kid
         .clone()
         .unwrap();
-    let (_, doc) = env.app.get("/.well-known/did.json", None).await;
-    let vm = doc["verificationMethod"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|vm| vm["id"] == kid)
-        .unwrap();
-    let key = Jwk::from_json_value(&vm["publicKeyJwk"]).unwrap();
+    let key = env.app.published_key("/.well-known/did.json", &kid).await;
     (
         verity_status_list::verify_status_list(&jwt, &key, url, env.app.clock.unix(), 60).unwrap(),
         etag,
