@@ -95,6 +95,12 @@ pub enum InnerCode {
     /// An attestation (id_token, self-issued claims, access token, presentation) failed.
     #[serde(rename = "attestationInvalid")]
     AttestationInvalid,
+    /// The wallet's presentation failed a verifier check (the message names it and its PRES code).
+    #[serde(rename = "presentationInvalid")]
+    PresentationInvalid,
+    /// A face check was requested but no face matcher is configured.
+    #[serde(rename = "faceCheckNotConfigured")]
+    FaceCheckNotConfigured,
 }
 
 impl InnerCode {
@@ -124,6 +130,8 @@ impl InnerCode {
             Self::WrongPin => "wrongPin",
             Self::PinLocked => "pinLocked",
             Self::AttestationInvalid => "attestationInvalid",
+            Self::PresentationInvalid => "presentationInvalid",
+            Self::FaceCheckNotConfigured => "faceCheckNotConfigured",
         }
     }
 }

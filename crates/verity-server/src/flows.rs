@@ -296,3 +296,29 @@ pub fn status_body(req: &FlowRequest) -> Value {
         _ => callback_body(req, "request_created", None),
     }
 }
+
+/// The presentation verifier's replay guard over the store's `consume_once`.
+#[derive(Debug, Clone)]
+pub struct StoreReplayGuard(pub std::sync::Arc<dyn verity_store::Store>);
+
+#[async_trait::async_trait]
+impl verity_presentation::ReplayGuard for StoreReplayGuard {
+    async fn consume(
+        &self,
+        scope: &str,
+        value: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<bool, verity_presentation::SourceError> {
+        let exp = chrono::DateTime::from_timestamp(expires_at, 0).ok_or_else(|| {
+            verity_presentation::SourceError::Invalid(format!("expiry {expires_at} out of range"))
+        })?;
+        let now = chrono::DateTime::from_timestamp(now, 0).ok_or_else(|| {
+            verity_presentation::SourceError::Invalid(format!("time {now} out of range"))
+        })?;
+        self.0
+            .consume_once(scope, value, exp, now)
+            .await
+            .map_err(|e| verity_presentation::SourceError::Unavailable(e.to_string()))
+    }
+}

@@ -9,10 +9,14 @@ use std::time::Duration;
 use rand_core::{OsRng, RngCore};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
+use tokio::task::JoinSet;
 use uuid::Uuid;
 use verity_core::Clock;
 use verity_did::HttpFetcher;
 use verity_store::{CallbackMessage, NewCallback, Store};
+
+/// Deliveries one worker runs at once.
+pub const MAX_IN_FLIGHT: usize = 32;
 
 /// Callback delivery settings.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -139,21 +143,40 @@ impl Outbox {
         self.wake.notify_one();
     }
 
-    /// Delivers every due message once; returns how many were attempted.
+    /// Delivers every due message once (concurrently); returns how many were attempted.
     pub async fn run_once(&self) -> usize {
-        let now = self.clock.now();
-        let due = match self.store.claim_due_callbacks(now, 32, 60).await {
-            Ok(d) => d,
+        let due = self.claim(MAX_IN_FLIGHT).await;
+        let n = due.len();
+        let mut deliveries = JoinSet::new();
+        for msg in due {
+            let outbox = self.clone();
+            deliveries.spawn(async move { outbox.deliver(msg).await });
+        }
+        while deliveries.join_next().await.is_some() {}
+        n
+    }
+
+    /// Leases up to `limit` due messages; none when the store fails (logged).
+    async fn claim(&self, limit: usize) -> Vec<CallbackMessage> {
+        let limit = u32::try_from(limit).unwrap_or(u32::MAX);
+        // The lease outlives one attempt (connect plus read timeout) with room to record it,
+        // so no other worker picks the message up while it is in flight.
+        let lease_secs = i64::try_from(self.config.timeout_secs.clamp(1, 60))
+            .unwrap_or(60)
+            .saturating_mul(2)
+            .saturating_add(10)
+            .max(60);
+        match self
+            .store
+            .claim_due_callbacks(self.clock.now(), limit, lease_secs)
+            .await
+        {
+            Ok(due) => due,
             Err(e) => {
                 tracing::warn!(error = %e, "callback outbox: cannot claim messages");
-                return 0;
+                Vec::new()
             }
-        };
-        let n = due.len();
-        for msg in due {
-            self.deliver(msg).await;
         }
-        n
     }
 
     async fn deliver(&self, msg: CallbackMessage) {
@@ -205,12 +228,27 @@ impl Outbox {
         }
     }
 
-    /// Runs the delivery loop until the task is dropped: wakes on new messages and once a second.
+    /// Runs the delivery loop until the task is dropped (which also cancels the deliveries in
+    /// flight; their messages stay pending and are retried once their lease ends).
+    ///
+    /// Each delivery runs as its own task, at most [`MAX_IN_FLIGHT`] at once, and the loop only
+    /// claims what it can start right away: an RP endpoint that hangs until the timeout holds
+    /// up its own messages, not everyone's. Wakes on new messages, on finished deliveries and
+    /// once a second (for retries coming due).
     pub async fn run(self) {
+        let mut in_flight: JoinSet<()> = JoinSet::new();
         loop {
-            while self.run_once().await > 0 {}
+            while in_flight.try_join_next().is_some() {}
+            let free = MAX_IN_FLIGHT.saturating_sub(in_flight.len());
+            if free > 0 {
+                for msg in self.claim(free).await {
+                    let outbox = self.clone();
+                    in_flight.spawn(async move { outbox.deliver(msg).await });
+                }
+            }
             tokio::select! {
                 () = self.wake.notified() => {}
+                Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
                 () = tokio::time::sleep(Duration::from_secs(1)) => {}
             }
         }

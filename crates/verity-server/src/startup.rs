@@ -164,9 +164,23 @@ impl Application {
             config.callbacks.clone(),
         );
         let oidc = OidcValidator::new(resolution.fetcher.clone(), clock.clone());
+        let verifier = verity_presentation::VerifyContext::new(
+            resolution.resolver.clone(),
+            Arc::new(verity_presentation::HttpStatusListSource::new(
+                resolution.fetcher.clone(),
+                resolution.resolver.clone(),
+            )),
+            Arc::new(verity_presentation::DomainLinkageChecker::new(
+                resolution.verifier(),
+            )),
+            Arc::new(crate::flows::StoreReplayGuard(store.clone())),
+            clock.unix(),
+        )
+        .with_skew(config.auth.clock_skew_secs);
         let state = web::Data::new(AppState {
             outbox,
             oidc,
+            verifier,
             token_limiter: RateLimiter::per_minute(config.auth.token_rate_limit_per_minute),
             admin_token_hash: prepared.pepper.hash(prepared.admin_token.expose()),
             pepper: prepared.pepper,

@@ -266,11 +266,20 @@ async fn request_object(
     let authority = flows::authority_of(&state, &req).await?;
     let signer = authorities::signer_for(state.store.as_ref(), &state.kek, &authority).await?;
     let now = state.clock.unix();
-    if req.kind != RequestKind::Issuance {
-        return Err(ApiError::not_found(format!("request `{id}` not found")));
-    }
-    let contract = flows::contract_of(&state, &req).await?;
-    let jwt = issuance_request_object(&state, &req, &authority, &contract, &signer, now).await?;
+    let jwt = match req.kind {
+        RequestKind::Issuance => {
+            let contract = flows::contract_of(&state, &req).await?;
+            issuance_request_object(&state, &req, &authority, &contract, &signer, now).await?
+        }
+        RequestKind::Presentation => {
+            let claims =
+                super::presentation::presentation_request_claims(&state, &req, &authority, now);
+            sign_jwt(&signer, Some("JWT"), &claims)
+                .await
+                .map_err(ApiError::internal)?
+                .token
+        }
+    };
     flows::mark_retrieved(&state, &req).await?;
     Ok(HttpResponse::Ok()
         .content_type("application/oauth-authz-req+jwt")
@@ -374,22 +383,34 @@ async fn completion(
         .await?
         .filter(|r| r.kind == RequestKind::Issuance)
         .ok_or_else(|| ApiError::not_found(format!("request `{id}` not found")))?;
+    // A completed request keeps its outcome: repeating the same completion is a no-op (the
+    // wallet may retry), the opposite one is a conflict, so the RP never gets
+    // `issuance_successful` and `issuance_error` for the same request.
     match body.code.as_str() {
-        "issuance_successful" => {
-            if req.status != "credential_issued" && req.status != "issuance_successful" {
-                return Err(ApiError::new(
-                    StatusCode::CONFLICT,
-                    InnerCode::Conflict,
+        "issuance_successful" => match req.status.as_str() {
+            "issuance_successful" => {}
+            "credential_issued" => {
+                flows::transition(&state, &req, "issuance_successful", None, true).await?;
+            }
+            _ => {
+                return Err(ApiError::conflict(
                     "no credential was issued for this request",
                 ));
             }
-            flows::transition(&state, &req, "issuance_successful", None, true).await?;
-        }
-        "issuance_failed" => {
-            let details = body.details.unwrap_or_else(|| "issuance_failed".into());
-            let err = json!({ "code": "IssuanceFlowFailed", "message": details });
-            flows::transition(&state, &req, "issuance_error", Some(err), true).await?;
-        }
+        },
+        "issuance_failed" => match req.status.as_str() {
+            "issuance_error" => {}
+            "issuance_successful" => {
+                return Err(ApiError::conflict(
+                    "this issuance already completed successfully",
+                ));
+            }
+            _ => {
+                let details = body.details.unwrap_or_else(|| "issuance_failed".into());
+                let err = json!({ "code": "IssuanceFlowFailed", "message": details });
+                flows::transition(&state, &req, "issuance_error", Some(err), true).await?;
+            }
+        },
         other => {
             return Err(ApiError::bad_field(
                 "code",
@@ -481,7 +502,11 @@ async fn verify_holder_request(
         .filter(|j| !j.is_empty())
         .ok_or_else(|| holder_err("`jti` is missing".into()))?
         .to_owned();
-    let exp = claims["exp"].as_i64().unwrap_or_default();
+    // check_times proved `exp` is a number; fractional NumericDates are truncated as there.
+    let exp = claims["exp"]
+        .as_i64()
+        .or_else(|| claims["exp"].as_f64().map(|f| f.floor() as i64))
+        .unwrap_or_default();
     Ok(HolderRequest {
         did,
         jti,
@@ -525,20 +550,21 @@ async fn issue(
             "`nonce` does not match the request",
         ));
     }
-    if matches!(
-        req.status.as_str(),
-        "credential_issued" | "issuance_successful" | "issuance_error"
-    ) {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            InnerCode::Conflict,
-            "a credential was already issued for this request",
-        ));
-    }
-    let exp = DateTime::from_timestamp(holder.exp, 0).unwrap_or(req.expires_at);
+    // The replay check comes before every state check, so a replayed holder request is
+    // reported as a replay whatever became of the request since. The jti is remembered as long
+    // as the token could still be accepted (its `exp` plus the allowed skew), but not past the
+    // request's own expiry, after which the request refuses every holder request anyway.
+    let skew = chrono::Duration::seconds(state.config.auth.clock_skew_secs.max(0));
+    let remember_until = DateTime::from_timestamp(holder.exp, 0)
+        .map_or(req.expires_at, |exp| (exp + skew).min(req.expires_at));
     if !state
         .store
-        .consume_once("holder-request-jti", &holder.jti, exp, state.clock.now())
+        .consume_once(
+            "holder-request-jti",
+            &holder.jti,
+            remember_until,
+            state.clock.now(),
+        )
         .await?
     {
         return Err(ApiError::new(
@@ -547,9 +573,44 @@ async fn issue(
             "this holder request was already used (jti replayed)",
         ));
     }
+    // A locked request stays locked: the right PIN after the lockout gets the lockout answer,
+    // not a generic conflict.
+    if req.payload["pin"]["hash"].is_string() && req.pin_failures >= MAX_PIN_FAILURES {
+        return Err(pin_locked("too many wrong PINs: this request is locked"));
+    }
+    match req.status.as_str() {
+        "credential_issued" | "issuance_successful" => {
+            return Err(ApiError::conflict(
+                "a credential was already issued for this request",
+            ));
+        }
+        "issuance_error" => {
+            return Err(ApiError::conflict(
+                "this request has ended with an error; the app must create a new one",
+            ));
+        }
+        _ => {}
+    }
     check_pin(&state, &req, &holder.claims).await?;
     let (stored, contract) = flows::contract_of(&state, &req).await?;
     let subject = collect_claims(&state, &req, &contract, &holder).await?;
+    // One credential per request, also when holder requests race (each with its own jti):
+    // the status check above reads a snapshot, this claim is atomic in the store. It comes
+    // after every check the holder can fail, so a refused attempt does not burn the request.
+    if !state
+        .store
+        .consume_once(
+            "issuance-request",
+            &req.id.to_string(),
+            req.expires_at,
+            state.clock.now(),
+        )
+        .await?
+    {
+        return Err(ApiError::conflict(
+            "a credential was already issued for this request",
+        ));
+    }
     let authority = flows::authority_of(&state, &req).await?;
     let vc = issue_credential(
         &state,
@@ -570,11 +631,7 @@ async fn check_pin(state: &AppState, req: &FlowRequest, claims: &Value) -> Resul
         return Ok(());
     };
     if req.pin_failures >= MAX_PIN_FAILURES {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            InnerCode::PinLocked,
-            "too many wrong PINs: this request is locked",
-        ));
+        return Err(pin_locked("too many wrong PINs: this request is locked"));
     }
     // The wallet sends base64(sha256(salt + pin)); the same hash was stored at creation.
     let given = claims["pin"].as_str().unwrap_or_default();
@@ -585,11 +642,7 @@ async fn check_pin(state: &AppState, req: &FlowRequest, claims: &Value) -> Resul
     if failures >= MAX_PIN_FAILURES {
         let err = json!({ "code": "IssuanceFlowFailed", "message": "too many wrong PINs" });
         flows::transition(state, req, "issuance_error", Some(err), true).await?;
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            InnerCode::PinLocked,
-            "wrong PIN: this request is now locked",
-        ));
+        return Err(pin_locked("wrong PIN: this request is now locked"));
     }
     Err(ApiError::new(
         StatusCode::FORBIDDEN,
@@ -599,6 +652,10 @@ async fn check_pin(state: &AppState, req: &FlowRequest, claims: &Value) -> Resul
             MAX_PIN_FAILURES - failures
         ),
     ))
+}
+
+fn pin_locked(message: &str) -> ApiError {
+    ApiError::new(StatusCode::FORBIDDEN, InnerCode::PinLocked, message)
 }
 
 /// Runs every attestation of the contract and maps its claims.

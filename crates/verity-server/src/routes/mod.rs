@@ -9,6 +9,7 @@ pub mod health;
 pub mod issuance;
 pub mod linked_domains;
 pub mod oauth;
+pub mod presentation;
 pub mod status;
 
 use actix_web::web;
@@ -22,6 +23,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     admin_credentials::configure(cfg);
     admin::configure(cfg);
     issuance::configure(cfg);
+    presentation::configure(cfg);
     api::configure(cfg);
     status::configure(cfg);
     linked_domains::configure(cfg);

@@ -1,0 +1,474 @@
+//! Presentation requests: the RP asks for credentials, the wallet fetches the signed request
+//! object (with the presentation definition and the acceptedIssuers filter) and posts
+//! `id_token` + `vp_token`; the verifier pipeline (`verity-presentation`) checks them and the
+//! verdict goes to the RP as `presentation_verified` or `presentation_error`.
+//! The same routes are served under `/beta/verifiableCredentials/` as the hosted service does.
+
+use actix_web::HttpResponse;
+use actix_web::web;
+use serde_json::{Value, json};
+use uuid::Uuid;
+use verity_store::{Authority, FlowRequest, NewFlowRequest, RequestKind};
+
+use crate::error::{ApiError, InnerCode};
+use crate::extract::{ApiCaller, ApiJson};
+use crate::flows::{self, status_body};
+use crate::qr;
+use crate::rp_types::{CreatedRequest, PresentationRequest, RequestedCredential};
+use crate::state::AppState;
+use verity_presentation::WalletResponse;
+
+use super::issuance::REQUEST_TTL_SECS;
+
+/// Default face-check threshold (hosted default).
+pub const DEFAULT_FACE_THRESHOLD: u32 = 70;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    for base in ["/v1.0/verifiableCredentials", "/beta/verifiableCredentials"] {
+        cfg.route(
+            &format!("{base}/createPresentationRequest"),
+            web::post().to(create),
+        )
+        .route(
+            &format!("{base}/presentationRequests/{{id}}"),
+            web::get().to(poll),
+        );
+    }
+    cfg.route("/v1.0/responses/{id}", web::post().to(response));
+}
+
+/// Checks one requested credential, naming the field by its index.
+fn check_requested(i: usize, r: &RequestedCredential) -> Result<(), ApiError> {
+    let at = |f: &str| format!("requestedCredentials[{i}].{f}");
+    if r.credential_type.trim().is_empty() {
+        return Err(ApiError::bad_field(at("type"), "is required"));
+    }
+    for (j, did) in r.accepted_issuers.iter().enumerate() {
+        if verity_did::Did::parse(did).is_err() {
+            return Err(ApiError::bad_field(
+                at(&format!("acceptedIssuers[{j}]")),
+                format!("`{did}` is not a DID"),
+            ));
+        }
+    }
+    for (j, c) in r.constraints.iter().enumerate() {
+        let cat = |f: &str| at(&format!("constraints[{j}].{f}"));
+        if c.claim_name.trim().is_empty() {
+            return Err(ApiError::bad_field(cat("claimName"), "is required"));
+        }
+        let ops = usize::from(c.values.is_some())
+            + usize::from(c.contains.is_some())
+            + usize::from(c.starts_with.is_some());
+        if ops != 1 {
+            return Err(ApiError::bad_field(
+                at(&format!("constraints[{j}]")),
+                "give exactly one of `values`, `contains`, `startsWith`",
+            ));
+        }
+        if c.values.as_ref().is_some_and(Vec::is_empty) {
+            return Err(ApiError::bad_field(cat("values"), "must not be empty"));
+        }
+    }
+    if let Some(f) = &r.configuration.validation.face_check {
+        if f.source_photo_claim_name.trim().is_empty() {
+            return Err(ApiError::bad_field(
+                at("configuration.validation.faceCheck.sourcePhotoClaimName"),
+                "is required",
+            ));
+        }
+        let t = f
+            .match_confidence_threshold
+            .unwrap_or(DEFAULT_FACE_THRESHOLD);
+        if !(50..=100).contains(&t) {
+            return Err(ApiError::bad_field(
+                at("configuration.validation.faceCheck.matchConfidenceThreshold"),
+                format!("must be between 50 and 100, not {t}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+async fn create(
+    caller: ApiCaller,
+    state: web::Data<AppState>,
+    ApiJson(body): ApiJson<PresentationRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let authority = flows::caller_authority(&state, &caller, &body.authority).await?;
+    flows::check_registration(&body.registration)?;
+    if let Some(cb) = &body.callback {
+        flows::check_callback(&state, cb)?;
+    }
+    if body.requested_credentials.is_empty() {
+        return Err(ApiError::bad_field(
+            "requestedCredentials",
+            "at least one credential must be requested",
+        ));
+    }
+    if body.requested_credentials.len() > 10 {
+        return Err(ApiError::bad_field(
+            "requestedCredentials",
+            "at most 10 credentials per request",
+        ));
+    }
+    for (i, r) in body.requested_credentials.iter().enumerate() {
+        check_requested(i, r)?;
+        if body.requested_credentials[..i]
+            .iter()
+            .any(|o| o.credential_type == r.credential_type)
+        {
+            return Err(ApiError::bad_field(
+                format!("requestedCredentials[{i}].type"),
+                format!("`{}` is requested twice", r.credential_type),
+            ));
+        }
+        if r.configuration.validation.face_check.is_some() && state.verifier.face.is_none() {
+            return Err(ApiError::new(
+                actix_web::http::StatusCode::BAD_REQUEST,
+                InnerCode::FaceCheckNotConfigured,
+                "face check is not configured on this server: no face matcher is installed",
+            )
+            .with_target(format!(
+                "requestedCredentials[{i}].configuration.validation.faceCheck"
+            )));
+        }
+    }
+    let now = state.clock.now();
+    let id = Uuid::new_v4();
+    let expires_at = now + chrono::Duration::seconds(REQUEST_TTL_SECS);
+    let payload = json!({
+        "registration": body.registration,
+        "callback": body.callback,
+        "includeReceipt": body.include_receipt,
+        "requestedCredentials": body.requested_credentials,
+    });
+    let mut nonce = [0u8; 16];
+    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut nonce);
+    let nonce = base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, nonce);
+    state
+        .store
+        .create_request(
+            &NewFlowRequest {
+                id,
+                tenant_id: caller.tenant_id,
+                kind: RequestKind::Presentation,
+                authority_id: authority.id,
+                contract_id: None,
+                nonce,
+                payload,
+                expires_at,
+            },
+            now,
+        )
+        .await?;
+    let url = format!(
+        "openid-vc://?request_uri={}/v1.0/requests/{id}",
+        state.public_url
+    );
+    let qr_code = if body.include_qr_code {
+        Some(qr::png_data_uri(&url).map_err(ApiError::internal)?)
+    } else {
+        None
+    };
+    tracing::info!(request_id = %id, "presentation request created");
+    Ok(HttpResponse::Created().json(CreatedRequest {
+        request_id: id.to_string(),
+        url,
+        expiry: expires_at.timestamp(),
+        qr_code,
+    }))
+}
+
+async fn poll(
+    caller: ApiCaller,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = Uuid::parse_str(&id)
+        .map_err(|_| ApiError::not_found(format!("presentation request `{id}` not found")))?;
+    let req = state
+        .store
+        .request(id)
+        .await?
+        .filter(|r| r.tenant_id == caller.tenant_id && r.kind == RequestKind::Presentation)
+        .ok_or_else(|| ApiError::not_found(format!("presentation request `{id}` not found")))?;
+    Ok(HttpResponse::Ok().json(status_body(&req)))
+}
+
+/// A regular expression matching exactly the accepted issuer DIDs (anchored, metacharacters
+/// escaped), for the input descriptor's `filter.pattern`.
+pub fn issuer_pattern(dids: &[String]) -> String {
+    let escaped: Vec<String> = dids
+        .iter()
+        .map(|d| {
+            d.chars()
+                .map(|c| {
+                    if "\\.^$|?*+()[]{}/".contains(c) {
+                        format!("\\{c}")
+                    } else {
+                        c.to_string()
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    format!("^({})$", escaped.join("|"))
+}
+
+/// The claims of a presentation request object (protocol.md §2).
+pub fn presentation_request_claims(
+    state: &AppState,
+    req: &FlowRequest,
+    authority: &Authority,
+    now: i64,
+) -> Value {
+    let requested: Vec<RequestedCredential> =
+        serde_json::from_value(req.payload["requestedCredentials"].clone()).unwrap_or_default();
+    let descriptors: Vec<Value> = requested
+        .iter()
+        .map(|r| {
+            let mut d = json!({
+                "id": r.credential_type, "name": r.credential_type,
+                "schema": [ { "uri": r.credential_type } ],
+            });
+            if let Some(p) = &r.purpose {
+                d["purpose"] = json!(p);
+            }
+            if !r.accepted_issuers.is_empty() {
+                d["constraints"] = json!({ "fields": [ {
+                    "path": ["$.issuer", "$.vc.issuer", "$.iss"],
+                    "filter": { "type": "string", "pattern": issuer_pattern(&r.accepted_issuers) } } ] });
+            }
+            d
+        })
+        .collect();
+    json!({
+        "iss": authority.did, "client_id": authority.did,
+        "response_type": "id_token", "response_mode": "post", "scope": "openid",
+        "redirect_uri": format!("{}/v1.0/responses/{}", state.public_url, req.id),
+        "nonce": req.nonce, "state": req.id.to_string(), "jti": Uuid::new_v4().to_string(),
+        "iat": now, "exp": req.expires_at.timestamp(),
+        "registration": flows::registration_claims(&req.payload),
+        "claims": { "vp_token": { "presentation_definition": {
+            "id": req.id.to_string(), "input_descriptors": descriptors } } },
+    })
+}
+
+/// The wallet's answer: `id_token`, `vp_token`, `state` as a form POST.
+async fn response(
+    req_http: actix_web::HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let ct = req_http
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    if !ct.starts_with("application/x-www-form-urlencoded") {
+        return Err(ApiError::new(
+            actix_web::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            InnerCode::InvalidRequestBody,
+            "the presentation response must be application/x-www-form-urlencoded",
+        ));
+    }
+    let form: std::collections::HashMap<String, String> =
+        url::form_urlencoded::parse(&body).into_owned().collect();
+    let field = |name: &'static str| {
+        form.get(name)
+            .filter(|v| !v.is_empty())
+            .cloned()
+            .ok_or_else(|| ApiError::bad_field(name, "is required"))
+    };
+    let wallet = WalletResponse {
+        id_token: field("id_token")?,
+        vp_token: field("vp_token")?,
+        state: field("state")?,
+    };
+    let request_id = Uuid::parse_str(&id).ok();
+    let stored = match request_id {
+        Some(rid) => state
+            .store
+            .request(rid)
+            .await?
+            .filter(|r| r.kind == RequestKind::Presentation),
+        None => None,
+    };
+    if let Some(r) = &stored
+        && r.completed_at.is_some()
+    {
+        return Err(ApiError::new(
+            actix_web::http::StatusCode::CONFLICT,
+            InnerCode::Conflict,
+            "this presentation request was already answered",
+        ));
+    }
+    let authority = match &stored {
+        Some(r) => Some(flows::authority_of(&state, r).await?),
+        None => None,
+    };
+    let pres_request = match (&stored, &authority) {
+        (Some(r), Some(a)) => Some(pipeline_request(r, &a.did)),
+        _ => None,
+    };
+    let ctx = state.verifier.clone().with_now(state.clock.unix());
+    let verification =
+        verity_presentation::verify_presentation(&ctx, pres_request.as_ref(), &wallet).await;
+    for c in &verification.checks {
+        tracing::debug!(check = %c.name, outcome = ?c.outcome, "presentation check");
+    }
+    let Some(req) = stored else {
+        return Err(ApiError::not_found(format!(
+            "presentation request `{id}` not found"
+        )));
+    };
+    match verification.result {
+        Ok(verified) => {
+            let extra = verified_body(&req, &verified, &wallet);
+            flows::transition_with(&state, &req, "presentation_verified", Some(extra), true)
+                .await?;
+            tracing::info!(request_id = %req.id, credentials = verified.credentials.len(), "presentation verified");
+            Ok(HttpResponse::Ok().json(json!({})))
+        }
+        Err(e) if e.is_transient() => {
+            // Nothing is recorded: an outage is not a verdict, and the wallet may retry.
+            tracing::warn!(request_id = %req.id, code = e.code(), error = %e, "presentation check could not complete");
+            Err(ApiError::transient(format!("{} ({})", e, e.code()))
+                .with_retry_after(5)
+                .with_request_id(req.id.to_string()))
+        }
+        Err(e) => {
+            tracing::info!(request_id = %req.id, code = e.code(), error = %e, "presentation refused");
+            let err =
+                json!({ "code": e.hosted_code(), "message": e.to_string(), "innerCode": e.code() });
+            flows::transition(&state, &req, "presentation_error", Some(err), true).await?;
+            Err(ApiError::new(
+                actix_web::http::StatusCode::BAD_REQUEST,
+                InnerCode::PresentationInvalid,
+                format!("{e} ({})", e.code()),
+            )
+            .with_request_id(req.id.to_string()))
+        }
+    }
+}
+
+/// The stored RP request in the pipeline's terms.
+fn pipeline_request(
+    req: &FlowRequest,
+    client_id: &str,
+) -> verity_presentation::PresentationRequest {
+    let requested: Vec<RequestedCredential> =
+        serde_json::from_value(req.payload["requestedCredentials"].clone()).unwrap_or_default();
+    verity_presentation::PresentationRequest {
+        request_id: req.id.to_string(),
+        state: req.id.to_string(),
+        nonce: req.nonce.clone(),
+        client_id: client_id.to_owned(),
+        definition_id: Some(req.id.to_string()),
+        expires_at: req.expires_at.timestamp(),
+        requested_credentials: requested
+            .iter()
+            .map(|r| {
+                let mut rc =
+                    verity_presentation::RequestedCredential::new(r.credential_type.clone());
+                rc.accepted_issuers = r.accepted_issuers.clone();
+                rc.allow_revoked = r.configuration.validation.allow_revoked;
+                rc.validate_linked_domain = r.configuration.validation.validate_linked_domain;
+                rc.constraints = r
+                    .constraints
+                    .iter()
+                    .filter_map(|c| {
+                        let op = if let Some(v) = &c.values {
+                            verity_presentation::ConstraintOp::Values(v.clone())
+                        } else if let Some(v) = &c.contains {
+                            verity_presentation::ConstraintOp::Contains(v.clone())
+                        } else {
+                            verity_presentation::ConstraintOp::StartsWith(c.starts_with.clone()?)
+                        };
+                        Some(verity_presentation::Constraint {
+                            claim_name: c.claim_name.clone(),
+                            op,
+                        })
+                    })
+                    .collect();
+                rc.face_check = r.configuration.validation.face_check.as_ref().map(|f| {
+                    verity_presentation::FaceCheckRequest {
+                        source_photo_claim_name: f.source_photo_claim_name.clone(),
+                        threshold: u8::try_from(
+                            f.match_confidence_threshold
+                                .unwrap_or(DEFAULT_FACE_THRESHOLD),
+                        )
+                        .unwrap_or(100),
+                    }
+                });
+                rc
+            })
+            .collect(),
+    }
+}
+
+/// The `presentation_verified` body members of protocol.md §1.
+fn verified_body(
+    req: &FlowRequest,
+    v: &verity_presentation::VerifiedPresentation,
+    wallet: &WalletResponse,
+) -> Value {
+    let requested: Vec<RequestedCredential> =
+        serde_json::from_value(req.payload["requestedCredentials"].clone()).unwrap_or_default();
+    let data: Vec<Value> = v
+        .credentials
+        .iter()
+        .map(|c| {
+            // Photos are only returned when the RP asked for a face check on them.
+            let photo_claim = requested
+                .iter()
+                .find(|r| r.credential_type == c.descriptor_id)
+                .and_then(|r| r.configuration.validation.face_check.as_ref())
+                .map(|f| f.source_photo_claim_name.clone());
+            let mut claims = c.claims.clone();
+            let photo_types = ["photo", "image"];
+            claims.retain(|k, val| {
+                let is_image = val.as_str().is_some_and(|s| s.starts_with("data:image/"));
+                !(is_image || photo_types.contains(&k.as_str())) || photo_claim.as_deref() == Some(k.as_str())
+            });
+            let mut d = json!({
+                "issuer": c.issuer,
+                "type": c.types,
+                "claims": claims,
+                "credentialState": { "revocationStatus": c.revocation_status.as_str() },
+            });
+            if let Some(dv) = &c.domain_validation {
+                let url = if dv.url.ends_with('/') { dv.url.clone() } else { format!("{}/", dv.url) };
+                d["domainValidation"] = json!({ "url": url });
+            }
+            if let Some(t) = &c.issuance_date {
+                d["issuanceDate"] = json!(t);
+            }
+            if let Some(t) = &c.expiration_date {
+                d["expirationDate"] = json!(t);
+            }
+            if let Some(f) = &c.face_check {
+                d["faceCheck"] = json!({ "matchConfidenceScore": f.match_confidence_score, "sourcePhotoQuality": f.source_photo_quality });
+            }
+            d
+        })
+        .collect();
+    let mut body = json!({ "subject": v.subject, "verifiedCredentialsData": data });
+    if req.payload["includeReceipt"].as_bool() == Some(true) {
+        body["receipt"] = json!({ "id_token": wallet.id_token, "vp_token": wallet.vp_token, "state": wallet.state });
+    }
+    body
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issuer_pattern_is_anchored_and_escaped() {
+        let p = issuer_pattern(&["did:web:a.example".into(), "did:web:b.example".into()]);
+        assert_eq!(p, "^(did:web:a\\.example|did:web:b\\.example)$");
+    }
+}
