@@ -1,5 +1,5 @@
 //! A relying party's callback endpoint for tests: a loopback HTTP server that records every
-//! POST (headers and JSON body) and can be told to fail the next N deliveries.
+//! POST (headers and JSON body) and can be told to fail, or never answer, the next N deliveries.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -25,6 +25,7 @@ pub struct TestRp {
     addr: SocketAddr,
     calls: Arc<Mutex<Vec<RecordedCallback>>>,
     fail_next: Arc<AtomicUsize>,
+    hang_next: Arc<AtomicUsize>,
     attempts: Arc<AtomicUsize>,
 }
 
@@ -36,6 +37,7 @@ impl TestRp {
             addr: listener.local_addr().unwrap(),
             calls: Arc::default(),
             fail_next: Arc::default(),
+            hang_next: Arc::default(),
             attempts: Arc::default(),
         };
         let server = rp.clone();
@@ -56,6 +58,12 @@ impl TestRp {
     /// Answers the next `n` deliveries with HTTP 500.
     pub fn fail_next(&self, n: usize) {
         self.fail_next.store(n, Ordering::SeqCst);
+    }
+
+    /// Never answers the next `n` deliveries (the connection stays open for two minutes), as
+    /// an RP endpoint that hangs.
+    pub fn hang_next(&self, n: usize) {
+        self.hang_next.store(n, Ordering::SeqCst);
     }
 
     /// Callbacks accepted so far (failed attempts are not recorded).
@@ -129,6 +137,14 @@ impl TestRp {
         }
         let body: Value = serde_json::from_slice(&buf[header_end..]).unwrap_or(Value::Null);
         self.attempts.fetch_add(1, Ordering::SeqCst);
+        let hang = self
+            .hang_next
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if hang {
+            tokio::time::sleep(Duration::from_secs(120)).await;
+            return;
+        }
         let fail = self
             .fail_next
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))

@@ -147,6 +147,7 @@ async fn create(
         }
     }
     let now = state.clock.now();
+    let expires_at = now + chrono::Duration::seconds(REQUEST_TTL_SECS);
     let pin = match &body.pin {
         None => Value::Null,
         Some(p) => {
@@ -172,17 +173,20 @@ async fn create(
                     ApiError::bad_field("expirationDate", format!("not an RFC 3339 date: {e}"))
                 })?
                 .with_timezone(&Utc);
-            if t <= now {
+            // The credential is issued while the request lives: a cap that passes before the
+            // request expires could produce a credential that is expired when it is issued.
+            if t <= expires_at {
                 return Err(ApiError::bad_field(
                     "expirationDate",
-                    "must be in the future",
+                    format!(
+                        "must be later than the request's expiry ({REQUEST_TTL_SECS} seconds from now)"
+                    ),
                 ));
             }
             Some(t.timestamp())
         }
     };
     let id = Uuid::new_v4();
-    let expires_at = now + chrono::Duration::seconds(REQUEST_TTL_SECS);
     let payload = json!({
         "type": body.credential_type,
         "registration": body.registration,
@@ -682,7 +686,15 @@ async fn collect_claims(
             .unwrap_or_default();
         merge(
             verity_contracts::map_claims(AttestationKind::IdTokenHint, &claims, &a.mapping)
-                .map_err(|e| bad("attestations.idTokens".into(), e.to_string()))?,
+                .map_err(|e| {
+                    bad(
+                        format!(
+                            "attestations.idTokens[{}]",
+                            verity_contracts::SELF_ISSUED_CONFIGURATION
+                        ),
+                        e.to_string(),
+                    )
+                })?,
         );
     }
     for a in &contract.rules.attestations.id_tokens {
@@ -706,8 +718,14 @@ async fn collect_claims(
                 )
             })?;
         merge(
-            verity_contracts::map_claims(AttestationKind::IdToken, &claims, &a.mapping)
-                .map_err(|e| bad("attestations.idTokens".into(), e.to_string()))?,
+            verity_contracts::map_claims(AttestationKind::IdToken, &claims, &a.mapping).map_err(
+                |e| {
+                    bad(
+                        format!("attestations.idTokens[{}]", a.configuration),
+                        e.to_string(),
+                    )
+                },
+            )?,
         );
     }
     if let Some(a) = &contract.rules.attestations.self_issued {
@@ -745,7 +763,12 @@ async fn collect_claims(
             })?;
         merge(
             verity_contracts::map_claims(AttestationKind::AccessToken, &claims, &a.mapping)
-                .map_err(|e| bad("attestations.accessTokens".into(), e.to_string()))?,
+                .map_err(|e| {
+                    bad(
+                        format!("attestations.accessTokens[{}]", a.configuration),
+                        e.to_string(),
+                    )
+                })?,
         );
     }
     if !contract.rules.attestations.presentations.is_empty() {
