@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod benches;
 pub mod issuance;
 pub mod linkage;
 pub mod rp;

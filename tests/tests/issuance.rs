@@ -1505,13 +1505,12 @@ async fn create_request_input_is_validated(backend: Backend) {
         );
         env.assert_nothing_stored(&refused).await;
     }
-    // A missing clientName is named by the message (serde reports nested missing fields
-    // at their parent).
+    // A missing nested field is named by its full path.
     let mut body = hint_claims(&env, &contract);
     body["registration"] = json!({ "purpose": "p" });
     let (status, refused) = env.create_request(&body).await;
     let target = refusal(status, &refused, 400, "badOrMissingField").unwrap();
-    assert!(target.starts_with("registration"), "{refused}");
+    assert_eq!(target, "registration.clientName", "{refused}");
     assert!(
         refused["error"]["innererror"]["message"]
             .as_str()

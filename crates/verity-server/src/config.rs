@@ -27,6 +27,18 @@ pub struct Config {
     pub resolver: ResolverConfig,
     /// Delivery of status callbacks to relying parties.
     pub callbacks: crate::outbox::CallbackConfig,
+    /// How presentations are verified.
+    pub verifier: VerifierConfig,
+}
+
+/// Presentation verification policy.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VerifierConfig {
+    /// When an issuer's status list cannot be fetched (timeout, 5xx), accept the credential as
+    /// VALID instead of answering with a transient error. Off by default: revocation fails
+    /// closed.
+    pub status_fail_open: bool,
 }
 
 /// Run mode.
@@ -214,6 +226,7 @@ impl Default for Config {
             bootstrap: BootstrapConfig::default(),
             resolver: ResolverConfig::default(),
             callbacks: crate::outbox::CallbackConfig::default(),
+            verifier: VerifierConfig::default(),
         }
     }
 }
@@ -569,5 +582,27 @@ mod tests {
             Config::from_toml("[keys]\nkek = \"c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0MTI\"\n")
                 .unwrap();
         assert!(!format!("{c:?}").contains("c2VjcmV0"));
+    }
+
+    #[test]
+    fn shipped_default_toml_is_valid_and_matches_the_defaults() {
+        let text = include_str!("../../../config/default.toml");
+        let parsed = Config::from_toml(text).unwrap();
+        assert_eq!(
+            serde_json::to_value(&parsed).unwrap(),
+            serde_json::to_value(Config::default()).unwrap(),
+            "config/default.toml must document the built-in defaults exactly"
+        );
+        for example in [
+            include_str!("../../../config/production.example.toml"),
+            include_str!("../../../config/docker.toml"),
+        ] {
+            // Known keys only (validation needs the secrets the examples leave to the environment).
+            let parsed: Config = Figment::from(Serialized::defaults(Config::default()))
+                .merge(Toml::string(example))
+                .extract()
+                .unwrap();
+            assert_ne!(parsed.server.data_dir, std::path::PathBuf::from("data"));
+        }
     }
 }

@@ -97,7 +97,15 @@ pub fn parse_json<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
             let field = msg.split('`').nth(1).unwrap_or_default().to_owned();
             ApiError::bad_field(field, msg)
         } else {
-            ApiError::bad_field(path, inner.to_string())
+            // A missing member is reported at its parent: name the member itself.
+            let msg = inner.to_string();
+            match msg
+                .strip_prefix("missing field `")
+                .and_then(|m| m.split('`').next())
+            {
+                Some(field) => ApiError::bad_field(format!("{path}.{field}"), msg),
+                None => ApiError::bad_field(path, msg),
+            }
         }
     })
 }

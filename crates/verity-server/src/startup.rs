@@ -176,7 +176,8 @@ impl Application {
             Arc::new(crate::flows::StoreReplayGuard(store.clone())),
             clock.unix(),
         )
-        .with_skew(config.auth.clock_skew_secs);
+        .with_skew(config.auth.clock_skew_secs)
+        .with_fail_open_on_unreachable(config.verifier.status_fail_open);
         let state = web::Data::new(AppState {
             outbox,
             oidc,

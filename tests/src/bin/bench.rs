@@ -36,6 +36,7 @@ async fn main() {
     let concurrency: usize = arg(&args, "--concurrency", "8").parse().unwrap();
     match what.as_str() {
         "issuance" => issuance(backend, count, concurrency).await,
+        "revocation" => verity_tests::benches::revocation(backend, count).await,
         _ => {
             eprintln!(
                 "usage: bench issuance [--backend sqlite|postgres] [--count N] [--concurrency C]"
