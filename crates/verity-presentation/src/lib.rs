@@ -60,5 +60,5 @@ pub use model::{
     FaceCheckResult, PresentationRequest, RequestedCredential, RevocationStatus, SIOP_V2_ISSUER,
     Verification, VerifiedCredential, VerifiedPresentation, WalletResponse,
 };
-pub use pipeline::verify_presentation;
+pub use pipeline::{verify_attestation_presentation, verify_presentation};
 pub use status_source::{HttpStatusListSource, StatusCacheConfig};

@@ -89,6 +89,124 @@ async fn run(
     })
 }
 
+/// Verifies a presentation carried in an issuance request's `presentations` attestation: a
+/// vp_token signed by `holder_did` (the DID that signed the holder request) for `audience`
+/// (the issuing authority) with the request's `nonce`, holding a credential of `requested`'s
+/// type from an accepted issuer, bound to the holder, within its validity and not revoked
+/// (unless allowed). Same checks and codes as [`verify_presentation`], without the id_token
+/// and submission steps; the vp_token's jti is consumed last.
+pub async fn verify_attestation_presentation(
+    ctx: &VerifyContext,
+    holder_did: &str,
+    vp_token_jwt: &str,
+    audience: &str,
+    nonce: &str,
+    expires_at: i64,
+    requested: &crate::RequestedCredential,
+) -> Verification {
+    let mut rec = Recorder::default();
+    let request = PresentationRequest {
+        request_id: format!("attestation:{}", requested.descriptor_id()),
+        state: String::new(),
+        nonce: nonce.to_owned(),
+        client_id: audience.to_owned(),
+        definition_id: None,
+        expires_at,
+        requested_credentials: vec![requested.clone()],
+    };
+    let result = attestation(ctx, &mut rec, &request, holder_did, vp_token_jwt).await;
+    Verification {
+        checks: rec.into_checks(),
+        result,
+    }
+}
+
+async fn attestation(
+    ctx: &VerifyContext,
+    rec: &mut Recorder,
+    request: &PresentationRequest,
+    holder_did: &str,
+    token: &str,
+) -> Result<VerifiedPresentation, PresentationError> {
+    use PresentationError as E;
+    let document = match ctx.resolver.resolve(holder_did).await {
+        Ok(doc) => doc,
+        Err(e) if e.is_unavailable() => {
+            return Err(rec.fail(
+                "vp_token.key",
+                E::HolderDidUnavailable {
+                    did: holder_did.to_owned(),
+                    reason: e.to_string(),
+                },
+            ));
+        }
+        Err(e) => {
+            return Err(rec.fail(
+                "vp_token.key",
+                E::VpTokenKey {
+                    kid: holder_did.to_owned(),
+                    reason: format!("{} ({})", e, e.code()),
+                },
+            ));
+        }
+    };
+    let holder = crate::checks::id_token::HolderProof {
+        holder: holder_did.to_owned(),
+        document,
+        claims: serde_json::Map::new(),
+    };
+    let vp = vp_token::verify(ctx, rec, request, &holder, token).await?;
+    let Some(requested) = request.requested_credentials.first() else {
+        return Err(rec.fail(
+            "submission.coverage",
+            E::SubmissionDescriptorMissing {
+                descriptor: String::new(),
+            },
+        ));
+    };
+    // The first credential of the requested type that passes every check is the attestation.
+    let mut last_error = None;
+    let mut lists = status::ListMemo::new();
+    for raw in &vp.credentials {
+        let checked = match credential::verify(ctx, rec, requested, &holder.holder, raw).await {
+            Ok(c) => c,
+            Err(e) if e.is_transient() => return Err(e),
+            Err(e) => {
+                last_error = Some(e);
+                continue;
+            }
+        };
+        let revocation_status =
+            status::check_status(ctx, rec, &mut lists, requested, &checked).await?;
+        vp_token::consume_jti(ctx, rec, request, &vp).await?;
+        return Ok(VerifiedPresentation {
+            subject: holder.holder,
+            vp_jti: vp.jti.clone(),
+            credentials: vec![VerifiedCredential {
+                descriptor_id: requested.descriptor_id().to_owned(),
+                issuer: checked.issuer.clone(),
+                types: checked.types.clone(),
+                claims: checked.reported_claims(),
+                issuance_date: checked.issuance_date(),
+                expiration_date: checked.expiration_date(),
+                revocation_status,
+                domain_validation: None,
+                face_check: None,
+                jti: checked.jti(),
+                raw_jwt: raw.clone(),
+            }],
+        });
+    }
+    Err(last_error.unwrap_or_else(|| {
+        rec.fail(
+            "submission.coverage",
+            E::SubmissionDescriptorMissing {
+                descriptor: requested.descriptor_id().to_owned(),
+            },
+        )
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use crate::CheckOutcome;

@@ -597,7 +597,8 @@ async fn issue(
     }
     check_pin(&state, &req, &holder.claims).await?;
     let (stored, contract) = flows::contract_of(&state, &req).await?;
-    let subject = collect_claims(&state, &req, &contract, &holder).await?;
+    let authority = flows::authority_of(&state, &req).await?;
+    let subject = collect_claims(&state, &req, &contract, &holder, &authority.did).await?;
     // One credential per request, also when holder requests race (each with its own jti):
     // the status check above reads a snapshot, this claim is atomic in the store. It comes
     // after every check the holder can fail, so a refused attempt does not burn the request.
@@ -615,7 +616,6 @@ async fn issue(
             "a credential was already issued for this request",
         ));
     }
-    let authority = flows::authority_of(&state, &req).await?;
     let vc = issue_credential(
         &state,
         &req,
@@ -668,6 +668,7 @@ async fn collect_claims(
     req: &FlowRequest,
     contract: &Contract,
     holder: &HolderRequest,
+    issuer_did: &str,
 ) -> Result<Map<String, Value>, ApiError> {
     let att = &holder.claims["attestations"];
     let mut out = Map::new();
@@ -771,12 +772,56 @@ async fn collect_claims(
                 })?,
         );
     }
-    if !contract.rules.attestations.presentations.is_empty() {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            InnerCode::AttestationInvalid,
-            "contracts with a presentations attestation need the presentation verifier, which this version does not have",
-        ));
+    for a in &contract.rules.attestations.presentations {
+        let target = format!("attestations.presentations[{}]", a.credential_type);
+        let Some(vp) = att["presentations"][&a.credential_type].as_str() else {
+            if a.required {
+                return Err(bad(
+                    target,
+                    format!(
+                        "a presentation of a `{}` credential is required",
+                        a.credential_type
+                    ),
+                ));
+            }
+            continue;
+        };
+        let mut requested =
+            verity_presentation::RequestedCredential::new(a.credential_type.clone());
+        // No trusted issuers listed = credentials of this contract's own authority only.
+        requested.accepted_issuers = if a.trusted_issuers.is_empty() {
+            vec![issuer_did.to_owned()]
+        } else {
+            a.trusted_issuers.clone()
+        };
+        let ctx = state.verifier.clone().with_now(state.clock.unix());
+        let v = verity_presentation::verify_attestation_presentation(
+            &ctx,
+            &holder.did,
+            vp,
+            issuer_did,
+            &req.nonce,
+            req.expires_at.timestamp(),
+            &requested,
+        )
+        .await;
+        let verified = match v.result {
+            Ok(p) => p,
+            Err(e) if e.is_transient() => {
+                return Err(ApiError::transient(format!("{target}: {e} ({})", e.code()))
+                    .with_retry_after(5));
+            }
+            Err(e) => return Err(bad(target, format!("{e} ({})", e.code()))),
+        };
+        let claims = verified
+            .credentials
+            .first()
+            .map(|c| c.claims.clone())
+            .unwrap_or_default();
+        merge(
+            verity_contracts::map_claims(AttestationKind::Presentation, &claims, &a.mapping)
+                .map_err(|e| bad(target.clone(), e.to_string()))?,
+        );
     }
     Ok(out)
 }
