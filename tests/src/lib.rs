@@ -143,6 +143,9 @@ pub async fn start_with_resolver(
             .unwrap_or_default(),
         http: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            // Well below the server's keep-alive, so a pooled connection is never reused just
+            // as the server closes it (a POST is not retried on such a race).
+            .pool_idle_timeout(std::time::Duration::from_secs(5))
             .build()
             .unwrap(),
         clock,

@@ -297,6 +297,9 @@ impl HttpFetcher {
             // A proxy would resolve names itself and bypass the address checks.
             .no_proxy()
             .connect_timeout(policy.connect_timeout)
+            // Retire idle connections before typical server keep-alive timeouts end, so a
+            // request is not sent on a connection the server is closing.
+            .pool_idle_timeout(Duration::from_secs(4))
             .timeout(policy.read_timeout)
             .user_agent(concat!("verity/", env!("CARGO_PKG_VERSION")))
             .build()

@@ -208,7 +208,11 @@ impl Application {
                 .configure(routes::configure)
                 .default_service(web::to(no_route))
         })
-        .shutdown_timeout(config.server.shutdown_timeout_secs);
+        .shutdown_timeout(config.server.shutdown_timeout_secs)
+        // Longer than the idle timeout of typical client pools (ours use 4-5 s): the client,
+        // not the server, should retire idle connections, or a request sent on a connection
+        // the server is closing fails without being retried.
+        .keep_alive(std::time::Duration::from_secs(30));
         let http = if config.server.workers > 0 {
             http.workers(config.server.workers)
         } else {

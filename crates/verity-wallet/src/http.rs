@@ -68,6 +68,9 @@ impl Http {
         let policy = Arc::new(policy.clone());
         let redirect_policy = policy.clone();
         let client = reqwest::Client::builder()
+            // Shorter than common server keep-alive times, so a pooled connection is not reused
+            // just as the server closes it (POSTs are not retried on that race).
+            .pool_idle_timeout(std::time::Duration::from_secs(4))
             .redirect(reqwest::redirect::Policy::custom(move |attempt| {
                 if attempt.previous().len() >= redirect_policy.max_redirects {
                     let n = redirect_policy.max_redirects;
