@@ -111,9 +111,9 @@ pub enum ContractError {
         reason: String,
     },
 
-    /// The token is signed with an algorithm Verity cannot verify (RS256 among them).
+    /// The token is signed with an algorithm Verity cannot verify (e.g. `none`, HS256, PS256).
     #[error(
-        "token algorithm {alg:?} is not supported: only ES256, ES256K and EdDSA provider keys can be verified"
+        "token algorithm {alg:?} is not supported: only RS256, ES256, ES256K and EdDSA provider keys can be verified"
     )]
     UnsupportedAlgorithm {
         /// The algorithm from the header (or the provider key).

@@ -368,6 +368,10 @@ impl VerificationMethod {
             reason,
         };
         if let Some(jwk) = &self.public_key_jwk {
+            // RSA keys are verify-only in Verity (OpenID Connect providers), not DID keys.
+            if jwk.kty == "RSA" {
+                return Err(bad("publicKeyJwk: kty \"RSA\" is not supported".into()));
+            }
             jwk.validate()
                 .map_err(|e| bad(format!("publicKeyJwk: {e}")))?;
             return Ok(jwk.clone());

@@ -172,6 +172,8 @@ pub fn multibase_from_jwk(jwk: &Jwk) -> Result<String, DidError> {
             bytes.push(if last & 1 == 0 { 0x02 } else { 0x03 });
             bytes.extend(x);
         }
+        // RSA keys are verify-only in Verity (OpenID Connect providers) and get no DID.
+        Algorithm::RS256 => return Err(unsupported("RSA keys have no did:key form here")),
     }
     Ok(format!("z{}", bs58::encode(bytes).into_string()))
 }
@@ -185,6 +187,10 @@ pub fn did_key_from_jwk(jwk: &Jwk) -> Result<String, DidError> {
 /// (so the same key always gives the same DID).
 pub fn did_jwk_from_jwk(jwk: &Jwk) -> Result<String, DidError> {
     jwk.validate().map_err(unsupported)?;
+    // RSA keys are verify-only in Verity (OpenID Connect providers) and get no DID.
+    if jwk.algorithm().map_err(unsupported)? == Algorithm::RS256 {
+        return Err(unsupported("RSA keys have no did:jwk form here"));
+    }
     let mut members = Map::new();
     members.insert("crv".into(), Value::from(jwk.crv.clone()));
     members.insert("kty".into(), Value::from(jwk.kty.clone()));
@@ -256,6 +262,10 @@ pub fn resolve_did_jwk(did: &str) -> Result<DidDocument, DidError> {
         return Err(bad("the decoded identifier is not a JSON object".into()));
     }
     check_no_private_members(&value)?;
+    // RSA keys are verify-only in Verity (OpenID Connect providers), not holder or issuer keys.
+    if value.get("kty").and_then(Value::as_str) == Some("RSA") {
+        return Err(bad("kty \"RSA\" is not supported for did:jwk".into()));
+    }
     let jwk =
         Jwk::from_json_value(&value).map_err(|e| bad(format!("not a usable public JWK: {e}")))?;
     let (agree, sign) = match jwk.use_.as_deref() {
@@ -543,6 +553,8 @@ mod tests {
             crv: None,
             x: None,
             y: None,
+            n: None,
+            e: None,
             kid: None,
             alg: None,
             use_: None,

@@ -1,4 +1,5 @@
-//! The three JWS algorithms Verity signs and verifies.
+//! The JWS algorithms Verity verifies: EdDSA, ES256 and ES256K (which it also signs with) and
+//! RS256 (verification only, for OpenID Connect providers).
 
 use std::fmt;
 use std::str::FromStr;
@@ -16,11 +17,29 @@ pub enum Algorithm {
     ES256,
     /// ECDSA secp256k1 with SHA-256 (RFC 8812 section 3.2).
     ES256K,
+    /// RSASSA-PKCS1-v1_5 with SHA-256 (RFC 7518 section 3.3); verification only.
+    RS256,
 }
 
 impl Algorithm {
-    /// Every supported algorithm.
+    /// Every algorithm Verity can sign with (and so generate keys for).
+    ///
+    /// RS256 is not listed: Verity only verifies RSA signatures (OpenID Connect providers sign
+    /// id_tokens with RS256) and never holds RSA private keys.
     pub const ALL: [Algorithm; 3] = [Algorithm::EdDSA, Algorithm::ES256, Algorithm::ES256K];
+
+    /// Every algorithm Verity can verify: [`Algorithm::ALL`] plus RS256.
+    pub const VERIFIABLE: [Algorithm; 4] = [
+        Algorithm::EdDSA,
+        Algorithm::ES256,
+        Algorithm::ES256K,
+        Algorithm::RS256,
+    ];
+
+    /// Whether Verity can hold a private key for, and sign with, this algorithm.
+    pub fn can_sign(self) -> bool {
+        !matches!(self, Algorithm::RS256)
+    }
 
     /// The registered `alg` value.
     pub fn as_str(self) -> &'static str {
@@ -28,6 +47,7 @@ impl Algorithm {
             Algorithm::EdDSA => "EdDSA",
             Algorithm::ES256 => "ES256",
             Algorithm::ES256K => "ES256K",
+            Algorithm::RS256 => "RS256",
         }
     }
 
@@ -36,15 +56,17 @@ impl Algorithm {
         match self {
             Algorithm::EdDSA => "OKP",
             Algorithm::ES256 | Algorithm::ES256K => "EC",
+            Algorithm::RS256 => "RSA",
         }
     }
 
-    /// The JWK `crv` of keys for this algorithm.
-    pub fn crv(self) -> &'static str {
+    /// The JWK `crv` of keys for this algorithm; RSA keys have none.
+    pub fn crv(self) -> Option<&'static str> {
         match self {
-            Algorithm::EdDSA => "Ed25519",
-            Algorithm::ES256 => "P-256",
-            Algorithm::ES256K => "secp256k1",
+            Algorithm::EdDSA => Some("Ed25519"),
+            Algorithm::ES256 => Some("P-256"),
+            Algorithm::ES256K => Some("secp256k1"),
+            Algorithm::RS256 => None,
         }
     }
 }
@@ -64,6 +86,7 @@ impl FromStr for Algorithm {
             "EdDSA" => Ok(Algorithm::EdDSA),
             "ES256" => Ok(Algorithm::ES256),
             "ES256K" => Ok(Algorithm::ES256K),
+            "RS256" => Ok(Algorithm::RS256),
             _ if s.eq_ignore_ascii_case("none") => Err(JoseError::AlgNone),
             _ if s.get(..2).is_some_and(|p| p.eq_ignore_ascii_case("HS")) => {
                 Err(JoseError::HmacAlgorithm { alg: s.to_owned() })
@@ -78,8 +101,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn all_is_the_signing_subset_of_verifiable() {
+        for alg in Algorithm::VERIFIABLE {
+            assert_eq!(Algorithm::ALL.contains(&alg), alg.can_sign(), "{alg}");
+        }
+        assert_eq!(Algorithm::RS256.kty(), "RSA");
+        assert_eq!(Algorithm::RS256.crv(), None);
+        assert_eq!(Algorithm::ES256.crv(), Some("P-256"));
+    }
+
+    #[test]
     fn names_round_trip_through_str_and_serde() {
-        for alg in Algorithm::ALL {
+        for alg in Algorithm::VERIFIABLE {
             assert_eq!(alg.as_str().parse::<Algorithm>().unwrap(), alg);
             assert_eq!(alg.to_string(), alg.as_str());
             let json = serde_json::to_string(&alg).unwrap();
@@ -98,7 +131,9 @@ mod tests {
                 Err(JoseError::HmacAlgorithm { .. })
             ));
         }
-        for other in ["RS256", "ES384", "es256", "", "Ed25519", "é"] {
+        for other in [
+            "RS384", "PS256", "rs256", "ES384", "es256", "", "Ed25519", "é",
+        ] {
             assert!(
                 matches!(
                     other.parse::<Algorithm>(),

@@ -45,8 +45,10 @@ pub enum JoseError {
         /// The header's alg.
         alg: String,
     },
-    /// An alg outside EdDSA / ES256 / ES256K.
-    #[error("alg {alg:?} is not supported (supported: EdDSA, ES256, ES256K)")]
+    /// An alg outside EdDSA / ES256 / ES256K / RS256.
+    #[error(
+        "alg {alg:?} is not supported (supported: EdDSA, ES256, ES256K, and RS256 for verification)"
+    )]
     UnsupportedAlgorithm {
         /// The alg that was asked for.
         alg: String,
@@ -139,6 +141,12 @@ pub enum JoseError {
     /// Sealing a key failed in the AEAD (only for absurdly large inputs).
     #[error("key encryption failed")]
     KeyEncryption,
+    /// A signing key was asked for an algorithm Verity only verifies (RS256).
+    #[error("{alg} is verify-only: Verity does not generate, load or sign with {alg} private keys")]
+    VerifyOnlyAlgorithm {
+        /// The algorithm that was asked for.
+        alg: Algorithm,
+    },
 }
 
 impl JoseError {
@@ -167,6 +175,7 @@ impl JoseError {
             JoseError::CriticalHeader { .. } => "JOSE-020",
             JoseError::Encode { .. } => "JOSE-021",
             JoseError::KeyEncryption => "JOSE-022",
+            JoseError::VerifyOnlyAlgorithm { .. } => "JOSE-023",
         }
     }
 
@@ -232,6 +241,12 @@ mod tests {
                 "JOSE-021",
             ),
             (JoseError::KeyEncryption, "JOSE-022"),
+            (
+                JoseError::VerifyOnlyAlgorithm {
+                    alg: Algorithm::RS256,
+                },
+                "JOSE-023",
+            ),
         ];
         for (err, code) in &table {
             assert_eq!(err.code(), *code, "{err:?}");

@@ -245,6 +245,49 @@ mod tests {
         assert_eq!(claims["http://example.com/is_root"], true);
     }
 
+    /// RFC 7515 Appendix A.2: the exact RS256 example JWS verifies with the example public key.
+    #[test]
+    fn rfc7515_a2_rs256_example_verifies() {
+        let jws = UnverifiedJws::parse(RFC7515_A2_JWS).unwrap();
+        assert_eq!(jws.algorithm().unwrap(), Algorithm::RS256);
+        let verified = jws.verify(&jwk(rfc7515_a2_public_jwk())).unwrap();
+        let claims: Value = verified.claims().unwrap();
+        assert_eq!(claims["iss"], "joe");
+        assert_eq!(claims["exp"], 1300819380);
+        assert_eq!(verified.header(), &Header::new(Algorithm::RS256));
+    }
+
+    /// RFC 7515 Appendix A.2 JWS with its payload altered: the RS256 signature fails.
+    #[test]
+    fn rfc7515_a2_tampered_payload_fails() {
+        let (h, _, s) = split3(RFC7515_A2_JWS);
+        let t = format!("{h}.{}.{s}", b64e(br#"{"iss":"mallory"}"#));
+        assert!(matches!(
+            verify_err(&t, &jwk(rfc7515_a2_public_jwk())),
+            JoseError::InvalidSignature { .. }
+        ));
+    }
+
+    /// An RS256 header with an EC key, and an ES256 header with an RSA key, are refused
+    /// before any cryptography.
+    #[test]
+    fn rs256_header_must_match_the_key() {
+        assert_eq!(
+            verify_err(RFC7515_A2_JWS, &jwk(rfc7515_a3_public_jwk())),
+            JoseError::AlgorithmMismatch {
+                header: "RS256".into(),
+                key: Algorithm::ES256
+            }
+        );
+        assert_eq!(
+            verify_err(RFC7515_A3_JWS, &jwk(rfc7515_a2_public_jwk())),
+            JoseError::AlgorithmMismatch {
+                header: "ES256".into(),
+                key: Algorithm::RS256
+            }
+        );
+    }
+
     /// RFC 7515 Appendix A.3 key (imported from its `d`): sign_compact -> parse -> verify.
     #[test]
     fn rfc7515_a3_key_signs_and_verifies() {
@@ -341,13 +384,14 @@ mod tests {
 
     #[test]
     fn unsupported_alg_is_rejected() {
-        let t = token(br#"{"alg":"RS256"}"#, b"{}", &[0u8; 64]);
-        assert_eq!(
-            verify_err(&t, &jwk(rfc8037_a2_public_jwk())),
-            JoseError::UnsupportedAlgorithm {
-                alg: "RS256".into()
-            }
-        );
+        for alg in ["PS256", "RS384", "RS512", "ES384"] {
+            let header = json!({ "alg": alg });
+            let t = token(header.to_string().as_bytes(), b"{}", &[0u8; 256]);
+            assert_eq!(
+                verify_err(&t, &jwk(rfc7515_a2_public_jwk())),
+                JoseError::UnsupportedAlgorithm { alg: alg.into() }
+            );
+        }
     }
 
     /// An ES256 header presented with an Ed25519 key is refused before any crypto runs.

@@ -1,5 +1,8 @@
 //! Private signing keys and raw signature verification, one backend per curve:
-//! ring for P-256, ed25519-dalek for Ed25519, k256 for secp256k1.
+//! ring for P-256 and RSA, ed25519-dalek for Ed25519, k256 for secp256k1.
+//!
+//! RSA (RS256) is verification only: Verity verifies OpenID Connect providers' id_tokens but
+//! never holds an RSA private key.
 
 use std::fmt;
 
@@ -8,14 +11,15 @@ use rand_core::OsRng;
 use ring::rand::SystemRandom;
 use ring::signature::{
     ECDSA_P256_SHA256_FIXED, ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _,
-    UnparsedPublicKey,
+    RSA_PKCS1_2048_8192_SHA256, RsaPublicKeyComponents, UnparsedPublicKey,
 };
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::jwk::coordinate;
 use crate::{Algorithm, JoseError, Jwk};
 
-/// Every supported algorithm's JWS signature is 64 bytes: Ed25519's, or ECDSA `r || s`.
+/// Every signing algorithm's JWS signature is 64 bytes: Ed25519's, or ECDSA `r || s`.
+/// (An RS256 signature is as long as the key's modulus.)
 pub(crate) const SIGNATURE_LEN: usize = 64;
 
 /// ring's PKCS#8 v1 layout for P-256 (RFC 5958 `OneAsymmetricKey` wrapping an RFC 5915
@@ -36,7 +40,8 @@ enum Inner {
     Secp256k1(k256::ecdsa::SigningKey),
 }
 
-/// A private signing key for one [`Algorithm`].
+/// A private signing key for one of the signing algorithms ([`Algorithm::ALL`]; RS256 is
+/// verify-only and has no signing key).
 ///
 /// Debug output shows only the algorithm. The Ed25519 and secp256k1 backends zeroize their
 /// scalars on drop, and so does the kept P-256 PKCS#8 copy; ring's own P-256 state is opaque.
@@ -61,9 +66,10 @@ impl fmt::Debug for SigningKey {
 }
 
 impl SigningKey {
-    /// A fresh random key from the operating system's CSPRNG.
+    /// A fresh random key from the operating system's CSPRNG; RS256 is refused (verify-only).
     pub fn generate(alg: Algorithm) -> Result<SigningKey, JoseError> {
         let inner = match alg {
+            Algorithm::RS256 => return Err(JoseError::VerifyOnlyAlgorithm { alg }),
             Algorithm::EdDSA => Inner::Ed25519(ed25519_dalek::SigningKey::generate(&mut OsRng)),
             Algorithm::ES256 => {
                 let doc = EcdsaKeyPair::generate_pkcs8(
@@ -115,9 +121,10 @@ impl SigningKey {
         }
     }
 
-    /// Loads a key written by [`SigningKey::to_secret_bytes`].
+    /// Loads a key written by [`SigningKey::to_secret_bytes`]; RS256 is refused (verify-only).
     pub fn from_secret_bytes(alg: Algorithm, bytes: &[u8]) -> Result<SigningKey, JoseError> {
         match alg {
+            Algorithm::RS256 => Err(JoseError::VerifyOnlyAlgorithm { alg }),
             Algorithm::EdDSA => {
                 let sk = ed25519_dalek::SigningKey::from_bytes(&*secret32(alg, bytes)?);
                 Ok(SigningKey {
@@ -138,7 +145,14 @@ impl SigningKey {
     }
 
     /// Imports a private JWK (with `d`); the public members must match the private key.
+    ///
+    /// RSA private JWKs are refused: RS256 is verify-only.
     pub fn from_private_jwk(v: &serde_json::Value) -> Result<SigningKey, JoseError> {
+        if v.get("kty").and_then(serde_json::Value::as_str) == Some("RSA") {
+            return Err(JoseError::VerifyOnlyAlgorithm {
+                alg: Algorithm::RS256,
+            });
+        }
         let mut public = v.clone();
         let d = public
             .as_object_mut()
@@ -157,7 +171,9 @@ impl SigningKey {
                 // ring checks that d and the point agree when it loads the document.
                 p256_from_pkcs8(&p256_pkcs8(&d, &jwk.ec_point()?))?
             }
-            Algorithm::EdDSA | Algorithm::ES256K => SigningKey::from_secret_bytes(alg, &*d)?,
+            Algorithm::EdDSA | Algorithm::ES256K | Algorithm::RS256 => {
+                SigningKey::from_secret_bytes(alg, &*d)?
+            }
         };
         let derived = key.public_jwk();
         if derived.x != jwk.x || derived.y != jwk.y {
@@ -168,7 +184,7 @@ impl SigningKey {
         Ok(key)
     }
 
-    /// Signs `message`, returning the raw JWS signature (64 bytes for every supported alg).
+    /// Signs `message`, returning the raw JWS signature (64 bytes for every signing alg).
     pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, JoseError> {
         match &self.inner {
             Inner::Ed25519(sk) => Ok(sk.sign(message).to_bytes().to_vec()),
@@ -200,6 +216,9 @@ pub fn verify_signature(key: &Jwk, message: &[u8], signature: &[u8]) -> Result<(
         )));
     }
     let alg = key.algorithm()?;
+    if alg == Algorithm::RS256 {
+        return verify_rs256(key, message, signature);
+    }
     if signature.len() != SIGNATURE_LEN {
         return Err(JoseError::invalid_signature(format!(
             "an {alg} signature is {SIGNATURE_LEN} bytes, this one is {}",
@@ -231,7 +250,24 @@ pub fn verify_signature(key: &Jwk, message: &[u8], signature: &[u8]) -> Result<(
             vk.verify(message, &sig)
                 .map_err(|_| JoseError::invalid_signature("ES256K signature does not verify"))
         }
+        Algorithm::RS256 => verify_rs256(key, message, signature),
     }
+}
+
+/// RSASSA-PKCS1-v1_5 with SHA-256 (RFC 7518 section 3.3) against a validated RSA key.
+fn verify_rs256(key: &Jwk, message: &[u8], signature: &[u8]) -> Result<(), JoseError> {
+    let (n, e) = key.rsa_components()?;
+    // RFC 8017 section 8.2.2: the signature is exactly as long as the modulus.
+    if signature.len() != n.len() {
+        return Err(JoseError::invalid_signature(format!(
+            "an RS256 signature is as long as the modulus ({} bytes), this one is {}",
+            n.len(),
+            signature.len()
+        )));
+    }
+    RsaPublicKeyComponents { n: &n, e: &e }
+        .verify(&RSA_PKCS1_2048_8192_SHA256, message, signature)
+        .map_err(|_| JoseError::invalid_signature("RS256 signature does not verify"))
 }
 
 fn secret32(alg: Algorithm, bytes: &[u8]) -> Result<Zeroizing<[u8; 32]>, JoseError> {
@@ -537,6 +573,110 @@ mod tests {
             let other = SigningKey::generate(alg).unwrap().public_jwk();
             assert!(verify_signature(&other, b"message", &sig).is_err(), "{alg}");
         }
+    }
+
+    /// RSA is verify-only: no generation, no loading, no private JWK import.
+    #[test]
+    fn rs256_signing_keys_are_refused() {
+        let verify_only = Err(JoseError::VerifyOnlyAlgorithm {
+            alg: Algorithm::RS256,
+        });
+        assert_eq!(
+            SigningKey::generate(Algorithm::RS256).map(|_| ()),
+            verify_only
+        );
+        assert_eq!(
+            SigningKey::from_secret_bytes(Algorithm::RS256, &[7u8; 32]).map(|_| ()),
+            verify_only
+        );
+        assert_eq!(
+            SigningKey::from_private_jwk(&rfc7515_a2_private_jwk()).map(|_| ()),
+            verify_only
+        );
+        let e = JoseError::VerifyOnlyAlgorithm {
+            alg: Algorithm::RS256,
+        };
+        assert!(e.to_string().contains("verify-only"), "{e}");
+    }
+
+    /// RSASSA-PKCS1-v1_5 is deterministic, so signing the RFC 7515 Appendix A.2 signing input
+    /// with the A.2 key reproduces the RFC's signature, and it verifies with the public key.
+    #[test]
+    fn rfc7515_a2_rs256_signature_is_reproduced_and_verifies() {
+        let (input, sig_b64) = RFC7515_A2_JWS.rsplit_once('.').unwrap();
+        let published = crate::b64d(sig_b64).unwrap();
+        assert_eq!(
+            rs256_sign(&rfc7515_a2_private_jwk(), input.as_bytes()),
+            published
+        );
+        let public = jwk(rfc7515_a2_public_jwk());
+        verify_signature(&public, input.as_bytes(), &published).unwrap();
+    }
+
+    #[test]
+    fn rs256_rejections() {
+        let public = jwk(rfc7515_a2_public_jwk());
+        let sig = rs256_sign(&rfc7515_a2_private_jwk(), b"message");
+        verify_signature(&public, b"message", &sig).unwrap();
+        // Tampered message and signature.
+        assert!(matches!(
+            verify_signature(&public, b"messagE", &sig),
+            Err(JoseError::InvalidSignature { reason }) if reason.contains("RS256")
+        ));
+        let mut bad = sig.clone();
+        bad[100] ^= 0x01;
+        assert!(matches!(
+            verify_signature(&public, b"message", &bad),
+            Err(JoseError::InvalidSignature { .. })
+        ));
+        // Length must equal the 256-byte modulus (a 64-byte ECDSA-sized one is refused too).
+        for len in [64, 255, 257] {
+            let mut wrong = sig.clone();
+            wrong.resize(len, 0);
+            assert!(
+                matches!(
+                    verify_signature(&public, b"message", &wrong),
+                    Err(JoseError::InvalidSignature { reason }) if reason.contains("256 bytes")
+                ),
+                "{len}"
+            );
+        }
+        // Another RSA key (the RFC 7638 example) does not verify it.
+        let other = jwk(rfc7638_example_jwk());
+        assert!(matches!(
+            verify_signature(&other, b"message", &sig),
+            Err(JoseError::InvalidSignature { .. })
+        ));
+        // An RSA key for encryption only.
+        let mut enc = public.clone();
+        enc.use_ = Some("enc".into());
+        assert!(matches!(
+            verify_signature(&enc, b"message", &sig),
+            Err(JoseError::InvalidKey { .. })
+        ));
+    }
+
+    /// A 1024-bit modulus is refused at verification too, even in a `Jwk` built without
+    /// [`Jwk::from_json_value`].
+    #[test]
+    fn rs256_1024_bit_key_is_refused_at_verification() {
+        let mut n = vec![0xc5u8; 128];
+        n[127] = 0x01;
+        let weak = Jwk {
+            kty: "RSA".into(),
+            crv: None,
+            x: None,
+            y: None,
+            n: Some(crate::b64e(&n)),
+            e: Some("AQAB".into()),
+            kid: None,
+            alg: None,
+            use_: None,
+        };
+        assert!(matches!(
+            verify_signature(&weak, b"m", &[0u8; 128]),
+            Err(JoseError::InvalidKey { reason }) if reason.contains("1024 bits")
+        ));
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! Verity's own JOSE: public JWKs, compact JWS/JWT with EdDSA, ES256 and ES256K, the [`Signer`]
-//! seam, and key-encryption keys for private keys at rest.
+//! Verity's own JOSE: public JWKs, compact JWS/JWT with EdDSA, ES256 and ES256K (signing and
+//! verification) and RS256 (verification only, for OpenID Connect providers' id_tokens), the
+//! [`Signer`] seam, and key-encryption keys for private keys at rest.
 //!
 //! Verification pipeline:
 //! 1. [`UnverifiedJws::parse`]: size limit, three segments, base64url, header JSON (no `crit`,
@@ -11,8 +12,9 @@
 //!    before any cryptography. Then the signature is checked by the curve's backend.
 //! 4. [`VerifiedJws::claims`], then [`check_times`] with a caller-supplied `now`.
 //!
-//! Backends: ring for P-256, ed25519-dalek for Ed25519, k256 for secp256k1 (high-S signatures
-//! are normalised first). JWS signatures are always the raw 64 bytes (`r || s` for ECDSA).
+//! Backends: ring for P-256 and RSA, ed25519-dalek for Ed25519, k256 for secp256k1 (high-S
+//! signatures are normalised first). EdDSA/ECDSA JWS signatures are the raw 64 bytes (`r || s`
+//! for ECDSA); RS256 signatures are as long as the modulus, which must be 2048 to 8192 bits.
 
 mod alg;
 mod error;

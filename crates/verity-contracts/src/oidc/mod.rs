@@ -2,7 +2,8 @@
 //! through the provider's discovery document and JWKS, both cached.
 //!
 //! Checks, in order (OpenID Connect Core 1.0 §3.1.3.7): structure and size -> `alg` is one
-//! Verity can verify (ES256, ES256K, EdDSA; RS256 gets [`ContractError::UnsupportedAlgorithm`])
+//! Verity can verify (RS256, which Entra ID, Google and Okta sign id_tokens with, and ES256,
+//! ES256K, EdDSA; `none`, HMAC, PS256 and the rest get [`ContractError::UnsupportedAlgorithm`])
 //! -> `iss` equals the `issuer` of the discovery document at the contract's `configuration`
 //! (the only issuer trusted for that attestation) -> the JWKS key named by `kid` (refetched once
 //! when unknown, at most once per `jwks_refetch_interval`) -> signature -> `sub`, `iat` present
@@ -417,9 +418,13 @@ fn select_key(
             match Jwk::from_json_value(first) {
                 // A valid key of another type: the signature check reports the mismatch.
                 Ok(jwk) => Ok(Some(jwk)),
+                // A key type Verity does not verify with at all; a broken key of a supported
+                // type is the provider's fault instead (below).
                 Err(JoseError::InvalidKey { reason })
-                    if first.get("kty").and_then(Value::as_str) != Some("EC")
-                        && first.get("kty").and_then(Value::as_str) != Some("OKP") =>
+                    if !matches!(
+                        first.get("kty").and_then(Value::as_str),
+                        Some("EC" | "OKP" | "RSA")
+                    ) =>
                 {
                     Err(ContractError::BadSignature {
                         reason: format!(

@@ -194,6 +194,178 @@ async fn every_supported_curve_verifies() {
     assert_eq!(p.jwks_hits(), 1, "one JWKS fetch serves all three tokens");
 }
 
+/// RFC 7515 Appendix A.2.1: the RS256 example key, standing in for a provider's RSA key.
+fn rfc7515_a2_private_jwk() -> Value {
+    json!({
+        "kty": "RSA",
+        "n": concat!(
+            "ofgWCuLjybRlzo0tZWJjNiuSfb4p4fAkd_wWJcyQoTbji9k0l8W26mPddxHmfHQp-Vaw-4qPCJrcS2mJPMEzP1Pt0Bm4d4QlL-yRT-SFd2lZS-pCgNMs",
+            "D1W_YpRPEwOWvG6b32690r2jZ47soMZo9wGzjb_7OMg0LOL-bSf63kpaSHSXndS5z5rexMdbBYUsLA9e-KXBdQOS-UTo7WTBEMa2R2CapHg665xsmtdV",
+            "MTBQY4uDZlxvb3qCo5ZwKh9kG4LT6_I5IhlJH7aGhyxXFvUK-DWNmoudF8NAco9_h9iaGNj8q2ethFkMLs91kzk2PAcDTW9gb54h4FRWyuXpoQ"
+        ),
+        "e": "AQAB",
+        "d": concat!(
+            "Eq5xpGnNCivDflJsRQBXHx1hdR1k6Ulwe2JZD50LpXyWPEAeP88vLNO97IjlA7_GQ5sLKMgvfTeXZx9SE-7YwVol2NXOoAJe46sui395IW_GO-pWJ1O0",
+            "BkTGoVEn2bKVRUCgu-GjBVaYLU6f3l9kJfFNS3E0QbVdxzubSu3Mkqzjkn439X0M_V51gfpRLI9JYanrC4D4qAdGcopV_0ZHHzQlBjudU2QvXt4ehNYT",
+            "CBr6XCLQUShb1juUO1ZdiYoFaFQT5Tw8bGUl_x_jTj3ccPDVZFD9pIuhLhBOneufuBiB4cS98l2SR_RQyGWSeWjnczT0QU91p1DhOVRuOopznQ"
+        ),
+        "p": concat!(
+            "4BzEEOtIpmVdVEZNCqS7baC4crd0pqnRH_5IB3jw3bcxGn6QLvnEtfdUdiYrqBdss1l58BQ3KhooKeQTa9AB0Hw_Py5PJdTJNPY8cQn7ouZ2KKDcmnPG",
+            "BY5t7yLc1QlQ5xHdwW1VhvKn-nXqhJTBgIPgtldC-KDV5z-y2XDwGUc"
+        ),
+        "q": concat!(
+            "uQPEfgmVtjL0Uyyx88GZFF1fOunH3-7cepKmtH4pxhtCoHqpWmT8YAmZxaewHgHAjLYsp1ZSe7zFYHj7C6ul7TjeLQeZD_YwD66t62wDmpe_HlB-TnBA",
+            "-njbglfIsRLtXlnDzQkv5dTltRJ11BKBBypeeF6689rjcJIDEz9RWdc"
+        ),
+        "dp": concat!(
+            "BwKfV3Akq5_MFZDFZCnW-wzl-CCo83WoZvnLQwCTeDv8uzluRSnm71I3QCLdhrqE2e9YkxvuxdBfpT_PI7Yz-FOKnu1R6HsJeDCjn12Sk3vmAktV2zb3",
+            "4MCdy7cpdTh_YVr7tss2u6vneTwrA86rZtu5Mbr1C1XsmvkxHQAdYo0"
+        ),
+        "dq": concat!(
+            "h_96-mK1R_7glhsum81dZxjTnYynPbZpHziZjeeHcXYsXaaMwkOlODsWa7I9xXDoRwbKgB719rrmI2oKr6N3Do9U0ajaHF-NKJnwgjMd2w9cjz3_-kyN",
+            "lxAr2v4IKhGNpmM5iIgOS1VZnOZ68m6_pbLBSp3nssTdlqvd0tIiTHU"
+        ),
+        "qi": concat!(
+            "IYd7DHOhrWvxkwPQsRM2tOgrjbcrfvtQJipd-DlcxyVuuM9sQLdgjVk2oy26F0EmpScGLq2MowX7fhd_QJQ3ydy5cY7YIBi87w93IKLEdfnbJtoOPLUW",
+            "0ITrJReOgo1cq9SbsxYawBgfp_gh6A5603k2-ZQwVK0JKSHuLFkuQ3U"
+        )
+    })
+}
+
+/// RFC 7638 section 3.1: an RSA public key whose private half nobody in the tests has.
+fn rfc7638_public_jwk(kid: &str) -> Value {
+    json!({
+        "kty": "RSA", "kid": kid, "use": "sig", "alg": "RS256", "e": "AQAB",
+        "n": concat!(
+            "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMst",
+            "n64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajr",
+            "n1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw"
+        )
+    })
+}
+
+/// The JWKS entry for the RFC 7515 A.2 key, as Entra ID publishes its RSA keys.
+fn rsa_public_jwk(kid: &str) -> Value {
+    let private = rfc7515_a2_private_jwk();
+    json!({"kty": "RSA", "kid": kid, "use": "sig", "alg": "RS256",
+           "n": private["n"], "e": private["e"]})
+}
+
+fn b64(bytes: &[u8]) -> String {
+    base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, bytes)
+}
+
+/// Signs `claims` as an RS256 JWT with a private RSA JWK (ring's RSASSA-PKCS1-v1_5 SHA-256).
+fn sign_rs256(private_jwk: &Value, kid: Option<&str>, claims: &Value) -> String {
+    use ring::rsa::{KeyPairComponents, PublicKeyComponents};
+    use ring::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
+    let m = |name: &str| {
+        base64::Engine::decode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            private_jwk[name].as_str().unwrap(),
+        )
+        .unwrap()
+    };
+    let pair = RsaKeyPair::from_components(&KeyPairComponents {
+        public_key: PublicKeyComponents {
+            n: m("n"),
+            e: m("e"),
+        },
+        d: m("d"),
+        p: m("p"),
+        q: m("q"),
+        dP: m("dp"),
+        dQ: m("dq"),
+        qInv: m("qi"),
+    })
+    .unwrap();
+    let mut header = json!({"alg": "RS256", "typ": "JWT"});
+    if let Some(kid) = kid {
+        header["kid"] = json!(kid);
+    }
+    let input = format!(
+        "{}.{}",
+        b64(header.to_string().as_bytes()),
+        b64(claims.to_string().as_bytes())
+    );
+    let mut sig = vec![0u8; pair.public().modulus_len()];
+    pair.sign(
+        &RSA_PKCS1_SHA256,
+        &ring::rand::SystemRandom::new(),
+        input.as_bytes(),
+        &mut sig,
+    )
+    .unwrap();
+    format!("{input}.{}", b64(&sig))
+}
+
+/// Entra ID, Google and Okta sign id_tokens with RS256: an RSA key in the JWKS verifies them,
+/// with or without a kid, alongside the provider's EC key.
+#[tokio::test]
+async fn an_rs256_id_token_verifies_with_an_rsa_jwks_key() {
+    let p = Provider::start().await;
+    p.server.route(
+        JWKS_PATH,
+        TestResponse::json(&json!({"keys": [public_jwk(&p.key, "k1"), rsa_public_jwk("rsa-1")]})),
+    );
+    let v = p.validator(&clock());
+    let token = sign_rs256(&rfc7515_a2_private_jwk(), Some("rsa-1"), &claims());
+    let got = v
+        .validate_id_token(&token, &attestation(), Some("n-0S6_WzA2Mj"), NOW)
+        .await
+        .unwrap();
+    assert_eq!(Value::Object(got), claims());
+    // No kid: the only RSA key in the JWKS is the one for RS256.
+    let token = sign_rs256(&rfc7515_a2_private_jwk(), None, &claims());
+    v.validate_id_token(&token, &attestation(), None, NOW)
+        .await
+        .unwrap();
+    // The EC key still verifies ES256 tokens from the same JWKS.
+    v.validate_id_token(
+        &sign(&p.key, Some("k1"), &claims()),
+        &attestation(),
+        None,
+        NOW,
+    )
+    .await
+    .unwrap();
+    assert_eq!(p.jwks_hits(), 1);
+}
+
+#[tokio::test]
+async fn an_rs256_id_token_with_a_bad_signature_is_refused() {
+    let p = Provider::start().await;
+    p.server.route(
+        JWKS_PATH,
+        TestResponse::json(&json!({"keys": [rsa_public_jwk("rsa-1")]})),
+    );
+    // A genuine token whose payload was altered.
+    let good = sign_rs256(&rfc7515_a2_private_jwk(), Some("rsa-1"), &claims());
+    let parts: Vec<&str> = good.split('.').collect();
+    let forged_payload = b64(edited(|c| c["email"] = json!("mallory@example.com"))
+        .to_string()
+        .as_bytes());
+    let forged = format!("{}.{forged_payload}.{}", parts[0], parts[2]);
+    let e = validate(&p, &forged, None).await.unwrap_err();
+    assert!(
+        matches!(&e, ContractError::BadSignature { reason } if reason.contains("RS256")),
+        "{e}"
+    );
+    assert_eq!(e.code(), "CONTRACT-016");
+
+    // Signed by an RSA key other than the one the JWKS publishes under that kid.
+    p.server.route(
+        JWKS_PATH,
+        TestResponse::json(&json!({"keys": [rfc7638_public_jwk("rsa-1")]})),
+    );
+    let e = p
+        .validator(&clock())
+        .validate_id_token(&good, &attestation(), None, NOW)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ContractError::BadSignature { .. }), "{e}");
+}
+
 #[tokio::test]
 async fn a_token_from_another_issuer_is_untrusted() {
     let p = Provider::start().await;
@@ -349,18 +521,51 @@ async fn a_kid_naming_a_key_of_another_type_is_a_bad_signature() {
     let e = validate(&p, &token, None).await.unwrap_err();
     assert!(matches!(e, ContractError::BadSignature { .. }), "{e}");
 
-    // An RSA key under the kid an ES256 token names.
+    // A valid RSA key under the kid an ES256 token names: the algorithms do not match.
+    p.server.route(
+        JWKS_PATH,
+        TestResponse::json(&json!({"keys": [rsa_public_jwk("k1")]})),
+    );
+    let e = validate(&p, &token, None).await.unwrap_err();
+    assert!(
+        matches!(&e, ContractError::BadSignature { reason } if reason.contains("RS256")),
+        "{e}"
+    );
+
+    // A key type Verity cannot verify with at all (an ML-DSA "AKP" key).
     p.server.route(
         JWKS_PATH,
         TestResponse::json(&json!({"keys": [
-            {"kty": "RSA", "kid": "k1", "use": "sig", "n": "sXch", "e": "AQAB"}
+            {"kty": "AKP", "alg": "ML-DSA-44", "kid": "k1", "use": "sig", "pub": "AAAA"}
         ]})),
     );
     let e = validate(&p, &token, None).await.unwrap_err();
     assert!(
-        matches!(&e, ContractError::BadSignature { reason } if reason.contains("RSA")),
+        matches!(&e, ContractError::BadSignature { reason } if reason.contains("AKP")),
         "{e}"
     );
+}
+
+#[tokio::test]
+async fn a_broken_rsa_key_in_the_jwks_is_an_invalid_provider_document() {
+    let p = Provider::start().await;
+    // A 1024-bit modulus, then a modulus that is not base64url.
+    let mut n1024 = vec![0xc5u8; 128];
+    n1024[127] = 1;
+    for n in [b64(&n1024), "sX+h".to_owned()] {
+        p.server.route(
+            JWKS_PATH,
+            TestResponse::json(&json!({"keys": [
+                {"kty": "RSA", "kid": "rsa-1", "use": "sig", "n": n, "e": "AQAB"}
+            ]})),
+        );
+        let token = sign_rs256(&rfc7515_a2_private_jwk(), Some("rsa-1"), &claims());
+        let e = validate(&p, &token, None).await.unwrap_err();
+        assert!(
+            matches!(&e, ContractError::InvalidProviderDocument { what, .. } if *what == JWKS),
+            "{n}: {e}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -517,9 +722,9 @@ fn raw_token(header: &Value, claims: &Value) -> String {
 }
 
 #[tokio::test]
-async fn rs256_and_other_algorithms_are_unsupported() {
+async fn none_hmac_pss_and_other_algorithms_are_unsupported() {
     let p = Provider::start().await;
-    for alg in ["RS256", "PS256", "none", "HS256"] {
+    for alg in ["PS256", "RS384", "RS512", "none", "HS256", "ES384"] {
         let token = raw_token(&json!({"alg": alg, "kid": "k1", "typ": "JWT"}), &claims());
         let e = validate(&p, &token, None).await.unwrap_err();
         assert!(
