@@ -792,4 +792,24 @@ mod tests {
         assert_eq!(Relationship::Authentication.to_string(), "authentication");
         assert_eq!(Relationship::AssertionMethod.as_str(), "assertionMethod");
     }
+
+    #[test]
+    fn rsa_verification_methods_are_not_usable_keys() {
+        let did = "did:web:rsa.example";
+        let doc = DidDocument::from_json_value(serde_json::json!({
+            "id": did,
+            "verificationMethod": [ { "id": format!("{did}#rsa"), "type": "JsonWebKey2020", "controller": did,
+                "publicKeyJwk": { "kty": "RSA", "e": "AQAB",
+                  "n": "ofgWCuLjybRlzo0tZWJjNiuSfb4p4fAkd_wWJcyQoTbji9k0l8W26mPddxHmfHQp-Vaw-4qPCJrcS2mJPMEzP1Pt0Bm4d4QlL-yRT-SFd2lZS-pCgNMsD1W_YpRPEwOWvG6b32690r2jZ47soMZo9wGzjb_7OMg0LOL-bSf63kpaSHSXndS5z5rexMdbBYUsLA9e-KXBdQOS-UTo7WTBEMa2R2CapHg665xsmtdVMTBQY4uDZlxvb3qCo5ZwKh9kG4LT6_I5IhlJH7aGhyxXFvUK-DWNmoudF8NAco9_h9iaGNj8q2ethFkMLs91kzk2PAcDTW9gb54h4FRWyuXpoQ" } } ],
+            "assertionMethod": [ format!("{did}#rsa") ]
+        }));
+        // Either the document is refused or the key is: never an RS256 issuer key.
+        let err = match doc {
+            Err(e) => e,
+            Ok(doc) => doc
+                .key_for(&format!("{did}#rsa"), Relationship::AssertionMethod)
+                .unwrap_err(),
+        };
+        assert!(err.to_string().contains("RSA"), "{err}");
+    }
 }

@@ -585,4 +585,27 @@ mod tests {
             ));
         }
     }
+
+    /// RFC 7515 A.2's RSA public key: valid for RS256 verification, but never a DID key here.
+    fn rsa_jwk() -> Jwk {
+        Jwk::from_json_value(&serde_json::json!({
+            "kty": "RSA",
+            "n": "ofgWCuLjybRlzo0tZWJjNiuSfb4p4fAkd_wWJcyQoTbji9k0l8W26mPddxHmfHQp-Vaw-4qPCJrcS2mJPMEzP1Pt0Bm4d4QlL-yRT-SFd2lZS-pCgNMsD1W_YpRPEwOWvG6b32690r2jZ47soMZo9wGzjb_7OMg0LOL-bSf63kpaSHSXndS5z5rexMdbBYUsLA9e-KXBdQOS-UTo7WTBEMa2R2CapHg665xsmtdVMTBQY4uDZlxvb3qCo5ZwKh9kG4LT6_I5IhlJH7aGhyxXFvUK-DWNmoudF8NAco9_h9iaGNj8q2ethFkMLs91kzk2PAcDTW9gb54h4FRWyuXpoQ",
+            "e": "AQAB"
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn rsa_keys_get_no_did() {
+        let jwk = rsa_jwk();
+        assert!(did_key_from_jwk(&jwk).is_err());
+        assert!(did_jwk_from_jwk(&jwk).is_err());
+        let encoded = base64::Engine::encode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            serde_json::to_vec(&jwk).unwrap(),
+        );
+        let err = resolve_did_jwk(&format!("did:jwk:{encoded}")).unwrap_err();
+        assert!(err.to_string().contains("RSA"), "{err}");
+    }
 }
