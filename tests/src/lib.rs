@@ -6,6 +6,7 @@
 pub mod benches;
 pub mod issuance;
 pub mod linkage;
+pub mod presentation;
 pub mod rp;
 
 use std::sync::Arc;

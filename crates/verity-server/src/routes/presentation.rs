@@ -320,8 +320,13 @@ async fn response(
         tracing::debug!(check = %c.name, outcome = ?c.outcome, "presentation check");
     }
     let Some(req) = stored else {
+        // The pipeline's verdict names the failed check and its code, as for every refusal.
+        let check = match &verification.result {
+            Err(e) => format!("{e} ({})", e.code()),
+            Ok(_) => String::new(),
+        };
         return Err(ApiError::not_found(format!(
-            "presentation request `{id}` not found"
+            "presentation request `{id}` not found: {check}"
         )));
     };
     match verification.result {
@@ -335,9 +340,23 @@ async fn response(
         Err(e) if e.is_transient() => {
             // Nothing is recorded: an outage is not a verdict, and the wallet may retry.
             tracing::warn!(request_id = %req.id, code = e.code(), error = %e, "presentation check could not complete");
-            Err(ApiError::transient(format!("{} ({})", e, e.code()))
-                .with_retry_after(5)
-                .with_request_id(req.id.to_string()))
+            let message = format!("{} ({})", e, e.code());
+            // A DID host, status list, linked domain or face matcher that failed is a remote
+            // party: the wallet is told which check could not run. The replay store is ours,
+            // so its failure stays in the logs.
+            let err = if matches!(
+                e,
+                verity_presentation::PresentationError::ReplayGuardUnavailable { .. }
+            ) {
+                ApiError::transient(message)
+            } else {
+                ApiError::upstream(
+                    actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+                    InnerCode::TransientError,
+                    message,
+                )
+            };
+            Err(err.with_retry_after(5).with_request_id(req.id.to_string()))
         }
         Err(e) => {
             tracing::info!(request_id = %req.id, code = e.code(), error = %e, "presentation refused");
