@@ -322,3 +322,65 @@ impl verity_presentation::ReplayGuard for StoreReplayGuard {
             .map_err(|e| verity_presentation::SourceError::Unavailable(e.to_string()))
     }
 }
+
+/// A random base64url string of `bytes` random bytes (nonces).
+pub fn random_b64(bytes: usize) -> String {
+    let mut b = vec![0u8; bytes];
+    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut b);
+    base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, b)
+}
+
+/// What [`open_request`] stores.
+#[derive(Debug)]
+pub struct Opening {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub kind: verity_store::RequestKind,
+    pub authority_id: Uuid,
+    pub contract_id: Option<Uuid>,
+    pub payload: Value,
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+    pub include_qr_code: bool,
+}
+
+/// Stores a new request with a fresh nonce and answers 201 with its `openid-vc://` URL (and a
+/// QR code of it when asked), as both create endpoints do.
+pub async fn open_request(
+    state: &AppState,
+    o: Opening,
+) -> Result<actix_web::HttpResponse, ApiError> {
+    state
+        .store
+        .create_request(
+            &verity_store::NewFlowRequest {
+                id: o.id,
+                tenant_id: o.tenant_id,
+                kind: o.kind,
+                authority_id: o.authority_id,
+                contract_id: o.contract_id,
+                nonce: random_b64(16),
+                payload: o.payload,
+                expires_at: o.expires_at,
+            },
+            state.clock.now(),
+        )
+        .await?;
+    let url = format!(
+        "openid-vc://?request_uri={}/v1.0/requests/{}",
+        state.public_url, o.id
+    );
+    let qr_code = if o.include_qr_code {
+        Some(crate::qr::png_data_uri(&url).map_err(ApiError::internal)?)
+    } else {
+        None
+    };
+    tracing::info!(request_id = %o.id, kind = %o.kind, "request created");
+    Ok(
+        actix_web::HttpResponse::Created().json(crate::rp_types::CreatedRequest {
+            request_id: o.id.to_string(),
+            url,
+            expiry: o.expires_at.timestamp(),
+            qr_code,
+        }),
+    )
+}

@@ -6,7 +6,7 @@ use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
 use actix_web::web::{self, Bytes};
 use base64::Engine;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::STANDARD;
 use chrono::{DateTime, Utc};
 use rand_core::{OsRng, RngCore};
 use serde_json::{Map, Value, json};
@@ -16,14 +16,13 @@ use uuid::Uuid;
 use verity_contracts::{AttestationKind, Contract};
 use verity_did::Relationship;
 use verity_jose::{Header, UnverifiedJws, sign_jwt};
-use verity_store::{Authority, FlowRequest, NewFlowRequest, NewIssuedCredential, RequestKind};
+use verity_store::{Authority, FlowRequest, NewIssuedCredential, RequestKind};
 
 use crate::authorities;
 use crate::error::{ApiError, InnerCode};
 use crate::extract::{ApiCaller, ApiJson};
 use crate::flows::{self, status_body};
-use crate::qr;
-use crate::rp_types::{Completion, CreatedRequest, IssuanceRequest};
+use crate::rp_types::{Completion, IssuanceRequest};
 use crate::state::AppState;
 
 /// Requests expire this long after creation (as the hosted service).
@@ -46,12 +45,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/v1.0/requests/{id}/completion", web::post().to(completion))
     .route("/v1.0/manifests/{contract}", web::get().to(manifest))
     .route("/v1.0/issue/{contract}", web::post().to(issue));
-}
-
-fn random_b64(bytes: usize) -> String {
-    let mut b = vec![0u8; bytes];
-    OsRng.fill_bytes(&mut b);
-    URL_SAFE_NO_PAD.encode(b)
 }
 
 fn parse_id(field: &'static str, s: &str) -> Result<Uuid, ApiError> {
@@ -196,39 +189,20 @@ async fn create(
         "expirationDate": expiration,
         "manifest": flows::manifest_url(&state, stored.id),
     });
-    let nonce = random_b64(16);
-    state
-        .store
-        .create_request(
-            &NewFlowRequest {
-                id,
-                tenant_id: caller.tenant_id,
-                kind: RequestKind::Issuance,
-                authority_id: authority.id,
-                contract_id: Some(stored.id),
-                nonce,
-                payload,
-                expires_at,
-            },
-            now,
-        )
-        .await?;
-    let url = format!(
-        "openid-vc://?request_uri={}/v1.0/requests/{id}",
-        state.public_url
-    );
-    let qr_code = if body.include_qr_code {
-        Some(qr::png_data_uri(&url).map_err(ApiError::internal)?)
-    } else {
-        None
-    };
-    tracing::info!(request_id = %id, contract = %stored.id, "issuance request created");
-    Ok(HttpResponse::Created().json(CreatedRequest {
-        request_id: id.to_string(),
-        url,
-        expiry: expires_at.timestamp(),
-        qr_code,
-    }))
+    flows::open_request(
+        &state,
+        flows::Opening {
+            id,
+            tenant_id: caller.tenant_id,
+            kind: RequestKind::Issuance,
+            authority_id: authority.id,
+            contract_id: Some(stored.id),
+            payload,
+            expires_at,
+            include_qr_code: body.include_qr_code,
+        },
+    )
+    .await
 }
 
 fn random_bytes(n: usize) -> Vec<u8> {

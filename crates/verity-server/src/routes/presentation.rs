@@ -8,13 +8,12 @@ use actix_web::HttpResponse;
 use actix_web::web;
 use serde_json::{Value, json};
 use uuid::Uuid;
-use verity_store::{Authority, FlowRequest, NewFlowRequest, RequestKind};
+use verity_store::{Authority, FlowRequest, RequestKind};
 
 use crate::error::{ApiError, InnerCode};
 use crate::extract::{ApiCaller, ApiJson};
 use crate::flows::{self, status_body};
-use crate::qr;
-use crate::rp_types::{CreatedRequest, PresentationRequest, RequestedCredential};
+use crate::rp_types::{PresentationRequest, RequestedCredential};
 use crate::state::AppState;
 use verity_presentation::WalletResponse;
 
@@ -142,41 +141,20 @@ async fn create(
         "includeReceipt": body.include_receipt,
         "requestedCredentials": body.requested_credentials,
     });
-    let mut nonce = [0u8; 16];
-    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut nonce);
-    let nonce = base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, nonce);
-    state
-        .store
-        .create_request(
-            &NewFlowRequest {
-                id,
-                tenant_id: caller.tenant_id,
-                kind: RequestKind::Presentation,
-                authority_id: authority.id,
-                contract_id: None,
-                nonce,
-                payload,
-                expires_at,
-            },
-            now,
-        )
-        .await?;
-    let url = format!(
-        "openid-vc://?request_uri={}/v1.0/requests/{id}",
-        state.public_url
-    );
-    let qr_code = if body.include_qr_code {
-        Some(qr::png_data_uri(&url).map_err(ApiError::internal)?)
-    } else {
-        None
-    };
-    tracing::info!(request_id = %id, "presentation request created");
-    Ok(HttpResponse::Created().json(CreatedRequest {
-        request_id: id.to_string(),
-        url,
-        expiry: expires_at.timestamp(),
-        qr_code,
-    }))
+    flows::open_request(
+        &state,
+        flows::Opening {
+            id,
+            tenant_id: caller.tenant_id,
+            kind: RequestKind::Presentation,
+            authority_id: authority.id,
+            contract_id: None,
+            payload,
+            expires_at,
+            include_qr_code: body.include_qr_code,
+        },
+    )
+    .await
 }
 
 async fn poll(
