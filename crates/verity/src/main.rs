@@ -211,6 +211,7 @@ async fn init(config_file: PathBuf, args: &InitArgs) -> Result<(), String> {
         args.public_url.trim_end_matches('/'),
         args.data_dir.display()
     );
+    let text = text + &local_resolution_section(&args.public_url);
     let mut config = Config::from_toml(&text).map_err(|e| e.to_string())?;
     config.bootstrap.authority_name = args.authority_name.clone();
     let public_url = config.public_url_for_port(config.server.bind.port());
@@ -247,4 +248,27 @@ async fn init(config_file: PathBuf, args: &InitArgs) -> Result<(), String> {
     println!("                  (shown once: store it now)");
     println!("Next: `verity serve`, then fetch {public_url}/.well-known/did.json");
     Ok(())
+}
+
+/// For a `http://localhost` development setup, the `[resolver]` lines that let this server fetch
+/// its own origin (did.json, status lists, did-configuration.json), which the default policy
+/// refuses as plain http on a loopback address. Written visibly into the file `init` creates;
+/// empty for any other public URL.
+fn local_resolution_section(public_url: &str) -> String {
+    let Ok(url) = url::Url::parse(public_url) else {
+        return String::new();
+    };
+    let host = url.host_str().unwrap_or_default();
+    if url.scheme() != "http" || !verity_server::config::is_local_host(host) {
+        return String::new();
+    }
+    let host_port = match url.port() {
+        Some(p) => format!("{host}:{p}"),
+        None => host.to_owned(),
+    };
+    format!(
+        "\n# Development only: lets this server verify its own credentials over its plain-http\n\
+         # localhost origin (loopback and http are refused by default). Remove for production.\n\
+         [resolver]\nallow_loopback = true\nallow_http_hosts = [\"{host_port}\"]\n"
+    )
 }
