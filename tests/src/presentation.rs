@@ -274,6 +274,37 @@ pub async fn assert_refused(
     callback
 }
 
+/// Asserts a refusal that is not recorded (the answer was not shown to come from a holder):
+/// 400 presentationInvalid naming `pres_code`, no presentation_error queued, request still open.
+pub async fn assert_refused_unrecorded(
+    env: &IssuanceEnv,
+    request_id: &str,
+    answer: &(u16, Value),
+    pres_code: &str,
+) {
+    let (status, body) = answer;
+    assert_eq!(*status, 400, "{body}");
+    let inner = assert_error_shape(body, "badRequest", "presentationInvalid");
+    let message = inner["message"].as_str().unwrap();
+    assert!(
+        message.ends_with(&format!("({pres_code})")),
+        "{pres_code} in {message}"
+    );
+    assert!(
+        !outbox_of(&env.app, request_id)
+            .await
+            .iter()
+            .any(|m| m.request_status == "presentation_error"),
+        "an unauthenticated answer must not end the request"
+    );
+    let (_, polled) = poll(env, request_id).await;
+    let open = ["request_created", "request_retrieved"];
+    assert!(
+        open.contains(&polled["requestStatus"].as_str().unwrap_or_default()),
+        "{polled}"
+    );
+}
+
 /// The env, one contract of its first authority and one credential issued to its wallet: what
 /// most refusal tests start from.
 pub struct Fixture {

@@ -13,10 +13,11 @@ use verity_core::Clock;
 use verity_jose::{SigningKey, UnverifiedJws};
 use verity_tests::issuance::{IssuanceEnv, example_contract, issuance_env, issuance_env_with};
 use verity_tests::presentation::{
-    EXPERT, Fixture, RP_STATE, assert_refused, contract_for, create_authority, create_presentation,
-    create_presentation_at, gone_issuer, issue, issue_to, new_presentation, outbox_of, patch,
-    payload_of, poll, post_response, present_with, presentation_body, presenting, queued_callback,
-    requested, second_wallet, unlinked_issuer, with_payload,
+    EXPERT, Fixture, RP_STATE, assert_refused, assert_refused_unrecorded, contract_for,
+    create_authority, create_presentation, create_presentation_at, gone_issuer, issue, issue_to,
+    new_presentation, outbox_of, patch, payload_of, poll, post_response, present_with,
+    presentation_body, presenting, queued_callback, requested, second_wallet, unlinked_issuer,
+    with_payload,
 };
 use verity_tests::{Backend, assert_error_shape, both_backends};
 use verity_wallet::{Algorithm, PresentationOptions, PresentationSession, WalletError};
@@ -385,14 +386,9 @@ async fn response_for_another_request_is_refused(backend: Backend) {
         .build_response(&PresentationOptions::default())
         .unwrap();
     let answer = post_response(&f.env.app, &b_id, &r.id_token, &r.vp_token, &r.state).await;
-    let cb = assert_refused(&f.env, &b_id, &answer, "PRES-003", "tokenValidationError").await;
-    assert!(
-        cb["error"]["message"]
-            .as_str()
-            .unwrap()
-            .starts_with("state:"),
-        "{cb}"
-    );
+    assert_refused_unrecorded(&f.env, &b_id, &answer, "PRES-003").await;
+    let message = answer.1["error"]["innererror"]["message"].as_str().unwrap();
+    assert!(message.starts_with("state:"), "{message}");
     // A is untouched and accepts its own response.
     let (status, body) = session
         .submit(&r.id_token, &r.vp_token, &r.state)
@@ -444,14 +440,13 @@ async fn state_mismatch_is_refused(backend: Backend) {
         .submit(&r.id_token, &r.vp_token, "another-state")
         .await
         .unwrap();
-    assert_refused(
-        &f.env,
-        &request_id,
-        &answer,
-        "PRES-003",
-        "tokenValidationError",
-    )
-    .await;
+    assert_refused_unrecorded(&f.env, &request_id, &answer, "PRES-003").await;
+    // The request stays open: the real answer is still accepted.
+    let (status, body) = session
+        .submit(&r.id_token, &r.vp_token, &r.state)
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{body}");
     // A missing state is refused before any check runs (and the request stays open).
     let (request_id, url) = f.request(vec![f.requested()]).await;
     let session = PresentationSession::start(&f.env.wallet, &url)
@@ -541,14 +536,10 @@ async fn id_token_signed_by_another_key_is_refused(backend: Backend) {
         holder_key_override: Some(SigningKey::generate(Algorithm::EdDSA).unwrap()),
         ..PresentationOptions::default()
     };
-    let cb = f.refused(&opts, "PRES-009", "tokenValidationError").await;
-    assert!(
-        cb["error"]["message"]
-            .as_str()
-            .unwrap()
-            .starts_with("id_token: signature"),
-        "{cb}"
-    );
+    let (id, answer) = f.present(&opts).await;
+    assert_refused_unrecorded(&f.env, &id, &answer, "PRES-009").await;
+    let message = answer.1["error"]["innererror"]["message"].as_str().unwrap();
+    assert!(message.starts_with("id_token: signature"), "{message}");
 }
 
 async fn vp_token_nonce_mismatch_is_refused(backend: Backend) {

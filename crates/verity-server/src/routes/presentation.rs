@@ -297,6 +297,9 @@ async fn response(
     for c in &verification.checks {
         tracing::debug!(check = %c.name, outcome = ?c.outcome, "presentation check");
     }
+    let holder_proven = verification.checks.iter().any(|c| {
+        c.name == "id_token.signature" && c.outcome == verity_presentation::CheckOutcome::Passed
+    });
     let Some(req) = stored else {
         // The pipeline's verdict names the failed check and its code, as for every refusal.
         let check = match &verification.result {
@@ -335,6 +338,19 @@ async fn response(
                 )
             };
             Err(err.with_retry_after(5).with_request_id(req.id.to_string()))
+        }
+        // Until the id_token's signature proves the answer comes from a holder, a refusal is
+        // not recorded: the request id is public (it is in the QR code), and anyone could
+        // otherwise end the request before the real wallet answers. An expired request is over
+        // whoever answers.
+        Err(e) if !holder_proven && e.code() != "PRES-002" => {
+            tracing::info!(request_id = %req.id, code = e.code(), error = %e, "unauthenticated presentation refused; request stays open");
+            Err(ApiError::new(
+                actix_web::http::StatusCode::BAD_REQUEST,
+                InnerCode::PresentationInvalid,
+                format!("{e} ({})", e.code()),
+            )
+            .with_request_id(req.id.to_string()))
         }
         Err(e) => {
             tracing::info!(request_id = %req.id, code = e.code(), error = %e, "presentation refused");
