@@ -158,13 +158,8 @@ pub async fn create_api_client(
 pub fn did_for_public_url(public_url: &str) -> Result<String, StartupError> {
     let url = url::Url::parse(public_url)
         .map_err(|e| StartupError::Other(format!("public URL `{public_url}`: {e}")))?;
-    let host = url
-        .host_str()
+    let host_port = crate::config::host_port(&url)
         .ok_or_else(|| StartupError::Other("public URL has no host".into()))?;
-    let host_port = match url.port() {
-        Some(p) => format!("{host}:{p}"),
-        None => host.to_owned(),
-    };
     Ok(verity_did::did_web_from_parts(&host_port, &[]))
 }
 

@@ -477,6 +477,16 @@ impl Config {
     }
 }
 
+/// `host` or `host:port` of a URL, the form did:web hosts and configured domains use (the
+/// port only when the URL names one).
+pub fn host_port(url: &Url) -> Option<String> {
+    let host = url.host_str()?;
+    Some(match url.port() {
+        Some(p) => format!("{host}:{p}"),
+        None => host.to_owned(),
+    })
+}
+
 /// True for host names that may be served over plain http in development.
 pub fn is_local_host(host: &str) -> bool {
     let h = host.trim_start_matches('[').trim_end_matches(']');

@@ -270,12 +270,7 @@ impl Application {
 fn host_of(public_url: &str) -> String {
     url::Url::parse(public_url)
         .ok()
-        .and_then(|u| {
-            u.host_str().map(|h| match u.port() {
-                Some(p) => format!("{h}:{p}"),
-                None => h.to_owned(),
-            })
-        })
+        .and_then(|u| crate::config::host_port(&u))
         .unwrap_or_default()
         .to_ascii_lowercase()
 }

@@ -262,10 +262,7 @@ fn local_resolution_section(public_url: &str) -> String {
     if url.scheme() != "http" || !verity_server::config::is_local_host(host) {
         return String::new();
     }
-    let host_port = match url.port() {
-        Some(p) => format!("{host}:{p}"),
-        None => host.to_owned(),
-    };
+    let host_port = verity_server::config::host_port(&url).unwrap_or_default();
     format!(
         "\n# Development only: lets this server verify its own credentials over its plain-http\n\
          # localhost origin (loopback and http are refused by default). Remove for production.\n\

@@ -221,12 +221,7 @@ fn requested_did(state: &AppState, body: &CreateAuthority) -> Result<String, Api
         (None, domain, path) => {
             let public_host = url::Url::parse(&state.public_url)
                 .ok()
-                .and_then(|u| {
-                    u.host_str().map(|h| match u.port() {
-                        Some(p) => format!("{h}:{p}"),
-                        None => h.to_owned(),
-                    })
-                })
+                .and_then(|u| crate::config::host_port(&u))
                 .unwrap_or_default();
             let host = domain.clone().unwrap_or(public_host).to_ascii_lowercase();
             let segments: Vec<&str> = match path.as_deref().map(|p| p.trim_matches('/')) {
