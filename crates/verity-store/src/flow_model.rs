@@ -134,6 +134,8 @@ pub struct FlowRequest {
     pub result: Option<serde_json::Value>,
     /// Wrong PINs entered so far.
     pub pin_failures: i32,
+    /// Refused presentation answers recorded so far.
+    pub refusals: i32,
     /// When the request was created.
     pub created_at: DateTime<Utc>,
     /// When the request stops being usable.
@@ -157,6 +159,7 @@ impl fmt::Debug for FlowRequest {
             .field("status", &self.status)
             .field("result", &self.result)
             .field("pin_failures", &self.pin_failures)
+            .field("refusals", &self.refusals)
             .field("created_at", &self.created_at)
             .field("expires_at", &self.expires_at)
             .field("retrieved_at", &self.retrieved_at)
@@ -714,6 +717,7 @@ mod tests {
             status: INITIAL_REQUEST_STATUS.into(),
             result: None,
             pin_failures: 0,
+            refusals: 0,
             created_at: t,
             expires_at: t,
             retrieved_at: None,

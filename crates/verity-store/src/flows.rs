@@ -9,6 +9,7 @@ use crate::flow_model::{
     CallbackMessage, Contract, FlowRequest, IssuedCredential, NewCallback, NewFlowRequest,
     NewIssuedCredential, StatusAllocation, StatusList,
 };
+use crate::machine::{PinOutcome, Transition, TransitionOutcome};
 
 /// Issuance and presentation requests, and the replay guard.
 #[async_trait::async_trait]
@@ -22,23 +23,30 @@ pub trait FlowStore: Send + Sync {
     /// The request with this id.
     async fn request(&self, id: Uuid) -> Result<Option<FlowRequest>>;
 
-    /// Records the first retrieval of the request object: `true` for exactly one caller, even
-    /// across replicas; `false` if it was retrieved before. `NotFound` if absent.
-    async fn mark_request_retrieved(&self, id: Uuid, now: DateTime<Utc>) -> Result<bool>;
+    /// Applies one step of a flow ([`crate::machine`]) in one transaction: checks the stored
+    /// status (and expiry, and the step's counter) against the step, then writes the new
+    /// status and body, the callback (when the status is reported to RPs and a target is
+    /// given), the replay records and the issued credential together; or writes nothing and
+    /// says why. Concurrent steps on one request, also on other replicas, are serialised: of
+    /// two steps that both leave the same status, one wins and the other is rejected.
+    ///
+    /// `NotFound` if the request does not exist or is of another kind; `InvalidData` for a
+    /// step no request of that kind ever takes; the errors of `record_issued_credential` for
+    /// the issued credential (then nothing is written).
+    async fn transition(&self, t: &Transition, now: DateTime<Utc>) -> Result<TransitionOutcome>;
 
-    /// Stores the latest status and its body; `completed` sets `completed_at` (the first
-    /// completion time is kept). `NotFound` if absent.
-    async fn set_request_status(
+    /// Counts one wrong PIN, atomically with the lockout: when the count reaches `max`,
+    /// `lock` (a step to the lockout status, normally `issuance_error`) is applied in the
+    /// same transaction. Refused (nothing written) once the request is locked, final or
+    /// expired, so concurrent guesses never count past `max` and no guess after the lockout
+    /// is considered. `NotFound` if absent.
+    async fn record_pin_failure(
         &self,
         id: Uuid,
-        status: &str,
-        result: &serde_json::Value,
-        completed: bool,
+        max: i32,
+        lock: &Transition,
         now: DateTime<Utc>,
-    ) -> Result<FlowRequest>;
-
-    /// Adds one wrong PIN attempt and returns the new count, atomically. `NotFound` if absent.
-    async fn record_pin_failure(&self, id: Uuid) -> Result<i32>;
+    ) -> Result<PinOutcome>;
 
     /// Remembers `value` in `scope` until `expires_at`: `true` the first time, `false` while an
     /// unexpired entry exists (a replay). Deletes a bounded batch of expired entries.

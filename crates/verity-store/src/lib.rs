@@ -24,6 +24,7 @@
 mod error;
 mod flow_model;
 mod flows;
+pub mod machine;
 mod model;
 mod postgres;
 mod sqlite;
@@ -45,6 +46,10 @@ pub use flow_model::{
     NewFlowRequest, NewIssuedCredential, OutboxState, RequestKind, StatusAllocation, StatusList,
 };
 pub use flows::{CredentialStore, FlowStore, OutboxStore};
+pub use machine::{
+    CallbackTarget, Counter, FlowStatus, OnceRecord, PinOutcome, Rejection, Transition,
+    TransitionOutcome,
+};
 pub use model::{ApiClient, ApiKey, Authority, KeyPurpose, KeyRecord, KeyState, NewKey, Tenant};
 pub use postgres::{DEFAULT_PG_MAX_CONNECTIONS, PgStore};
 pub use sqlite::{DEFAULT_SQLITE_MAX_CONNECTIONS, SqliteStore};

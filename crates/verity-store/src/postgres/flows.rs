@@ -15,6 +15,10 @@ use crate::flow_model::{
     check_pick, check_status_entry, lease, list_bytes, set_bit, stored_u32,
 };
 use crate::flows::{CredentialStore, FlowStore, OutboxStore};
+use crate::machine::{
+    FlowStatus, PinOutcome, Rejection, Transition, TransitionOutcome, callback_seq,
+    check_pin_failure, check_step,
+};
 use crate::model::{new_id, normalize_time};
 
 // ---- errors -------------------------------------------------------------------------------
@@ -124,6 +128,7 @@ struct RequestRow {
     status: String,
     result: Option<serde_json::Value>,
     pin_failures: i32,
+    refusals: i32,
     created_at: DateTime<Utc>,
     expires_at: DateTime<Utc>,
     retrieved_at: Option<DateTime<Utc>>,
@@ -145,6 +150,7 @@ impl TryFrom<RequestRow> for FlowRequest {
             status: r.status,
             result: r.result,
             pin_failures: r.pin_failures,
+            refusals: r.refusals,
             created_at: r.created_at,
             expires_at: r.expires_at,
             retrieved_at: r.retrieved_at,
@@ -295,7 +301,7 @@ macro_rules! contract_columns {
 macro_rules! request_columns {
     () => {
         "id, tenant_id, kind, authority_id, contract_id, nonce, payload, status, result, \
-         pin_failures, created_at, expires_at, retrieved_at, completed_at"
+         pin_failures, refusals, created_at, expires_at, retrieved_at, completed_at"
     };
 }
 
@@ -321,15 +327,6 @@ macro_rules! issued_columns {
 }
 
 impl PgStore {
-    async fn request_exists(&self, id: Uuid) -> Result<bool> {
-        let row: Option<(Uuid,)> = sqlx::query_as("SELECT id FROM flow_requests WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| db_error(e, "load request"))?;
-        Ok(row.is_some())
-    }
-
     /// Applies a state change to a callback; `NotFound` if the message does not exist.
     async fn update_callback(
         &self,
@@ -380,6 +377,128 @@ impl PgStore {
 
 // ---- flows --------------------------------------------------------------------------------
 
+/// Queues a callback on `conn`: `false` (nothing written) when the request already has a
+/// message for this status and sequence number.
+async fn insert_callback(
+    conn: &mut sqlx::PgConnection,
+    m: &NewCallback,
+    seq: i32,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let give_up_at = normalize_time(m.give_up_at)?;
+    let done = sqlx::query(
+        "INSERT INTO callbacks (id, request_id, request_status, seq, url, headers, body, state, \
+         attempts, next_attempt_at, give_up_at, locked_until, last_error, created_at, \
+         updated_at, delivered_at) \
+         VALUES ($1, $2, $3, $9, $4, $5, $6, 'pending', 0, $7, $8, NULL, NULL, $7, $7, NULL) \
+         ON CONFLICT (request_id, request_status, seq) DO NOTHING",
+    )
+    .bind(m.id)
+    .bind(m.request_id)
+    .bind(&m.request_status)
+    .bind(&m.url)
+    .bind(&m.headers)
+    .bind(&m.body)
+    .bind(now)
+    .bind(give_up_at)
+    .bind(seq)
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| {
+        insert_error(
+            e,
+            "insert callback",
+            vec![unique("callbacks_pkey", "callback", "id", m.id)],
+            vec![fk("callbacks_request_fkey", "request", m.request_id)],
+        )
+    })?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Loads a request and locks its row until the transaction ends: concurrent steps on the
+/// same request, also on other replicas, wait here and then see the winner's writes.
+async fn lock_request(tx: &mut Transaction<'static, Postgres>, id: Uuid) -> Result<FlowRequest> {
+    let row: Option<RequestRow> = sqlx::query_as(concat!(
+        "SELECT ",
+        request_columns!(),
+        " FROM flow_requests WHERE id = $1 FOR UPDATE"
+    ))
+    .bind(id)
+    .fetch_optional(&mut **tx)
+    .await
+    .map_err(|e| db_error(e, "lock request"))?;
+    FlowRequest::try_from(row.ok_or_else(|| not_found("request", id))?)
+}
+
+/// Writes one step on the locked `current` row, or says why it may not be taken. On a
+/// rejection the caller drops the transaction, undoing anything written here before it.
+async fn apply_step(
+    tx: &mut Transaction<'static, Postgres>,
+    current: &FlowRequest,
+    t: &Transition,
+    now: DateTime<Utc>,
+) -> Result<std::result::Result<FlowRequest, Rejection>> {
+    // Replays first: a replayed token is reported as such whatever became of the request.
+    for once in &t.once {
+        let expires_at = normalize_time(once.expires_at)?;
+        let done = sqlx::query(
+            "INSERT INTO used_once (scope, value, expires_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (scope, value) DO UPDATE SET expires_at = EXCLUDED.expires_at \
+             WHERE used_once.expires_at < $4",
+        )
+        .bind(&once.scope)
+        .bind(&once.value)
+        .bind(expires_at)
+        .bind(now)
+        .execute(&mut **tx)
+        .await
+        .map_err(|e| db_error(e, "insert replay guard entry"))?;
+        if done.rows_affected() == 0 {
+            return Ok(Err(Rejection::Replay {
+                scope: once.scope.clone(),
+            }));
+        }
+    }
+    if let Some(why) = check_step(current, t, now)? {
+        return Ok(Err(why));
+    }
+    if let Some(c) = &t.issued {
+        insert_issued(&mut **tx, c).await?;
+    }
+    let counted = i32::from(t.counter.is_some());
+    let row: RequestRow = sqlx::query_as(concat!(
+        "UPDATE flow_requests SET status = $2, result = $3, \
+         completed_at = CASE WHEN $4 THEN COALESCE(completed_at, $5) ELSE completed_at END, \
+         retrieved_at = CASE WHEN $6 THEN COALESCE(retrieved_at, $5) ELSE retrieved_at END, \
+         refusals = refusals + $7 WHERE id = $1 RETURNING ",
+        request_columns!()
+    ))
+    .bind(t.request_id)
+    .bind(t.to.as_str())
+    .bind(&t.body)
+    .bind(t.to.is_final())
+    .bind(now)
+    .bind(t.to == FlowStatus::RequestRetrieved)
+    .bind(counted)
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(|e| db_error(e, "flow step"))?;
+    let updated = FlowRequest::try_from(row)?;
+    if let (Some(target), true) = (&t.callback, t.to.is_reported()) {
+        let m = NewCallback {
+            id: target.id,
+            request_id: t.request_id,
+            request_status: t.to.as_str().to_owned(),
+            url: target.url.clone(),
+            headers: target.headers.clone(),
+            body: t.body.clone(),
+            give_up_at: target.give_up_at,
+        };
+        insert_callback(&mut **tx, &m, callback_seq(t, updated.refusals), now).await?;
+    }
+    Ok(Ok(updated))
+}
+
 #[async_trait::async_trait]
 impl FlowStore for PgStore {
     async fn create_request(&self, r: &NewFlowRequest, now: DateTime<Utc>) -> Result<FlowRequest> {
@@ -388,7 +507,7 @@ impl FlowStore for PgStore {
         sqlx::query(concat!(
             "INSERT INTO flow_requests (",
             request_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, 0, $9, $10, NULL, NULL)"
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, 0, 0, $9, $10, NULL, NULL)"
         ))
         .bind(r.id)
         .bind(r.tenant_id)
@@ -432,6 +551,7 @@ impl FlowStore for PgStore {
             status: INITIAL_REQUEST_STATUS.into(),
             result: None,
             pin_failures: 0,
+            refusals: 0,
             created_at: now,
             expires_at,
             retrieved_at: None,
@@ -452,64 +572,55 @@ impl FlowStore for PgStore {
         row.map(FlowRequest::try_from).transpose()
     }
 
-    async fn mark_request_retrieved(&self, id: Uuid, now: DateTime<Utc>) -> Result<bool> {
+    async fn transition(&self, t: &Transition, now: DateTime<Utc>) -> Result<TransitionOutcome> {
         let now = normalize_time(now)?;
-        // The IS NULL condition makes the first writer the only one: a concurrent second
-        // UPDATE waits for the row, re-checks the condition and matches nothing.
-        let done = sqlx::query(
-            "UPDATE flow_requests SET retrieved_at = $2 WHERE id = $1 AND retrieved_at IS NULL",
-        )
-        .bind(id)
-        .bind(now)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| db_error(e, "mark request retrieved"))?;
-        if done.rows_affected() > 0 {
-            return Ok(true);
-        }
-        if self.request_exists(id).await? {
-            Ok(false)
-        } else {
-            Err(not_found("request", id))
-        }
+        let mut tx = self.begin("flow step").await?;
+        let current = lock_request(&mut tx, t.request_id).await?;
+        let outcome = match apply_step(&mut tx, &current, t, now).await? {
+            Ok(updated) => TransitionOutcome::Applied(updated),
+            // Dropping the transaction rolls back whatever the step wrote before it was refused.
+            Err(why) => return Ok(TransitionOutcome::Rejected(why, Box::new(current))),
+        };
+        commit(tx, "flow step").await?;
+        Ok(outcome)
     }
 
-    async fn set_request_status(
+    async fn record_pin_failure(
         &self,
         id: Uuid,
-        status: &str,
-        result: &serde_json::Value,
-        completed: bool,
+        max: i32,
+        lock: &Transition,
         now: DateTime<Utc>,
-    ) -> Result<FlowRequest> {
+    ) -> Result<PinOutcome> {
         let now = normalize_time(now)?;
-        let row: Option<RequestRow> = sqlx::query_as(concat!(
-            "UPDATE flow_requests SET status = $2, result = $3, completed_at = \
-             CASE WHEN $4 THEN COALESCE(completed_at, $5) ELSE completed_at END \
-             WHERE id = $1 RETURNING ",
-            request_columns!()
-        ))
-        .bind(id)
-        .bind(status)
-        .bind(result)
-        .bind(completed)
-        .bind(now)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(|e| db_error(e, "set request status"))?;
-        FlowRequest::try_from(row.ok_or_else(|| not_found("request", id))?)
-    }
-
-    async fn record_pin_failure(&self, id: Uuid) -> Result<i32> {
-        let row: Option<(i32,)> = sqlx::query_as(
+        let mut tx = self.begin("record PIN failure").await?;
+        let current = lock_request(&mut tx, id).await?;
+        if let Some(why) = check_pin_failure(&current, max, now)? {
+            return Ok(PinOutcome::Rejected(why, Box::new(current)));
+        }
+        let (failures,): (i32,) = sqlx::query_as(
             "UPDATE flow_requests SET pin_failures = pin_failures + 1 WHERE id = $1 \
              RETURNING pin_failures",
         )
         .bind(id)
-        .fetch_optional(&self.pool)
+        .fetch_one(&mut *tx)
         .await
         .map_err(|e| db_error(e, "record PIN failure"))?;
-        row.map(|(n,)| n).ok_or_else(|| not_found("request", id))
+        if failures < max {
+            commit(tx, "record PIN failure").await?;
+            return Ok(PinOutcome::Counted(failures));
+        }
+        let counted = FlowRequest {
+            pin_failures: failures,
+            ..current
+        };
+        match apply_step(&mut tx, &counted, lock, now).await? {
+            Ok(locked) => {
+                commit(tx, "record PIN failure").await?;
+                Ok(PinOutcome::LockedNow(locked))
+            }
+            Err(why) => Ok(PinOutcome::Rejected(why, Box::new(counted))),
+        }
     }
 
     async fn consume_once(
@@ -553,34 +664,12 @@ impl FlowStore for PgStore {
 #[async_trait::async_trait]
 impl OutboxStore for PgStore {
     async fn enqueue_callback(&self, m: &NewCallback, now: DateTime<Utc>) -> Result<bool> {
-        let now = normalize_time(now)?;
-        let give_up_at = normalize_time(m.give_up_at)?;
-        let done = sqlx::query(
-            "INSERT INTO callbacks (id, request_id, request_status, url, headers, body, state, \
-             attempts, next_attempt_at, give_up_at, locked_until, last_error, created_at, \
-             updated_at, delivered_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $8, NULL, NULL, $7, $7, NULL) \
-             ON CONFLICT (request_id, request_status) DO NOTHING",
-        )
-        .bind(m.id)
-        .bind(m.request_id)
-        .bind(&m.request_status)
-        .bind(&m.url)
-        .bind(&m.headers)
-        .bind(&m.body)
-        .bind(now)
-        .bind(give_up_at)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| {
-            insert_error(
-                e,
-                "insert callback",
-                vec![unique("callbacks_pkey", "callback", "id", m.id)],
-                vec![fk("callbacks_request_fkey", "request", m.request_id)],
-            )
-        })?;
-        Ok(done.rows_affected() > 0)
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .map_err(|e| db_error(e, "insert callback"))?;
+        insert_callback(&mut conn, m, 0, normalize_time(now)?).await
     }
 
     async fn claim_due_callbacks(
@@ -762,6 +851,107 @@ async fn lock_open_list(
     .fetch_optional(&mut **tx)
     .await
     .map_err(|e| db_error(e, "lock open status list"))
+}
+
+/// Records an issued credential on `conn` (a pooled connection or a step's transaction).
+async fn insert_issued(
+    conn: &mut sqlx::PgConnection,
+    c: &NewIssuedCredential,
+) -> Result<IssuedCredential> {
+    let issued_at = normalize_time(c.issued_at)?;
+    let expires_at = normalize_time(c.expires_at)?;
+    // Allocation bits are only ever set, so reading them without a lock is enough.
+    let list: Option<(Uuid, Vec<u8>)> = match c.status_list_id {
+        Some(list_id) => {
+            sqlx::query_as("SELECT authority_id, allocation FROM status_lists WHERE id = $1")
+                .bind(list_id)
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(|e| db_error(e, "load status list"))?
+        }
+        None => None,
+    };
+    check_status_entry(c, list.as_ref().map(|(a, bits)| (*a, bits.as_slice())))?;
+    let index = c.status_index.map(index_column).transpose()?;
+    let slot = format!(
+        "{}#{}",
+        c.status_list_id.unwrap_or_default(),
+        c.status_index.unwrap_or_default()
+    );
+    sqlx::query(concat!(
+        "INSERT INTO issued_credentials (",
+        issued_columns!(),
+        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, NULL, NULL)"
+    ))
+    .bind(c.id)
+    .bind(&c.jti)
+    .bind(c.tenant_id)
+    .bind(c.contract_id)
+    .bind(c.authority_id)
+    .bind(c.request_id)
+    .bind(&c.subject_did)
+    .bind(c.status_list_id)
+    .bind(index)
+    .bind(&c.indexed_claim_hash)
+    .bind(issued_at)
+    .bind(expires_at)
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| {
+        insert_error(
+            e,
+            "insert issued credential",
+            vec![
+                unique("issued_credentials_pkey", "issued credential", "id", c.id),
+                unique(
+                    "issued_credentials_jti_key",
+                    "issued credential",
+                    "jti",
+                    &c.jti,
+                ),
+                unique(
+                    "issued_credentials_status_key",
+                    "issued credential",
+                    "status_index",
+                    &slot,
+                ),
+            ],
+            vec![
+                fk("issued_credentials_tenant_fkey", "tenant", c.tenant_id),
+                fk(
+                    "issued_credentials_contract_fkey",
+                    "contract",
+                    c.contract_id,
+                ),
+                fk(
+                    "issued_credentials_authority_fkey",
+                    "authority",
+                    c.authority_id,
+                ),
+                fk(
+                    "issued_credentials_status_list_fkey",
+                    "status list",
+                    c.status_list_id.unwrap_or_default(),
+                ),
+            ],
+        )
+    })?;
+    Ok(IssuedCredential {
+        id: c.id,
+        jti: c.jti.clone(),
+        tenant_id: c.tenant_id,
+        contract_id: c.contract_id,
+        authority_id: c.authority_id,
+        request_id: c.request_id,
+        subject_did: c.subject_did.clone(),
+        status_list_id: c.status_list_id,
+        status_index: c.status_index,
+        indexed_claim_hash: c.indexed_claim_hash.clone(),
+        issued_at,
+        expires_at,
+        revoked_at: None,
+        revocation_reason: None,
+    })
 }
 
 #[async_trait::async_trait]
@@ -1024,100 +1214,12 @@ impl CredentialStore for PgStore {
     }
 
     async fn record_issued_credential(&self, c: &NewIssuedCredential) -> Result<IssuedCredential> {
-        let issued_at = normalize_time(c.issued_at)?;
-        let expires_at = normalize_time(c.expires_at)?;
-        // Allocation bits are only ever set, so reading them without a lock is enough.
-        let list: Option<(Uuid, Vec<u8>)> = match c.status_list_id {
-            Some(list_id) => {
-                sqlx::query_as("SELECT authority_id, allocation FROM status_lists WHERE id = $1")
-                    .bind(list_id)
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(|e| db_error(e, "load status list"))?
-            }
-            None => None,
-        };
-        check_status_entry(c, list.as_ref().map(|(a, bits)| (*a, bits.as_slice())))?;
-        let index = c.status_index.map(index_column).transpose()?;
-        let slot = format!(
-            "{}#{}",
-            c.status_list_id.unwrap_or_default(),
-            c.status_index.unwrap_or_default()
-        );
-        sqlx::query(concat!(
-            "INSERT INTO issued_credentials (",
-            issued_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, NULL, NULL)"
-        ))
-        .bind(c.id)
-        .bind(&c.jti)
-        .bind(c.tenant_id)
-        .bind(c.contract_id)
-        .bind(c.authority_id)
-        .bind(c.request_id)
-        .bind(&c.subject_did)
-        .bind(c.status_list_id)
-        .bind(index)
-        .bind(&c.indexed_claim_hash)
-        .bind(issued_at)
-        .bind(expires_at)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| {
-            insert_error(
-                e,
-                "insert issued credential",
-                vec![
-                    unique("issued_credentials_pkey", "issued credential", "id", c.id),
-                    unique(
-                        "issued_credentials_jti_key",
-                        "issued credential",
-                        "jti",
-                        &c.jti,
-                    ),
-                    unique(
-                        "issued_credentials_status_key",
-                        "issued credential",
-                        "status_index",
-                        &slot,
-                    ),
-                ],
-                vec![
-                    fk("issued_credentials_tenant_fkey", "tenant", c.tenant_id),
-                    fk(
-                        "issued_credentials_contract_fkey",
-                        "contract",
-                        c.contract_id,
-                    ),
-                    fk(
-                        "issued_credentials_authority_fkey",
-                        "authority",
-                        c.authority_id,
-                    ),
-                    fk(
-                        "issued_credentials_status_list_fkey",
-                        "status list",
-                        c.status_list_id.unwrap_or_default(),
-                    ),
-                ],
-            )
-        })?;
-        Ok(IssuedCredential {
-            id: c.id,
-            jti: c.jti.clone(),
-            tenant_id: c.tenant_id,
-            contract_id: c.contract_id,
-            authority_id: c.authority_id,
-            request_id: c.request_id,
-            subject_did: c.subject_did.clone(),
-            status_list_id: c.status_list_id,
-            status_index: c.status_index,
-            indexed_claim_hash: c.indexed_claim_hash.clone(),
-            issued_at,
-            expires_at,
-            revoked_at: None,
-            revocation_reason: None,
-        })
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .map_err(|e| db_error(e, "insert issued credential"))?;
+        insert_issued(&mut conn, c).await
     }
 
     async fn issued_credential_by_jti(&self, jti: &str) -> Result<Option<IssuedCredential>> {

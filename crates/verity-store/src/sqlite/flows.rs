@@ -14,6 +14,10 @@ use crate::flow_model::{
     check_pick, check_status_entry, lease, list_bytes, set_bit, stored_u32,
 };
 use crate::flows::{CredentialStore, FlowStore, OutboxStore};
+use crate::machine::{
+    FlowStatus, PinOutcome, Rejection, Transition, TransitionOutcome, callback_seq,
+    check_pin_failure, check_step,
+};
 use crate::model::{new_id, normalize_time};
 
 // ---- errors and encodings -----------------------------------------------------------------
@@ -148,6 +152,7 @@ struct RequestRow {
     status: String,
     result: Option<String>,
     pin_failures: i64,
+    refusals: i64,
     created_at: String,
     expires_at: String,
     retrieved_at: Option<String>,
@@ -173,6 +178,7 @@ impl TryFrom<RequestRow> for FlowRequest {
                 .map(|s| parse_json("flow_requests.result", s))
                 .transpose()?,
             pin_failures: stored_i32("flow_requests.pin_failures", r.pin_failures)?,
+            refusals: stored_i32("flow_requests.refusals", r.refusals)?,
             created_at: parse_time("flow_requests.created_at", &r.created_at)?,
             expires_at: parse_time("flow_requests.expires_at", &r.expires_at)?,
             retrieved_at: opt_time("flow_requests.retrieved_at", r.retrieved_at.as_deref())?,
@@ -346,7 +352,7 @@ macro_rules! contract_columns {
 macro_rules! request_columns {
     () => {
         "id, tenant_id, kind, authority_id, contract_id, nonce, payload, status, result, \
-         pin_failures, created_at, expires_at, retrieved_at, completed_at"
+         pin_failures, refusals, created_at, expires_at, retrieved_at, completed_at"
     };
 }
 
@@ -427,6 +433,132 @@ impl SqliteStore {
 
 // ---- flows --------------------------------------------------------------------------------
 
+/// Queues a callback on `conn`: `false` (nothing written) when the request already has a
+/// message for this status and sequence number.
+async fn insert_callback(
+    conn: &mut SqliteConnection,
+    m: &NewCallback,
+    seq: i32,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let give_up_at = normalize_time(m.give_up_at)?;
+    let headers = json_text("headers", &m.headers)?;
+    let body = json_text("body", &m.body)?;
+    let done = sqlx::query(
+        "INSERT INTO callbacks (id, request_id, request_status, seq, url, headers, body, state, \
+         attempts, next_attempt_at, give_up_at, locked_until, last_error, created_at, \
+         updated_at, delivered_at) \
+         VALUES (?1, ?2, ?3, ?9, ?4, ?5, ?6, 'pending', 0, ?7, ?8, NULL, NULL, ?7, ?7, NULL) \
+         ON CONFLICT (request_id, request_status, seq) DO NOTHING",
+    )
+    .bind(id_text(m.id))
+    .bind(id_text(m.request_id))
+    .bind(&m.request_status)
+    .bind(&m.url)
+    .bind(headers)
+    .bind(body)
+    .bind(time_text(now))
+    .bind(time_text(give_up_at))
+    .bind(seq)
+    .execute(&mut *conn)
+    .await;
+    match done {
+        Ok(done) => Ok(done.rows_affected() > 0),
+        Err(e) => Err(insert_error(
+            conn,
+            e,
+            "insert callback",
+            vec![unique("callbacks.id", "callback", "id", m.id)],
+            &[parent("request", "flow_requests", m.request_id)],
+        )
+        .await),
+    }
+}
+
+/// Loads a request inside a write transaction (`BEGIN IMMEDIATE` holds the database's write
+/// lock, so no other step can change the row until the transaction ends).
+async fn load_request(tx: &mut Transaction<'static, Sqlite>, id: Uuid) -> Result<FlowRequest> {
+    let row: Option<RequestRow> = sqlx::query_as(concat!(
+        "SELECT ",
+        request_columns!(),
+        " FROM flow_requests WHERE id = ?"
+    ))
+    .bind(id_text(id))
+    .fetch_optional(&mut **tx)
+    .await
+    .map_err(|e| db_error(e, "load request"))?;
+    FlowRequest::try_from(row.ok_or_else(|| not_found("request", id))?)
+}
+
+/// Writes one step on `current` (read under the write lock), or says why it may not be
+/// taken. On a rejection the caller drops the transaction, undoing anything written here.
+async fn apply_step(
+    tx: &mut Transaction<'static, Sqlite>,
+    current: &FlowRequest,
+    t: &Transition,
+    now: DateTime<Utc>,
+) -> Result<std::result::Result<FlowRequest, Rejection>> {
+    // Replays first: a replayed token is reported as such whatever became of the request.
+    for once in &t.once {
+        let expires_at = normalize_time(once.expires_at)?;
+        let done = sqlx::query(
+            "INSERT INTO used_once (scope, value, expires_at) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (scope, value) DO UPDATE SET expires_at = excluded.expires_at \
+             WHERE used_once.expires_at < ?4",
+        )
+        .bind(&once.scope)
+        .bind(&once.value)
+        .bind(time_text(expires_at))
+        .bind(time_text(now))
+        .execute(&mut **tx)
+        .await
+        .map_err(|e| db_error(e, "insert replay guard entry"))?;
+        if done.rows_affected() == 0 {
+            return Ok(Err(Rejection::Replay {
+                scope: once.scope.clone(),
+            }));
+        }
+    }
+    if let Some(why) = check_step(current, t, now)? {
+        return Ok(Err(why));
+    }
+    if let Some(c) = &t.issued {
+        insert_issued(&mut **tx, c).await?;
+    }
+    let counted = i32::from(t.counter.is_some());
+    let row: RequestRow = sqlx::query_as(concat!(
+        "UPDATE flow_requests SET status = ?2, result = ?3, \
+         completed_at = CASE WHEN ?4 THEN COALESCE(completed_at, ?5) ELSE completed_at END, \
+         retrieved_at = CASE WHEN ?6 THEN COALESCE(retrieved_at, ?5) ELSE retrieved_at END, \
+         refusals = refusals + ?7 WHERE id = ?1 RETURNING ",
+        request_columns!()
+    ))
+    .bind(id_text(t.request_id))
+    .bind(t.to.as_str())
+    .bind(json_text("result", &t.body)?)
+    .bind(t.to.is_final())
+    .bind(time_text(now))
+    .bind(t.to == FlowStatus::RequestRetrieved)
+    .bind(counted)
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(|e| db_error(e, "flow step"))?;
+    let updated = FlowRequest::try_from(row)?;
+    if let (Some(target), true) = (&t.callback, t.to.is_reported()) {
+        let m = NewCallback {
+            id: target.id,
+            request_id: t.request_id,
+            request_status: t.to.as_str().to_owned(),
+            url: target.url.clone(),
+            headers: target.headers.clone(),
+            body: t.body.clone(),
+            give_up_at: target.give_up_at,
+        };
+        insert_callback(&mut **tx, &m, callback_seq(t, updated.refusals), now).await?;
+    }
+    Ok(Ok(updated))
+}
+
 #[async_trait::async_trait]
 impl FlowStore for SqliteStore {
     async fn create_request(&self, r: &NewFlowRequest, now: DateTime<Utc>) -> Result<FlowRequest> {
@@ -441,7 +573,7 @@ impl FlowStore for SqliteStore {
         let inserted = sqlx::query(concat!(
             "INSERT INTO flow_requests (",
             request_columns!(),
-            ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, 0, ?, ?, NULL, NULL)"
+            ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, 0, 0, ?, ?, NULL, NULL)"
         ))
         .bind(id_text(r.id))
         .bind(id_text(r.tenant_id))
@@ -484,6 +616,7 @@ impl FlowStore for SqliteStore {
             status: INITIAL_REQUEST_STATUS.into(),
             result: None,
             pin_failures: 0,
+            refusals: 0,
             created_at: now,
             expires_at,
             retrieved_at: None,
@@ -504,64 +637,56 @@ impl FlowStore for SqliteStore {
         row.map(FlowRequest::try_from).transpose()
     }
 
-    async fn mark_request_retrieved(&self, id: Uuid, now: DateTime<Utc>) -> Result<bool> {
+    async fn transition(&self, t: &Transition, now: DateTime<Utc>) -> Result<TransitionOutcome> {
         let now = normalize_time(now)?;
-        // One statement under the write lock: the IS NULL condition lets only the first win.
-        let done = sqlx::query(
-            "UPDATE flow_requests SET retrieved_at = ? WHERE id = ? AND retrieved_at IS NULL",
-        )
-        .bind(time_text(now))
-        .bind(id_text(id))
-        .execute(&self.pool)
-        .await
-        .map_err(|e| db_error(e, "mark request retrieved"))?;
-        if done.rows_affected() > 0 {
-            return Ok(true);
-        }
-        if self.exists("flow_requests", id, "load request").await? {
-            Ok(false)
-        } else {
-            Err(not_found("request", id))
-        }
+        let mut tx = self.begin_write("flow step").await?;
+        let current = load_request(&mut tx, t.request_id).await?;
+        let outcome = match apply_step(&mut tx, &current, t, now).await? {
+            Ok(updated) => TransitionOutcome::Applied(updated),
+            // Dropping the transaction rolls back whatever the step wrote before it was refused.
+            Err(why) => return Ok(TransitionOutcome::Rejected(why, Box::new(current))),
+        };
+        commit(tx, "flow step").await?;
+        Ok(outcome)
     }
 
-    async fn set_request_status(
+    async fn record_pin_failure(
         &self,
         id: Uuid,
-        status: &str,
-        result: &serde_json::Value,
-        completed: bool,
+        max: i32,
+        lock: &Transition,
         now: DateTime<Utc>,
-    ) -> Result<FlowRequest> {
+    ) -> Result<PinOutcome> {
         let now = normalize_time(now)?;
-        let row: Option<RequestRow> = sqlx::query_as(concat!(
-            "UPDATE flow_requests SET status = ?1, result = ?2, completed_at = \
-             CASE WHEN ?3 THEN COALESCE(completed_at, ?4) ELSE completed_at END \
-             WHERE id = ?5 RETURNING ",
-            request_columns!()
-        ))
-        .bind(status)
-        .bind(json_text("result", result)?)
-        .bind(completed)
-        .bind(time_text(now))
-        .bind(id_text(id))
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(|e| db_error(e, "set request status"))?;
-        FlowRequest::try_from(row.ok_or_else(|| not_found("request", id))?)
-    }
-
-    async fn record_pin_failure(&self, id: Uuid) -> Result<i32> {
-        let row: Option<(i64,)> = sqlx::query_as(
+        let mut tx = self.begin_write("record PIN failure").await?;
+        let current = load_request(&mut tx, id).await?;
+        if let Some(why) = check_pin_failure(&current, max, now)? {
+            return Ok(PinOutcome::Rejected(why, Box::new(current)));
+        }
+        let (failures,): (i64,) = sqlx::query_as(
             "UPDATE flow_requests SET pin_failures = pin_failures + 1 WHERE id = ? \
              RETURNING pin_failures",
         )
         .bind(id_text(id))
-        .fetch_optional(&self.pool)
+        .fetch_one(&mut *tx)
         .await
         .map_err(|e| db_error(e, "record PIN failure"))?;
-        let (n,) = row.ok_or_else(|| not_found("request", id))?;
-        stored_i32("flow_requests.pin_failures", n)
+        let failures = stored_i32("flow_requests.pin_failures", failures)?;
+        if failures < max {
+            commit(tx, "record PIN failure").await?;
+            return Ok(PinOutcome::Counted(failures));
+        }
+        let counted = FlowRequest {
+            pin_failures: failures,
+            ..current
+        };
+        match apply_step(&mut tx, &counted, lock, now).await? {
+            Ok(locked) => {
+                commit(tx, "record PIN failure").await?;
+                Ok(PinOutcome::LockedNow(locked))
+            }
+            Err(why) => Ok(PinOutcome::Rejected(why, Box::new(counted))),
+        }
     }
 
     async fn consume_once(
@@ -604,43 +729,12 @@ impl FlowStore for SqliteStore {
 #[async_trait::async_trait]
 impl OutboxStore for SqliteStore {
     async fn enqueue_callback(&self, m: &NewCallback, now: DateTime<Utc>) -> Result<bool> {
-        let now = normalize_time(now)?;
-        let give_up_at = normalize_time(m.give_up_at)?;
-        let headers = json_text("headers", &m.headers)?;
-        let body = json_text("body", &m.body)?;
         let mut conn = self
             .pool
             .acquire()
             .await
             .map_err(|e| db_error(e, "insert callback"))?;
-        let done = sqlx::query(
-            "INSERT INTO callbacks (id, request_id, request_status, url, headers, body, state, \
-             attempts, next_attempt_at, give_up_at, locked_until, last_error, created_at, \
-             updated_at, delivered_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', 0, ?7, ?8, NULL, NULL, ?7, ?7, NULL) \
-             ON CONFLICT (request_id, request_status) DO NOTHING",
-        )
-        .bind(id_text(m.id))
-        .bind(id_text(m.request_id))
-        .bind(&m.request_status)
-        .bind(&m.url)
-        .bind(headers)
-        .bind(body)
-        .bind(time_text(now))
-        .bind(time_text(give_up_at))
-        .execute(&mut *conn)
-        .await;
-        match done {
-            Ok(done) => Ok(done.rows_affected() > 0),
-            Err(e) => Err(insert_error(
-                &mut conn,
-                e,
-                "insert callback",
-                vec![unique("callbacks.id", "callback", "id", m.id)],
-                &[parent("request", "flow_requests", m.request_id)],
-            )
-            .await),
-        }
+        insert_callback(&mut conn, m, 0, normalize_time(now)?).await
     }
 
     async fn claim_due_callbacks(
@@ -802,6 +896,96 @@ async fn take_index(
         index,
         list_length: list.length,
     }))
+}
+
+/// Records an issued credential on `conn` (a pooled connection or a step's transaction).
+async fn insert_issued(
+    conn: &mut SqliteConnection,
+    c: &NewIssuedCredential,
+) -> Result<IssuedCredential> {
+    let issued_at = normalize_time(c.issued_at)?;
+    let expires_at = normalize_time(c.expires_at)?;
+    // Allocation bits are only ever set, so a plain read is enough.
+    let list: Option<(String, Vec<u8>)> = match c.status_list_id {
+        Some(list_id) => {
+            sqlx::query_as("SELECT authority_id, allocation FROM status_lists WHERE id = ?")
+                .bind(id_text(list_id))
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(|e| db_error(e, "load status list"))?
+        }
+        None => None,
+    };
+    let list = match list {
+        Some((owner, allocation)) => {
+            Some((parse_id("status_lists.authority_id", &owner)?, allocation))
+        }
+        None => None,
+    };
+    check_status_entry(c, list.as_ref().map(|(a, bits)| (*a, bits.as_slice())))?;
+    let slot = format!(
+        "{}#{}",
+        c.status_list_id.unwrap_or_default(),
+        c.status_index.unwrap_or_default()
+    );
+    let inserted = sqlx::query(concat!(
+        "INSERT INTO issued_credentials (",
+        issued_columns!(),
+        ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL)"
+    ))
+    .bind(id_text(c.id))
+    .bind(&c.jti)
+    .bind(id_text(c.tenant_id))
+    .bind(id_text(c.contract_id))
+    .bind(id_text(c.authority_id))
+    .bind(c.request_id.map(id_text))
+    .bind(&c.subject_did)
+    .bind(c.status_list_id.map(id_text))
+    .bind(c.status_index.map(i64::from))
+    .bind(&c.indexed_claim_hash)
+    .bind(time_text(issued_at))
+    .bind(time_text(expires_at))
+    .execute(&mut *conn)
+    .await;
+    if let Err(e) = inserted {
+        return Err(insert_error(
+            &mut *conn,
+            e,
+            "insert issued credential",
+            vec![
+                unique("issued_credentials.id", "issued credential", "id", c.id),
+                unique("issued_credentials.jti", "issued credential", "jti", &c.jti),
+                unique(
+                    "issued_credentials.status_index",
+                    "issued credential",
+                    "status_index",
+                    &slot,
+                ),
+            ],
+            &[
+                parent("tenant", "tenants", c.tenant_id),
+                parent("contract", "contracts", c.contract_id),
+                parent("authority", "authorities", c.authority_id),
+            ],
+        )
+        .await);
+    }
+    Ok(IssuedCredential {
+        id: c.id,
+        jti: c.jti.clone(),
+        tenant_id: c.tenant_id,
+        contract_id: c.contract_id,
+        authority_id: c.authority_id,
+        request_id: c.request_id,
+        subject_did: c.subject_did.clone(),
+        status_list_id: c.status_list_id,
+        status_index: c.status_index,
+        indexed_claim_hash: c.indexed_claim_hash.clone(),
+        issued_at,
+        expires_at,
+        revoked_at: None,
+        revocation_reason: None,
+    })
 }
 
 #[async_trait::async_trait]
@@ -1053,94 +1237,12 @@ impl CredentialStore for SqliteStore {
     }
 
     async fn record_issued_credential(&self, c: &NewIssuedCredential) -> Result<IssuedCredential> {
-        let issued_at = normalize_time(c.issued_at)?;
-        let expires_at = normalize_time(c.expires_at)?;
         let mut conn = self
             .pool
             .acquire()
             .await
             .map_err(|e| db_error(e, "insert issued credential"))?;
-        // Allocation bits are only ever set, so a plain read is enough.
-        let list: Option<(String, Vec<u8>)> = match c.status_list_id {
-            Some(list_id) => {
-                sqlx::query_as("SELECT authority_id, allocation FROM status_lists WHERE id = ?")
-                    .bind(id_text(list_id))
-                    .fetch_optional(&mut *conn)
-                    .await
-                    .map_err(|e| db_error(e, "load status list"))?
-            }
-            None => None,
-        };
-        let list = match list {
-            Some((owner, allocation)) => {
-                Some((parse_id("status_lists.authority_id", &owner)?, allocation))
-            }
-            None => None,
-        };
-        check_status_entry(c, list.as_ref().map(|(a, bits)| (*a, bits.as_slice())))?;
-        let slot = format!(
-            "{}#{}",
-            c.status_list_id.unwrap_or_default(),
-            c.status_index.unwrap_or_default()
-        );
-        let inserted = sqlx::query(concat!(
-            "INSERT INTO issued_credentials (",
-            issued_columns!(),
-            ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL)"
-        ))
-        .bind(id_text(c.id))
-        .bind(&c.jti)
-        .bind(id_text(c.tenant_id))
-        .bind(id_text(c.contract_id))
-        .bind(id_text(c.authority_id))
-        .bind(c.request_id.map(id_text))
-        .bind(&c.subject_did)
-        .bind(c.status_list_id.map(id_text))
-        .bind(c.status_index.map(i64::from))
-        .bind(&c.indexed_claim_hash)
-        .bind(time_text(issued_at))
-        .bind(time_text(expires_at))
-        .execute(&mut *conn)
-        .await;
-        if let Err(e) = inserted {
-            return Err(insert_error(
-                &mut conn,
-                e,
-                "insert issued credential",
-                vec![
-                    unique("issued_credentials.id", "issued credential", "id", c.id),
-                    unique("issued_credentials.jti", "issued credential", "jti", &c.jti),
-                    unique(
-                        "issued_credentials.status_index",
-                        "issued credential",
-                        "status_index",
-                        &slot,
-                    ),
-                ],
-                &[
-                    parent("tenant", "tenants", c.tenant_id),
-                    parent("contract", "contracts", c.contract_id),
-                    parent("authority", "authorities", c.authority_id),
-                ],
-            )
-            .await);
-        }
-        Ok(IssuedCredential {
-            id: c.id,
-            jti: c.jti.clone(),
-            tenant_id: c.tenant_id,
-            contract_id: c.contract_id,
-            authority_id: c.authority_id,
-            request_id: c.request_id,
-            subject_did: c.subject_did.clone(),
-            status_list_id: c.status_list_id,
-            status_index: c.status_index,
-            indexed_claim_hash: c.indexed_claim_hash.clone(),
-            issued_at,
-            expires_at,
-            revoked_at: None,
-            revocation_reason: None,
-        })
+        insert_issued(&mut conn, c).await
     }
 
     async fn issued_credential_by_jti(&self, jti: &str) -> Result<Option<IssuedCredential>> {
@@ -1328,6 +1430,7 @@ mod tests {
             status: "request_created".into(),
             result: None,
             pin_failures: 0,
+            refusals: 0,
             created_at: "2026-01-01T00:00:00.000000Z".into(),
             expires_at: "2026-01-01T00:00:00.000000Z".into(),
             retrieved_at: None,

@@ -10,8 +10,9 @@ use uuid::Uuid;
 
 use super::{expect_conflict, expect_invalid, expect_not_found, new_key, run, t, tenant};
 use crate::{
-    Authority, Contract, FlowRequest, INITIAL_REQUEST_STATUS, NewCallback, NewFlowRequest,
-    NewIssuedCredential, OutboxState, RequestKind, Store, Tenant,
+    Authority, CallbackTarget, Contract, Counter, FlowRequest, FlowStatus, INITIAL_REQUEST_STATUS,
+    NewCallback, NewFlowRequest, NewIssuedCredential, OnceRecord, OutboxState, PinOutcome,
+    Rejection, RequestKind, Store, Tenant, Transition, TransitionOutcome,
 };
 
 store_suite!(
@@ -22,8 +23,11 @@ store_suite!(
     request_conflicts_and_missing_parents,
     request_is_retrieved_once,
     concurrent_retrievals_have_one_winner,
-    request_status_and_completion,
-    pin_failures_count_up,
+    issuance_steps_follow_the_machine,
+    rejected_steps_write_nothing,
+    concurrent_verdicts_have_one_winner,
+    refusals_are_counted_reported_and_limited,
+    pin_failures_lock_atomically,
     consume_once_refuses_replays_until_expiry,
     callbacks_are_queued_once_per_status,
     claims_lease_messages,
@@ -264,6 +268,7 @@ async fn requests_round_trip(store: Arc<dyn Store>) {
         status: INITIAL_REQUEST_STATUS.into(),
         result: None,
         pin_failures: 0,
+        refusals: 0,
         created_at: t(1),
         expires_at: t(300),
         retrieved_at: None,
@@ -326,23 +331,77 @@ async fn request_conflicts_and_missing_parents(store: Arc<dyn Store>) {
     request(&store, &f, "nonce-3").await;
 }
 
+fn step(r: &FlowRequest, to: FlowStatus) -> Transition {
+    Transition::new(r.id, r.kind, to, json!({"requestStatus": to.as_str()}))
+}
+
+fn target() -> CallbackTarget {
+    CallbackTarget {
+        id: Uuid::new_v4(),
+        url: "https://rp.example/cb".into(),
+        headers: json!({"api-key": "rp-secret"}),
+        give_up_at: t(3600),
+    }
+}
+
+fn once(scope: &str, value: &str) -> OnceRecord {
+    OnceRecord {
+        scope: scope.into(),
+        value: value.into(),
+        expires_at: t(300),
+    }
+}
+
+fn applied(o: TransitionOutcome) -> FlowRequest {
+    match o {
+        TransitionOutcome::Applied(r) => r,
+        TransitionOutcome::Rejected(why, _) => panic!("step rejected: {why:?}"),
+    }
+}
+
+fn rejected(o: TransitionOutcome) -> (Rejection, FlowRequest) {
+    match o {
+        TransitionOutcome::Applied(r) => panic!("step applied: {r:?}"),
+        TransitionOutcome::Rejected(why, r) => (why, *r),
+    }
+}
+
+async fn presentation(store: &Arc<dyn Store>, f: &Fixture, nonce: &str) -> FlowRequest {
+    let new = NewFlowRequest {
+        kind: RequestKind::Presentation,
+        contract_id: None,
+        ..new_request(f, nonce)
+    };
+    store.create_request(&new, t(1)).await.unwrap()
+}
+
 async fn request_is_retrieved_once(store: Arc<dyn Store>) {
     let f = fixture(&store).await;
     let r = request(&store, &f, "n").await;
-    assert!(store.mark_request_retrieved(r.id, t(5)).await.unwrap());
-    assert!(!store.mark_request_retrieved(r.id, t(6)).await.unwrap());
-    assert!(!store.mark_request_retrieved(r.id, t(7)).await.unwrap());
-    let stored = store.request(r.id).await.unwrap().unwrap();
-    assert_eq!(
-        stored.retrieved_at,
-        Some(t(5)),
-        "the first retrieval is kept"
-    );
+    let mut retrieve = step(&r, FlowStatus::RequestRetrieved);
+    retrieve.callback = Some(target());
+    let first = applied(store.transition(&retrieve, t(5)).await.unwrap());
+    assert_eq!(first.status, "request_retrieved");
+    assert_eq!(first.retrieved_at, Some(t(5)));
+    for i in 6..8 {
+        retrieve.callback = Some(target());
+        let (why, stored) = rejected(store.transition(&retrieve, t(i)).await.unwrap());
+        assert_eq!(why, Rejection::WrongStatus(FlowStatus::RequestRetrieved));
+        assert_eq!(
+            stored.retrieved_at,
+            Some(t(5)),
+            "the first retrieval is kept"
+        );
+    }
+    let sent = store.callbacks_for_request(r.id).await.unwrap();
+    assert_eq!(sent.len(), 1, "one request_retrieved callback");
+    assert_eq!(sent[0].request_status, "request_retrieved");
+    assert_eq!(sent[0].body, json!({"requestStatus": "request_retrieved"}));
+
     let missing = Uuid::new_v4();
-    let err = store
-        .mark_request_retrieved(missing, t(5))
-        .await
-        .unwrap_err();
+    let mut gone = step(&r, FlowStatus::RequestRetrieved);
+    gone.request_id = missing;
+    let err = store.transition(&gone, t(5)).await.unwrap_err();
     expect_not_found(err, "request", missing);
 }
 
@@ -352,86 +411,332 @@ async fn concurrent_retrievals_have_one_winner(store: Arc<dyn Store>) {
     let tasks: Vec<_> = (0..8)
         .map(|i| {
             let store = store.clone();
-            tokio::spawn(async move { store.mark_request_retrieved(r.id, t(10 + i)).await })
+            let mut retrieve = step(&r, FlowStatus::RequestRetrieved);
+            retrieve.callback = Some(target());
+            tokio::spawn(async move { store.transition(&retrieve, t(10 + i)).await })
         })
         .collect();
     let mut winners = 0;
     for task in tasks {
-        if task.await.unwrap().unwrap() {
+        if matches!(task.await.unwrap().unwrap(), TransitionOutcome::Applied(_)) {
             winners += 1;
         }
     }
     assert_eq!(winners, 1);
+    assert_eq!(store.callbacks_for_request(r.id).await.unwrap().len(), 1);
 }
 
-async fn request_status_and_completion(store: Arc<dyn Store>) {
+async fn issuance_steps_follow_the_machine(store: Arc<dyn Store>) {
     let f = fixture(&store).await;
     let r = request(&store, &f, "n").await;
-    let body = json!({"requestStatus": "request_retrieved", "requestId": r.id});
-    let updated = store
-        .set_request_status(r.id, "request_retrieved", &body, false, t(5))
-        .await
-        .unwrap();
-    assert_eq!(updated.status, "request_retrieved");
-    assert_eq!(updated.result, Some(body));
-    assert_eq!(updated.completed_at, None);
-    assert_eq!(store.request(r.id).await.unwrap(), Some(updated.clone()));
+    // Completing before a credential was issued is not a step of the machine.
+    let (why, _) = rejected(
+        store
+            .transition(&step(&r, FlowStatus::IssuanceSuccessful), t(2))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(why, Rejection::WrongStatus(FlowStatus::RequestCreated));
 
-    let done = json!({"requestStatus": "issuance_successful"});
-    let completed = store
-        .set_request_status(r.id, "issuance_successful", &done, true, t(8))
-        .await
-        .unwrap();
+    let mut issue = step(&r, FlowStatus::CredentialIssued);
+    issue.issued = Some(NewIssuedCredential {
+        request_id: Some(r.id),
+        ..credential(&f, "urn:uuid:vc-1")
+    });
+    issue.once = vec![once("holder-request-jti", "jti-1")];
+    issue.callback = Some(target());
+    let issued = applied(store.transition(&issue, t(5)).await.unwrap());
+    assert_eq!(issued.status, "credential_issued");
+    assert_eq!(issued.completed_at, None);
+    assert!(
+        store
+            .issued_credential_by_jti("urn:uuid:vc-1")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        store.callbacks_for_request(r.id).await.unwrap().is_empty(),
+        "credential_issued is internal: no callback"
+    );
+    assert!(
+        !store
+            .consume_once("holder-request-jti", "jti-1", t(300), t(6))
+            .await
+            .unwrap(),
+        "the step's replay record was written with it"
+    );
+
+    let mut done = step(&r, FlowStatus::IssuanceSuccessful);
+    done.callback = Some(target());
+    let completed = applied(store.transition(&done, t(8)).await.unwrap());
     assert_eq!(completed.completed_at, Some(t(8)));
-    assert_eq!(completed.status, "issuance_successful");
-    // Later statuses keep the first completion time, completed or not.
-    let again = store
-        .set_request_status(r.id, "issuance_error", &json!({}), true, t(9))
-        .await
-        .unwrap();
-    assert_eq!(again.completed_at, Some(t(8)));
-    let again = store
-        .set_request_status(r.id, "late", &json!({"x": 1}), false, t(10))
-        .await
-        .unwrap();
-    assert_eq!(again.completed_at, Some(t(8)));
-    assert_eq!(again.status, "late");
-    assert_eq!(again.created_at, t(1));
-    assert_eq!(again.payload, r.payload);
+    assert_eq!(
+        completed.result,
+        Some(json!({"requestStatus": "issuance_successful"}))
+    );
+    // Final: neither the opposite outcome nor a repeat changes it.
+    for to in [FlowStatus::IssuanceError, FlowStatus::IssuanceSuccessful] {
+        let mut late = step(&r, to);
+        late.callback = Some(target());
+        let (why, stored) = rejected(store.transition(&late, t(9)).await.unwrap());
+        assert_eq!(why, Rejection::WrongStatus(FlowStatus::IssuanceSuccessful));
+        assert_eq!(stored, completed);
+    }
+    let sent = store.callbacks_for_request(r.id).await.unwrap();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].request_status, "issuance_successful");
 
-    let missing = Uuid::new_v4();
+    // Illegal for the kind: an issuance request never becomes presentation_verified.
     let err = store
-        .set_request_status(missing, "x", &json!({}), false, t(5))
+        .transition(&step(&r, FlowStatus::PresentationVerified), t(9))
         .await
         .unwrap_err();
-    expect_not_found(err, "request", missing);
+    expect_invalid(err, "illegal transition");
+    // The kind the caller expects must match.
+    let mut wrong_kind = step(&r, FlowStatus::PresentationError);
+    wrong_kind.kind = RequestKind::Presentation;
+    let err = store.transition(&wrong_kind, t(9)).await.unwrap_err();
+    expect_not_found(err, "request", r.id);
 }
 
-async fn pin_failures_count_up(store: Arc<dyn Store>) {
+async fn rejected_steps_write_nothing(store: Arc<dyn Store>) {
+    let f = fixture(&store).await;
+    let r = request(&store, &f, "n").await;
+    assert!(
+        store
+            .consume_once("holder-request-jti", "used", t(300), t(2))
+            .await
+            .unwrap()
+    );
+    // A replayed record refuses the whole step: no credential, no status, no other record.
+    let mut issue = step(&r, FlowStatus::CredentialIssued);
+    issue.issued = Some(credential(&f, "urn:uuid:vc-replayed"));
+    issue.once = vec![
+        once("vp_token", "fresh"),
+        once("holder-request-jti", "used"),
+    ];
+    let (why, stored) = rejected(store.transition(&issue, t(5)).await.unwrap());
+    assert_eq!(
+        why,
+        Rejection::Replay {
+            scope: "holder-request-jti".into()
+        }
+    );
+    assert_eq!(stored.status, "request_created");
+    assert!(
+        store
+            .issued_credential_by_jti("urn:uuid:vc-replayed")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .consume_once("vp_token", "fresh", t(300), t(6))
+            .await
+            .unwrap(),
+        "the step's other record was rolled back"
+    );
+
+    // A credential that cannot be recorded fails the step as a whole.
+    store
+        .record_issued_credential(&credential(&f, "urn:uuid:taken"))
+        .await
+        .unwrap();
+    let mut issue = step(&r, FlowStatus::CredentialIssued);
+    issue.issued = Some(credential(&f, "urn:uuid:taken"));
+    issue.once = vec![once("holder-request-jti", "second")];
+    let err = store.transition(&issue, t(7)).await.unwrap_err();
+    expect_conflict(err, "issued credential", "jti");
+    let stored = store.request(r.id).await.unwrap().unwrap();
+    assert_eq!(stored.status, "request_created");
+    assert!(
+        store
+            .consume_once("holder-request-jti", "second", t(300), t(8))
+            .await
+            .unwrap()
+    );
+
+    // Expired requests take no step, unless the step says expiry does not matter.
+    let (why, _) = rejected(
+        store
+            .transition(&step(&r, FlowStatus::RequestRetrieved), t(300))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(why, Rejection::Expired);
+    let mut late = step(&r, FlowStatus::IssuanceError);
+    late.require_live = false;
+    applied(store.transition(&late, t(301)).await.unwrap());
+}
+
+async fn concurrent_verdicts_have_one_winner(store: Arc<dyn Store>) {
+    let f = fixture(&store).await;
+    let r = presentation(&store, &f, "n").await;
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let store = store.clone();
+            let mut verify = step(&r, FlowStatus::PresentationVerified);
+            verify.body = json!({"requestStatus": "presentation_verified", "subject": i});
+            verify.once = vec![once("vp_token", &format!("jti-{i}"))];
+            verify.callback = Some(target());
+            tokio::spawn(async move { (i, store.transition(&verify, t(10)).await) })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for task in tasks {
+        let (i, outcome) = task.await.unwrap();
+        match outcome.unwrap() {
+            TransitionOutcome::Applied(_) => winners.push(i),
+            TransitionOutcome::Rejected(why, _) => {
+                assert_eq!(
+                    why,
+                    Rejection::WrongStatus(FlowStatus::PresentationVerified)
+                );
+            }
+        }
+    }
+    assert_eq!(winners.len(), 1, "{winners:?}");
+    let winner = winners[0];
+    let stored = store.request(r.id).await.unwrap().unwrap();
+    assert_eq!(stored.result.unwrap()["subject"], winner);
+    let sent = store.callbacks_for_request(r.id).await.unwrap();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(
+        sent[0].body["subject"], winner,
+        "polling and callback agree"
+    );
+    for i in (0..8).filter(|i| *i != winner) {
+        assert!(
+            store
+                .consume_once("vp_token", &format!("jti-{i}"), t(300), t(11))
+                .await
+                .unwrap(),
+            "a losing step leaves no replay record"
+        );
+    }
+}
+
+async fn refusals_are_counted_reported_and_limited(store: Arc<dyn Store>) {
+    let f = fixture(&store).await;
+    let r = presentation(&store, &f, "n").await;
+    let refuse = |n: i32| {
+        let mut t = step(&r, FlowStatus::PresentationError);
+        t.body = json!({"requestStatus": "presentation_error", "n": n});
+        t.counter = Some(Counter::Refusal { limit: 3 });
+        t.callback = Some(target());
+        t
+    };
+    for n in 1..=3 {
+        let stored = applied(
+            store
+                .transition(&refuse(n), t(5 + i64::from(n)))
+                .await
+                .unwrap(),
+        );
+        assert_eq!(
+            (stored.refusals, stored.completed_at),
+            (n, None),
+            "not final"
+        );
+    }
+    let (why, stored) = rejected(store.transition(&refuse(4), t(9)).await.unwrap());
+    assert_eq!(why, Rejection::LimitReached);
+    assert_eq!(stored.refusals, 3);
+    let sent = store.callbacks_for_request(r.id).await.unwrap();
+    let ns: Vec<_> = sent.iter().map(|m| m.body["n"].clone()).collect();
+    assert_eq!(
+        ns,
+        [json!(1), json!(2), json!(3)],
+        "each refusal is reported"
+    );
+
+    // The request is still answerable, and once verified nothing changes the verdict.
+    let mut verify = step(&r, FlowStatus::PresentationVerified);
+    verify.callback = Some(target());
+    let verified = applied(store.transition(&verify, t(10)).await.unwrap());
+    assert_eq!(verified.completed_at, Some(t(10)));
+    let mut after = refuse(5);
+    after.counter = Some(Counter::Refusal { limit: 100 });
+    let (why, stored) = rejected(store.transition(&after, t(11)).await.unwrap());
+    assert_eq!(
+        why,
+        Rejection::WrongStatus(FlowStatus::PresentationVerified)
+    );
+    assert_eq!(stored, verified);
+    assert_eq!(store.callbacks_for_request(r.id).await.unwrap().len(), 4);
+}
+
+async fn pin_failures_lock_atomically(store: Arc<dyn Store>) {
     let f = fixture(&store).await;
     let r = request(&store, &f, "n").await;
     let other = request(&store, &f, "m").await;
-    assert_eq!(store.record_pin_failure(r.id).await.unwrap(), 1);
-    assert_eq!(store.record_pin_failure(r.id).await.unwrap(), 2);
-    let tasks: Vec<_> = (0..6)
+    let lock = |r: &FlowRequest| {
+        let mut t = step(r, FlowStatus::IssuanceError);
+        t.callback = Some(target());
+        t
+    };
+    match store
+        .record_pin_failure(r.id, 5, &lock(&r), t(2))
+        .await
+        .unwrap()
+    {
+        PinOutcome::Counted(1) => {}
+        other => panic!("{other:?}"),
+    }
+    let tasks: Vec<_> = (0..10)
         .map(|_| {
             let store = store.clone();
-            tokio::spawn(async move { store.record_pin_failure(r.id).await })
+            let lock = lock(&r);
+            tokio::spawn(async move { store.record_pin_failure(r.id, 5, &lock, t(3)).await })
         })
         .collect();
-    let mut seen = HashSet::new();
+    let (mut counted, mut locked_now, mut refused) = (HashSet::new(), 0, 0);
     for task in tasks {
-        assert!(seen.insert(task.await.unwrap().unwrap()));
+        match task.await.unwrap().unwrap() {
+            PinOutcome::Counted(n) => assert!(counted.insert(n)),
+            PinOutcome::LockedNow(req) => {
+                assert_eq!(
+                    (req.pin_failures, req.status.as_str()),
+                    (5, "issuance_error")
+                );
+                locked_now += 1;
+            }
+            PinOutcome::Rejected(why, _) => {
+                assert_eq!(why, Rejection::Locked);
+                refused += 1;
+            }
+        }
     }
-    assert_eq!(seen, (3..=8).collect::<HashSet<i32>>(), "atomic increments");
-    assert_eq!(store.request(r.id).await.unwrap().unwrap().pin_failures, 8);
+    assert_eq!(
+        counted,
+        (2..=4).collect::<HashSet<i32>>(),
+        "atomic increments"
+    );
+    assert_eq!((locked_now, refused), (1, 6));
+    let stored = store.request(r.id).await.unwrap().unwrap();
+    assert_eq!((stored.pin_failures, stored.completed_at), (5, Some(t(3))));
+    let sent = store.callbacks_for_request(r.id).await.unwrap();
+    assert_eq!(sent.len(), 1, "exactly one issuance_error");
+    // The right PIN after the lockout finds the request final.
+    let (why, _) = rejected(
+        store
+            .transition(&step(&r, FlowStatus::CredentialIssued), t(4))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(why, Rejection::WrongStatus(FlowStatus::IssuanceError));
     assert_eq!(
         store.request(other.id).await.unwrap().unwrap().pin_failures,
         0
     );
     let missing = Uuid::new_v4();
     expect_not_found(
-        store.record_pin_failure(missing).await.unwrap_err(),
+        store
+            .record_pin_failure(missing, 5, &lock(&r), t(4))
+            .await
+            .unwrap_err(),
         "request",
         missing,
     );
@@ -1468,7 +1773,8 @@ async fn flow_timestamps_round_trip_to_the_microsecond(store: Arc<dyn Store>) {
     let created = store.create_request(&new, precise).await.unwrap();
     assert_eq!(created.created_at, micros);
     assert_eq!(created.expires_at, micros + Duration::hours(1));
-    assert!(store.mark_request_retrieved(new.id, precise).await.unwrap());
+    let retrieve = Transition::new(new.id, new.kind, FlowStatus::RequestRetrieved, json!({}));
+    applied(store.transition(&retrieve, precise).await.unwrap());
     let stored = store.request(new.id).await.unwrap().unwrap();
     assert_eq!(
         (stored.created_at, stored.expires_at, stored.retrieved_at),
