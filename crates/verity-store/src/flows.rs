@@ -9,7 +9,7 @@ use crate::flow_model::{
     CallbackMessage, Contract, FlowRequest, IssuedCredential, NewCallback, NewFlowRequest,
     NewIssuedCredential, StatusAllocation, StatusList,
 };
-use crate::machine::{PinOutcome, Transition, TransitionOutcome};
+use crate::machine::{OnceRecord, PinOutcome, Transition, TransitionOutcome};
 
 /// Issuance and presentation requests, and the replay guard.
 #[async_trait::async_trait]
@@ -39,14 +39,20 @@ pub trait FlowStore: Send + Sync {
     /// `lock` (a step to the lockout status, normally `issuance_error`) is applied in the
     /// same transaction. Refused (nothing written) once the request is locked, final or
     /// expired, so concurrent guesses never count past `max` and no guess after the lockout
-    /// is considered. `NotFound` if absent.
+    /// is considered. `once` (the guess's token id) is written with the count; one already
+    /// taken refuses the guess as a replay without counting it. `NotFound` if absent.
     async fn record_pin_failure(
         &self,
         id: Uuid,
         max: i32,
+        once: &[OnceRecord],
         lock: &Transition,
         now: DateTime<Utc>,
     ) -> Result<PinOutcome>;
+
+    /// Whether `value` is recorded in `scope` and unexpired at `now` (a read: steps write
+    /// their records themselves, atomically; this only lets a replay be reported early).
+    async fn is_once_taken(&self, scope: &str, value: &str, now: DateTime<Utc>) -> Result<bool>;
 
     /// Remembers `value` in `scope` until `expires_at`: `true` the first time, `false` while an
     /// unexpired entry exists (a replay). Deletes a bounded batch of expired entries.

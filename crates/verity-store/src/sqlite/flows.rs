@@ -15,7 +15,7 @@ use crate::flow_model::{
 };
 use crate::flows::{CredentialStore, FlowStore, OutboxStore};
 use crate::machine::{
-    FlowStatus, PinOutcome, Rejection, Transition, TransitionOutcome, callback_seq,
+    FlowStatus, OnceRecord, PinOutcome, Rejection, Transition, TransitionOutcome, callback_seq,
     check_pin_failure, check_step,
 };
 use crate::model::{new_id, normalize_time};
@@ -490,16 +490,14 @@ async fn load_request(tx: &mut Transaction<'static, Sqlite>, id: Uuid) -> Result
     FlowRequest::try_from(row.ok_or_else(|| not_found("request", id))?)
 }
 
-/// Writes one step on `current` (read under the write lock), or says why it may not be
-/// taken. On a rejection the caller drops the transaction, undoing anything written here.
-async fn apply_step(
+/// Writes single-use records in a step's transaction: the rejection when one is already taken
+/// (an expired entry the purge has not reached yet is taken over, not a replay).
+async fn write_once(
     tx: &mut Transaction<'static, Sqlite>,
-    current: &FlowRequest,
-    t: &Transition,
+    records: &[OnceRecord],
     now: DateTime<Utc>,
-) -> Result<std::result::Result<FlowRequest, Rejection>> {
-    // Replays first: a replayed token is reported as such whatever became of the request.
-    for once in &t.once {
+) -> Result<Option<Rejection>> {
+    for once in records {
         let expires_at = normalize_time(once.expires_at)?;
         let done = sqlx::query(
             "INSERT INTO used_once (scope, value, expires_at) VALUES (?1, ?2, ?3) \
@@ -514,10 +512,25 @@ async fn apply_step(
         .await
         .map_err(|e| db_error(e, "insert replay guard entry"))?;
         if done.rows_affected() == 0 {
-            return Ok(Err(Rejection::Replay {
+            return Ok(Some(Rejection::Replay {
                 scope: once.scope.clone(),
             }));
         }
+    }
+    Ok(None)
+}
+
+/// Writes one step on `current` (read under the write lock), or says why it may not be
+/// taken. On a rejection the caller drops the transaction, undoing anything written here.
+async fn apply_step(
+    tx: &mut Transaction<'static, Sqlite>,
+    current: &FlowRequest,
+    t: &Transition,
+    now: DateTime<Utc>,
+) -> Result<std::result::Result<FlowRequest, Rejection>> {
+    // Replays first: a replayed token is reported as such whatever became of the request.
+    if let Some(why) = write_once(tx, &t.once, now).await? {
+        return Ok(Err(why));
     }
     if let Some(why) = check_step(current, t, now)? {
         return Ok(Err(why));
@@ -654,11 +667,16 @@ impl FlowStore for SqliteStore {
         &self,
         id: Uuid,
         max: i32,
+        once: &[OnceRecord],
         lock: &Transition,
         now: DateTime<Utc>,
     ) -> Result<PinOutcome> {
         let now = normalize_time(now)?;
         let mut tx = self.begin_write("record PIN failure").await?;
+        if let Some(why) = write_once(&mut tx, once, now).await? {
+            let current = load_request(&mut tx, id).await?;
+            return Ok(PinOutcome::Rejected(why, Box::new(current)));
+        }
         let current = load_request(&mut tx, id).await?;
         if let Some(why) = check_pin_failure(&current, max, now)? {
             return Ok(PinOutcome::Rejected(why, Box::new(current)));
@@ -687,6 +705,20 @@ impl FlowStore for SqliteStore {
             }
             Err(why) => Ok(PinOutcome::Rejected(why, Box::new(counted))),
         }
+    }
+
+    async fn is_once_taken(&self, scope: &str, value: &str, now: DateTime<Utc>) -> Result<bool> {
+        let now = normalize_time(now)?;
+        let row: Option<(i64,)> = sqlx::query_as(
+            "SELECT 1 FROM used_once WHERE scope = ? AND value = ? AND expires_at >= ?",
+        )
+        .bind(scope)
+        .bind(value)
+        .bind(time_text(now))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| db_error(e, "look up replay guard entry"))?;
+        Ok(row.is_some())
     }
 
     async fn consume_once(

@@ -678,18 +678,57 @@ async fn pin_failures_lock_atomically(store: Arc<dyn Store>) {
         t
     };
     match store
-        .record_pin_failure(r.id, 5, &lock(&r), t(2))
+        .record_pin_failure(
+            r.id,
+            5,
+            &[once("holder-request-jti", "g1")],
+            &lock(&r),
+            t(2),
+        )
         .await
         .unwrap()
     {
         PinOutcome::Counted(1) => {}
         other => panic!("{other:?}"),
     }
+    // A replayed guess is refused as a replay and not counted.
+    match store
+        .record_pin_failure(
+            r.id,
+            5,
+            &[once("holder-request-jti", "g1")],
+            &lock(&r),
+            t(2),
+        )
+        .await
+        .unwrap()
+    {
+        PinOutcome::Rejected(Rejection::Replay { .. }, req) => assert_eq!(req.pin_failures, 1),
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        store
+            .is_once_taken("holder-request-jti", "g1", t(2))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .is_once_taken("holder-request-jti", "g1", t(301))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .is_once_taken("holder-request-jti", "g2", t(2))
+            .await
+            .unwrap()
+    );
     let tasks: Vec<_> = (0..10)
         .map(|_| {
             let store = store.clone();
             let lock = lock(&r);
-            tokio::spawn(async move { store.record_pin_failure(r.id, 5, &lock, t(3)).await })
+            tokio::spawn(async move { store.record_pin_failure(r.id, 5, &[], &lock, t(3)).await })
         })
         .collect();
     let (mut counted, mut locked_now, mut refused) = (HashSet::new(), 0, 0);
@@ -734,7 +773,7 @@ async fn pin_failures_lock_atomically(store: Arc<dyn Store>) {
     let missing = Uuid::new_v4();
     expect_not_found(
         store
-            .record_pin_failure(missing, 5, &lock(&r), t(4))
+            .record_pin_failure(missing, 5, &[], &lock(&r), t(4))
             .await
             .unwrap_err(),
         "request",
