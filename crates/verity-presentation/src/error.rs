@@ -18,6 +18,10 @@ pub enum PresentationError {
     /// No stored presentation request matches the response.
     #[error("request: no presentation request is known for this response")]
     RequestNotFound,
+    /// The presentation request asks for no credential: nothing could be verified, so
+    /// nothing is (fails closed instead of verifying a presentation of zero credentials).
+    #[error("request: the presentation request asks for no credentials")]
+    NothingRequested,
     /// The presentation request has expired.
     #[error("request: the presentation request expired at {expires_at} (now {now})")]
     RequestExpired {
@@ -475,6 +479,7 @@ impl PresentationError {
             E::FaceCheckBelowThreshold { .. } => "PRES-051",
             E::FaceCheckFailed { .. } => "PRES-052",
             E::FaceCheckUnavailable { .. } => "PRES-053",
+            E::NothingRequested => "PRES-054",
         }
     }
 
@@ -486,7 +491,7 @@ impl PresentationError {
             return "transientError";
         }
         match self {
-            E::RequestNotFound => "requestNotFound",
+            E::RequestNotFound | E::NothingRequested => "requestNotFound",
             E::RequestExpired { .. } => "requestExpired",
             E::StateMismatch
             | E::IdTokenMalformed { .. }
@@ -609,6 +614,7 @@ mod tests {
         let d = s;
         vec![
             (E::RequestNotFound, "PRES-001", "requestNotFound", false),
+            (E::NothingRequested, "PRES-054", "requestNotFound", false),
             (
                 E::RequestExpired {
                     expires_at: 1,

@@ -5,21 +5,13 @@ use actix_web::http::StatusCode;
 use serde_json::{Value, json};
 use uuid::Uuid;
 use verity_contracts::Contract;
-use verity_store::{Authority, FlowRequest};
+use verity_store::{Authority, CallbackTarget, FlowRequest, FlowStatus, Transition, TransitionOutcome};
 
 use crate::error::{ApiError, InnerCode};
 use crate::extract::ApiCaller;
 use crate::rp_types::{Callback, Registration};
 use crate::state::AppState;
 
-/// Statuses RPs receive as callbacks (internal steps such as `credential_issued` are not sent).
-pub const CALLBACK_STATUSES: [&str; 5] = [
-    "request_retrieved",
-    "issuance_successful",
-    "issuance_error",
-    "presentation_verified",
-    "presentation_error",
-];
 
 /// The stored contract definition, parsed.
 pub fn load_contract(stored: &verity_store::Contract) -> Result<Contract, ApiError> {
@@ -216,15 +208,12 @@ pub fn registration_claims(payload: &Value) -> Value {
     r
 }
 
-/// Fires `request_retrieved` on the first fetch of the request object only.
+/// Records the first fetch of the request object (`request_created` -> `request_retrieved`,
+/// with its callback, in one step); later fetches change nothing.
 pub async fn mark_retrieved(state: &AppState, req: &FlowRequest) -> Result<(), ApiError> {
-    if state
-        .store
-        .mark_request_retrieved(req.id, state.clock.now())
-        .await?
-    {
-        transition(state, req, "request_retrieved", None, false).await?;
-    }
+    let t = step(state, req, FlowStatus::RequestRetrieved, None);
+    // A rejection means another fetch (or a later step) came first: nothing to report.
+    apply(state, &t).await?;
     Ok(())
 }
 
@@ -242,56 +231,61 @@ pub fn callback_body(req: &FlowRequest, status: &str, extra: Option<Value>) -> V
     body
 }
 
-/// Records a status change and queues its callback (for statuses RPs receive).
-/// `extra` is merged into the body (`error`, `verifiedCredentialsData`, ...).
-pub async fn transition(
-    state: &AppState,
-    req: &FlowRequest,
-    status: &str,
-    error: Option<Value>,
-    completed: bool,
-) -> Result<(), ApiError> {
-    let extra = error.map(|e| json!({ "error": e }));
-    transition_with(state, req, status, extra, completed).await
+/// The RP's callback for `req`, when it gave one.
+pub fn callback_target(state: &AppState, req: &FlowRequest) -> Option<CallbackTarget> {
+    let url = req.payload["callback"]["url"].as_str()?;
+    let headers = match &req.payload["callback"]["headers"] {
+        h @ Value::Object(_) => h.clone(),
+        _ => json!({}),
+    };
+    Some(state.outbox.target(url, headers))
 }
 
-/// Like [`transition`], with arbitrary extra body members.
-pub async fn transition_with(
+/// A step of `req`'s flow to `to`: the status body (with `extra` members such as `error` or
+/// `verifiedCredentialsData`) for pollers, and the RP's callback when it gave one.
+pub fn step(
     state: &AppState,
     req: &FlowRequest,
-    status: &str,
+    to: FlowStatus,
     extra: Option<Value>,
-    completed: bool,
-) -> Result<(), ApiError> {
-    let body = callback_body(req, status, extra);
-    let now = state.clock.now();
-    state
-        .store
-        .set_request_status(req.id, status, &body, completed, now)
-        .await?;
-    if CALLBACK_STATUSES.contains(&status)
-        && let Some(url) = req.payload["callback"]["url"].as_str()
-    {
-        let headers = req.payload["callback"]["headers"].clone();
-        let headers = if headers.is_object() {
-            headers
-        } else {
-            json!({})
-        };
-        state
-            .outbox
-            .enqueue(req.id, status, url, &headers, body)
-            .await?;
+) -> Transition {
+    let mut t = Transition::new(req.id, req.kind, to, callback_body(req, to.as_str(), extra));
+    t.callback = callback_target(state, req);
+    t
+}
+
+/// The `error` member of a status body.
+pub fn error_extra(error: Value) -> Option<Value> {
+    Some(json!({ "error": error }))
+}
+
+/// Applies a step in one store transaction and wakes the callback worker when it wrote one.
+pub async fn apply(state: &AppState, t: &Transition) -> Result<TransitionOutcome, ApiError> {
+    let outcome = state.store.transition(t, state.clock.now()).await?;
+    match &outcome {
+        TransitionOutcome::Applied(req) => {
+            tracing::debug!(request_id = %req.id, status = %t.to, "request status changed");
+            if t.callback.is_some() && t.to.is_reported() {
+                state.outbox.wake();
+            }
+        }
+        TransitionOutcome::Rejected(why, req) => {
+            tracing::debug!(request_id = %req.id, to = %t.to, why = ?why, "flow step not taken");
+        }
     }
-    Ok(())
+    Ok(outcome)
 }
 
 /// What the polling endpoint returns: the last status body, or `request_created`.
 pub fn status_body(req: &FlowRequest) -> Value {
+    let reported = req
+        .result
+        .as_ref()
+        .and_then(|r| r["requestStatus"].as_str())
+        .and_then(|s| s.parse::<FlowStatus>().ok())
+        .is_some_and(FlowStatus::is_reported);
     match &req.result {
-        Some(r) if CALLBACK_STATUSES.contains(&r["requestStatus"].as_str().unwrap_or_default()) => {
-            r.clone()
-        }
+        Some(r) if reported => r.clone(),
         _ if req.retrieved_at.is_some() => callback_body(req, "request_retrieved", None),
         _ => callback_body(req, "request_created", None),
     }
@@ -310,17 +304,90 @@ impl verity_presentation::ReplayGuard for StoreReplayGuard {
         expires_at: i64,
         now: i64,
     ) -> Result<bool, verity_presentation::SourceError> {
-        let exp = chrono::DateTime::from_timestamp(expires_at, 0).ok_or_else(|| {
-            verity_presentation::SourceError::Invalid(format!("expiry {expires_at} out of range"))
-        })?;
-        let now = chrono::DateTime::from_timestamp(now, 0).ok_or_else(|| {
-            verity_presentation::SourceError::Invalid(format!("time {now} out of range"))
-        })?;
+        let (exp, now) = unix_pair(expires_at, now)?;
         self.0
             .consume_once(scope, value, exp, now)
             .await
             .map_err(|e| verity_presentation::SourceError::Unavailable(e.to_string()))
     }
+}
+
+/// The verifier's replay guard for one flow step: a value is checked against the store when
+/// the pipeline consumes it, and recorded by the step that writes the verdict (its `once`
+/// records, from [`DeferredReplayGuard::take`]), so a verification that fails or cannot
+/// complete after the check consumes nothing, and two verdicts on one value cannot both be
+/// written.
+#[derive(Debug)]
+pub struct DeferredReplayGuard {
+    store: std::sync::Arc<dyn verity_store::Store>,
+    taken: std::sync::Mutex<Vec<verity_store::OnceRecord>>,
+}
+
+impl DeferredReplayGuard {
+    /// A guard with nothing consumed yet.
+    pub fn new(store: std::sync::Arc<dyn verity_store::Store>) -> Self {
+        Self {
+            store,
+            taken: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The values consumed so far, for the step's `once` records.
+    pub fn take(&self) -> Vec<verity_store::OnceRecord> {
+        match self.taken.lock() {
+            Ok(mut v) => std::mem::take(&mut *v),
+            Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl verity_presentation::ReplayGuard for DeferredReplayGuard {
+    async fn consume(
+        &self,
+        scope: &str,
+        value: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<bool, verity_presentation::SourceError> {
+        let (exp, now) = unix_pair(expires_at, now)?;
+        let taken = self
+            .store
+            .is_once_taken(scope, value, now)
+            .await
+            .map_err(|e| verity_presentation::SourceError::Unavailable(e.to_string()))?;
+        if taken {
+            return Ok(false);
+        }
+        let record = verity_store::OnceRecord {
+            scope: scope.to_owned(),
+            value: value.to_owned(),
+            expires_at: exp,
+        };
+        let mut v = match self.taken.lock() {
+            Ok(v) => v,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if v.contains(&record) {
+            return Ok(false);
+        }
+        v.push(record);
+        Ok(true)
+    }
+}
+
+fn unix_pair(
+    expires_at: i64,
+    now: i64,
+) -> Result<(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>), verity_presentation::SourceError>
+{
+    let exp = chrono::DateTime::from_timestamp(expires_at, 0).ok_or_else(|| {
+        verity_presentation::SourceError::Invalid(format!("expiry {expires_at} out of range"))
+    })?;
+    let now = chrono::DateTime::from_timestamp(now, 0).ok_or_else(|| {
+        verity_presentation::SourceError::Invalid(format!("time {now} out of range"))
+    })?;
+    Ok((exp, now))
 }
 
 /// A random base64url string of `bytes` random bytes (nonces).

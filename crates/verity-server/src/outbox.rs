@@ -138,7 +138,19 @@ impl Outbox {
         Ok(queued)
     }
 
-    /// Wakes the worker (tests call it after moving the clock).
+    /// Where a step's callback goes: `url` with `headers`, retried until the configured
+    /// give-up time from now.
+    pub fn target(&self, url: &str, headers: serde_json::Value) -> verity_store::CallbackTarget {
+        verity_store::CallbackTarget {
+            id: Uuid::new_v4(),
+            url: url.to_owned(),
+            headers,
+            give_up_at: self.clock.now()
+                + chrono::Duration::seconds(self.config.give_up_after_secs),
+        }
+    }
+
+    /// Wakes the worker (after a step wrote a callback; tests call it after moving the clock).
     pub fn wake(&self) {
         self.wake.notify_one();
     }

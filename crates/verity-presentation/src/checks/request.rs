@@ -13,6 +13,9 @@ pub(crate) fn check_known<'r>(
         return Err(rec.fail("request.known", PresentationError::RequestNotFound));
     };
     rec.pass("request.known", format!("request {}", request.request_id));
+    if request.requested_credentials.is_empty() {
+        return Err(rec.fail("request.requested", PresentationError::NothingRequested));
+    }
     // Our own clock set the expiry, so no skew applies.
     if now >= request.expires_at {
         return Err(rec.fail(
@@ -57,6 +60,15 @@ mod tests {
         let v = verify_presentation(&f.ctx(), None, &resp).await;
         let e = assert_fails(&v, "PRES-001", "request.known");
         assert_eq!(e.hosted_code(), "requestNotFound");
+    }
+
+    #[tokio::test]
+    async fn a_request_for_nothing_verifies_nothing() {
+        let mut f = Fixture::new();
+        let resp = f.draft(vec![f.vc("VerifiedEmployee")]).finish();
+        f.request.requested_credentials.clear();
+        let v = f.verify_response(&resp).await;
+        assert_fails(&v, "PRES-054", "request.requested");
     }
 
     #[tokio::test]

@@ -16,7 +16,12 @@ use uuid::Uuid;
 use verity_contracts::{AttestationKind, Contract};
 use verity_did::Relationship;
 use verity_jose::{Header, UnverifiedJws, sign_jwt};
-use verity_store::{Authority, FlowRequest, NewIssuedCredential, RequestKind};
+use std::sync::Arc;
+
+use verity_store::{
+    Authority, FlowRequest, FlowStatus, NewIssuedCredential, OnceRecord, PinOutcome, Rejection,
+    RequestKind, TransitionOutcome,
+};
 
 use crate::authorities;
 use crate::error::{ApiError, InnerCode};
@@ -251,7 +256,7 @@ async fn request_object(
         }
         RequestKind::Presentation => {
             let claims =
-                super::presentation::presentation_request_claims(&state, &req, &authority, now);
+                super::presentation::presentation_request_claims(&state, &req, &authority, now)?;
             sign_jwt(&signer, Some("JWT"), &claims)
                 .await
                 .map_err(ApiError::internal)?
@@ -363,36 +368,39 @@ async fn completion(
         .ok_or_else(|| ApiError::not_found(format!("request `{id}` not found")))?;
     // A completed request keeps its outcome: repeating the same completion is a no-op (the
     // wallet may retry), the opposite one is a conflict, so the RP never gets
-    // `issuance_successful` and `issuance_error` for the same request.
-    match body.code.as_str() {
-        "issuance_successful" => match req.status.as_str() {
-            "issuance_successful" => {}
-            "credential_issued" => {
-                flows::transition(&state, &req, "issuance_successful", None, true).await?;
-            }
-            _ => {
-                return Err(ApiError::conflict(
-                    "no credential was issued for this request",
-                ));
-            }
-        },
-        "issuance_failed" => match req.status.as_str() {
-            "issuance_error" => {}
-            "issuance_successful" => {
-                return Err(ApiError::conflict(
-                    "this issuance already completed successfully",
-                ));
-            }
-            _ => {
-                let details = body.details.unwrap_or_else(|| "issuance_failed".into());
-                let err = json!({ "code": "IssuanceFlowFailed", "message": details });
-                flows::transition(&state, &req, "issuance_error", Some(err), true).await?;
-            }
-        },
+    // `issuance_successful` and `issuance_error` for the same request. The step's
+    // compare-and-set makes that hold for concurrent completions too.
+    let (to, extra) = match body.code.as_str() {
+        "issuance_successful" => (FlowStatus::IssuanceSuccessful, None),
+        "issuance_failed" => {
+            let details = body.details.unwrap_or_else(|| "issuance_failed".into());
+            let err = json!({ "code": "IssuanceFlowFailed", "message": details });
+            (FlowStatus::IssuanceError, flows::error_extra(err))
+        }
         other => {
             return Err(ApiError::bad_field(
                 "code",
                 format!("`{other}` is not issuance_successful or issuance_failed"),
+            ));
+        }
+    };
+    let mut t = flows::step(&state, &req, to, extra);
+    // The wallet confirms after receiving the credential, possibly just past the expiry.
+    t.require_live = false;
+    match flows::apply(&state, &t).await? {
+        TransitionOutcome::Applied(_) => {}
+        TransitionOutcome::Rejected(Rejection::WrongStatus(now), _) if now == to => {}
+        TransitionOutcome::Rejected(Rejection::WrongStatus(FlowStatus::IssuanceSuccessful), _) => {
+            return Err(ApiError::conflict(
+                "this issuance already completed successfully",
+            ));
+        }
+        TransitionOutcome::Rejected(Rejection::WrongStatus(FlowStatus::IssuanceError), _) => {
+            return Err(ApiError::conflict("this issuance already ended with an error"));
+        }
+        TransitionOutcome::Rejected(_, _) => {
+            return Err(ApiError::conflict(
+                "no credential was issued for this request",
             ));
         }
     }
@@ -407,20 +415,28 @@ struct HolderRequest {
     claims: Value,
 }
 
-/// Parses and checks the holder's signed request: signature by a key of `did` listed under
-/// authentication, `sub_jwk` = that key, `sub` = its thumbprint, audience, times.
-async fn verify_holder_request(
-    state: &AppState,
-    token: &str,
-    expected_aud: &str,
-) -> Result<HolderRequest, ApiError> {
-    let holder_err =
-        |m: String| ApiError::new(StatusCode::BAD_REQUEST, InnerCode::HolderRequestInvalid, m);
+fn holder_err(m: String) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, InnerCode::HolderRequestInvalid, m)
+}
+
+/// Parses the holder's request without verifying it: the JWS and its claims.
+fn parse_holder_request(state: &AppState, token: &str) -> Result<(UnverifiedJws, Value), ApiError> {
     let jws = UnverifiedJws::parse_with_limit(token, state.config.server.body_limit_bytes)
         .map_err(|e| holder_err(format!("the holder request is not a valid JWS: {e}")))?;
     let claims: Value = jws
         .payload_unverified()
         .map_err(|e| holder_err(e.to_string()))?;
+    Ok((jws, claims))
+}
+
+/// Parses and checks the holder's signed request: signature by a key of `did` listed under
+/// authentication, `sub_jwk` = that key, `sub` = its thumbprint, audience, times.
+async fn verify_holder_request(
+    state: &AppState,
+    jws: UnverifiedJws,
+    claims: &Value,
+    expected_aud: &str,
+) -> Result<HolderRequest, ApiError> {
     let did = claims["did"]
         .as_str()
         .ok_or_else(|| holder_err("`did` is missing".into()))?
@@ -504,8 +520,10 @@ async fn issue(
         .trim()
         .to_owned();
     let aud = flows::credential_issuer_url(&state, contract_id);
-    let holder = verify_holder_request(&state, &token, &aud).await?;
-    let request_id = holder.claims["state"]
+    let (jws, unverified) = parse_holder_request(&state, &token)?;
+    // The request is looked up before the holder's DID is resolved: an answer to a request
+    // that does not exist, has ended or is for another contract costs no resolution.
+    let request_id = unverified["state"]
         .as_str()
         .and_then(|s| Uuid::parse_str(s).ok())
         .ok_or_else(|| {
@@ -521,6 +539,7 @@ async fn issue(
             "the request is not for this contract",
         ));
     }
+    let holder = verify_holder_request(&state, jws, &unverified, &aud).await?;
     if holder.claims["nonce"].as_str() != Some(req.nonce.as_str()) {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -528,69 +547,42 @@ async fn issue(
             "`nonce` does not match the request",
         ));
     }
-    // The replay check comes before every state check, so a replayed holder request is
-    // reported as a replay whatever became of the request since. The jti is remembered as long
-    // as the token could still be accepted (its `exp` plus the allowed skew), but not past the
-    // request's own expiry, after which the request refuses every holder request anyway.
+    // The jti is remembered as long as the token could still be accepted (its `exp` plus the
+    // allowed skew), but not past the request's own expiry, after which the request refuses
+    // every holder request anyway. It is written by the step the request takes (a wrong PIN
+    // or the credential), never before, so an outage in between does not burn it.
     let skew = chrono::Duration::seconds(state.config.auth.clock_skew_secs.max(0));
-    let remember_until = DateTime::from_timestamp(holder.exp, 0)
-        .map_or(req.expires_at, |exp| (exp + skew).min(req.expires_at));
-    if !state
+    let jti = OnceRecord {
+        scope: HOLDER_JTI_SCOPE.into(),
+        value: holder.jti.clone(),
+        expires_at: DateTime::from_timestamp(holder.exp, 0)
+            .map_or(req.expires_at, |exp| (exp + skew).min(req.expires_at)),
+    };
+    // Reported before every state check, so a replayed holder request is reported as a
+    // replay whatever became of the request since.
+    if state
         .store
-        .consume_once(
-            "holder-request-jti",
-            &holder.jti,
-            remember_until,
-            state.clock.now(),
-        )
+        .is_once_taken(&jti.scope, &jti.value, state.clock.now())
         .await?
     {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            InnerCode::Replay,
-            "this holder request was already used (jti replayed)",
-        ));
+        return Err(replayed());
     }
-    // A locked request stays locked: the right PIN after the lockout gets the lockout answer,
-    // not a generic conflict.
-    if req.payload["pin"]["hash"].is_string() && req.pin_failures >= MAX_PIN_FAILURES {
-        return Err(pin_locked("too many wrong PINs: this request is locked"));
-    }
-    match req.status.as_str() {
-        "credential_issued" | "issuance_successful" => {
-            return Err(ApiError::conflict(
-                "a credential was already issued for this request",
-            ));
-        }
-        "issuance_error" => {
-            return Err(ApiError::conflict(
-                "this request has ended with an error; the app must create a new one",
-            ));
-        }
-        _ => {}
-    }
-    check_pin(&state, &req, &holder.claims).await?;
+    // A snapshot, to answer early; the step below decides.
+    refuse_ended(&req)?;
+    check_pin(&state, &req, &holder.claims, &jti).await?;
     let (stored, contract) = flows::contract_of(&state, &req).await?;
     let authority = flows::authority_of(&state, &req).await?;
-    let subject = collect_claims(&state, &req, &contract, &holder, &authority.did).await?;
-    // One credential per request, also when holder requests race (each with its own jti):
-    // the status check above reads a snapshot, this claim is atomic in the store. It comes
-    // after every check the holder can fail, so a refused attempt does not burn the request.
-    if !state
-        .store
-        .consume_once(
-            "issuance-request",
-            &req.id.to_string(),
-            req.expires_at,
-            state.clock.now(),
-        )
-        .await?
-    {
-        return Err(ApiError::conflict(
-            "a credential was already issued for this request",
-        ));
-    }
-    let vc = issue_credential(
+    let replay = Arc::new(flows::DeferredReplayGuard::new(state.store.clone()));
+    let subject = collect_claims(
+        &state,
+        &req,
+        &contract,
+        &holder,
+        &authority.did,
+        replay.clone(),
+    )
+    .await?;
+    let (vc, record) = issue_credential(
         &state,
         &req,
         &authority,
@@ -600,36 +592,118 @@ async fn issue(
         subject,
     )
     .await?;
-    flows::transition(&state, &req, "credential_issued", None, false).await?;
-    Ok(HttpResponse::Ok().json(json!({ "vc": vc })))
+    let jti_credential = record.jti.clone();
+    // One step: the request moves to credential_issued only from a live, unanswered state,
+    // and the credential record and the replay records are written with it. Of concurrent
+    // holder requests (each with its own jti) exactly one gets here first; the others'
+    // credentials are never recorded nor returned (their status indices stay used).
+    let mut t = flows::step(&state, &req, FlowStatus::CredentialIssued, None);
+    t.issued = Some(record);
+    t.once = std::iter::once(jti).chain(replay.take()).collect();
+    match flows::apply(&state, &t).await? {
+        TransitionOutcome::Applied(_) => {
+            tracing::info!(request_id = %req.id, jti = %jti_credential, "credential issued");
+            Ok(HttpResponse::Ok().json(json!({ "vc": vc })))
+        }
+        TransitionOutcome::Rejected(Rejection::Replay { scope }, _) => {
+            tracing::info!(request_id = %req.id, scope = %scope, "holder request replayed");
+            Err(replayed())
+        }
+        TransitionOutcome::Rejected(Rejection::Expired, _) => Err(expired(req.id)),
+        TransitionOutcome::Rejected(_, current) => {
+            refuse_ended(&current)?;
+            Err(ApiError::conflict(
+                "a credential was already issued for this request",
+            ))
+        }
+    }
 }
 
-async fn check_pin(state: &AppState, req: &FlowRequest, claims: &Value) -> Result<(), ApiError> {
+/// Replay scope of holder-request `jti`s.
+const HOLDER_JTI_SCOPE: &str = "holder-request-jti";
+
+fn replayed() -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        InnerCode::Replay,
+        "this holder request was already used (jti replayed)",
+    )
+}
+
+fn expired(id: Uuid) -> ApiError {
+    ApiError::new(
+        StatusCode::GONE,
+        InnerCode::RequestExpired,
+        format!("request `{id}` has expired"),
+    )
+    .with_request_id(id.to_string())
+}
+
+/// Refuses a holder request for a request that can no longer issue. A locked request stays
+/// locked: the right PIN after the lockout gets the lockout answer, not a generic conflict.
+fn refuse_ended(req: &FlowRequest) -> Result<(), ApiError> {
+    if req.payload["pin"]["hash"].is_string() && req.pin_failures >= MAX_PIN_FAILURES {
+        return Err(pin_locked("too many wrong PINs: this request is locked"));
+    }
+    match req.status.parse::<FlowStatus>() {
+        Ok(FlowStatus::CredentialIssued | FlowStatus::IssuanceSuccessful) => Err(
+            ApiError::conflict("a credential was already issued for this request"),
+        ),
+        Ok(FlowStatus::IssuanceError) => Err(ApiError::conflict(
+            "this request has ended with an error; the app must create a new one",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Checks the PIN; a wrong one is counted, with the lockout, in one step of the store.
+async fn check_pin(
+    state: &AppState,
+    req: &FlowRequest,
+    claims: &Value,
+    jti: &OnceRecord,
+) -> Result<(), ApiError> {
     let Some(expected) = req.payload["pin"]["hash"].as_str() else {
         return Ok(());
     };
-    if req.pin_failures >= MAX_PIN_FAILURES {
-        return Err(pin_locked("too many wrong PINs: this request is locked"));
-    }
     // The wallet sends base64(sha256(salt + pin)); the same hash was stored at creation.
     let given = claims["pin"].as_str().unwrap_or_default();
     if bool::from(given.as_bytes().ct_eq(expected.as_bytes())) && !given.is_empty() {
         return Ok(());
     }
-    let failures = state.store.record_pin_failure(req.id).await?;
-    if failures >= MAX_PIN_FAILURES {
-        let err = json!({ "code": "IssuanceFlowFailed", "message": "too many wrong PINs" });
-        flows::transition(state, req, "issuance_error", Some(err), true).await?;
-        return Err(pin_locked("wrong PIN: this request is now locked"));
+    let err = json!({ "code": "IssuanceFlowFailed", "message": "too many wrong PINs" });
+    let lock = flows::step(state, req, FlowStatus::IssuanceError, flows::error_extra(err));
+    let outcome = state
+        .store
+        .record_pin_failure(
+            req.id,
+            MAX_PIN_FAILURES,
+            std::slice::from_ref(jti),
+            &lock,
+            state.clock.now(),
+        )
+        .await?;
+    match outcome {
+        PinOutcome::Counted(failures) => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            InnerCode::WrongPin,
+            format!(
+                "wrong PIN ({} of {MAX_PIN_FAILURES} attempts left)",
+                MAX_PIN_FAILURES - failures
+            ),
+        )),
+        PinOutcome::LockedNow(_) => {
+            state.outbox.wake();
+            tracing::info!(request_id = %req.id, "request locked after too many wrong PINs");
+            Err(pin_locked("wrong PIN: this request is now locked"))
+        }
+        PinOutcome::Rejected(Rejection::Replay { .. }, _) => Err(replayed()),
+        PinOutcome::Rejected(Rejection::Expired, _) => Err(expired(req.id)),
+        PinOutcome::Rejected(_, current) => {
+            refuse_ended(&current)?;
+            Err(pin_locked("too many wrong PINs: this request is locked"))
+        }
     }
-    Err(ApiError::new(
-        StatusCode::FORBIDDEN,
-        InnerCode::WrongPin,
-        format!(
-            "wrong PIN ({} of {MAX_PIN_FAILURES} attempts left)",
-            MAX_PIN_FAILURES - failures
-        ),
-    ))
 }
 
 fn pin_locked(message: &str) -> ApiError {
@@ -643,6 +717,7 @@ async fn collect_claims(
     contract: &Contract,
     holder: &HolderRequest,
     issuer_did: &str,
+    replay: Arc<flows::DeferredReplayGuard>,
 ) -> Result<Map<String, Value>, ApiError> {
     let att = &holder.claims["attestations"];
     let mut out = Map::new();
@@ -768,7 +843,9 @@ async fn collect_claims(
         } else {
             a.trusted_issuers.clone()
         };
-        let ctx = state.verifier.clone().with_now(state.clock.unix());
+        // The vp_token's jti is written with the issuance step, not before it.
+        let mut ctx = state.verifier.clone().with_now(state.clock.unix());
+        ctx.replay = replay.clone();
         let v = verity_presentation::verify_attestation_presentation(
             &ctx,
             &holder.did,
@@ -800,7 +877,7 @@ async fn collect_claims(
     Ok(out)
 }
 
-/// Allocates a status index, signs the JWT-VC and records it.
+/// Allocates a status index and signs the JWT-VC; the record is written by the issuance step.
 async fn issue_credential(
     state: &AppState,
     req: &FlowRequest,
@@ -809,7 +886,7 @@ async fn issue_credential(
     contract: &Contract,
     holder_did: &str,
     mut subject: Map<String, Value>,
-) -> Result<String, ApiError> {
+) -> Result<(String, NewIssuedCredential), ApiError> {
     let now = state.clock.now();
     let mut exp =
         now.timestamp() + i64::try_from(contract.rules.validity_interval).unwrap_or(i64::MAX / 4);
@@ -876,9 +953,7 @@ async fn issue_credential(
     let signed = verity_jose::Signer::sign_jws(&signer, header, &bytes)
         .await
         .map_err(ApiError::internal)?;
-    state
-        .store
-        .record_issued_credential(&NewIssuedCredential {
+    let record = NewIssuedCredential {
             id,
             jti: jti.clone(),
             tenant_id: req.tenant_id,
@@ -891,10 +966,8 @@ async fn issue_credential(
             indexed_claim_hash,
             issued_at: now,
             expires_at: DateTime::from_timestamp(exp, 0).unwrap_or(now),
-        })
-        .await?;
-    tracing::info!(request_id = %req.id, jti = %jti, "credential issued");
-    Ok(signed.token)
+    };
+    Ok((signed.token, record))
 }
 
 /// `Base64(SHA256(contractId + value))`: the revocation search key of the indexed claim.

@@ -8,7 +8,11 @@ use actix_web::HttpResponse;
 use actix_web::web;
 use serde_json::{Value, json};
 use uuid::Uuid;
-use verity_store::{Authority, FlowRequest, RequestKind};
+use std::sync::Arc;
+
+use verity_store::{
+    Authority, Counter, FlowRequest, FlowStatus, Rejection, RequestKind, TransitionOutcome,
+};
 
 use crate::error::{ApiError, InnerCode};
 use crate::extract::{ApiCaller, ApiJson};
@@ -18,6 +22,10 @@ use crate::state::AppState;
 use verity_presentation::WalletResponse;
 
 use super::issuance::REQUEST_TTL_SECS;
+
+/// Refused answers a presentation request reports at most (each as a `presentation_error`
+/// callback); later refusals are answered 429 and not reported.
+pub const MAX_RECORDED_REFUSALS: i32 = 10;
 
 /// Default face-check threshold (hosted default).
 pub const DEFAULT_FACE_THRESHOLD: u32 = 70;
@@ -199,9 +207,8 @@ pub fn presentation_request_claims(
     req: &FlowRequest,
     authority: &Authority,
     now: i64,
-) -> Value {
-    let requested: Vec<RequestedCredential> =
-        serde_json::from_value(req.payload["requestedCredentials"].clone()).unwrap_or_default();
+) -> Result<Value, ApiError> {
+    let requested = stored_requested(req)?;
     let descriptors: Vec<Value> = requested
         .iter()
         .map(|r| {
@@ -220,7 +227,7 @@ pub fn presentation_request_claims(
             d
         })
         .collect();
-    json!({
+    Ok(json!({
         "iss": authority.did, "client_id": authority.did,
         "response_type": "id_token", "response_mode": "post", "scope": "openid",
         "redirect_uri": format!("{}/v1.0/responses/{}", state.public_url, req.id),
@@ -229,7 +236,7 @@ pub fn presentation_request_claims(
         "registration": flows::registration_claims(&req.payload),
         "claims": { "vp_token": { "presentation_definition": {
             "id": req.id.to_string(), "input_descriptors": descriptors } } },
-    })
+    }))
 }
 
 /// The wallet's answer: `id_token`, `vp_token`, `state` as a form POST.
@@ -274,24 +281,25 @@ async fn response(
             .filter(|r| r.kind == RequestKind::Presentation),
         None => None,
     };
+    // Once verified, nothing changes the verdict (the step below enforces it; this answers
+    // early).
     if let Some(r) = &stored
         && r.completed_at.is_some()
     {
-        return Err(ApiError::new(
-            actix_web::http::StatusCode::CONFLICT,
-            InnerCode::Conflict,
-            "this presentation request was already answered",
-        ));
+        return Err(already_answered());
     }
     let authority = match &stored {
         Some(r) => Some(flows::authority_of(&state, r).await?),
         None => None,
     };
     let pres_request = match (&stored, &authority) {
-        (Some(r), Some(a)) => Some(pipeline_request(r, &a.did)),
+        (Some(r), Some(a)) => Some(pipeline_request(r, &a.did)?),
         _ => None,
     };
-    let ctx = state.verifier.clone().with_now(state.clock.unix());
+    // The vp_token's jti is written with the verdict, not before it.
+    let replay = Arc::new(flows::DeferredReplayGuard::new(state.store.clone()));
+    let mut ctx = state.verifier.clone().with_now(state.clock.unix());
+    ctx.replay = replay.clone();
     let verification =
         verity_presentation::verify_presentation(&ctx, pres_request.as_ref(), &wallet).await;
     for c in &verification.checks {
@@ -312,11 +320,30 @@ async fn response(
     };
     match verification.result {
         Ok(verified) => {
-            let extra = verified_body(&req, &verified, &wallet);
-            flows::transition_with(&state, &req, "presentation_verified", Some(extra), true)
-                .await?;
-            tracing::info!(request_id = %req.id, credentials = verified.credentials.len(), "presentation verified");
-            Ok(HttpResponse::Ok().json(json!({})))
+            let extra = verified_body(&req, &verified, &wallet)?;
+            let mut t = flows::step(&state, &req, FlowStatus::PresentationVerified, Some(extra));
+            t.once = replay.take();
+            // One step: of concurrent verified answers exactly one is recorded; the others
+            // are told the request was answered, and their jti records are not kept.
+            match flows::apply(&state, &t).await? {
+                TransitionOutcome::Applied(_) => {
+                    tracing::info!(request_id = %req.id, credentials = verified.credentials.len(), "presentation verified");
+                    Ok(HttpResponse::Ok().json(json!({})))
+                }
+                TransitionOutcome::Rejected(Rejection::Replay { .. }, _) => Err(ApiError::new(
+                    actix_web::http::StatusCode::BAD_REQUEST,
+                    InnerCode::PresentationInvalid,
+                    "vp_token: jti was already used: the presentation is a replay (PRES-023)",
+                )
+                .with_request_id(req.id.to_string())),
+                TransitionOutcome::Rejected(Rejection::Expired, _) => Err(ApiError::new(
+                    actix_web::http::StatusCode::BAD_REQUEST,
+                    InnerCode::PresentationInvalid,
+                    "the presentation request has expired (PRES-002)",
+                )
+                .with_request_id(req.id.to_string())),
+                TransitionOutcome::Rejected(_, _) => Err(already_answered()),
+            }
         }
         Err(e) if e.is_transient() => {
             // Nothing is recorded: an outage is not a verdict, and the wallet may retry.
@@ -354,27 +381,60 @@ async fn response(
         }
         Err(e) => {
             tracing::info!(request_id = %req.id, code = e.code(), error = %e, "presentation refused");
-            let err =
-                json!({ "code": e.hosted_code(), "message": e.to_string(), "innerCode": e.code() });
-            flows::transition(&state, &req, "presentation_error", Some(err), true).await?;
-            Err(ApiError::new(
+            let refusal = ApiError::new(
                 actix_web::http::StatusCode::BAD_REQUEST,
                 InnerCode::PresentationInvalid,
                 format!("{e} ({})", e.code()),
             )
-            .with_request_id(req.id.to_string()))
+            .with_request_id(req.id.to_string());
+            // A signed answer that failed is reported to the RP, but does not end the request:
+            // whoever saw the QR code can sign an answer, so the request stays answerable
+            // until a presentation is verified or it expires. Refusals are limited per
+            // request, so a stranger cannot flood the RP with callbacks.
+            let err =
+                json!({ "code": e.hosted_code(), "message": e.to_string(), "innerCode": e.code() });
+            let mut t = flows::step(
+                &state,
+                &req,
+                FlowStatus::PresentationError,
+                flows::error_extra(err),
+            );
+            t.counter = Some(Counter::Refusal {
+                limit: MAX_RECORDED_REFUSALS,
+            });
+            match flows::apply(&state, &t).await? {
+                TransitionOutcome::Applied(_) => Err(refusal),
+                TransitionOutcome::Rejected(Rejection::LimitReached, _) => Err(ApiError::new(
+                    actix_web::http::StatusCode::TOO_MANY_REQUESTS,
+                    InnerCode::RateLimited,
+                    format!(
+                        "{e} ({}); this request already recorded {MAX_RECORDED_REFUSALS} refused answers, so this one was not reported",
+                        e.code()
+                    ),
+                )
+                .with_request_id(req.id.to_string())),
+                // Verified meanwhile, or expired: the refusal changes nothing.
+                TransitionOutcome::Rejected(_, _) => Err(refusal),
+            }
         }
     }
+}
+
+fn already_answered() -> ApiError {
+    ApiError::new(
+        actix_web::http::StatusCode::CONFLICT,
+        InnerCode::Conflict,
+        "this presentation request was already answered",
+    )
 }
 
 /// The stored RP request in the pipeline's terms.
 fn pipeline_request(
     req: &FlowRequest,
     client_id: &str,
-) -> verity_presentation::PresentationRequest {
-    let requested: Vec<RequestedCredential> =
-        serde_json::from_value(req.payload["requestedCredentials"].clone()).unwrap_or_default();
-    verity_presentation::PresentationRequest {
+) -> Result<verity_presentation::PresentationRequest, ApiError> {
+    let requested = stored_requested(req)?;
+    Ok(verity_presentation::PresentationRequest {
         request_id: req.id.to_string(),
         state: req.id.to_string(),
         nonce: req.nonce.clone(),
@@ -419,7 +479,26 @@ fn pipeline_request(
                 rc
             })
             .collect(),
+    })
+}
+
+/// The credentials a stored request asks for. Fails closed: a stored payload that no longer
+/// parses, or asks for nothing, is an internal error, never a request for zero credentials.
+fn stored_requested(req: &FlowRequest) -> Result<Vec<RequestedCredential>, ApiError> {
+    let requested: Vec<RequestedCredential> =
+        serde_json::from_value(req.payload["requestedCredentials"].clone()).map_err(|e| {
+            ApiError::internal(format!(
+                "stored presentation request {} has unreadable requestedCredentials: {e}",
+                req.id
+            ))
+        })?;
+    if requested.is_empty() {
+        return Err(ApiError::internal(format!(
+            "stored presentation request {} asks for no credentials",
+            req.id
+        )));
     }
+    Ok(requested)
 }
 
 /// The `presentation_verified` body members of protocol.md §1.
@@ -427,9 +506,8 @@ fn verified_body(
     req: &FlowRequest,
     v: &verity_presentation::VerifiedPresentation,
     wallet: &WalletResponse,
-) -> Value {
-    let requested: Vec<RequestedCredential> =
-        serde_json::from_value(req.payload["requestedCredentials"].clone()).unwrap_or_default();
+) -> Result<Value, ApiError> {
+    let requested = stored_requested(req)?;
     let data: Vec<Value> = v
         .credentials
         .iter()
@@ -472,7 +550,7 @@ fn verified_body(
     if req.payload["includeReceipt"].as_bool() == Some(true) {
         body["receipt"] = json!({ "id_token": wallet.id_token, "vp_token": wallet.vp_token, "state": wallet.state });
     }
-    body
+    Ok(body)
 }
 
 #[cfg(test)]
