@@ -5,13 +5,14 @@ use actix_web::http::StatusCode;
 use serde_json::{Value, json};
 use uuid::Uuid;
 use verity_contracts::Contract;
-use verity_store::{Authority, CallbackTarget, FlowRequest, FlowStatus, Transition, TransitionOutcome};
+use verity_store::{
+    Authority, CallbackTarget, FlowRequest, FlowStatus, Transition, TransitionOutcome,
+};
 
 use crate::error::{ApiError, InnerCode};
 use crate::extract::ApiCaller;
 use crate::rp_types::{Callback, Registration};
 use crate::state::AppState;
-
 
 /// The stored contract definition, parsed.
 pub fn load_contract(stored: &verity_store::Contract) -> Result<Contract, ApiError> {
@@ -379,8 +380,10 @@ impl verity_presentation::ReplayGuard for DeferredReplayGuard {
 fn unix_pair(
     expires_at: i64,
     now: i64,
-) -> Result<(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>), verity_presentation::SourceError>
-{
+) -> Result<
+    (chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>),
+    verity_presentation::SourceError,
+> {
     let exp = chrono::DateTime::from_timestamp(expires_at, 0).ok_or_else(|| {
         verity_presentation::SourceError::Invalid(format!("expiry {expires_at} out of range"))
     })?;

@@ -11,12 +11,12 @@ use chrono::{DateTime, Utc};
 use rand_core::{OsRng, RngCore};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
+use std::sync::Arc;
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
 use verity_contracts::{AttestationKind, Contract};
 use verity_did::Relationship;
 use verity_jose::{Header, UnverifiedJws, sign_jwt};
-use std::sync::Arc;
 
 use verity_store::{
     Authority, FlowRequest, FlowStatus, NewIssuedCredential, OnceRecord, PinOutcome, Rejection,
@@ -396,7 +396,9 @@ async fn completion(
             ));
         }
         TransitionOutcome::Rejected(Rejection::WrongStatus(FlowStatus::IssuanceError), _) => {
-            return Err(ApiError::conflict("this issuance already ended with an error"));
+            return Err(ApiError::conflict(
+                "this issuance already ended with an error",
+            ));
         }
         TransitionOutcome::Rejected(_, _) => {
             return Err(ApiError::conflict(
@@ -672,7 +674,12 @@ async fn check_pin(
         return Ok(());
     }
     let err = json!({ "code": "IssuanceFlowFailed", "message": "too many wrong PINs" });
-    let lock = flows::step(state, req, FlowStatus::IssuanceError, flows::error_extra(err));
+    let lock = flows::step(
+        state,
+        req,
+        FlowStatus::IssuanceError,
+        flows::error_extra(err),
+    );
     let outcome = state
         .store
         .record_pin_failure(
@@ -954,18 +961,18 @@ async fn issue_credential(
         .await
         .map_err(ApiError::internal)?;
     let record = NewIssuedCredential {
-            id,
-            jti: jti.clone(),
-            tenant_id: req.tenant_id,
-            contract_id: stored.id,
-            authority_id: authority.id,
-            request_id: Some(req.id),
-            subject_did: holder_did.to_owned(),
-            status_list_id: allocation.as_ref().map(|a| a.list_id),
-            status_index: allocation.as_ref().map(|a| a.index),
-            indexed_claim_hash,
-            issued_at: now,
-            expires_at: DateTime::from_timestamp(exp, 0).unwrap_or(now),
+        id,
+        jti: jti.clone(),
+        tenant_id: req.tenant_id,
+        contract_id: stored.id,
+        authority_id: authority.id,
+        request_id: Some(req.id),
+        subject_did: holder_did.to_owned(),
+        status_list_id: allocation.as_ref().map(|a| a.list_id),
+        status_index: allocation.as_ref().map(|a| a.index),
+        indexed_claim_hash,
+        issued_at: now,
+        expires_at: DateTime::from_timestamp(exp, 0).unwrap_or(now),
     };
     Ok((signed.token, record))
 }

@@ -7,8 +7,8 @@
 use actix_web::HttpResponse;
 use actix_web::web;
 use serde_json::{Value, json};
-use uuid::Uuid;
 use std::sync::Arc;
+use uuid::Uuid;
 
 use verity_store::{
     Authority, Counter, FlowRequest, FlowStatus, Rejection, RequestKind, TransitionOutcome,
@@ -402,6 +402,9 @@ async fn response(
             t.counter = Some(Counter::Refusal {
                 limit: MAX_RECORDED_REFUSALS,
             });
+            // A late answer is reported too (the RP learns the wallet answered after the
+            // expiry); it cannot end the request, which no answer can be verified for any more.
+            t.require_live = false;
             match flows::apply(&state, &t).await? {
                 TransitionOutcome::Applied(_) => Err(refusal),
                 TransitionOutcome::Rejected(Rejection::LimitReached, _) => Err(ApiError::new(

@@ -1,0 +1,272 @@
+//! The flow engine through the real app: every state change is one compare-and-set step, so
+//! concurrent answers have one winner, a stranger who saw the QR code cannot end a request,
+//! and PIN guesses cannot race the lockout. Each case runs on SQLite and Postgres.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use futures_util::future::join_all;
+use serde_json::Value;
+use verity_tests::issuance::{IssuanceEnv, example_contract, issuance_env, submit};
+use verity_tests::presentation::{
+    Fixture, issue_to, outbox_of, poll, present_with, presenting, second_wallet,
+};
+use verity_tests::{Backend, assert_error_shape, both_backends};
+use verity_wallet::{Algorithm, PresentationOptions, PresentationSession, ReceiveOptions};
+
+both_backends!(
+    concurrent_answers_have_one_winner,
+    a_strangers_answer_is_reported_and_does_not_end_the_request,
+    concurrent_pin_guesses_cannot_race_the_lockout,
+    concurrent_holder_requests_get_one_credential,
+);
+
+/// How many queued callbacks of each status the request has.
+async fn statuses(env: &IssuanceEnv, request_id: &str) -> Vec<String> {
+    let mut s: Vec<String> = outbox_of(&env.app, request_id)
+        .await
+        .into_iter()
+        .map(|m| m.request_status)
+        .collect();
+    s.sort();
+    s
+}
+
+async fn concurrent_answers_have_one_winner(backend: Backend) {
+    let Some(f) = Fixture::start(backend).await else {
+        return;
+    };
+    // Four holders with a credential each; each sends two valid answers (own jti each).
+    let mut others = Vec::new();
+    for i in 0..3 {
+        let (w, dir) = second_wallet(&f.env, Algorithm::EdDSA);
+        issue_to(
+            &f.env,
+            &w,
+            &f.env.authority,
+            &f.contract,
+            &format!("Holder{i}"),
+            |_| {},
+        )
+        .await;
+        others.push((w, dir));
+    }
+    let (request_id, url) = f.request(vec![f.requested()]).await;
+    let mut sessions = vec![(
+        f.env.wallet.did(),
+        PresentationSession::start(&f.env.wallet, &url)
+            .await
+            .unwrap(),
+    )];
+    for (w, _) in &others {
+        sessions.push((w.did(), PresentationSession::start(w, &url).await.unwrap()));
+    }
+    let mut answers = Vec::new();
+    for (did, s) in &sessions {
+        for _ in 0..2 {
+            answers.push((
+                did,
+                s,
+                s.build_response(&PresentationOptions::default()).unwrap(),
+            ));
+        }
+    }
+    let results = join_all(answers.iter().map(|(did, s, r)| async move {
+        let (status, body) = s.submit(&r.id_token, &r.vp_token, &r.state).await.unwrap();
+        (did.to_string(), status, body)
+    }))
+    .await;
+    let winners: Vec<_> = results.iter().filter(|(_, st, _)| *st == 200).collect();
+    assert_eq!(winners.len(), 1, "{results:?}");
+    for (_, status, body) in results.iter().filter(|(_, st, _)| *st != 200) {
+        assert_eq!(*status, 409, "{body}");
+        assert_error_shape(body, "conflict", "conflict");
+    }
+    let winner = &winners[0].0;
+
+    let (_, polled) = poll(&f.env, &request_id).await;
+    assert_eq!(polled["requestStatus"], "presentation_verified", "{polled}");
+    assert_eq!(polled["subject"], winner.as_str(), "{polled}");
+    assert_eq!(
+        statuses(&f.env, &request_id).await,
+        ["presentation_verified", "request_retrieved"],
+        "one verdict, one callback per status"
+    );
+    let verified = outbox_of(&f.env.app, &request_id)
+        .await
+        .into_iter()
+        .find(|m| m.request_status == "presentation_verified")
+        .unwrap();
+    assert_eq!(verified.body, polled, "polling and the callback agree");
+}
+
+async fn a_strangers_answer_is_reported_and_does_not_end_the_request(backend: Backend) {
+    let Some(f) = Fixture::start(backend).await else {
+        return;
+    };
+    let (request_id, url) = f.request(vec![f.requested()]).await;
+    // A stranger saw the QR code: fetches the request, signs an answer with a throwaway DID
+    // and presents someone else's credential.
+    let (stranger, _dir) = second_wallet(&f.env, Algorithm::EdDSA);
+    let session = PresentationSession::start(&stranger, &url).await.unwrap();
+    let junk = session
+        .build_response(&presenting(vec![f.vc.clone()]))
+        .unwrap();
+    let (status, body) = session
+        .submit(&junk.id_token, &junk.vp_token, &junk.state)
+        .await
+        .unwrap();
+    assert_eq!(status, 400, "{body}");
+    assert_error_shape(&body, "badRequest", "presentationInvalid");
+    // The RP sees the refusal, by polling and by callback; the request stays open.
+    let (_, polled) = poll(&f.env, &request_id).await;
+    assert_eq!(polled["requestStatus"], "presentation_error", "{polled}");
+    assert!(
+        polled["error"]["innerCode"]
+            .as_str()
+            .unwrap()
+            .starts_with("PRES-"),
+        "{polled}"
+    );
+    assert_eq!(
+        statuses(&f.env, &request_id).await,
+        ["presentation_error", "request_retrieved"]
+    );
+
+    // The real holder answers and is verified.
+    let (status, body) = present_with(&f.env.wallet, &url, &PresentationOptions::default()).await;
+    assert_eq!(status, 200, "{body}");
+    let (_, polled) = poll(&f.env, &request_id).await;
+    assert_eq!(polled["requestStatus"], "presentation_verified", "{polled}");
+    assert_eq!(polled["subject"], f.env.wallet.did(), "{polled}");
+
+    // After that, no answer changes the verdict: not the stranger's, not the holder's.
+    let again = session
+        .build_response(&presenting(vec![f.vc.clone()]))
+        .unwrap();
+    let (status, body) = session
+        .submit(&again.id_token, &again.vp_token, &again.state)
+        .await
+        .unwrap();
+    assert_eq!(status, 409, "{body}");
+    let (status, body) = present_with(&f.env.wallet, &url, &PresentationOptions::default()).await;
+    assert_eq!(status, 409, "{body}");
+    let (_, after) = poll(&f.env, &request_id).await;
+    assert_eq!(after, polled);
+    assert_eq!(
+        statuses(&f.env, &request_id).await,
+        [
+            "presentation_error",
+            "presentation_verified",
+            "request_retrieved"
+        ]
+    );
+}
+
+fn pin(value: &str) -> ReceiveOptions {
+    ReceiveOptions {
+        pin: Some(value.into()),
+        ..Default::default()
+    }
+}
+
+fn inner_code(body: &Value) -> &str {
+    body["error"]["innererror"]["code"]
+        .as_str()
+        .unwrap_or_default()
+}
+
+async fn concurrent_pin_guesses_cannot_race_the_lockout(backend: Backend) {
+    let Some(env) = issuance_env(backend).await else {
+        return;
+    };
+    let contract = env
+        .create_contract(example_contract("id-token-hint", &env.authority))
+        .await;
+    let mut body = env.request_body(&contract);
+    body["claims"] = serde_json::json!({ "given_name": "Megan", "family_name": "Bowen" });
+    body["pin"] = serde_json::json!({ "value": "3539", "length": 4 });
+    let url = env.request_url(&body).await;
+    let session = env.session(&url).await;
+    let request_id: uuid::Uuid = session.state().parse().unwrap();
+    // 49 wrong guesses at once (each its own jti and holder request), and the right PIN sent
+    // while they are in flight, as soon as five wrong ones have been counted.
+    let wrong = (0..49).map(|i| {
+        let session = &session;
+        async move { submit(session, &pin(&format!("{:04}", 1000 + i))).await }
+    });
+    let store = env.store().clone();
+    let right = async {
+        loop {
+            let r = store.request(request_id).await.unwrap().unwrap();
+            if r.pin_failures >= 5 {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        submit(&session, &pin("3539")).await
+    };
+    let (results, right) = tokio::join!(join_all(wrong), right);
+    assert_eq!(right.0, 403, "{}", right.1);
+    assert_eq!(inner_code(&right.1), "pinLocked", "{}", right.1);
+    let wrong_pin = results
+        .iter()
+        .filter(|(_, b)| inner_code(b) == "wrongPin")
+        .count();
+    let locked = results
+        .iter()
+        .filter(|(_, b)| inner_code(b) == "pinLocked")
+        .count();
+    assert_eq!(
+        wrong_pin, 4,
+        "four guesses counted with attempts left: {results:?}"
+    );
+    assert_eq!(locked, 45, "the fifth locks, the rest find it locked");
+    assert!(results.iter().all(|(s, _)| *s == 403));
+
+    let stored = store.request(request_id).await.unwrap().unwrap();
+    assert_eq!(
+        (stored.pin_failures, stored.status.as_str()),
+        (5, "issuance_error")
+    );
+    assert!(
+        store
+            .find_credentials(Some(contract.parse().unwrap()), None, None, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "no credential"
+    );
+    assert_eq!(
+        statuses(&env, &request_id.to_string()).await,
+        ["issuance_error", "request_retrieved"],
+        "exactly one issuance_error"
+    );
+}
+
+async fn concurrent_holder_requests_get_one_credential(backend: Backend) {
+    let Some(env) = issuance_env(backend).await else {
+        return;
+    };
+    let contract = env
+        .create_contract(example_contract("id-token-hint", &env.authority))
+        .await;
+    let mut body = env.request_body(&contract);
+    body["claims"] = serde_json::json!({ "given_name": "Megan", "family_name": "Bowen" });
+    let url = env.request_url(&body).await;
+    let session = env.session(&url).await;
+    let opts = ReceiveOptions::default();
+    let results = join_all((0..8).map(|_| submit(&session, &opts))).await;
+    let ok = results.iter().filter(|(s, _)| *s == 200).count();
+    assert_eq!(ok, 1, "{results:?}");
+    for (status, body) in results.iter().filter(|(s, _)| *s != 200) {
+        assert_eq!(*status, 409, "{body}");
+    }
+    let issued = env
+        .store()
+        .find_credentials(Some(contract.parse().unwrap()), None, None, 10)
+        .await
+        .unwrap();
+    assert_eq!(issued.len(), 1, "one credential recorded");
+    let (_, polled) = env.poll(session.state()).await;
+    assert_eq!(polled["requestStatus"], "request_retrieved", "{polled}");
+}
