@@ -254,7 +254,7 @@ pub enum Rejection {
 #[derive(Debug, Clone)]
 pub enum TransitionOutcome {
     /// Written; the request as stored now.
-    Applied(FlowRequest),
+    Applied(Box<FlowRequest>),
     /// Nothing written; the request as stored.
     Rejected(Rejection, Box<FlowRequest>),
 }
@@ -266,7 +266,7 @@ pub enum PinOutcome {
     Counted(i32),
     /// Counted, and this failure locked the request: it moved to the lockout status with its
     /// callback, in the same transaction.
-    LockedNow(FlowRequest),
+    LockedNow(Box<FlowRequest>),
     /// Nothing written: the request was already locked, final or expired.
     Rejected(Rejection, Box<FlowRequest>),
 }

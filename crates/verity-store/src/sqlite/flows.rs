@@ -536,7 +536,7 @@ async fn apply_step(
         return Ok(Err(why));
     }
     if let Some(c) = &t.issued {
-        insert_issued(&mut **tx, c).await?;
+        insert_issued(tx, c).await?;
     }
     let counted = i32::from(t.counter.is_some());
     let row: RequestRow = sqlx::query_as(concat!(
@@ -567,7 +567,7 @@ async fn apply_step(
             body: t.body.clone(),
             give_up_at: target.give_up_at,
         };
-        insert_callback(&mut **tx, &m, callback_seq(t, updated.refusals), now).await?;
+        insert_callback(tx, &m, callback_seq(t, updated.refusals), now).await?;
     }
     Ok(Ok(updated))
 }
@@ -655,7 +655,7 @@ impl FlowStore for SqliteStore {
         let mut tx = self.begin_write("flow step").await?;
         let current = load_request(&mut tx, t.request_id).await?;
         let outcome = match apply_step(&mut tx, &current, t, now).await? {
-            Ok(updated) => TransitionOutcome::Applied(updated),
+            Ok(updated) => TransitionOutcome::Applied(Box::new(updated)),
             // Dropping the transaction rolls back whatever the step wrote before it was refused.
             Err(why) => return Ok(TransitionOutcome::Rejected(why, Box::new(current))),
         };
@@ -701,7 +701,7 @@ impl FlowStore for SqliteStore {
         match apply_step(&mut tx, &counted, lock, now).await? {
             Ok(locked) => {
                 commit(tx, "record PIN failure").await?;
-                Ok(PinOutcome::LockedNow(locked))
+                Ok(PinOutcome::LockedNow(Box::new(locked)))
             }
             Err(why) => Ok(PinOutcome::Rejected(why, Box::new(counted))),
         }

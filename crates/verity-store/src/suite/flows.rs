@@ -354,7 +354,7 @@ fn once(scope: &str, value: &str) -> OnceRecord {
 
 fn applied(o: TransitionOutcome) -> FlowRequest {
     match o {
-        TransitionOutcome::Applied(r) => r,
+        TransitionOutcome::Applied(r) => *r,
         TransitionOutcome::Rejected(why, _) => panic!("step rejected: {why:?}"),
     }
 }
