@@ -32,13 +32,25 @@ pub struct Config {
 }
 
 /// Presentation verification policy.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct VerifierConfig {
     /// When an issuer's status list cannot be fetched (timeout, 5xx), accept the credential as
     /// VALID instead of answering with a transient error. Off by default: revocation fails
     /// closed.
     pub status_fail_open: bool,
+    /// How long another party's linked-domain verdict is reused, seconds (0: check on every
+    /// presentation). Our own authorities' linkage is read from the store every time.
+    pub linkage_cache_ttl_secs: u64,
+}
+
+impl Default for VerifierConfig {
+    fn default() -> Self {
+        Self {
+            status_fail_open: false,
+            linkage_cache_ttl_secs: 300,
+        }
+    }
 }
 
 /// Run mode.
