@@ -564,6 +564,17 @@ mod tests {
     }
 
     #[test]
+    fn linkage_cache_ttl_defaults_to_five_minutes_and_can_be_turned_off() {
+        let c = Config::from_toml("").unwrap();
+        assert_eq!(c.verifier.linkage_cache_ttl_secs, 300);
+        assert!(!c.verifier.status_fail_open);
+        let c = Config::from_toml("[verifier]\nlinkage_cache_ttl_secs = 0\n").unwrap();
+        assert_eq!(c.verifier.linkage_cache_ttl_secs, 0);
+        let err = Config::from_toml("[verifier]\nlinkage_cache_ttl = 5\n").unwrap_err();
+        assert!(err.to_string().contains("linkage_cache_ttl"), "{err}");
+    }
+
+    #[test]
     fn resolver_host_overrides_parse_and_are_checked() {
         let c = Config::from_toml(
             "[resolver]\nallow_loopback = true\n[resolver.host_overrides]\n\"Issuer.test\" = \"127.0.0.1:9000\"\n",
