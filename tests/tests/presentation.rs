@@ -53,7 +53,6 @@ both_backends!(
     revoked_credential_is_refused_unless_allowed,
     linked_domain_is_verified_and_reported,
     unlinked_domain_is_refused_when_validation_is_asked,
-    linked_domain_without_local_resolution,
     face_check_is_refused_when_not_configured,
     replayed_vp_token_is_refused,
     two_types_are_satisfied_only_by_both,
@@ -1011,37 +1010,6 @@ async fn unlinked_domain_is_refused_when_validation_is_asked(backend: Backend) {
         true,
     );
     drop(s.issuer);
-}
-
-/// Without local resolution (the default configuration) the app cannot fetch its own
-/// `http://localhost` DID document, so the credential's key check fails before the
-/// linked-domain check is reached: a verdict, not an outage.
-async fn linked_domain_without_local_resolution(backend: Backend) {
-    let Some(f) = Fixture::start_with(backend, |c| {
-        c.resolver.allow_loopback = false;
-        c.resolver.allow_http_hosts.clear();
-    })
-    .await
-    else {
-        return;
-    };
-    let (request_id, url) = f
-        .request(vec![
-            f.requested_with(json!({ "validateLinkedDomain": true })),
-        ])
-        .await;
-    let answer = present_with(&f.env.wallet, &url, &PresentationOptions::default()).await;
-    let cb = assert_refused(
-        &f.env,
-        &request_id,
-        &answer,
-        "PRES-035",
-        "credentialValidationError",
-    )
-    .await;
-    let message = cb["error"]["message"].as_str().unwrap();
-    assert!(message.contains("loopback"), "{message}");
-    assert!(message.contains("FETCH-"), "{message}");
 }
 
 async fn face_check_is_refused_when_not_configured(backend: Backend) {

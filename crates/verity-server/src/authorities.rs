@@ -1,12 +1,15 @@
 //! Authorities and their signing keys: generation, sealing at rest, rotation, the signer for an
 //! authority and its did:web document. No HTTP here: handlers and the CLI's `init` both call it.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use uuid::Uuid;
 use verity_core::Clock;
 use verity_did::DidDocument;
-use verity_jose::{Algorithm, Jwk, KeyEncryptionKey, LocalSigner, SigningKey};
+use verity_jose::{
+    Algorithm, Header, JoseError, Jwk, KeyEncryptionKey, LocalSigner, Signed, Signer, SigningKey,
+};
 use verity_store::{Authority, KeyPurpose, KeyRecord, KeyState, NewKey, Store, StoreError};
 
 /// Failures of authority and key management.
@@ -119,20 +122,127 @@ pub async fn rotate_key(
 }
 
 /// The signer for an authority's active key; its kid is `<did>#<key id>`.
+///
+/// Which key is active is read from the store on every call (one query, as before), so a
+/// rotation or revocation made by another replica counts at once; only the unsealed key is
+/// reused, from [`SIGNERS`].
 pub async fn signer_for(
     store: &dyn Store,
     kek: &KeyEncryptionKey,
     authority: &Authority,
-) -> Result<LocalSigner, AuthorityError> {
-    let record = store
-        .active_key(authority.id)
-        .await?
-        .ok_or_else(|| AuthorityError::NoActiveKey(authority.did.clone()))?;
-    let key = open_key(kek, &record)?;
-    Ok(LocalSigner::new(
-        key,
-        format!("{}#{}", authority.did, record.kid),
-    ))
+) -> Result<AuthoritySigner, AuthorityError> {
+    let Some(record) = store.active_key(authority.id).await? else {
+        SIGNERS.forget(&kek.id(), authority.id);
+        return Err(AuthorityError::NoActiveKey(authority.did.clone()));
+    };
+    SIGNERS.signer(kek, authority, &record)
+}
+
+/// A signer of one authority key, shared between requests: cloning it does not copy the key.
+#[derive(Debug, Clone)]
+pub struct AuthoritySigner(Arc<LocalSigner>);
+
+impl std::ops::Deref for AuthoritySigner {
+    type Target = LocalSigner;
+
+    fn deref(&self) -> &LocalSigner {
+        &self.0
+    }
+}
+
+#[async_trait::async_trait]
+impl Signer for AuthoritySigner {
+    fn algorithm(&self) -> Algorithm {
+        self.0.algorithm()
+    }
+
+    async fn sign_jws(&self, header: Header, payload: &[u8]) -> Result<Signed, JoseError> {
+        self.0.sign_jws(header, payload).await
+    }
+}
+
+/// Unsealed authority keys of this process. `signer_for` is called with only the store and
+/// the KEK, so the cache is process-wide; entries are keyed by KEK id and authority, and each
+/// remembers the key row it was unsealed from, so app instances sharing a process never see
+/// each other's keys.
+pub static SIGNERS: SignerCache = SignerCache::new();
+
+/// Unsealed signers per (KEK id, authority), each for one key row: unsealing (AEAD open plus
+/// key parsing) costs more than the signature it serves.
+#[derive(Debug)]
+pub struct SignerCache {
+    entries: Mutex<Option<HashMap<(String, Uuid), CachedSigner>>>,
+}
+
+#[derive(Debug)]
+struct CachedSigner {
+    key_id: Uuid,
+    signer: AuthoritySigner,
+}
+
+impl SignerCache {
+    /// Authorities remembered at most; beyond it an arbitrary entry makes room.
+    pub const MAX_ENTRIES: usize = 4_096;
+
+    const fn new() -> Self {
+        Self {
+            entries: Mutex::new(None),
+        }
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut HashMap<(String, Uuid), CachedSigner>) -> T) -> T {
+        let mut guard = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        f(guard.get_or_insert_with(HashMap::new))
+    }
+
+    /// The signer of `record`, the authority's active key: the cached one when it was
+    /// unsealed from this very row, else freshly unsealed (replacing, so evicting, the entry
+    /// of the authority's previous key).
+    pub fn signer(
+        &self,
+        kek: &KeyEncryptionKey,
+        authority: &Authority,
+        record: &KeyRecord,
+    ) -> Result<AuthoritySigner, AuthorityError> {
+        let kid = format!("{}#{}", authority.did, record.kid);
+        let slot = (kek.id(), authority.id);
+        let hit = self.with(|m| {
+            m.get(&slot)
+                .filter(|c| c.key_id == record.id && c.signer.kid() == kid)
+                .map(|c| c.signer.clone())
+        });
+        if let Some(signer) = hit {
+            return Ok(signer);
+        }
+        // Unsealed outside the lock: two requests may both do it once, which is harmless.
+        let signer = AuthoritySigner(Arc::new(LocalSigner::new(open_key(kek, record)?, kid)));
+        self.with(|m| {
+            if m.len() >= Self::MAX_ENTRIES
+                && !m.contains_key(&slot)
+                && let Some(victim) = m.keys().next().cloned()
+            {
+                m.remove(&victim);
+            }
+            m.insert(
+                slot,
+                CachedSigner {
+                    key_id: record.id,
+                    signer: signer.clone(),
+                },
+            );
+        });
+        Ok(signer)
+    }
+
+    /// Drops the authority's entry (it has no active key any more).
+    pub fn forget(&self, kek_id: &str, authority: Uuid) {
+        self.with(|m| m.remove(&(kek_id.to_owned(), authority)));
+    }
+
+    /// The key row whose signer is cached for the authority, if any.
+    pub fn cached_key(&self, kek_id: &str, authority: Uuid) -> Option<Uuid> {
+        self.with(|m| m.get(&(kek_id.to_owned(), authority)).map(|c| c.key_id))
+    }
 }
 
 /// The public JWK of a stored key, with its kid set.
@@ -155,14 +265,14 @@ pub fn published_keys(records: &[KeyRecord]) -> Result<Vec<(String, Jwk)>, Autho
         .collect()
 }
 
-/// The did:web document of an authority.
-pub async fn did_document(
-    store: &dyn Store,
+/// The did:web document of an authority from its key rows (all states, as the store lists
+/// them); `own::OwnAuthorities::document` serves it to the route and the verifier alike.
+pub fn did_document_from_keys(
     authority: &Authority,
+    keys: &[KeyRecord],
     linked_origins: &[String],
 ) -> Result<DidDocument, AuthorityError> {
-    let keys = store.authority_keys(authority.id).await?;
-    let published = published_keys(&keys)?;
+    let published = published_keys(keys)?;
     Ok(DidDocument::for_web_authority(
         &authority.did,
         &published,
@@ -195,4 +305,90 @@ pub struct KeyContext {
     pub store: Arc<dyn Store>,
     pub kek: Arc<KeyEncryptionKey>,
     pub clock: Arc<dyn Clock>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use verity_core::ManualClock;
+    use verity_store::testing::{Backend, fresh_store};
+
+    fn clock() -> ManualClock {
+        ManualClock::new(chrono::DateTime::from_timestamp(1_790_000_000, 0).unwrap())
+    }
+
+    async fn rotation_is_seen_and_revoked_keys_are_never_used(backend: Backend) {
+        let Some((_db, store)) = fresh_store(backend).await else {
+            return;
+        };
+        let (kek, _) = KeyEncryptionKey::generate();
+        let clock = clock();
+        let tenant = store.create_tenant("t", clock.now()).await.unwrap();
+        let authority = create_authority(
+            store.as_ref(),
+            &kek,
+            &clock,
+            tenant.id,
+            "Signer cache",
+            "did:web:signer.test",
+            Algorithm::ES256,
+        )
+        .await
+        .unwrap();
+        let first = store.active_key(authority.id).await.unwrap().unwrap();
+
+        let a = signer_for(store.as_ref(), &kek, &authority).await.unwrap();
+        let b = signer_for(store.as_ref(), &kek, &authority).await.unwrap();
+        assert_eq!(a.kid(), format!("did:web:signer.test#{}", first.kid));
+        // The second call reused the unsealed key.
+        assert!(Arc::ptr_eq(&a.0, &b.0));
+        assert_eq!(SIGNERS.cached_key(&kek.id(), authority.id), Some(first.id));
+
+        // A rotation straight in the store, as another replica would make it: the next
+        // signer uses the new key and the old entry is gone.
+        let second = rotate_key(store.as_ref(), &kek, &clock, authority.id, Algorithm::EdDSA)
+            .await
+            .unwrap();
+        let c = signer_for(store.as_ref(), &kek, &authority).await.unwrap();
+        assert_eq!(c.kid(), format!("did:web:signer.test#{}", second.kid));
+        assert_eq!(c.algorithm(), Algorithm::EdDSA);
+        assert!(!Arc::ptr_eq(&a.0, &c.0));
+        assert_eq!(SIGNERS.cached_key(&kek.id(), authority.id), Some(second.id));
+        let signed = verity_jose::sign_jwt(&c, None, &serde_json::json!({"n": 1}))
+            .await
+            .unwrap();
+        let jws = verity_jose::UnverifiedJws::parse(&signed.token).unwrap();
+        assert!(
+            jws.verify(&public_jwk(&second).unwrap()).is_ok(),
+            "signed with the new key"
+        );
+
+        // The old key revoked: still never chosen, whatever was cached before.
+        store
+            .set_key_state(first.id, KeyState::Revoked, clock.now())
+            .await
+            .unwrap();
+        for _ in 0..2 {
+            let d = signer_for(store.as_ref(), &kek, &authority).await.unwrap();
+            assert_eq!(d.kid(), c.kid());
+        }
+
+        // Another KEK id never shares the entry: it cannot open the key at all.
+        let (other, _) = KeyEncryptionKey::generate();
+        assert!(matches!(
+            signer_for(store.as_ref(), &other, &authority).await,
+            Err(AuthorityError::WrongKek { .. })
+        ));
+        assert_eq!(SIGNERS.cached_key(&other.id(), authority.id), None);
+    }
+
+    #[tokio::test]
+    async fn signer_cache_follows_the_store_on_sqlite() {
+        rotation_is_seen_and_revoked_keys_are_never_used(Backend::Sqlite).await;
+    }
+
+    #[tokio::test]
+    async fn signer_cache_follows_the_store_on_postgres() {
+        rotation_is_seen_and_revoked_keys_are_never_used(Backend::Postgres).await;
+    }
 }

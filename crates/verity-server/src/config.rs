@@ -32,13 +32,25 @@ pub struct Config {
 }
 
 /// Presentation verification policy.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct VerifierConfig {
     /// When an issuer's status list cannot be fetched (timeout, 5xx), accept the credential as
     /// VALID instead of answering with a transient error. Off by default: revocation fails
     /// closed.
     pub status_fail_open: bool,
+    /// How long another party's linked-domain verdict is reused, seconds (0: check on every
+    /// presentation). Our own authorities' linkage is read from the store every time.
+    pub linkage_cache_ttl_secs: u64,
+}
+
+impl Default for VerifierConfig {
+    fn default() -> Self {
+        Self {
+            status_fail_open: false,
+            linkage_cache_ttl_secs: 300,
+        }
+    }
 }
 
 /// Run mode.
@@ -549,6 +561,17 @@ mod tests {
         assert!(c.resolver.allow_http_hosts.is_empty());
         assert!(c.resolver.host_overrides.is_empty());
         assert_eq!(c.resolver.max_body_bytes, 100 * 1024);
+    }
+
+    #[test]
+    fn linkage_cache_ttl_defaults_to_five_minutes_and_can_be_turned_off() {
+        let c = Config::from_toml("").unwrap();
+        assert_eq!(c.verifier.linkage_cache_ttl_secs, 300);
+        assert!(!c.verifier.status_fail_open);
+        let c = Config::from_toml("[verifier]\nlinkage_cache_ttl_secs = 0\n").unwrap();
+        assert_eq!(c.verifier.linkage_cache_ttl_secs, 0);
+        let err = Config::from_toml("[verifier]\nlinkage_cache_ttl = 5\n").unwrap_err();
+        assert!(err.to_string().contains("linkage_cache_ttl"), "{err}");
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod extract;
 pub mod flows;
 pub mod linkage;
 pub mod outbox;
+pub mod own;
 pub mod qr;
 pub mod ratelimit;
 pub mod routes;

@@ -14,7 +14,6 @@ use std::time::Duration;
 use uuid::Uuid;
 use verity_core::Clock;
 use verity_did::{CompositeResolver, DidResolver, DidWeb, FetchPolicy, HttpFetcher};
-use verity_jose::LocalSigner;
 use verity_linked_domains::{
     DidConfiguration, LinkageReport, LinkageResult, LinkedDomainVerifier, LinkedDomainsError,
     StepOutcome, build_domain_linkage_jwt, normalize_origin,
@@ -132,11 +131,17 @@ impl Resolution {
 /// The origins (`scheme://host[:port]/`) an authority's DID document lists as linked domains:
 /// the origin of its did:web host when this service serves that host, otherwise none.
 pub fn linked_origins(state: &AppState, did: &str) -> Vec<String> {
+    linked_origins_for(&state.domains, &state.public_url, did)
+}
+
+/// [`linked_origins`] for a service serving `domains` (lower-case `host[:port]`) at
+/// `public_url`, for code that runs without an [`AppState`].
+pub fn linked_origins_for(domains: &[String], public_url: &str, did: &str) -> Vec<String> {
     match DidWeb::parse(did) {
-        Ok(web) if state.serves_host(&web.host()) => {
+        Ok(web) if domains.contains(&web.host().to_ascii_lowercase()) => {
             vec![origin_for_host(
                 &web.host().to_ascii_lowercase(),
-                &state.public_url,
+                public_url,
             )]
         }
         _ => Vec::new(),
@@ -218,10 +223,7 @@ pub async fn did_configuration(
             jwts.push(jwt);
             continue;
         }
-        let signer = LocalSigner::new(
-            authorities::open_key(&state.kek, &key)?,
-            format!("{}#{}", authority.did, key.kid),
-        );
+        let signer = authorities::SIGNERS.signer(&state.kek, &authority, &key)?;
         let jwt = build_domain_linkage_jwt(
             &signer,
             &authority.did,

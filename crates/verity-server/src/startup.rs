@@ -23,6 +23,7 @@ use crate::config::Config;
 use crate::error::{ApiError, InnerCode, REQUEST_ID};
 use crate::linkage::{LinkageCache, Resolution};
 use crate::outbox::Outbox;
+use crate::own::{OwnAuthorities, OwnLinkage, OwnResolver, OwnStatusLists};
 use crate::ratelimit::RateLimiter;
 use crate::routes;
 use crate::state::AppState;
@@ -112,7 +113,7 @@ impl Application {
         })?;
         let public_url = config.public_url_for_port(listen.port());
         let clock = seams.clock.clone();
-        let resolution = Resolution::build(
+        let mut resolution = Resolution::build(
             &config.resolver,
             config.auth.clock_skew_secs,
             clock.clone(),
@@ -164,14 +165,27 @@ impl Application {
             config.callbacks.clone(),
         );
         let oidc = OidcValidator::new(resolution.fetcher.clone(), clock.clone());
+        // Our own DIDs, status lists and linkage come from the store, so a revocation or key
+        // rotation counts on the next request on every replica; everything else goes through
+        // the HTTP caches. Every user of the request-flow resolver (presentations, the
+        // presentations attestation, holder DIDs, other parties' lists) sees the same.
+        let own = Arc::new(OwnAuthorities::new(store.clone(), &public_url, &domains));
+        resolution.resolver = Arc::new(OwnResolver::new(own.clone(), resolution.resolver.clone()));
         let verifier = verity_presentation::VerifyContext::new(
             resolution.resolver.clone(),
-            Arc::new(verity_presentation::HttpStatusListSource::new(
-                resolution.fetcher.clone(),
-                resolution.resolver.clone(),
+            Arc::new(OwnStatusLists::new(
+                own.clone(),
+                Arc::new(verity_presentation::HttpStatusListSource::new(
+                    resolution.fetcher.clone(),
+                    resolution.resolver.clone(),
+                )),
             )),
-            Arc::new(verity_presentation::DomainLinkageChecker::new(
-                resolution.verifier(),
+            Arc::new(OwnLinkage::new(
+                own.clone(),
+                Arc::new(verity_presentation::DomainLinkageChecker::new(
+                    resolution.verifier(),
+                )),
+                config.verifier.linkage_cache_ttl_secs,
             )),
             Arc::new(crate::flows::StoreReplayGuard(store.clone())),
             clock.unix(),
@@ -193,6 +207,7 @@ impl Application {
             tokens,
             resolution,
             linkage_cache: LinkageCache::default(),
+            own,
             config: config.clone(),
         });
 

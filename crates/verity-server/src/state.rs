@@ -38,6 +38,8 @@ pub struct AppState {
     pub outbox: Outbox,
     /// Validates third-party id_tokens and access tokens (idTokens/accessTokens attestations).
     pub oidc: OidcValidator,
+    /// Our own authorities' DID documents, status lists and linkage, read from the store.
+    pub own: Arc<crate::own::OwnAuthorities>,
     /// The presentation verifier's seams (resolver, status lists, linkage, replay guard).
     pub verifier: verity_presentation::VerifyContext,
 }

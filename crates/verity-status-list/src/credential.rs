@@ -400,6 +400,25 @@ impl VerifiedStatusList {
         self.valid_until
     }
 
+    /// A list `issuer` publishes at `url`, taken from a source the caller trusts without a
+    /// signature: the publisher's own database, read by the publisher itself. Nothing is
+    /// checked, so never build one from bytes that arrived over a network.
+    pub fn from_trusted_source(
+        issuer: &str,
+        url: &str,
+        purpose: StatusPurpose,
+        bitstring: Bitstring,
+    ) -> Self {
+        VerifiedStatusList {
+            issuer: issuer.to_owned(),
+            kid: None,
+            url: url.to_owned(),
+            purposes: vec![purpose.as_str().to_owned()],
+            bitstring,
+            valid_until: None,
+        }
+    }
+
     #[cfg(test)]
     pub(crate) fn new_for_tests(url: &str, purposes: &[&str], bitstring: Bitstring) -> Self {
         VerifiedStatusList {
@@ -695,6 +714,28 @@ mod tests {
             SigningKey::generate(alg).unwrap(),
             format!("{ISSUER}#key-1"),
         )
+    }
+
+    /// A list from the publisher's own records reads like a verified one: same URL, purpose
+    /// and bits, so the same `check` applies.
+    #[test]
+    fn trusted_source_list_is_checked_like_a_verified_one() {
+        let list = VerifiedStatusList::from_trusted_source(
+            ISSUER,
+            URL,
+            StatusPurpose::Revocation,
+            list_with(&[4]),
+        );
+        assert_eq!(list.issuer(), ISSUER);
+        assert_eq!(list.url(), URL);
+        assert_eq!(list.kid(), None);
+        assert_eq!(list.valid_until(), None);
+        assert!(list.has_purpose("revocation") && !list.has_purpose("suspension"));
+        let entry = |i| StatusEntry::new(URL, i, StatusPurpose::Revocation);
+        assert_eq!(check(&entry(4), &list).unwrap(), CredentialStatus::Revoked);
+        assert_eq!(check(&entry(5), &list).unwrap(), CredentialStatus::Valid);
+        let suspension = StatusEntry::new(URL, 4, StatusPurpose::Suspension);
+        assert!(check(&suspension, &list).is_err());
     }
 
     fn list_with(set: &[usize]) -> Bitstring {

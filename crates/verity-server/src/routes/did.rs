@@ -3,9 +3,7 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use crate::authorities;
 use crate::error::ApiError;
-use crate::linkage::linked_origins;
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -46,9 +44,11 @@ async fn serve(
         .authority_by_did(&did)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no authority `{did}` here")))?;
-    // The same origins the DID configuration at `/.well-known/did-configuration.json` links.
-    let origins = linked_origins(state, &did);
-    let doc = authorities::did_document(state.store.as_ref(), &authority, &origins)
+    // Built by the same code the verifier resolves our DIDs with; it lists the origins whose
+    // `/.well-known/did-configuration.json` links the DID.
+    let doc = state
+        .own
+        .document(&authority)
         .await
         .map_err(ApiError::internal)?;
     Ok(HttpResponse::Ok()
