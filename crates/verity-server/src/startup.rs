@@ -276,8 +276,14 @@ impl Application {
         // The callback worker lives as long as the server; undelivered messages stay in the
         // outbox and are picked up by the next start (or another replica).
         let worker = tokio::spawn(self.state.outbox.clone().run());
+        // Purges of expired rows run here, never on a request's path.
+        let sweeper = tokio::spawn(crate::sweeper::run(
+            self.state.store.clone(),
+            self.state.clock.clone(),
+        ));
         let result = self.server.await;
         worker.abort();
+        sweeper.abort();
         result
     }
 }

@@ -50,6 +50,17 @@ pub trait FlowStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<PinOutcome>;
 
+    /// Deletes up to `batch` expired replay records (expired before `now`) and up to `batch`
+    /// requests that expired before `requests_before` and have no pending callback (their
+    /// callbacks go with them); returns how many rows of each were deleted. Run by the
+    /// background sweeper, never on a request's path. Issued credentials are kept.
+    async fn purge_expired(
+        &self,
+        now: DateTime<Utc>,
+        requests_before: DateTime<Utc>,
+        batch: u32,
+    ) -> Result<(u64, u64)>;
+
     /// Whether `value` is recorded in `scope` and unexpired at `now` (a read: steps write
     /// their records themselves, atomically; this only lets a replay be reported early).
     async fn is_once_taken(&self, scope: &str, value: &str, now: DateTime<Utc>) -> Result<bool>;

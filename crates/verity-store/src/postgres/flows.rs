@@ -641,6 +641,38 @@ impl FlowStore for PgStore {
         }
     }
 
+    async fn purge_expired(
+        &self,
+        now: DateTime<Utc>,
+        requests_before: DateTime<Utc>,
+        batch: u32,
+    ) -> Result<(u64, u64)> {
+        let now = normalize_time(now)?;
+        let before = normalize_time(requests_before)?;
+        // SKIP LOCKED: sweepers of several replicas take different rows, nobody waits.
+        let once = sqlx::query(
+            "DELETE FROM used_once WHERE (scope, value) IN (SELECT scope, value FROM used_once \
+             WHERE expires_at < $1 ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)",
+        )
+        .bind(now)
+        .bind(i64::from(batch))
+        .execute(&self.pool)
+        .await
+        .map_err(|e| db_error(e, "purge expired replay guard entries"))?;
+        let requests = sqlx::query(
+            "DELETE FROM flow_requests WHERE id IN (SELECT r.id FROM flow_requests r \
+             WHERE r.expires_at < $1 AND NOT EXISTS (SELECT 1 FROM callbacks c \
+             WHERE c.request_id = r.id AND c.state = 'pending') \
+             ORDER BY r.expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)",
+        )
+        .bind(before)
+        .bind(i64::from(batch))
+        .execute(&self.pool)
+        .await
+        .map_err(|e| db_error(e, "purge expired requests"))?;
+        Ok((once.rows_affected(), requests.rows_affected()))
+    }
+
     async fn is_once_taken(&self, scope: &str, value: &str, now: DateTime<Utc>) -> Result<bool> {
         let now = normalize_time(now)?;
         let row: Option<(i32,)> = sqlx::query_as(

@@ -707,6 +707,37 @@ impl FlowStore for SqliteStore {
         }
     }
 
+    async fn purge_expired(
+        &self,
+        now: DateTime<Utc>,
+        requests_before: DateTime<Utc>,
+        batch: u32,
+    ) -> Result<(u64, u64)> {
+        let now = normalize_time(now)?;
+        let before = normalize_time(requests_before)?;
+        let once = sqlx::query(
+            "DELETE FROM used_once WHERE rowid IN (SELECT rowid FROM used_once \
+             WHERE expires_at < ? ORDER BY expires_at LIMIT ?)",
+        )
+        .bind(time_text(now))
+        .bind(i64::from(batch))
+        .execute(&self.pool)
+        .await
+        .map_err(|e| db_error(e, "purge expired replay guard entries"))?;
+        let requests = sqlx::query(
+            "DELETE FROM flow_requests WHERE id IN (SELECT r.id FROM flow_requests r \
+             WHERE r.expires_at < ? AND NOT EXISTS (SELECT 1 FROM callbacks c \
+             WHERE c.request_id = r.id AND c.state = 'pending') \
+             ORDER BY r.expires_at LIMIT ?)",
+        )
+        .bind(time_text(before))
+        .bind(i64::from(batch))
+        .execute(&self.pool)
+        .await
+        .map_err(|e| db_error(e, "purge expired requests"))?;
+        Ok((once.rows_affected(), requests.rows_affected()))
+    }
+
     async fn is_once_taken(&self, scope: &str, value: &str, now: DateTime<Utc>) -> Result<bool> {
         let now = normalize_time(now)?;
         let row: Option<(i64,)> = sqlx::query_as(

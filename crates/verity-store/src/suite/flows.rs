@@ -28,6 +28,7 @@ store_suite!(
     concurrent_verdicts_have_one_winner,
     refusals_are_counted_reported_and_limited,
     pin_failures_lock_atomically,
+    the_sweeper_purges_expired_rows_only,
     consume_once_refuses_replays_until_expiry,
     callbacks_are_queued_once_per_status,
     claims_lease_messages,
@@ -1865,5 +1866,90 @@ async fn flow_timestamps_round_trip_to_the_microsecond(store: Arc<dyn Store>) {
     expect_invalid(
         store.record_issued_credential(&c).await.unwrap_err(),
         "1 to 9999",
+    );
+}
+
+async fn the_sweeper_purges_expired_rows_only(store: Arc<dyn Store>) {
+    let f = fixture(&store).await;
+    let done = request(&store, &f, "done").await;
+    let waiting = request(&store, &f, "waiting").await;
+    let live = {
+        let mut r = new_request(&f, "live");
+        r.expires_at = t(10_000);
+        store.create_request(&r, t(1)).await.unwrap()
+    };
+    let mut delivered = callback(done.id, "request_retrieved");
+    delivered.give_up_at = t(400);
+    store.enqueue_callback(&delivered, t(2)).await.unwrap();
+    store
+        .mark_callback_delivered(delivered.id, 1, t(3))
+        .await
+        .unwrap();
+    store
+        .enqueue_callback(&callback(waiting.id, "request_retrieved"), t(2))
+        .await
+        .unwrap();
+    store.consume_once("s", "old", t(100), t(2)).await.unwrap();
+    store
+        .consume_once("s", "young", t(5_000), t(2))
+        .await
+        .unwrap();
+    store
+        .record_issued_credential(&NewIssuedCredential {
+            request_id: Some(done.id),
+            ..credential(&f, "urn:uuid:kept")
+        })
+        .await
+        .unwrap();
+
+    let (once, requests) = store.purge_expired(t(1_000), t(1_000), 100).await.unwrap();
+    assert_eq!((once, requests), (1, 1));
+    assert!(
+        store.request(done.id).await.unwrap().is_none(),
+        "expired, callbacks final"
+    );
+    assert!(
+        store
+            .callbacks_for_request(done.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store.request(waiting.id).await.unwrap().is_some(),
+        "a callback is pending"
+    );
+    assert!(
+        store.request(live.id).await.unwrap().is_some(),
+        "not expired"
+    );
+    assert!(store.is_once_taken("s", "young", t(1_000)).await.unwrap());
+    assert!(
+        store
+            .consume_once("s", "old", t(2_000), t(1_000))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .issued_credential_by_jti("urn:uuid:kept")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    // Bounded batches.
+    for i in 0..3 {
+        store
+            .consume_once("b", &format!("{i}"), t(10), t(2))
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        store.purge_expired(t(1_000), t(0), 2).await.unwrap(),
+        (2, 0)
+    );
+    assert_eq!(
+        store.purge_expired(t(1_000), t(0), 2).await.unwrap(),
+        (1, 0)
     );
 }
