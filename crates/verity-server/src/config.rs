@@ -249,6 +249,12 @@ pub struct ResolverConfig {
     pub max_body_bytes: usize,
     /// How long resolved DID documents are cached; 0 turns the cache off.
     pub cache_ttl_secs: u64,
+    /// How long a failed did:web resolution is remembered (answered without fetching again);
+    /// 0 turns the failure cache off.
+    pub negative_cache_ttl_secs: u64,
+    /// Most did:web resolutions fetching at once; callers beyond it wait up to
+    /// `read_timeout_ms`, then get a transient error.
+    pub max_concurrent_fetches: usize,
     /// Allow fetching from loopback addresses (single-machine setups and tests only).
     pub allow_loopback: bool,
     /// Allow fetching from private ranges (10/8, 172.16/12, 192.168/16, fc00::/7, 100.64/10).
@@ -267,6 +273,8 @@ impl Default for ResolverConfig {
             read_timeout_ms: 10_000,
             max_body_bytes: 100 * 1024,
             cache_ttl_secs: 300,
+            negative_cache_ttl_secs: 5,
+            max_concurrent_fetches: 16,
             allow_loopback: false,
             allow_private: false,
             allow_http_hosts: Vec::new(),
@@ -508,6 +516,19 @@ impl Config {
                 reason: "must be between 1024 and 10485760".into(),
             });
         }
+        if !(1..=1024).contains(&r.max_concurrent_fetches) {
+            return Err(ConfigError::Invalid {
+                key: "resolver.max_concurrent_fetches",
+                reason: "must be between 1 and 1024".into(),
+            });
+        }
+        // A failure remembered for long keeps a DID failing well after its host recovered.
+        if r.negative_cache_ttl_secs > 300 {
+            return Err(ConfigError::Invalid {
+                key: "resolver.negative_cache_ttl_secs",
+                reason: "must be between 0 and 300 seconds".into(),
+            });
+        }
         r.parsed_host_overrides()?;
         // Overrides bypass DNS: in production they would let a file decide who speaks for a
         // domain.
@@ -675,6 +696,41 @@ mod tests {
         assert!(err.to_string().contains("resolver.max_body_bytes"), "{err}");
         let err = Config::from_toml("[resolver]\nallow_loopbak = true\n").unwrap_err();
         assert!(err.to_string().contains("allow_loopbak"), "{err}");
+    }
+
+    #[test]
+    fn resolver_flood_limits_have_defaults_and_are_checked() {
+        let c = Config::from_toml("").unwrap();
+        assert_eq!(c.resolver.negative_cache_ttl_secs, 5);
+        assert_eq!(c.resolver.max_concurrent_fetches, 16);
+        let c = Config::from_toml(
+            "[resolver]\nnegative_cache_ttl_secs = 0\nmax_concurrent_fetches = 64\n",
+        )
+        .unwrap();
+        assert_eq!(c.resolver.negative_cache_ttl_secs, 0);
+        assert_eq!(c.resolver.max_concurrent_fetches, 64);
+
+        for (text, key) in [
+            (
+                "[resolver]\nmax_concurrent_fetches = 0\n",
+                "resolver.max_concurrent_fetches",
+            ),
+            (
+                "[resolver]\nmax_concurrent_fetches = 5000\n",
+                "resolver.max_concurrent_fetches",
+            ),
+            (
+                "[resolver]\nnegative_cache_ttl_secs = 600\n",
+                "resolver.negative_cache_ttl_secs",
+            ),
+            (
+                "[resolver]\nmax_concurent_fetches = 4\n",
+                "max_concurent_fetches",
+            ),
+        ] {
+            let err = Config::from_toml(text).unwrap_err();
+            assert!(err.to_string().contains(key), "{text}: {err}");
+        }
     }
 
     #[test]
