@@ -3,8 +3,9 @@
 
 use crate::document::Relationship;
 
-/// Why a DID could not be parsed, resolved or used.
-#[derive(Debug, thiserror::Error)]
+/// Why a DID could not be parsed, resolved or used. `Clone` so one failed resolution can be
+/// answered to every caller that waited for it (and from the failure cache).
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum DidError {
     /// The string is not a DID as DID Core §3.1 defines it.
@@ -94,6 +95,18 @@ pub enum DidError {
     /// Fetching the DID document failed; the inner error says why.
     #[error("could not fetch DID document: {0}")]
     Fetch(#[from] FetchError),
+
+    /// So many network resolutions were in progress that this one could not start within the
+    /// wait limit; retrying later may succeed.
+    #[error(
+        "too many DID resolutions in progress (limit {limit}): `{did}` waited {waited_ms} ms \
+         without a free slot"
+    )]
+    Busy {
+        did: String,
+        limit: usize,
+        waited_ms: u128,
+    },
 }
 
 impl DidError {
@@ -118,13 +131,19 @@ impl DidError {
             Self::InvalidDocument { .. } => "DID-016",
             Self::DocumentIdMismatch { .. } => "DID-017",
             Self::Fetch(inner) => inner.code(),
+            Self::Busy { .. } => "DID-018",
         }
     }
 
-    /// True when the failure is about reaching the DID's host rather than the DID itself, so a
-    /// caller may report "could not check" (retryable) instead of "invalid".
+    /// True when the failure is about reaching the DID's host rather than the DID itself (or
+    /// about our own resolution capacity), so a caller may report "could not check"
+    /// (retryable) instead of "invalid".
     pub fn is_unavailable(&self) -> bool {
-        matches!(self, Self::Fetch(f) if f.is_transient())
+        match self {
+            Self::Fetch(f) => f.is_transient(),
+            Self::Busy { .. } => true,
+            _ => false,
+        }
     }
 }
 
@@ -316,6 +335,14 @@ mod tests {
                 }),
                 "FETCH-008",
             ),
+            (
+                DidError::Busy {
+                    did: s(),
+                    limit: 1,
+                    waited_ms: 1,
+                },
+                "DID-018",
+            ),
         ];
         for (err, code) in table {
             assert_eq!(err.code(), code, "{err}");
@@ -434,5 +461,13 @@ mod tests {
             .is_unavailable()
         );
         assert!(!DidError::KeyNotFound { kid: s() }.is_unavailable());
+        assert!(
+            DidError::Busy {
+                did: s(),
+                limit: 16,
+                waited_ms: 10_000
+            }
+            .is_unavailable()
+        );
     }
 }

@@ -8,7 +8,9 @@
 //! 2. **Resolve** — a [`DidResolver`]: [`KeyResolver`] builds `did:key` / `did:jwk` documents
 //!    locally; [`WebResolver`] fetches `did:web` documents through [`HttpFetcher`] and checks the
 //!    document `id`; [`CompositeResolver`] dispatches by method and caches per DID with a TTL
-//!    measured on a [`verity_core::Clock`].
+//!    measured on a [`verity_core::Clock`]; for did:web it also shares one fetch among
+//!    concurrent resolutions of a DID, remembers failures briefly and bounds the fetches in
+//!    flight ([`ResolutionLimits`]).
 //! 3. **Select the key** — [`DidDocument::key_for`] finds the method, requires it to be listed
 //!    under the needed [`Relationship`] and controlled by the DID, and returns its public JWK
 //!    (multibase keys are converted).
@@ -46,4 +48,4 @@ pub use key::{
     ED25519_PUB, P256_PUB, SECP256K1_PUB, did_jwk_from_jwk, did_key_from_jwk, jwk_from_multibase,
     multibase_from_jwk, resolve_did_jwk, resolve_did_key,
 };
-pub use resolver::{CompositeResolver, DidResolver, KeyResolver, WebResolver};
+pub use resolver::{CompositeResolver, DidResolver, KeyResolver, ResolutionLimits, WebResolver};

@@ -94,12 +94,97 @@ pub struct TlsConfig {
 }
 
 /// Where the data lives.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DatabaseConfig {
     /// `sqlite://path` (embedded default) or `postgres://...` (production).
-    /// Empty = `sqlite://<data_dir>/verity.db`.
+    /// Empty = `sqlite://<data_dir>/verity.db`. Serialised and debug-printed with its password
+    /// redacted (`config check` prints the serialised form), like a [`Secret`].
+    #[serde(serialize_with = "serialize_redacted_url")]
     pub url: String,
+}
+
+impl std::fmt::Debug for DatabaseConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseConfig")
+            .field("url", &redact_database_url(&self.url))
+            .finish()
+    }
+}
+
+fn serialize_redacted_url<S: serde::Serializer>(url: &str, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&redact_database_url(url))
+}
+
+/// What stands in for a removed password.
+pub const REDACTED: &str = "[redacted]";
+
+/// A database URL fit for output: the password of the user info and the value of any
+/// password-like query parameter (`password`, `sslpassword`, ...) become `[redacted]`, the
+/// fragment is dropped, and a URL that does not parse keeps only its scheme (an unparsable URL
+/// may hide a password anywhere). Use it wherever a database URL is printed or logged.
+pub fn redact_database_url(url: &str) -> String {
+    if url.is_empty() {
+        return String::new();
+    }
+    let parsed = match Url::parse(url) {
+        // `scheme:user:pw@host` parses as an opaque path: nothing says where a password ends.
+        Ok(p) if p.cannot_be_a_base() && p.path().contains('@') => return redact_unparsable(url),
+        Ok(p) => p,
+        Err(_) => return redact_unparsable(url),
+    };
+    use url::Position;
+    let mut out = String::with_capacity(url.len());
+    if parsed.password().is_some() {
+        out.push_str(&parsed[..Position::BeforePassword]);
+        out.push_str(REDACTED);
+        out.push_str(&parsed[Position::AfterPassword..Position::AfterPath]);
+    } else {
+        out.push_str(&parsed[..Position::AfterPath]);
+    }
+    if let Some(query) = parsed.query() {
+        out.push('?');
+        let pairs: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((key, _)) if is_password_key(key) => format!("{key}={REDACTED}"),
+                _ => pair.to_owned(),
+            })
+            .collect();
+        out.push_str(&pairs.join("&"));
+    }
+    out
+}
+
+/// True for query keys that carry a password (`password`, `sslpassword`, `PassWord`, `pwd`),
+/// also when the key is percent-encoded or `+`-encoded.
+fn is_password_key(raw_key: &str) -> bool {
+    let plus_decoded = raw_key.replace('+', " ");
+    let key = percent_encoding::percent_decode_str(&plus_decoded)
+        .decode_utf8_lossy()
+        .to_ascii_lowercase();
+    let key = key.trim();
+    key.contains("password") || key.contains("passwd") || key == "pwd" || key == "pass"
+}
+
+/// `scheme://[redacted]` (or `scheme:[redacted]`) for a URL that does not parse, or only
+/// `[redacted]` when not even the scheme is well formed.
+fn redact_unparsable(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once(':') else {
+        return REDACTED.to_owned();
+    };
+    let valid_scheme = scheme
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    if !valid_scheme {
+        return REDACTED.to_owned();
+    }
+    let slashes = if rest.starts_with("//") { "//" } else { "" };
+    format!("{scheme}:{slashes}{REDACTED}")
 }
 
 /// Signing keys and their protection at rest.
@@ -176,6 +261,12 @@ pub struct ResolverConfig {
     pub max_body_bytes: usize,
     /// How long resolved DID documents are cached; 0 turns the cache off.
     pub cache_ttl_secs: u64,
+    /// How long a failed did:web resolution is remembered (answered without fetching again);
+    /// 0 turns the failure cache off.
+    pub negative_cache_ttl_secs: u64,
+    /// Most did:web resolutions fetching at once; callers beyond it wait up to
+    /// `read_timeout_ms`, then get a transient error.
+    pub max_concurrent_fetches: usize,
     /// Allow fetching from loopback addresses (single-machine setups and tests only).
     pub allow_loopback: bool,
     /// Allow fetching from private ranges (10/8, 172.16/12, 192.168/16, fc00::/7, 100.64/10).
@@ -194,6 +285,8 @@ impl Default for ResolverConfig {
             read_timeout_ms: 10_000,
             max_body_bytes: 100 * 1024,
             cache_ttl_secs: 300,
+            negative_cache_ttl_secs: 5,
+            max_concurrent_fetches: 16,
             allow_loopback: false,
             allow_private: false,
             allow_http_hosts: Vec::new(),
@@ -435,6 +528,19 @@ impl Config {
                 reason: "must be between 1024 and 10485760".into(),
             });
         }
+        if !(1..=1024).contains(&r.max_concurrent_fetches) {
+            return Err(ConfigError::Invalid {
+                key: "resolver.max_concurrent_fetches",
+                reason: "must be between 1 and 1024".into(),
+            });
+        }
+        // A failure remembered for long keeps a DID failing well after its host recovered.
+        if r.negative_cache_ttl_secs > 300 {
+            return Err(ConfigError::Invalid {
+                key: "resolver.negative_cache_ttl_secs",
+                reason: "must be between 0 and 300 seconds".into(),
+            });
+        }
         r.parsed_host_overrides()?;
         // Overrides bypass DNS: in production they would let a file decide who speaks for a
         // domain.
@@ -453,7 +559,8 @@ impl Config {
         Ok(())
     }
 
-    /// The database URL, defaulting to SQLite under the data directory.
+    /// The database URL, defaulting to SQLite under the data directory. It may carry a
+    /// password: print [`Config::database_url_redacted`] instead.
     pub fn database_url(&self) -> String {
         if self.database.url.is_empty() {
             format!(
@@ -463,6 +570,11 @@ impl Config {
         } else {
             self.database.url.clone()
         }
+    }
+
+    /// The database URL for output (banners, logs, errors), its password redacted.
+    pub fn database_url_redacted(&self) -> String {
+        redact_database_url(&self.database_url())
     }
 
     /// The admin token file path.
@@ -610,11 +722,119 @@ mod tests {
     }
 
     #[test]
+    fn resolver_flood_limits_have_defaults_and_are_checked() {
+        let c = Config::from_toml("").unwrap();
+        assert_eq!(c.resolver.negative_cache_ttl_secs, 5);
+        assert_eq!(c.resolver.max_concurrent_fetches, 16);
+        let c = Config::from_toml(
+            "[resolver]\nnegative_cache_ttl_secs = 0\nmax_concurrent_fetches = 64\n",
+        )
+        .unwrap();
+        assert_eq!(c.resolver.negative_cache_ttl_secs, 0);
+        assert_eq!(c.resolver.max_concurrent_fetches, 64);
+
+        for (text, key) in [
+            (
+                "[resolver]\nmax_concurrent_fetches = 0\n",
+                "resolver.max_concurrent_fetches",
+            ),
+            (
+                "[resolver]\nmax_concurrent_fetches = 5000\n",
+                "resolver.max_concurrent_fetches",
+            ),
+            (
+                "[resolver]\nnegative_cache_ttl_secs = 600\n",
+                "resolver.negative_cache_ttl_secs",
+            ),
+            (
+                "[resolver]\nmax_concurent_fetches = 4\n",
+                "max_concurent_fetches",
+            ),
+        ] {
+            let err = Config::from_toml(text).unwrap_err();
+            assert!(err.to_string().contains(key), "{text}: {err}");
+        }
+    }
+
+    #[test]
     fn secrets_do_not_print() {
         let c =
             Config::from_toml("[keys]\nkek = \"c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0MTI\"\n")
                 .unwrap();
         assert!(!format!("{c:?}").contains("c2VjcmV0"));
+    }
+
+    #[test]
+    fn database_url_passwords_are_redacted() {
+        let cases = [
+            (
+                "postgres://user:secret@host/db",
+                "postgres://user:[redacted]@host/db",
+            ),
+            (
+                "postgresql://verity:s%40cr%2Ft@db.internal:5433/verity?sslmode=require",
+                "postgresql://verity:[redacted]@db.internal:5433/verity?sslmode=require",
+            ),
+            // An unencoded '@' in the password: the last '@' ends the user info.
+            (
+                "postgres://u:p@ss@host/db",
+                "postgres://u:[redacted]@host/db",
+            ),
+            (
+                "postgres://host/db?user=u&password=secret&sslmode=disable",
+                "postgres://host/db?user=u&password=[redacted]&sslmode=disable",
+            ),
+            (
+                "postgres://u:secret@host/db?PassWord=secret&sslpassword=secret&p%61ssword=secret",
+                "postgres://u:[redacted]@host/db?PassWord=[redacted]&sslpassword=[redacted]\
+                 &p%61ssword=[redacted]",
+            ),
+            (
+                "postgres://u:secret@host/db#secret",
+                "postgres://u:[redacted]@host/db",
+            ),
+            // Nothing to hide: unchanged.
+            (
+                "postgres://verity@localhost/verity",
+                "postgres://verity@localhost/verity",
+            ),
+            ("sqlite://data/verity.db", "sqlite://data/verity.db"),
+            ("sqlite::memory:", "sqlite::memory:"),
+            ("", ""),
+            // Not parsable: only the scheme survives.
+            ("postgres://u:secret@ho st/db", "postgres://[redacted]"),
+            ("postgres://u:sec/ret@host/db", "postgres://[redacted]"),
+            ("postgres:u:secret@[::1", "postgres:[redacted]"),
+            ("user=u password=secret host=h", "[redacted]"),
+            ("secret", "[redacted]"),
+            ("://secret", "[redacted]"),
+        ];
+        for (input, expected) in cases {
+            let got = redact_database_url(input);
+            assert_eq!(got, expected, "{input}");
+            assert!(!got.contains("secret"), "{input} -> {got}");
+            assert!(!got.contains("p@ss") && !got.contains("s%40cr"), "{got}");
+        }
+    }
+
+    #[test]
+    fn config_output_never_shows_the_database_password() {
+        let c = Config::from_toml("[database]\nurl = \"postgres://verity:hunter2@db/verity\"\n")
+            .unwrap();
+        // The real URL is kept for connecting...
+        assert_eq!(c.database_url(), "postgres://verity:hunter2@db/verity");
+        // ...and every printed form hides the password.
+        let json = serde_json::to_string(&c).unwrap();
+        assert!(!json.contains("hunter2"), "{json}");
+        assert!(
+            json.contains("postgres://verity:[redacted]@db/verity"),
+            "{json}"
+        );
+        assert!(!format!("{c:?}").contains("hunter2"));
+        assert_eq!(
+            c.database_url_redacted(),
+            "postgres://verity:[redacted]@db/verity"
+        );
     }
 
     #[test]

@@ -366,9 +366,26 @@ impl From<verity_store::StoreError> for ApiError {
             } => ApiError::conflict(format!("a {entity} with {field} `{value}` already exists"))
                 .with_target(field),
             S::InvalidData(m) => ApiError::new(StatusCode::CONFLICT, InnerCode::Conflict, m),
-            other => ApiError::transient(format!("the database is unavailable ({})", other.code())),
+            other => {
+                // The answer carries only the correlation id; the log line is where an operator
+                // finds why (operation, database text and code), under that same id.
+                log_store_failure(&other);
+                ApiError::transient(format!("the database is unavailable ({})", other.code()))
+            }
         }
     }
+}
+
+/// Logs a store failure behind a 5xx answer at error level: the request id (the `mscv`
+/// correlation id of the answer), the store error code and its full message. Store messages
+/// never hold secrets (no connection URL, no passwords), so the whole text is logged.
+fn log_store_failure(e: &verity_store::StoreError) {
+    tracing::error!(
+        request_id = %correlation_id(),
+        code = e.code(),
+        error = %e,
+        "database failure"
+    );
 }
 
 #[cfg(test)]
@@ -454,6 +471,67 @@ mod tests {
                 .unwrap()
                 .contains("answered HTTP 500")
         );
+    }
+
+    /// Captures what `f` logs, as the text formatter writes it.
+    fn logs_of(f: impl FnOnce()) -> String {
+        #[derive(Clone, Default)]
+        struct Buf(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+        impl std::io::Write for Buf {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let buf = Buf::default();
+        let writer = buf.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .with_max_level(tracing::Level::TRACE)
+            .finish();
+        tracing::subscriber::with_default(subscriber, f);
+        let bytes = buf.0.lock().unwrap().clone();
+        String::from_utf8(bytes).unwrap()
+    }
+
+    #[test]
+    fn store_failures_log_their_cause_with_the_request_id_and_answer_only_the_id() {
+        let cause = "insert issued credential: error returned from database: \
+                     disk I/O error (database code 10)";
+        let mut error = None;
+        let logs = logs_of(|| {
+            REQUEST_ID.sync_scope("req-7f3a".to_owned(), || {
+                let e = ApiError::from(verity_store::StoreError::Database(cause.into()));
+                error = Some((e.status, e.body()));
+            });
+        });
+        let (status, body) = error.unwrap();
+        assert!(logs.contains("ERROR"), "{logs}");
+        assert!(logs.contains("request_id=req-7f3a"), "{logs}");
+        assert!(logs.contains("STORE-004"), "{logs}");
+        assert!(logs.contains(cause), "the whole cause: {logs}");
+
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(body["mscv"], "req-7f3a");
+        let text = body.to_string();
+        assert!(!text.contains("disk I/O"), "{text}");
+        assert!(!text.contains("insert issued credential"), "{text}");
+        assert!(text.contains("Correlation id req-7f3a."), "{text}");
+    }
+
+    #[test]
+    fn client_store_errors_are_not_logged_as_failures() {
+        let logs = logs_of(|| {
+            let _ = ApiError::from(verity_store::StoreError::NotFound {
+                entity: "tenant",
+                id: "t1".into(),
+            });
+        });
+        assert!(!logs.contains("database failure"), "{logs}");
     }
 
     #[test]

@@ -13,7 +13,9 @@ use std::time::Duration;
 
 use uuid::Uuid;
 use verity_core::Clock;
-use verity_did::{CompositeResolver, DidResolver, DidWeb, FetchPolicy, HttpFetcher};
+use verity_did::{
+    CompositeResolver, DidResolver, DidWeb, FetchPolicy, HttpFetcher, ResolutionLimits,
+};
 use verity_linked_domains::{
     DidConfiguration, LinkageReport, LinkageResult, LinkedDomainVerifier, LinkedDomainsError,
     StepOutcome, build_domain_linkage_jwt, normalize_origin,
@@ -86,19 +88,31 @@ impl Resolution {
             key: "resolver",
             reason: e.to_string(),
         })?;
+        let limits = ResolutionLimits {
+            failure_ttl: Duration::from_secs(config.negative_cache_ttl_secs),
+            max_concurrent: config.max_concurrent_fetches,
+            queue_timeout: Duration::from_millis(config.read_timeout_ms),
+        };
         let (resolver, live_resolver): (Arc<dyn DidResolver>, Arc<dyn DidResolver>) = match seam {
             Some(r) => (r.clone(), r),
             None => (
-                Arc::new(CompositeResolver::standard(
-                    fetcher.clone(),
-                    clock.clone(),
-                    Duration::from_secs(config.cache_ttl_secs),
-                )),
-                Arc::new(CompositeResolver::standard(
-                    fetcher.clone(),
-                    clock,
-                    Duration::ZERO,
-                )),
+                Arc::new(
+                    CompositeResolver::standard(
+                        fetcher.clone(),
+                        clock.clone(),
+                        Duration::from_secs(config.cache_ttl_secs),
+                    )
+                    .with_limits(limits),
+                ),
+                // The admin checks must see the current state: no document and no failure
+                // is remembered, but fetches are shared and bounded all the same.
+                Arc::new(
+                    CompositeResolver::standard(fetcher.clone(), clock, Duration::ZERO)
+                        .with_limits(ResolutionLimits {
+                            failure_ttl: Duration::ZERO,
+                            ..limits
+                        }),
+                ),
             ),
         };
         Ok(Self {

@@ -118,9 +118,33 @@ pub(crate) fn map_sqlx(
     db_error(err, operation)
 }
 
-/// Wraps any other sqlx error, saying which operation failed.
+/// Wraps any other sqlx error, saying which operation failed and why: the whole cause chain
+/// and, for an error the database returned, its code (SQLSTATE on Postgres), so the log line of a failed request
+/// is enough to diagnose it. sqlx errors never carry the connection URL or its password.
 pub(crate) fn db_error(err: sqlx::Error, operation: &str) -> StoreError {
-    StoreError::Database(format!("{operation}: {err}"))
+    let mut message = format!("{operation}: {}", cause_chain(&err));
+    if let sqlx::Error::Database(db) = &err
+        && let Some(code) = db.code()
+    {
+        message.push_str(&format!(" (database code {code})"));
+    }
+    StoreError::Database(message)
+}
+
+/// `err` and each of its sources, joined with ": ", skipping a source whose text the message
+/// already holds (sqlx repeats its inner error in its own message).
+pub(crate) fn cause_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let line = cause.to_string();
+        if !line.is_empty() && !text.contains(&line) {
+            text.push_str(": ");
+            text.push_str(&line);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 /// The conflict for a duplicate API key hash: names the key by its prefix, never the hash.
@@ -204,6 +228,65 @@ mod tests {
             StoreError::Database(msg) => assert!(msg.starts_with("load tenant: "), "{msg}"),
             other => panic!("unexpected {other:?}"),
         }
+    }
+
+    #[derive(Debug)]
+    struct Layer(&'static str, Option<Box<Layer>>);
+
+    impl std::fmt::Display for Layer {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+
+    impl std::error::Error for Layer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.1
+                .as_deref()
+                .map(|l| l as &(dyn std::error::Error + 'static))
+        }
+    }
+
+    #[test]
+    fn database_errors_carry_the_operation_and_every_cause() {
+        let io = std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            Layer(
+                "tls alert",
+                Some(Box::new(Layer("peer reset the socket", None))),
+            ),
+        );
+        let err = db_error(sqlx::Error::Io(io), "insert issued credential");
+        let StoreError::Database(msg) = &err else {
+            panic!("unexpected {err:?}");
+        };
+        assert!(msg.starts_with("insert issued credential: "), "{msg}");
+        assert!(msg.contains("error communicating with database"), "{msg}");
+        assert!(msg.contains("tls alert"), "{msg}");
+        assert!(
+            msg.contains("peer reset the socket"),
+            "the deepest cause: {msg}"
+        );
+        // sqlx repeats its inner error in its own message: it is not printed twice.
+        assert_eq!(msg.matches("tls alert").count(), 1, "{msg}");
+    }
+
+    #[tokio::test]
+    async fn a_database_error_keeps_the_database_text_and_code() {
+        use sqlx::Connection;
+        let mut conn = sqlx::SqliteConnection::connect("sqlite::memory:")
+            .await
+            .unwrap();
+        let err = sqlx::query("SELECT * FROM no_such_table")
+            .execute(&mut conn)
+            .await
+            .unwrap_err();
+        let StoreError::Database(msg) = db_error(err, "load tenant") else {
+            panic!("not a database error");
+        };
+        assert!(msg.starts_with("load tenant: "), "{msg}");
+        assert!(msg.contains("no such table: no_such_table"), "{msg}");
+        assert!(msg.contains("(database code "), "{msg}");
     }
 
     #[test]

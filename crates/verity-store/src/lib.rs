@@ -245,6 +245,33 @@ mod tests {
         }
     }
 
+    #[tokio::test]
+    async fn postgres_connect_errors_name_the_server_but_not_the_password() {
+        let urls = [
+            // Nothing listens on port 1: the connect error is sqlx's, with its causes.
+            "postgres://verity:hunter2@127.0.0.1:1/verity",
+            "postgres://127.0.0.1:1/verity?user=verity&password=hunter2",
+            // Does not parse.
+            "postgres://verity:hunter2@127.0.0.1:notaport/verity",
+        ];
+        // At once: an unreachable server takes the whole acquire timeout to give up.
+        let (a, b, c) = tokio::join!(connect(urls[0]), connect(urls[1]), connect(urls[2]));
+        for (url, result) in urls.iter().zip([a, b, c]) {
+            let Err(err) = result else {
+                panic!("{url} connected");
+            };
+            let text = err.to_string();
+            assert!(!text.contains("hunter2"), "{url}: {text}");
+            assert!(text.contains("Postgres"), "{text}");
+            if url.contains(":1/") {
+                assert!(
+                    text.contains("127.0.0.1:1/verity"),
+                    "names the server: {text}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn scheme_takes_the_part_before_the_colon() {
         assert_eq!(scheme("postgres://a@b/c"), Some("postgres"));

@@ -68,7 +68,11 @@ impl PgStore {
             .connect_with(options)
             .await
             .map_err(|e| {
-                StoreError::Database(format!("cannot connect to Postgres at {target}: {e}"))
+                // The target, never the URL: the URL may carry the password.
+                StoreError::Database(format!(
+                    "cannot connect to Postgres at {target}: {}",
+                    crate::error::cause_chain(&e)
+                ))
             })?;
 
         let mut migrator = sqlx::migrate!("../../migrations/postgres");

@@ -1,5 +1,6 @@
 //! The store test suite: each case is a function of `Arc<dyn Store>` and runs once per backend.
-//! Postgres cases print "skipped" and pass when `VERITY_TEST_POSTGRES_URL` is unset.
+//! Postgres cases print "skipped" and pass when `VERITY_TEST_POSTGRES_URL` is unset, unless
+//! `VERITY_TEST_REQUIRE_POSTGRES=1` makes that a failure.
 //! The credential flows' cases are in the `flows` submodule.
 
 use std::future::Future;

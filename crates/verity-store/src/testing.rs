@@ -1,5 +1,7 @@
 //! Fresh, isolated databases for tests: a temporary SQLite file, or a new database on the
-//! Postgres server named by `VERITY_TEST_POSTGRES_URL` (Postgres tests skip when it is unset).
+//! Postgres server named by `VERITY_TEST_POSTGRES_URL`. Postgres tests skip when it is unset,
+//! unless `VERITY_TEST_REQUIRE_POSTGRES=1` says a missing Postgres is a failure (CI sets it, so
+//! a broken environment cannot pass by skipping half the suite).
 //!
 //! Each call makes a new database, so tests run in parallel without seeing each other's rows.
 
@@ -16,6 +18,52 @@ use crate::{Store, connect};
 
 /// The environment variable naming a Postgres server tests may create databases on.
 pub const POSTGRES_URL_ENV: &str = "VERITY_TEST_POSTGRES_URL";
+
+/// The environment variable that turns a missing or unreachable Postgres into a test failure.
+pub const REQUIRE_POSTGRES_ENV: &str = "VERITY_TEST_REQUIRE_POSTGRES";
+
+/// What a Postgres-backed test does, decided from [`POSTGRES_URL_ENV`] and
+/// [`REQUIRE_POSTGRES_ENV`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PostgresPlan {
+    /// Create test databases on the server at this URL.
+    Use {
+        /// The server URL (may carry a password: never print it).
+        url: String,
+        /// Whether a server that cannot be reached fails the test run (it always does; this
+        /// only decides how the failure explains itself).
+        required: bool,
+    },
+    /// Postgres is optional and not configured: the test passes without running.
+    Skip,
+}
+
+/// Decides from the raw values of [`POSTGRES_URL_ENV`] and [`REQUIRE_POSTGRES_ENV`] whether
+/// Postgres tests run, skip, or must fail (the error says which variable to fix).
+pub fn postgres_plan(url: Option<&str>, require: Option<&str>) -> Result<PostgresPlan, String> {
+    let required = match require.map(str::trim) {
+        None | Some("" | "0" | "false") => false,
+        Some("1" | "true") => true,
+        Some(other) => {
+            return Err(format!(
+                "{REQUIRE_POSTGRES_ENV} must be 1 (or true) to require Postgres, or 0 (or false), \
+                 not `{other}`"
+            ));
+        }
+    };
+    match url.map(str::trim).filter(|u| !u.is_empty()) {
+        Some(url) => Ok(PostgresPlan::Use {
+            url: url.to_owned(),
+            required,
+        }),
+        None if required => Err(format!(
+            "{REQUIRE_POSTGRES_ENV}=1 but {POSTGRES_URL_ENV} is not set: Postgres tests must run \
+             here, so set it to a server tests may create databases on \
+             (e.g. postgres://postgres@127.0.0.1:5432/postgres)"
+        )),
+        None => Ok(PostgresPlan::Skip),
+    }
+}
 
 /// Which backend a test database uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -74,7 +122,8 @@ pub fn postgres_url_from_env() -> Option<String> {
 /// A new empty database (not yet migrated; [`connect`] migrates it).
 ///
 /// `None` for Postgres when `VERITY_TEST_POSTGRES_URL` is unset (the skip is printed to
-/// stderr); panics when the environment is broken.
+/// stderr); panics when the environment is broken, and when `VERITY_TEST_REQUIRE_POSTGRES=1`
+/// and Postgres is not configured or not reachable.
 pub async fn fresh_database(backend: Backend) -> Option<TestDatabase> {
     match backend {
         Backend::Sqlite => {
@@ -87,17 +136,29 @@ pub async fn fresh_database(backend: Backend) -> Option<TestDatabase> {
             })
         }
         Backend::Postgres => {
-            let Some(admin_url) = postgres_url_from_env() else {
-                eprintln!("skipped: {POSTGRES_URL_ENV} not set");
-                return None;
+            let url_var = std::env::var(POSTGRES_URL_ENV).ok();
+            let require_var = std::env::var(REQUIRE_POSTGRES_ENV).ok();
+            let (admin_url, required) =
+                match postgres_plan(url_var.as_deref(), require_var.as_deref()) {
+                    Ok(PostgresPlan::Use { url, required }) => (url, required),
+                    Ok(PostgresPlan::Skip) => {
+                        eprintln!("skipped: {POSTGRES_URL_ENV} not set");
+                        return None;
+                    }
+                    Err(reason) => panic!("{reason}"),
+                };
+            let why_required = if required {
+                format!(" ({REQUIRE_POSTGRES_ENV}=1: Postgres tests may not be skipped)")
+            } else {
+                String::new()
             };
             let name = format!("verity_test_{}", uuid::Uuid::new_v4().simple());
             let url = url_with_database(&admin_url, &name).unwrap_or_else(|| {
                 panic!("{POSTGRES_URL_ENV} is not a postgres:// URL with a host")
             });
-            let mut conn = PgConnection::connect(&admin_url)
-                .await
-                .unwrap_or_else(|e| panic!("cannot connect to {POSTGRES_URL_ENV}: {e}"));
+            let mut conn = PgConnection::connect(&admin_url).await.unwrap_or_else(|e| {
+                panic!("cannot connect to the server in {POSTGRES_URL_ENV}{why_required}: {e}")
+            });
             sqlx::query(&format!("CREATE DATABASE \"{name}\""))
                 .execute(&mut conn)
                 .await
@@ -209,6 +270,51 @@ mod tests {
         );
         assert_eq!(url_with_database("postgres:///db", "x"), None);
         assert_eq!(url_with_database("not a url", "x"), None);
+    }
+
+    #[test]
+    fn postgres_plan_skips_only_when_optional_and_unset() {
+        let url = "postgres://postgres@127.0.0.1:5432/postgres";
+        assert_eq!(postgres_plan(None, None), Ok(PostgresPlan::Skip));
+        assert_eq!(postgres_plan(Some("  "), Some("0")), Ok(PostgresPlan::Skip));
+        assert_eq!(postgres_plan(None, Some("")), Ok(PostgresPlan::Skip));
+        assert_eq!(postgres_plan(None, Some("false")), Ok(PostgresPlan::Skip));
+        assert_eq!(
+            postgres_plan(Some(url), None),
+            Ok(PostgresPlan::Use {
+                url: url.into(),
+                required: false
+            })
+        );
+        for require in ["1", "true", " 1 "] {
+            assert_eq!(
+                postgres_plan(Some(url), Some(require)),
+                Ok(PostgresPlan::Use {
+                    url: url.into(),
+                    required: true
+                }),
+                "{require}"
+            );
+        }
+    }
+
+    #[test]
+    fn required_postgres_without_a_url_is_an_error_naming_both_variables() {
+        for url in [None, Some(""), Some("   ")] {
+            let err = postgres_plan(url, Some("1")).unwrap_err();
+            assert!(err.contains(REQUIRE_POSTGRES_ENV), "{err}");
+            assert!(err.contains(POSTGRES_URL_ENV), "{err}");
+        }
+    }
+
+    #[test]
+    fn unknown_require_values_are_refused_not_read_as_optional() {
+        let err = postgres_plan(Some("postgres://h/db"), Some("yes")).unwrap_err();
+        assert!(
+            err.contains(REQUIRE_POSTGRES_ENV) && err.contains("`yes`"),
+            "{err}"
+        );
+        assert!(postgres_plan(None, Some("2")).is_err());
     }
 
     #[tokio::test]

@@ -222,7 +222,7 @@ async fn init(config_file: PathBuf, args: &InitArgs) -> Result<(), String> {
     let Some(authority) = prepared.created_authority.clone() else {
         return Err(format!(
             "the database at {} already holds authorities: it is initialised",
-            config.database_url()
+            config.database_url_redacted()
         ));
     };
     let (client, secret) = bootstrap::create_api_client(
@@ -239,7 +239,7 @@ async fn init(config_file: PathBuf, args: &InitArgs) -> Result<(), String> {
     println!("Initialised Verity:");
     println!("  Config file:    {}", config_file.display());
     println!("  Data directory: {}", config.server.data_dir.display());
-    println!("  Database:       {}", config.database_url());
+    println!("  Database:       {}", config.database_url_redacted());
     println!("  Tenant:         {}", prepared.tenant.name);
     println!("  Authority:      {} ({})", authority.did, authority.name);
     println!("  Admin token:    {}", prepared.admin_token_source);

@@ -132,3 +132,105 @@ async fn authority_domains_lists_origins_with_their_state() {
         "{text}"
     );
 }
+
+/// Runs `verity <args>` in `dir` with `env` set and no configuration from the environment.
+async fn verity_in(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_verity"));
+    cmd.current_dir(dir)
+        .args(args)
+        .env_remove("VERITY_CONFIG")
+        .env_remove("VERITY__DATABASE__URL");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap()
+}
+
+/// Everything the command wrote, for "the password appears nowhere" checks.
+fn all_output(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[tokio::test]
+async fn config_check_prints_the_database_url_without_its_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = "postgres://verity:hunter2-config@db.internal:5432/verity?password=hunter2-query";
+    let out = verity_in(
+        dir.path(),
+        &["config", "check"],
+        &[("VERITY__DATABASE__URL", url)],
+    )
+    .await;
+    let text = all_output(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("configuration is valid"), "{text}");
+    assert!(!text.contains("hunter2"), "{text}");
+    assert!(
+        text.contains("postgres://verity:[redacted]@db.internal:5432/verity?password=[redacted]"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn init_against_an_unreachable_database_does_not_print_its_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = verity_in(
+        dir.path(),
+        &[
+            "init",
+            "--database-url",
+            "postgres://verity:hunter2-init@127.0.0.1:1/verity",
+        ],
+        &[],
+    )
+    .await;
+    let text = all_output(&out);
+    assert_ne!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("127.0.0.1:1"), "names the server: {text}");
+    assert!(!text.contains("hunter2"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_on_postgres_prints_the_database_url_without_its_password() {
+    use verity_store::testing::{Backend, fresh_database};
+    let Some(db) = fresh_database(Backend::Postgres).await else {
+        return; // skipped: printed by fresh_database
+    };
+    // The test server may trust every connection: then any password is accepted, and one is
+    // added so there is something to leak. A server that checks passwords has one in its URL.
+    let mut url = url::Url::parse(&db.url).unwrap();
+    if url.password().is_none() {
+        url.set_password(Some("hunter2-init")).unwrap();
+    }
+    let password = url.password().unwrap().to_owned();
+    let url = url.to_string();
+
+    let first = tempfile::tempdir().unwrap();
+    let out = verity_in(first.path(), &["init", "--database-url", &url], &[]).await;
+    let text = all_output(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("Database:       postgres://"), "{text}");
+    assert!(text.contains(":[redacted]@"), "{text}");
+    assert!(!text.contains(&password), "{text}");
+
+    // A second init against the now initialised database fails naming it, still redacted.
+    let second = tempfile::tempdir().unwrap();
+    // The same KEK, so start-up reaches the "already initialised" check.
+    std::fs::create_dir(second.path().join("data")).unwrap();
+    std::fs::copy(
+        first.path().join("data/kek"),
+        second.path().join("data/kek"),
+    )
+    .unwrap();
+    let out = verity_in(second.path(), &["init", "--database-url", &url], &[]).await;
+    let text = all_output(&out);
+    assert_ne!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("already holds authorities"), "{text}");
+    assert!(!text.contains(&password), "{text}");
+}

@@ -181,6 +181,9 @@ pub fn did_error(e: DidError) -> ApiError {
         DidError::Fetch(FetchError::Status {
             status: 404 | 410, ..
         }) => ApiError::new(StatusCode::NOT_FOUND, InnerCode::DidNotFound, message),
+        // Our own resolution capacity is exhausted: a 503 about us, so the message stays in
+        // the logs (the resolver logs it) and the caller is told when to retry.
+        DidError::Busy { .. } => ApiError::transient(message).with_retry_after(5),
         DidError::Fetch(f) if f.is_transient() => ApiError::upstream(
             StatusCode::SERVICE_UNAVAILABLE,
             InnerCode::TransientError,
@@ -255,6 +258,17 @@ mod tests {
             })),
             (503, "transientError", None)
         );
+        let busy = did_error(DidError::Busy {
+            did: "did:web:x.test".into(),
+            limit: 16,
+            waited_ms: 10_000,
+        });
+        assert_eq!(
+            actix_web::ResponseError::status_code(&busy).as_u16(),
+            503,
+            "our own capacity: retry later"
+        );
+        assert_eq!(busy.inner_code().as_str(), "transientError");
         assert_eq!(
             status_and_code(DidError::Fetch(FetchError::AddressRefused {
                 host: s(),
