@@ -415,6 +415,15 @@ pub enum PresentationError {
         /// The matcher's explanation.
         reason: String,
     },
+    /// The presented "credential" is another kind of token (a status list, a domain linkage
+    /// credential, a request object, a presentation, ...), even if its issuer signed it.
+    #[error("credential for {descriptor:?}: not a credential: {reason}")]
+    CredentialKind {
+        /// The requested credential it answers.
+        descriptor: String,
+        /// The kind check's explanation (names the offending `typ` or claim).
+        reason: String,
+    },
 }
 
 impl PresentationError {
@@ -475,6 +484,7 @@ impl PresentationError {
             E::FaceCheckBelowThreshold { .. } => "PRES-051",
             E::FaceCheckFailed { .. } => "PRES-052",
             E::FaceCheckUnavailable { .. } => "PRES-053",
+            E::CredentialKind { .. } => "PRES-054",
         }
     }
 
@@ -521,7 +531,8 @@ impl PresentationError {
             | E::CredentialSignature { .. }
             | E::CredentialIssuerMismatch { .. }
             | E::CredentialTimes { .. }
-            | E::CredentialSubjectMismatch { .. } => "credentialValidationError",
+            | E::CredentialSubjectMismatch { .. }
+            | E::CredentialKind { .. } => "credentialValidationError",
             E::IssuerNotAccepted { .. }
             | E::CredentialType { .. }
             | E::ConstraintFailed { .. }
@@ -1005,6 +1016,15 @@ mod tests {
                 "PRES-053",
                 "transientError",
                 true,
+            ),
+            (
+                E::CredentialKind {
+                    descriptor: d(),
+                    reason: s(),
+                },
+                "PRES-054",
+                "credentialValidationError",
+                false,
             ),
         ]
     }
