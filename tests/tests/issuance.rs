@@ -10,7 +10,7 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::{Value, json};
 use verity_core::Clock;
-use verity_jose::{SigningKey, UnverifiedJws};
+use verity_jose::{SigningKey, TokenKind, UnverifiedJws};
 use verity_store::OutboxState;
 use verity_tests::issuance::{
     IssuanceEnv, OIDC_CLIENT_ID, OidcProvider, example_contract, issuance_env, issuance_env_with,
@@ -34,6 +34,7 @@ both_backends!(
     unknown_and_disabled_contracts_are_refused,
     claims_are_refused_for_contracts_without_id_token_hint,
     missing_or_mistyped_required_claims_are_refused,
+    reserved_claim_names_are_refused_and_every_token_has_its_kind,
     wrong_pin_is_refused_and_locks_after_five_tries,
     bad_id_tokens_are_refused,
     holder_request_not_signed_by_the_did_is_refused,
@@ -1047,6 +1048,68 @@ async fn missing_or_mistyped_required_claims_are_refused(backend: Backend) {
         );
         env.assert_nothing_stored(&refused).await;
     }
+}
+
+/// The id_token_hint carries the RP's claims at top level, so reserved names (registered JWT
+/// claims, `vc`, `vp`, `cnf`, `status`, ...) are refused; and each token of the flow is typed
+/// and shaped as its own kind and no other.
+async fn reserved_claim_names_are_refused_and_every_token_has_its_kind(backend: Backend) {
+    let Some(env) = issuance_env(backend).await else {
+        return;
+    };
+    let contract = hint_contract(&env).await;
+    for name in [
+        "iss", "sub", "aud", "nonce", "exp", "vc", "vp", "cnf", "status", "_sd", "typ",
+    ] {
+        let mut body = hint_claims(&env, &contract);
+        body["claims"][name] = json!("x");
+        let (status, refused) = env.create_request(&body).await;
+        let target = format!("claims.{name}");
+        assert_eq!(
+            refusal(status, &refused, 400, "badOrMissingField").as_deref(),
+            Some(target.as_str())
+        );
+        assert!(
+            refused["error"]["innererror"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("reserved"),
+            "{refused}"
+        );
+        env.assert_nothing_stored(&refused).await;
+    }
+
+    let (_, url) = env.new_request(&hint_claims(&env, &contract)).await;
+    let session = env.session(&url).await;
+    let hint = session.id_token_hint().unwrap().to_owned();
+    let request_token = session.request().token.clone();
+    let manifest_token = session.manifest_token().to_owned();
+    let (status, issued) =
+        verity_tests::issuance::submit(&session, &ReceiveOptions::default()).await;
+    assert_eq!(status, 200, "{issued}");
+    let cred = issued["vc"].as_str().unwrap().to_owned();
+    for (token, kind) in [
+        (&request_token, TokenKind::RequestObject),
+        (&manifest_token, TokenKind::Manifest),
+        (&hint, TokenKind::IdTokenHint),
+        (&cred, TokenKind::Credential),
+    ] {
+        let jws = UnverifiedJws::parse(token).unwrap();
+        assert_eq!(jws.header().typ.as_deref(), Some(kind.typ()), "{kind}");
+        let claims: Value = jws.payload_unverified().unwrap();
+        for other in TokenKind::ALL {
+            let r = other.check_value(jws.header(), &claims);
+            assert_eq!(r.is_ok(), other == kind, "{kind} checked as {other}: {r:?}");
+        }
+    }
+    assert_eq!(
+        UnverifiedJws::parse(&request_token)
+            .unwrap()
+            .header()
+            .typ
+            .as_deref(),
+        Some("oauth-authz-req+jwt")
+    );
 }
 
 async fn wrong_pin_is_refused_and_locks_after_five_tries(backend: Backend) {

@@ -2,7 +2,7 @@
 //! inputs each attestation needs, in the shape the hosted service publishes.
 
 use serde_json::{Map, Value, json};
-use verity_jose::{Signer, sign_jwt};
+use verity_jose::{Signer, TokenKind, sign_kind};
 
 use crate::model::{ClaimMapping, Contract, SELF_ISSUED_CONFIGURATION};
 use crate::validate::display_claim_path;
@@ -60,9 +60,10 @@ pub fn build_manifest(
     })
 }
 
-/// Signs a manifest payload as a compact JWS (`typ: JWT`) with the authority's signer.
+/// Signs a manifest payload as a compact JWS (`typ: JWT`, checked as a
+/// [`TokenKind::Manifest`]) with the authority's signer.
 pub async fn sign_manifest(signer: &dyn Signer, payload: &Value) -> Result<String, ContractError> {
-    sign_jwt(signer, Some("JWT"), payload)
+    sign_kind(signer, TokenKind::Manifest, payload)
         .await
         .map(|signed| signed.token)
         .map_err(ContractError::Signing)
@@ -358,8 +359,23 @@ mod tests {
             Some("did:web:issuer.example.com#key-1")
         );
         assert_eq!(jws.header().typ.as_deref(), Some("JWT"));
-        let claims: Value = jws.verify(&signer.public_jwk()).unwrap().claims().unwrap();
+        let verified = jws.verify(&signer.public_jwk()).unwrap();
+        let claims: Value = verified.claims().unwrap();
         assert_eq!(claims, payload);
+        // The manifest is a manifest by its kind's rules, and no other kind.
+        for kind in verity_jose::TokenKind::ALL {
+            let r = kind.check_value(verified.header(), &claims);
+            assert_eq!(
+                r.is_ok(),
+                kind == verity_jose::TokenKind::Manifest,
+                "{kind}: {r:?}"
+            );
+        }
+        // A payload that is not a manifest (here: one carrying a credential) is never signed.
+        let mut not_a_manifest = payload.clone();
+        not_a_manifest["vc"] = json!({});
+        let e = sign_manifest(&signer, &not_a_manifest).await.unwrap_err();
+        assert!(e.to_string().contains("`vc` is not allowed"), "{e}");
     }
 
     /// A signer whose backend is down (an HSM that refuses, say).

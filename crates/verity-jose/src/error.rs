@@ -1,6 +1,6 @@
 //! The crate's one error type and its stable codes.
 
-use crate::Algorithm;
+use crate::{Algorithm, TokenKind};
 
 /// Everything that can go wrong while parsing, signing, verifying or unsealing.
 ///
@@ -147,6 +147,38 @@ pub enum JoseError {
         /// The algorithm that was asked for.
         alg: Algorithm,
     },
+    /// The header `typ` is not the one the expected kind of token is signed with.
+    #[error(
+        "wrong token kind (expected {kind}): header typ must be {expected:?}{}, found {}",
+        if *expected == crate::kind::JWT_TYP { " or absent" } else { "" },
+        found.as_deref().map_or_else(|| "none".to_owned(), |t| format!("{t:?}"))
+    )]
+    TokenTypeMismatch {
+        /// The kind the verifier expected.
+        kind: TokenKind,
+        /// That kind's `typ`.
+        expected: &'static str,
+        /// The header's `typ`, if any.
+        found: Option<String>,
+    },
+    /// A claim the expected kind of token requires is missing or has the wrong value or shape.
+    #[error("wrong token kind (expected {kind}): `{claim}` is required ({requirement})")]
+    TokenClaimMissing {
+        /// The kind the verifier expected.
+        kind: TokenKind,
+        /// The claim, as a path (`vc.type`).
+        claim: String,
+        /// What the kind requires of it.
+        requirement: &'static str,
+    },
+    /// The token carries a claim the expected kind of token must not carry.
+    #[error("wrong token kind (expected {kind}): `{claim}` is not allowed")]
+    TokenClaimForbidden {
+        /// The kind the verifier expected.
+        kind: TokenKind,
+        /// The claim, as a path, with the offending value where one value is the problem.
+        claim: String,
+    },
 }
 
 impl JoseError {
@@ -176,7 +208,20 @@ impl JoseError {
             JoseError::Encode { .. } => "JOSE-021",
             JoseError::KeyEncryption => "JOSE-022",
             JoseError::VerifyOnlyAlgorithm { .. } => "JOSE-023",
+            JoseError::TokenTypeMismatch { .. } => "JOSE-024",
+            JoseError::TokenClaimMissing { .. } => "JOSE-025",
+            JoseError::TokenClaimForbidden { .. } => "JOSE-026",
         }
+    }
+
+    /// True for the three wrong-token-kind errors ([`TokenKind::check`]).
+    pub fn is_wrong_kind(&self) -> bool {
+        matches!(
+            self,
+            JoseError::TokenTypeMismatch { .. }
+                | JoseError::TokenClaimMissing { .. }
+                | JoseError::TokenClaimForbidden { .. }
+        )
     }
 
     pub(crate) fn invalid_key(reason: impl Into<String>) -> Self {
@@ -246,6 +291,29 @@ mod tests {
                     alg: Algorithm::RS256,
                 },
                 "JOSE-023",
+            ),
+            (
+                JoseError::TokenTypeMismatch {
+                    kind: TokenKind::Credential,
+                    expected: "JWT",
+                    found: None,
+                },
+                "JOSE-024",
+            ),
+            (
+                JoseError::TokenClaimMissing {
+                    kind: TokenKind::Credential,
+                    claim: s(),
+                    requirement: "present",
+                },
+                "JOSE-025",
+            ),
+            (
+                JoseError::TokenClaimForbidden {
+                    kind: TokenKind::Credential,
+                    claim: s(),
+                },
+                "JOSE-026",
             ),
         ];
         for (err, code) in &table {

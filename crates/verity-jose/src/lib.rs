@@ -11,6 +11,9 @@
 //!    header's `alg` must merely equal it, so `none`, HMAC and key-confusion tricks fail
 //!    before any cryptography. Then the signature is checked by the curve's backend.
 //! 4. [`VerifiedJws::claims`], then [`check_times`] with a caller-supplied `now`.
+//! 5. [`TokenKind::check`]: the token is the kind the caller expects (explicit `typ` where a
+//!    specification names one, required and forbidden claims otherwise); see [`kind`].
+//!    Verity signs its own tokens with [`sign_kind`], which writes the kind's `typ`.
 //!
 //! Backends: ring for P-256 and RSA, ed25519-dalek for Ed25519, k256 for secp256k1 (high-S
 //! signatures are normalised first). EdDSA/ECDSA JWS signatures are the raw 64 bytes (`r || s`
@@ -23,6 +26,7 @@ mod jws;
 mod jwt;
 mod kek;
 mod key;
+pub mod kind;
 mod signer;
 
 pub use alg::Algorithm;
@@ -32,6 +36,7 @@ pub use jws::{DEFAULT_MAX_TOKEN_BYTES, Header, UnverifiedJws, VerifiedJws, sign_
 pub use jwt::check_times;
 pub use kek::KeyEncryptionKey;
 pub use key::{SigningKey, verify_signature};
+pub use kind::{TokenKind, sign_kind};
 pub use signer::{LocalSigner, Signed, Signer, sign_jwt};
 
 use base64::Engine as _;

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use url::Url;
 use verity_did::Did;
-use verity_jose::{Signer, sign_jwt};
+use verity_jose::{Signer, TokenKind, sign_kind};
 
 use crate::error::LinkedDomainsError;
 
@@ -149,7 +149,7 @@ pub async fn build_domain_linkage_jwt(
             "credentialSubject": { "id": did, "origin": origin }
         }
     });
-    let signed = sign_jwt(signer, Some("JWT"), &claims).await?;
+    let signed = sign_kind(signer, TokenKind::DomainLinkage, &claims).await?;
     // A linkage signed with another DID's key would never verify: refuse to publish it.
     let kid_did = signed.kid.split_once('#').map(|(d, _)| d);
     if kid_did != Some(did) {

@@ -374,6 +374,72 @@ async fn claims_that_break_the_format_are_malformed() {
     }
 }
 
+/// Other kinds of token signed by the DID's key are not linkages, even when they carry a
+/// DomainLinkageCredential-shaped `vc`: a revocable credential (credentialStatus), a status
+/// list, a token typed as a request object, or one carrying a presentation's claims.
+#[tokio::test]
+async fn other_token_kinds_are_not_linkages() {
+    let fx = Fixture::new(&[ORIGIN]).await;
+    let good = || {
+        json!({"iss": DID, "sub": DID, "nbf": NOW, "exp": NOW + DAY, "vc": {
+            "@context": [CREDENTIALS_V1_CONTEXT, DID_CONFIGURATION_CONTEXT],
+            "type": ["VerifiableCredential", "DomainLinkageCredential"], "issuer": DID,
+            "credentialSubject": {"id": DID, "origin": ORIGIN}}})
+    };
+    let sign = |typ: &'static str, claims: serde_json::Value| {
+        let signer = &fx.signer;
+        async move {
+            verity_jose::sign_jwt(signer, Some(typ), &claims)
+                .await
+                .unwrap()
+                .token
+        }
+    };
+    let mut revocable = good();
+    revocable["vc"]["credentialStatus"] = json!({"type": "BitstringStatusListEntry",
+        "statusListCredential": "https://issuer.test/status/1", "statusListIndex": "1",
+        "statusPurpose": "revocation"});
+    let mut list = good();
+    list["vc"]["type"] = json!([
+        "VerifiableCredential",
+        "DomainLinkageCredential",
+        "BitstringStatusListCredential"
+    ]);
+    let mut presentation = good();
+    presentation["nonce"] = json!("n-1");
+    for (jwt, needle) in [
+        (sign("JWT", revocable).await, "vc.credentialStatus"),
+        (sign("JWT", list).await, "BitstringStatusListCredential"),
+        (sign("JWT", presentation).await, "nonce"),
+        (
+            sign("oauth-authz-req+jwt", good()).await,
+            "oauth-authz-req+jwt",
+        ),
+    ] {
+        fx.publish(vec![jwt]);
+        let report = fx.verifier.verify(DID, NOW).await;
+        match reason(&report) {
+            UnverifiedReason::Malformed(m) => {
+                assert!(m.contains("wrong token kind") && m.contains(needle), "{m}");
+            }
+            other => panic!("{needle}: {other:?}"),
+        }
+    }
+    // The linkage Verity builds passes its own kind's check, and no typ is fine too.
+    let built = fx.linkage(ORIGIN, NOW, DAY).await;
+    let jws = verity_jose::UnverifiedJws::parse(&built).unwrap();
+    verity_jose::TokenKind::DomainLinkage
+        .check_value(jws.header(), &jws.payload_unverified().unwrap())
+        .unwrap();
+    fx.publish(vec![
+        verity_jose::sign_jwt(&fx.signer, None, &good())
+            .await
+            .unwrap()
+            .token,
+    ]);
+    assert!(fx.verifier.verify(DID, NOW).await.is_verified());
+}
+
 #[tokio::test]
 async fn did_resolution_failure_is_not_checked() {
     let fx = Fixture::new(&[ORIGIN]).await;

@@ -10,7 +10,7 @@ use verity_did::{
     DEFAULT_MAX_BODY_BYTES, DidDocument, DidResolver, FetchError, FetchOptions, HttpFetcher,
     Relationship,
 };
-use verity_jose::{JoseError, UnverifiedJws, check_times};
+use verity_jose::{JoseError, TokenKind, UnverifiedJws, check_times};
 
 use crate::config::{
     CREDENTIALS_V1_CONTEXT, DID_CONFIGURATION_CONTEXT, DOMAIN_LINKAGE_CREDENTIAL, DidConfiguration,
@@ -424,6 +424,11 @@ impl LinkedDomainVerifier {
             .claims()
             .map_err(|e| malformed(format!("claims: {e}")))?;
         check_claims(&claims, did).map_err(malformed)?;
+        // After the structural rules, so their specific messages stay; this adds the kind's
+        // typ and the claims only other kinds carry (a revocable "linkage", a status list).
+        TokenKind::DomainLinkage
+            .check_value(verified.header(), &claims)
+            .map_err(|e| malformed(format!("{e} ({})", e.code())))?;
         let claimed = claims["vc"]["credentialSubject"]["origin"]
             .as_str()
             .ok_or_else(|| malformed("vc.credentialSubject.origin is missing".into()))?;

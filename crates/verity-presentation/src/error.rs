@@ -419,6 +419,15 @@ pub enum PresentationError {
         /// The matcher's explanation.
         reason: String,
     },
+    /// The presented "credential" is another kind of token (a status list, a domain linkage
+    /// credential, a request object, a presentation, ...), even if its issuer signed it.
+    #[error("credential for {descriptor:?}: not a credential: {reason}")]
+    CredentialKind {
+        /// The requested credential it answers.
+        descriptor: String,
+        /// The kind check's explanation (names the offending `typ` or claim).
+        reason: String,
+    },
 }
 
 impl PresentationError {
@@ -479,7 +488,8 @@ impl PresentationError {
             E::FaceCheckBelowThreshold { .. } => "PRES-051",
             E::FaceCheckFailed { .. } => "PRES-052",
             E::FaceCheckUnavailable { .. } => "PRES-053",
-            E::NothingRequested => "PRES-054",
+            E::CredentialKind { .. } => "PRES-054",
+            E::NothingRequested => "PRES-055",
         }
     }
 
@@ -526,7 +536,8 @@ impl PresentationError {
             | E::CredentialSignature { .. }
             | E::CredentialIssuerMismatch { .. }
             | E::CredentialTimes { .. }
-            | E::CredentialSubjectMismatch { .. } => "credentialValidationError",
+            | E::CredentialSubjectMismatch { .. }
+            | E::CredentialKind { .. } => "credentialValidationError",
             E::IssuerNotAccepted { .. }
             | E::CredentialType { .. }
             | E::ConstraintFailed { .. }
@@ -614,7 +625,7 @@ mod tests {
         let d = s;
         vec![
             (E::RequestNotFound, "PRES-001", "requestNotFound", false),
-            (E::NothingRequested, "PRES-054", "requestNotFound", false),
+            (E::NothingRequested, "PRES-055", "requestNotFound", false),
             (
                 E::RequestExpired {
                     expires_at: 1,
@@ -1011,6 +1022,15 @@ mod tests {
                 "PRES-053",
                 "transientError",
                 true,
+            ),
+            (
+                E::CredentialKind {
+                    descriptor: d(),
+                    reason: s(),
+                },
+                "PRES-054",
+                "credentialValidationError",
+                false,
             ),
         ]
     }

@@ -11,14 +11,16 @@
 //! 2. **id_token** — parse; alg allowed (never `none`, never HMAC); `kid`'s DID is the holder
 //!    DID in `sub`; the key is listed under the holder's `authentication`; signature;
 //!    `iss` = `https://self-issued.me/v2/openid-vc`; `aud` = our client_id; nonce; exp/iat
-//!    with skew.
+//!    with skew; kind ([`verity_jose::TokenKind::IdToken`]).
 //! 3. **vp_token** — parse; alg; signed by the same holder (`kid` DID and `iss` = id_token
 //!    `sub`, authentication key); signature; `aud`; nonce; nbf/exp/iat; `jti` present;
-//!    `vp.verifiableCredential` holds JWT-VCs.
+//!    `vp.verifiableCredential` holds JWT-VCs; kind ([`verity_jose::TokenKind::Presentation`]).
 //! 4. **presentation_submission** (id_token `_vp_token`) — present; `definition_id` matches;
 //!    no unknown or duplicate descriptor ids; paths select `$.verifiableCredential[i]`; every
 //!    requested credential has a descriptor; each gets a distinct credential.
-//! 5. **each credential**, in request order (protocol.md §2): parse; alg; `kid` belongs to
+//! 5. **each credential**, in request order (protocol.md §2): parse; kind
+//!    ([`verity_jose::TokenKind::Credential`]: not a status list, domain linkage, request
+//!    object or presentation signed by the same key, PRES-054); alg; `kid` belongs to
 //!    `iss`; key under the issuer's `assertionMethod`; signature; `iss` = `vc.issuer`;
 //!    nbf/exp/iat with bounded skew ([`MAX_SKEW_SECS`]); bound to the holder (`sub` /
 //!    `credentialSubject.id`); acceptedIssuers; type; constraints (`values`, `contains`,

@@ -4,12 +4,12 @@
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
-use verity_jose::{Jwk, LocalSigner, UnverifiedJws, sign_jwt};
+use verity_jose::{Jwk, LocalSigner, TokenKind, UnverifiedJws, sign_kind};
 
 /// The app role the hosted service puts in its access tokens; apps check it before calling.
 pub const APP_ROLE: &str = "VerifiableCredential.Create.All";
 /// `typ` of our access tokens (RFC 9068).
-pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
+pub const ACCESS_TOKEN_TYP: &str = verity_jose::kind::ACCESS_TOKEN_TYP;
 
 /// Claims of an access token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,6 +46,8 @@ pub enum TokenError {
     NotYetValid,
     #[error("the access token lacks the role {APP_ROLE}")]
     MissingRole,
+    #[error("the token is not an access token: {0}")]
+    WrongKind(String),
 }
 
 /// Issues and verifies access tokens.
@@ -132,7 +134,7 @@ impl TokenAuthority {
             exp: now + self.ttl_secs,
             jti: Uuid::new_v4().to_string(),
         };
-        Ok(sign_jwt(&self.signer, Some(ACCESS_TOKEN_TYP), &claims)
+        Ok(sign_kind(&self.signer, TokenKind::AccessToken, &claims)
             .await?
             .token)
     }
@@ -150,6 +152,12 @@ impl TokenAuthority {
             .find(|k| k.kid.as_deref() == Some(bare))
             .ok_or(TokenError::UnknownKey)?;
         let verified = jws.verify(key).map_err(|_| TokenError::BadSignature)?;
+        let raw: serde_json::Value = verified
+            .claims()
+            .map_err(|e| TokenError::Malformed(e.to_string()))?;
+        TokenKind::AccessToken
+            .check_value(verified.header(), &raw)
+            .map_err(|e| TokenError::WrongKind(e.to_string()))?;
         let claims: AccessClaims = verified
             .claims()
             .map_err(|e| TokenError::Malformed(e.to_string()))?;
@@ -283,5 +291,20 @@ mod tests {
             Err(TokenError::Malformed(_))
         ));
         assert!(ta.jwks()["keys"][0]["d"].is_null());
+        // Valid claims signed by the service key under another typ are not access tokens.
+        let claims: serde_json::Value = UnverifiedJws::parse(&tok)
+            .unwrap()
+            .payload_unverified()
+            .unwrap();
+        let mut header = verity_jose::Header::new(verity_jose::Algorithm::ES256);
+        header.typ = Some("JWT".into());
+        let jwt = verity_jose::Signer::sign_jws(&ta.signer, header, claims.to_string().as_bytes())
+            .await
+            .unwrap()
+            .token;
+        assert!(matches!(
+            ta.verify(&jwt, 1_000_010),
+            Err(TokenError::WrongKind(m)) if m.contains("at+jwt")
+        ));
     }
 }

@@ -6,7 +6,7 @@ use std::fmt;
 
 use chrono::{DateTime, SecondsFormat};
 use serde_json::{Map, Value, json};
-use verity_jose::{JoseError, Jwk, Signer, UnverifiedJws, check_times, sign_jwt};
+use verity_jose::{JoseError, Jwk, Signer, TokenKind, UnverifiedJws, check_times, sign_kind};
 
 use crate::entry::json_kind;
 use crate::{
@@ -33,8 +33,6 @@ pub const STATUS_CONTEXT_V1: &str = "https://www.w3.org/ns/credentials/status/v1
 
 /// The fragment that names the list itself as the credential subject.
 const LIST_FRAGMENT: &str = "#list";
-/// Header `typ` of Verity's JWT-VCs.
-const JWT_TYP: &str = "JWT";
 
 /// An unsigned status list credential: the claims of the VC-JWT Verity publishes at `url`.
 #[derive(Clone, PartialEq, Eq)]
@@ -191,7 +189,7 @@ pub async fn sign_status_list(
         credential = credential.valid_for(ttl)?;
     }
     let claims = credential.claims()?;
-    let signed = sign_jwt(signer, Some(JWT_TYP), &claims)
+    let signed = sign_kind(signer, TokenKind::StatusList, &claims)
         .await
         .map_err(StatusListError::Signing)?;
     check_kid(issuer_did, &signed.kid)?;
@@ -311,6 +309,13 @@ impl UnverifiedStatusList {
             ));
         };
         check_credential_type(vc)?;
+        // After the type check, so a credential of another type keeps its specific error;
+        // this adds the rest of the kind rules (typ, claims of other kinds).
+        if let Some(map) = claims.as_object() {
+            TokenKind::StatusList
+                .check(verified.header(), map)
+                .map_err(StatusListError::WrongKind)?;
+        }
         check_vc_issuer(&issuer, vc)?;
         let subject = subject_of(vc)?;
         check_url(expected_url, vc, &claims, subject)?;
@@ -703,7 +708,7 @@ mod tests {
     use crate::{CredentialStatus, StatusEntry, check, decode};
     use base64::Engine as _;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    use verity_jose::{Algorithm, LocalSigner, SigningKey};
+    use verity_jose::{Algorithm, LocalSigner, SigningKey, sign_jwt};
 
     const ISSUER: &str = "did:web:issuer.example";
     const URL: &str = "https://issuer.example/status/1";
@@ -1151,6 +1156,65 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    /// Other kinds of token signed by the issuer's key are not lists: an explicit `typ` of
+    /// another kind, or claims only requests and presentations carry (STATUS-029); a credential
+    /// that claims both list and domain linkage types is neither.
+    #[tokio::test]
+    async fn other_token_kinds_are_not_status_lists() {
+        let signer = signer(Algorithm::ES256);
+        let claims = good_claims();
+        for typ in ["oauth-authz-req+jwt", "at+jwt"] {
+            let token = sign_jwt(&signer, Some(typ), &claims).await.unwrap().token;
+            let e = verify(&token, &signer).unwrap_err();
+            assert_eq!(e.code(), "STATUS-029", "{e}");
+            assert!(e.to_string().contains(typ), "{e}");
+            assert!(e.jose().is_some_and(JoseError::is_wrong_kind));
+        }
+        // No typ at all is fine: other issuers often omit it.
+        assert!(
+            verify(
+                &sign_jwt(&signer, None, &claims).await.unwrap().token,
+                &signer
+            )
+            .is_ok()
+        );
+        for (name, value) in [
+            ("vp", json!({})),
+            ("nonce", json!("n-1")),
+            ("response_type", json!("id_token")),
+        ] {
+            let mut c = good_claims();
+            c[name] = value;
+            let e = verify(&sign(&signer, &c).await, &signer).unwrap_err();
+            assert_eq!(e.code(), "STATUS-029", "{name}: {e}");
+            assert!(e.to_string().contains(name), "{e}");
+        }
+        let mut c = good_claims();
+        c["vc"]["type"] = json!([
+            "VerifiableCredential",
+            CREDENTIAL_TYPE,
+            "DomainLinkageCredential"
+        ]);
+        let e = verify(&sign(&signer, &c).await, &signer).unwrap_err();
+        assert_eq!(e.code(), "STATUS-029", "{e}");
+        // And the list Verity signs is a status list credential by its own kind's rules.
+        let token = sign_status_list(
+            &signer,
+            ISSUER,
+            URL,
+            &list_with(&[]),
+            StatusPurpose::Revocation,
+            NOW,
+            None,
+        )
+        .await
+        .unwrap();
+        let jws = UnverifiedJws::parse(&token).unwrap();
+        TokenKind::StatusList
+            .check_value(jws.header(), &jws.payload_unverified::<Value>().unwrap())
+            .unwrap();
     }
 
     #[tokio::test]

@@ -203,6 +203,10 @@ pub enum StatusListError {
         /// What was wrong.
         reason: String,
     },
+    /// The token is another kind of token than a status list credential (its `typ`, or a
+    /// claim only other kinds carry).
+    #[error("status list token is not a status list credential: {0}")]
+    WrongKind(JoseError),
 }
 
 impl StatusListError {
@@ -237,6 +241,7 @@ impl StatusListError {
             StatusListError::ListMismatch { .. } => "STATUS-026",
             StatusListError::UnsupportedPurpose { .. } => "STATUS-027",
             StatusListError::InvalidParameter { .. } => "STATUS-028",
+            StatusListError::WrongKind(_) => "STATUS-029",
         }
     }
 
@@ -246,7 +251,8 @@ impl StatusListError {
             StatusListError::MalformedToken(e)
             | StatusListError::Signature(e)
             | StatusListError::Validity(e)
-            | StatusListError::Signing(e) => Some(e),
+            | StatusListError::Signing(e)
+            | StatusListError::WrongKind(e) => Some(e),
             _ => None,
         }
     }
@@ -375,6 +381,7 @@ mod tests {
                 },
                 "STATUS-028",
             ),
+            (StatusListError::WrongKind(j()), "STATUS-029"),
         ];
         for (err, code) in &table {
             assert_eq!(err.code(), *code, "{err:?}");

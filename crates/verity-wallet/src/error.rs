@@ -255,6 +255,16 @@ pub enum WalletError {
         /// What is wrong.
         reason: String,
     },
+
+    /// A token is another kind of token than the one expected here (e.g. a manifest served
+    /// as a request object), by its `typ` or by claims only other kinds carry.
+    #[error("{what}: {reason}")]
+    WrongTokenKind {
+        /// Which token (`request object`, `manifest`, `credential`, `id_token_hint`).
+        what: &'static str,
+        /// The kind check's explanation, naming the offending `typ` or claim.
+        reason: String,
+    },
 }
 
 impl WalletError {
@@ -288,6 +298,7 @@ impl WalletError {
             Self::MixedHolders { .. } => "WALLET-025",
             Self::CompletionFailed { .. } => "WALLET-026",
             Self::Config { .. } => "WALLET-027",
+            Self::WrongTokenKind { .. } => "WALLET-028",
         }
     }
 
@@ -464,13 +475,17 @@ mod tests {
                 message: s(),
             },
             WalletError::Config { reason: s() },
+            WalletError::WrongTokenKind {
+                what: "manifest",
+                reason: s(),
+            },
         ]
     }
 
     #[test]
     fn codes_are_pinned() {
         let codes: Vec<&str> = all().iter().map(WalletError::code).collect();
-        let expected: Vec<String> = (1..=27).map(|n| format!("WALLET-{n:03}")).collect();
+        let expected: Vec<String> = (1..=28).map(|n| format!("WALLET-{n:03}")).collect();
         assert_eq!(codes, expected);
     }
 

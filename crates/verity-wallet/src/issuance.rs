@@ -9,13 +9,13 @@ use chrono::DateTime;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use verity_did::Relationship;
-use verity_jose::SigningKey;
+use verity_jose::{SigningKey, TokenKind};
 
 use crate::error::{ServerError, WalletError};
 use crate::presentation::vp_claims;
 use crate::request::{
-    RequestObject, check_token_times, fetch_request, require_eq, sign_claims, str_field,
-    unverified_str, verify_did_signed,
+    RequestObject, check_kind, check_token_times, check_typ, fetch_request, require_eq,
+    sign_claims, str_field, unverified_str, verify_did_signed,
 };
 use crate::wallet::{StoredCredential, Wallet};
 
@@ -86,6 +86,36 @@ pub fn pin_hash(salt: &str, pin: &str) -> String {
     STANDARD.encode(h.finalize())
 }
 
+/// Checks the request's `id_token_hint`, when there is one: signed by a key of the request's
+/// `client_id` and an id_token_hint by its kind's rules, so another token the authority signed
+/// (a credential, a manifest) is never carried as the hint.
+async fn verify_hint(wallet: &Wallet, request: &RequestObject) -> Result<(), WalletError> {
+    const WHAT: &str = "id_token_hint";
+    let Some(hint) = request.claims.get("id_token_hint") else {
+        return Ok(());
+    };
+    let hint = hint.as_str().ok_or_else(|| WalletError::MissingField {
+        what: "request object",
+        field: "id_token_hint".into(),
+        expected: "a compact JWS string",
+    })?;
+    check_typ(WHAT, TokenKind::IdTokenHint, hint)?;
+    let verified = verify_did_signed(
+        wallet,
+        WHAT,
+        hint,
+        &request.client_id,
+        &[Relationship::AssertionMethod, Relationship::Authentication],
+    )
+    .await?;
+    check_kind(
+        WHAT,
+        TokenKind::IdTokenHint,
+        &verified.header,
+        &verified.claims,
+    )
+}
+
 /// One issuance in progress: the verified request object and manifest, and each protocol step
 /// as its own call so tests can change what the wallet sends.
 pub struct IssuanceSession<'w> {
@@ -114,7 +144,9 @@ impl<'w> IssuanceSession<'w> {
     ///
     /// The manifest (`{ "token": <JWS> }`) must be signed by a key of the request's `client_id`
     /// (assertionMethod or authentication), with `iss` == `client_id`, `input.issuer` (when
-    /// present) == `iss`, `input.credentialIssuer` present, and no `iat`/`exp` problem.
+    /// present) == `iss`, `input.credentialIssuer` present, no `iat`/`exp` problem, and be a
+    /// [`TokenKind::Manifest`]. An `id_token_hint` in the request must be signed by the same
+    /// DID and be a [`TokenKind::IdTokenHint`].
     pub async fn start(wallet: &'w Wallet, url: &str) -> Result<IssuanceSession<'w>, WalletError> {
         const WHAT: &str = "manifest";
         let request = fetch_request(wallet, url).await?;
@@ -152,6 +184,7 @@ impl<'w> IssuanceSession<'w> {
                 reason: "the manifest response has no `token` string member".into(),
             })?
             .to_owned();
+        check_typ(WHAT, TokenKind::Manifest, &manifest_token)?;
         let verified = verify_did_signed(
             wallet,
             WHAT,
@@ -160,10 +193,13 @@ impl<'w> IssuanceSession<'w> {
             &[Relationship::AssertionMethod, Relationship::Authentication],
         )
         .await?;
+        let manifest = &verified.claims;
+        require_eq(WHAT, manifest, "iss", &request.client_id)?;
+        check_token_times(wallet, WHAT, manifest, false)?;
+        let credential_issuer = str_field(WHAT, manifest, "input.credentialIssuer")?.to_owned();
+        check_kind(WHAT, TokenKind::Manifest, &verified.header, manifest)?;
         let manifest = verified.claims;
-        require_eq(WHAT, &manifest, "iss", &request.client_id)?;
-        check_token_times(wallet, WHAT, &manifest, false)?;
-        let credential_issuer = str_field(WHAT, &manifest, "input.credentialIssuer")?.to_owned();
+        verify_hint(wallet, &request).await?;
         let issuer = match manifest.get("input").and_then(|i| i.get("issuer")) {
             None => request.client_id.clone(),
             Some(_) => {
@@ -365,7 +401,8 @@ impl<'w> IssuanceSession<'w> {
     /// Verifies an issued JWT-VC without storing it: signed by a key of the issuer DID listed
     /// under assertionMethod, kid DID == `iss` == the manifest's issuer, `vc.issuer` (when
     /// present) == `iss`, times valid, `sub` and `vc.credentialSubject.id` == the holder DID
-    /// (`holder`, or the active DID).
+    /// (`holder`, or the active DID), and a [`TokenKind::Credential`] (not a status list,
+    /// linkage or other token the issuer's key signed).
     pub async fn verify_credential(
         &self,
         vc: &str,
@@ -373,6 +410,7 @@ impl<'w> IssuanceSession<'w> {
     ) -> Result<StoredCredential, WalletError> {
         const WHAT: &str = "credential";
         let holder = self.wallet.holder(holder)?.did;
+        check_typ(WHAT, TokenKind::Credential, vc)?;
         let iss = unverified_str(WHAT, vc, "iss")?;
         if iss != self.issuer {
             return Err(WalletError::IdentityMismatch {
@@ -390,6 +428,7 @@ impl<'w> IssuanceSession<'w> {
             &[Relationship::AssertionMethod],
         )
         .await?;
+        let header = verified.header;
         let claims = verified.claims;
         check_token_times(self.wallet, WHAT, &claims, false)?;
         let sub = str_field(WHAT, &claims, "sub")?;
@@ -448,6 +487,7 @@ impl<'w> IssuanceSession<'w> {
                 found: id.as_str().map_or_else(|| id.to_string(), str::to_owned),
             });
         }
+        check_kind(WHAT, TokenKind::Credential, &header, &claims)?;
         Ok(StoredCredential {
             id: claims.get("jti").and_then(Value::as_str).map(str::to_owned),
             jwt: vc.trim().to_owned(),

@@ -10,9 +10,12 @@
 //! **Issuance** (docs/PROTOCOL.md "Issuance"; [`Wallet::receive`], or step by step with
 //! [`IssuanceSession`]):
 //! 1. Read `request_uri` from the `openid-vc://?request_uri=...` URL ([`request_uri_from`]).
-//! 2. GET the request object; its `kid` must be a DID URL of `client_id`, listed under
-//!    authentication (or assertionMethod) of that DID's document; `iss` == `client_id`; the
-//!    signature, `exp` and `iat` (with a small skew) must check out.
+//! 2. GET the request object: header `typ` `oauth-authz-req+jwt` (RFC 9101); its `kid` must be
+//!    a DID URL of `client_id`, listed under authentication (or assertionMethod) of that DID's
+//!    document; `iss` == `client_id`; the signature, `exp` and `iat` (with a small skew) must
+//!    check out. Every token the wallet is handed (request object, manifest, id_token_hint,
+//!    credential) is also checked for its kind ([`verity_jose::TokenKind`]): the authority's
+//!    one key signs them all, so one must never pass for another (WALLET-028).
 //! 3. GET the manifest named at `input_descriptors[0].issuance[0].manifest`: `{ token }`, signed
 //!    by the same authority; `input.credentialIssuer` is where the holder request goes.
 //! 4. Sign the holder request with the holder key (`iss` `https://self-issued.me`, `sub` = JWK

@@ -4,13 +4,49 @@
 use serde_json::Value;
 use url::Url;
 use verity_did::{DidError, Relationship, split_key_id};
-use verity_jose::{Header, JoseError, SigningKey, UnverifiedJws, check_times, sign_compact};
+use verity_jose::{
+    Header, JoseError, SigningKey, TokenKind, UnverifiedJws, check_times, sign_compact,
+};
 
 use crate::error::WalletError;
 use crate::wallet::Wallet;
 
 /// The media type of a request object (RFC 9101 section 10.2).
 pub const REQUEST_OBJECT_MEDIA_TYPE: &str = "application/oauth-authz-req+jwt";
+
+/// Refuses a token whose header `typ` is not `kind`'s, before anything is fetched for it: a
+/// token of another kind signed by the same key must not get as far as its signature check.
+pub(crate) fn check_typ(
+    what: &'static str,
+    kind: TokenKind,
+    token: &str,
+) -> Result<(), WalletError> {
+    let jws = UnverifiedJws::parse(token.trim()).map_err(|e| WalletError::InvalidToken {
+        what,
+        reason: e.to_string(),
+    })?;
+    kind.check_typ(jws.header())
+        .map_err(|e| wrong_kind(what, &e))
+}
+
+/// The whole kind check (typ and claims) on a verified token; callers run it after their own
+/// field checks, so a missing field keeps its specific error.
+pub(crate) fn check_kind(
+    what: &'static str,
+    kind: TokenKind,
+    header: &Header,
+    claims: &Value,
+) -> Result<(), WalletError> {
+    kind.check_value(header, claims)
+        .map_err(|e| wrong_kind(what, &e))
+}
+
+fn wrong_kind(what: &'static str, e: &JoseError) -> WalletError {
+    WalletError::WrongTokenKind {
+        what,
+        reason: format!("{e} ({})", e.code()),
+    }
+}
 
 /// The `request_uri` inside an `openid-vc://?request_uri=...` (or `openid://`) URL; a bare
 /// `https://` URL is taken as the request_uri itself.
@@ -44,6 +80,8 @@ pub fn request_uri_from(url: &str) -> Result<String, WalletError> {
 pub(crate) struct VerifiedToken {
     /// The payload (always a JSON object).
     pub claims: Value,
+    /// The (now authenticated) header.
+    pub header: Header,
     /// The DID of the `kid`.
     pub signer_did: String,
 }
@@ -141,7 +179,11 @@ pub(crate) async fn verify_did_signed(
             reason: "the payload is not a JSON object".into(),
         });
     }
-    Ok(VerifiedToken { claims, signer_did })
+    Ok(VerifiedToken {
+        claims,
+        header: verified.header().clone(),
+        signer_did,
+    })
 }
 
 /// Signs `claims` as a JWT (`typ: JWT`) with `key` under the full key id `kid`.
@@ -292,9 +334,10 @@ impl RequestObject {
 }
 
 /// GETs and verifies the request object behind `url` (an `openid-vc://` URL or the
-/// request_uri): signature by a key of `client_id`'s DID listed under authentication (or
-/// assertionMethod), kid DID == `client_id` == `iss`, `exp` required, times with skew, and
-/// `redirect_uri`, `nonce` and `state` present.
+/// request_uri): header `typ` `oauth-authz-req+jwt` (RFC 9101), signature by a key of
+/// `client_id`'s DID listed under authentication (or assertionMethod), kid DID ==
+/// `client_id` == `iss`, `exp` required, times with skew, `redirect_uri`, `nonce` and `state`
+/// present, and the claims of a request object ([`TokenKind::RequestObject`]).
 pub(crate) async fn fetch_request(
     wallet: &Wallet,
     url: &str,
@@ -314,6 +357,7 @@ pub(crate) async fn fetch_request(
         })?
         .trim()
         .to_owned();
+    check_typ(WHAT, TokenKind::RequestObject, &token)?;
     let client_id = unverified_str(WHAT, &token, "client_id")?;
     let verified = verify_did_signed(
         wallet,
@@ -323,13 +367,15 @@ pub(crate) async fn fetch_request(
         &[Relationship::Authentication, Relationship::AssertionMethod],
     )
     .await?;
+    let claims = &verified.claims;
+    require_eq(WHAT, claims, "client_id", &verified.signer_did)?;
+    require_eq(WHAT, claims, "iss", &client_id)?;
+    check_token_times(wallet, WHAT, claims, true)?;
+    let redirect_uri = str_field(WHAT, claims, "redirect_uri")?.to_owned();
+    let nonce = str_field(WHAT, claims, "nonce")?.to_owned();
+    let state = str_field(WHAT, claims, "state")?.to_owned();
+    check_kind(WHAT, TokenKind::RequestObject, &verified.header, claims)?;
     let claims = verified.claims;
-    require_eq(WHAT, &claims, "client_id", &verified.signer_did)?;
-    require_eq(WHAT, &claims, "iss", &client_id)?;
-    check_token_times(wallet, WHAT, &claims, true)?;
-    let redirect_uri = str_field(WHAT, &claims, "redirect_uri")?.to_owned();
-    let nonce = str_field(WHAT, &claims, "nonce")?.to_owned();
-    let state = str_field(WHAT, &claims, "state")?.to_owned();
     Ok(RequestObject {
         request_uri,
         token,

@@ -52,6 +52,14 @@ fn sign_as(key: &SigningKey, kid: &str, claims: &Value) -> String {
     sign_compact(key, &header, claims.to_string().as_bytes()).unwrap()
 }
 
+/// A request object (`typ: oauth-authz-req+jwt`, RFC 9101) signed by `key` under `kid`.
+fn sign_request_as(key: &SigningKey, kid: &str, claims: &Value) -> String {
+    let mut header = Header::new(key.algorithm());
+    header.kid = Some(kid.to_owned());
+    header.typ = Some("oauth-authz-req+jwt".into());
+    sign_compact(key, &header, claims.to_string().as_bytes()).unwrap()
+}
+
 fn payload(jwt: &str) -> Value {
     UnverifiedJws::parse(jwt)
         .unwrap()
@@ -157,7 +165,7 @@ impl Fx {
     }
 
     fn serve_request(&self, id: &str, claims: &Value) {
-        self.serve_request_token(id, &self.sign(claims));
+        self.serve_request_token(id, &sign_request_as(&self.authority, &self.kid, claims));
     }
 
     fn manifest(&self) -> Value {
@@ -241,7 +249,12 @@ async fn verify_holder_request(jwt: &str) -> Value {
     assert_eq!(kid_did.unwrap().as_str(), did);
     let doc = KeyResolver.resolve(&did).await.unwrap();
     let jwk = doc.key_for(&kid, Relationship::Authentication).unwrap();
-    let claims: Value = jws.verify(&jwk).unwrap().claims().unwrap();
+    let verified = jws.verify(&jwk).unwrap();
+    let claims: Value = verified.claims().unwrap();
+    // The server checks the holder request's kind; the wallet's own must pass.
+    verity_jose::TokenKind::HolderRequest
+        .check_value(verified.header(), &claims)
+        .unwrap();
     let sub_jwk = Jwk::from_json_value(&claims["sub_jwk"]).unwrap();
     assert_eq!(claims["sub"], sub_jwk.thumbprint().unwrap());
     assert_eq!(sub_jwk.thumbprint().unwrap(), jwk.thumbprint().unwrap());
@@ -399,12 +412,12 @@ async fn request_object_signed_by_a_key_not_in_the_did_document_is_refused() {
     let claims = fx.issuance_request("req-1");
     fx.serve_request_token(
         "req-1",
-        &sign_as(&rogue, &format!("{}#key-2", fx.did), &claims),
+        &sign_request_as(&rogue, &format!("{}#key-2", fx.did), &claims),
     );
     let err = refused_before_posting(&fx, "req-1", "WALLET-015").await;
     assert!(err.to_string().contains("key-2"), "{err}");
     // The listed kid, but signed by another key: the signature does not verify.
-    fx.serve_request_token("req-1", &sign_as(&rogue, &fx.kid, &claims));
+    fx.serve_request_token("req-1", &sign_request_as(&rogue, &fx.kid, &claims));
     let err = refused_before_posting(&fx, "req-1", "WALLET-016").await;
     assert!(
         err.to_string().starts_with("request object: signature"),
@@ -431,7 +444,7 @@ async fn request_object_identity_checks() {
     // A relative kid names no DID.
     fx.serve_request_token(
         "req-1",
-        &sign_as(&fx.authority, "#key-1", &fx.issuance_request("req-1")),
+        &sign_request_as(&fx.authority, "#key-1", &fx.issuance_request("req-1")),
     );
     refused_before_posting(&fx, "req-1", "WALLET-015").await;
     // Missing members the flow needs.
@@ -442,6 +455,84 @@ async fn request_object_identity_checks() {
         let err = refused_before_posting(&fx, "req-1", "WALLET-019").await;
         assert!(err.to_string().contains(field), "{err}");
     }
+}
+
+/// Every token the authority's key signs verifies under the same key; each is refused where
+/// another kind is expected, before anything is posted (WALLET-028).
+#[tokio::test]
+async fn tokens_of_another_kind_are_refused() {
+    let fx = Fx::new().await;
+    fx.serve_issuance("req-1", TYPE);
+    // The manifest served as the request object (typ JWT), and the request object's own
+    // claims typed JWT (as before RFC 9101 typing).
+    fx.serve_request_token("req-1", &fx.sign(&fx.manifest()));
+    let err = refused_before_posting(&fx, "req-1", "WALLET-028").await;
+    assert!(
+        err.to_string()
+            .starts_with("request object: wrong token kind"),
+        "{err}"
+    );
+    fx.serve_request_token("req-1", &fx.sign(&fx.issuance_request("req-1")));
+    let err = refused_before_posting(&fx, "req-1", "WALLET-028").await;
+    assert!(err.to_string().contains("oauth-authz-req+jwt"), "{err}");
+    // Typed right, but carrying a credential: not a request object either.
+    let mut claims = fx.issuance_request("req-1");
+    claims["vc"] = json!({ "type": ["VerifiableCredential"] });
+    fx.serve_request("req-1", &claims);
+    let err = refused_before_posting(&fx, "req-1", "WALLET-028").await;
+    assert!(err.to_string().contains("`vc`"), "{err}");
+    fx.serve_request("req-1", &fx.issuance_request("req-1"));
+    // A credential served as the manifest lacks the manifest's members; with them added it is
+    // still a credential, not a manifest. A manifest typed as a request object is refused too.
+    let mut vc = fx.vc(TYPE, &fx.wallet.did());
+    fx.serve_manifest_token(&fx.sign(&vc));
+    refused_before_posting(&fx, "req-1", "WALLET-019").await;
+    vc["display"] = fx.manifest()["display"].clone();
+    vc["input"] = fx.manifest()["input"].clone();
+    fx.serve_manifest_token(&fx.sign(&vc));
+    let err = refused_before_posting(&fx, "req-1", "WALLET-028").await;
+    assert!(
+        err.to_string().starts_with("manifest: wrong token kind"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("`vc`"), "{err}");
+    fx.serve_manifest_token(&sign_request_as(&fx.authority, &fx.kid, &fx.manifest()));
+    refused_before_posting(&fx, "req-1", "WALLET-028").await;
+    fx.serve_manifest(&fx.manifest());
+    // A credential of the authority carried as the id_token_hint.
+    let mut claims = fx.issuance_request("req-1");
+    claims["id_token_hint"] = json!(fx.sign(&fx.vc(TYPE, &fx.wallet.did())));
+    fx.serve_request("req-1", &claims);
+    let err = refused_before_posting(&fx, "req-1", "WALLET-028").await;
+    assert!(err.to_string().starts_with("id_token_hint:"), "{err}");
+    fx.serve_request("req-1", &fx.issuance_request("req-1"));
+}
+
+/// The issuer's status list (or any other token of its key) returned as the issued credential
+/// is refused and reported, and nothing is stored.
+#[tokio::test]
+async fn a_status_list_returned_as_the_credential_is_refused() {
+    let fx = Fx::new().await;
+    fx.serve_issuance("req-1", TYPE);
+    let holder = fx.wallet.did();
+    let mut list = fx.vc("BitstringStatusListCredential", &holder);
+    list["vc"]["credentialSubject"]["encodedList"] = json!("uH4sIAAAAAAAA");
+    fx.serve_vc_token(&fx.sign(&list));
+    let opts = ReceiveOptions {
+        pin: Some(PIN.into()),
+        ..ReceiveOptions::default()
+    };
+    let err = fx
+        .wallet
+        .receive(&fx.offer("req-1"), opts)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "WALLET-028", "{err}");
+    assert!(
+        err.to_string().starts_with("credential: wrong token kind"),
+        "{err}"
+    );
+    assert!(fx.wallet.credentials().is_empty());
 }
 
 #[tokio::test]
@@ -917,6 +1008,15 @@ async fn presentation_response_has_the_protocol_fields_and_signatures() {
     );
     assert_eq!(id_jws.header().alg, "ES256");
     let id = verify_with(&resp.id_token, &holder_jwk);
+    // The pipeline checks both kinds; the wallet's own tokens must pass them.
+    for (token, kind) in [
+        (&resp.id_token, verity_jose::TokenKind::IdToken),
+        (&resp.vp_token, verity_jose::TokenKind::Presentation),
+    ] {
+        let jws = UnverifiedJws::parse(token).unwrap();
+        kind.check_value(jws.header(), &jws.payload_unverified().unwrap())
+            .unwrap();
+    }
     assert_eq!(
         sorted_keys(&id),
         ["_vp_token", "aud", "exp", "iat", "iss", "nonce", "sub"]
@@ -1263,7 +1363,7 @@ async fn transport_size_and_resolution_failures_have_their_own_codes() {
     claims["client_id"] = ghost.clone().into();
     fx.serve_request_token(
         "req-9",
-        &sign_as(&fx.authority, &format!("{ghost}#key-1"), &claims),
+        &sign_request_as(&fx.authority, &format!("{ghost}#key-1"), &claims),
     );
     let err = fx
         .wallet

@@ -5,7 +5,7 @@
 use chrono::{DateTime, SecondsFormat};
 use serde_json::{Map, Value};
 use verity_did::{DidDocument, Relationship};
-use verity_jose::check_times;
+use verity_jose::{TokenKind, check_times};
 
 use super::{json_kind, kid_belongs_to, numeric_date, parse_jwt, str_member, verified_claims};
 use crate::record::Recorder;
@@ -107,6 +107,22 @@ pub(crate) async fn verify(
             )
         })?;
     rec.pass(name("parse"), "JWT-VC with iss and vc");
+
+    // Before any key is resolved: the check only refuses, and the payload it reads is the
+    // one the signature will cover, so reading it unverified decides nothing in the token's
+    // favour. The issuer's key also signs status lists, domain linkages and request objects.
+    TokenKind::Credential
+        .check(jws.header(), &unverified)
+        .map_err(|e| {
+            rec.fail(
+                name("kind"),
+                E::CredentialKind {
+                    descriptor: d(),
+                    reason: format!("{e} ({})", e.code()),
+                },
+            )
+        })?;
+    rec.pass(name("kind"), "typ and claims of a credential");
 
     let alg = jws.algorithm().map_err(|e| {
         rec.fail(
@@ -649,6 +665,104 @@ mod tests {
                 assert!(!e.to_string().contains("megan"), "{e}");
             }
         }
+    }
+
+    /// Signs `claims` with the issuer's key under header `typ`.
+    fn issuer_signed(f: &Fixture, typ: &str, claims: &Value) -> String {
+        let mut h = verity_jose::Header::new(f.issuer.key.algorithm());
+        h.kid = Some(f.issuer.kid.clone());
+        h.typ = Some(typ.into());
+        verity_jose::sign_compact(&f.issuer.key, &h, claims.to_string().as_bytes()).unwrap()
+    }
+
+    /// The issuer's key also signs its status lists, its domain linkage credentials and its
+    /// request objects. Each, offered as the requested credential (even when the RP asks for
+    /// exactly that type), is refused as another kind of token before any key is resolved.
+    #[tokio::test]
+    async fn other_token_kinds_signed_by_the_issuer_are_not_credentials() {
+        let url = "https://issuer.example/v1.0/status/1";
+        for (type_, token_of) in [
+            (
+                "BitstringStatusListCredential",
+                Box::new(|f: &Fixture| {
+                    signed_list(
+                        &f.issuer,
+                        url,
+                        &[],
+                        verity_status_list::StatusPurpose::Revocation,
+                    )
+                }) as Box<dyn Fn(&Fixture) -> String>,
+            ),
+            (
+                "DomainLinkageCredential",
+                Box::new(|f: &Fixture| {
+                    f.issuer.sign(&json!({
+                        "iss": f.issuer.did, "sub": f.issuer.did, "nbf": NOW - 60,
+                        "exp": NOW + 86_400, "vc": {
+                            "@context": ["https://www.w3.org/2018/credentials/v1",
+                                "https://identity.foundation/.well-known/did-configuration/v1"],
+                            "type": ["VerifiableCredential", "DomainLinkageCredential"],
+                            "issuer": f.issuer.did,
+                            "credentialSubject": { "id": f.issuer.did,
+                                "origin": "https://issuer.example" } } }))
+                }),
+            ),
+            (
+                VE,
+                Box::new(|f: &Fixture| {
+                    // Credential-shaped claims in a token typed as a request object.
+                    issuer_signed(f, "oauth-authz-req+jwt", &f.vc_claims(&f.issuer, VE))
+                }),
+            ),
+            (
+                VE,
+                Box::new(|f: &Fixture| {
+                    // A credential with a request's claims added (a request object with a vc).
+                    let mut claims = f.vc_claims(&f.issuer, VE);
+                    claims["response_type"] = json!("id_token");
+                    claims["client_id"] = json!(f.issuer.did);
+                    claims["nonce"] = json!(f.request.nonce);
+                    f.issuer.sign(&claims)
+                }),
+            ),
+        ] {
+            let mut f = Fixture::new();
+            f.request.requested_credentials[0] = RequestedCredential::new(type_);
+            let token = token_of(&f);
+            let v = f.verify(f.draft(vec![token])).await;
+            let e = assert_fails(&v, "PRES-054", &format!("credential[{type_}].kind"));
+            assert!(e.to_string().contains("not a credential"), "{e}");
+            assert_eq!(e.hosted_code(), "credentialValidationError");
+            // Refused before the issuer's DID document was needed.
+            assert!(
+                !v.checks
+                    .iter()
+                    .any(|c| c.name == format!("credential[{type_}].key")),
+                "{:?}",
+                v.checks
+            );
+        }
+        // A plain request object signed by the issuer has no `vc`: malformed as a credential.
+        let f = Fixture::new();
+        let ro = issuer_signed(
+            &f,
+            "oauth-authz-req+jwt",
+            &json!({ "iss": f.issuer.did, "client_id": f.issuer.did,
+                "response_type": "id_token", "nonce": f.request.nonce, "state": "req-1",
+                "iat": NOW, "exp": NOW + 300 }),
+        );
+        let v = f.verify(f.draft(vec![ro])).await;
+        assert_fails(&v, "PRES-031", &check("parse"));
+        // No typ at all is fine for a credential from another issuer's software.
+        let mut h = verity_jose::Header::new(f.issuer.key.algorithm());
+        h.kid = Some(f.issuer.kid.clone());
+        let untyped = verity_jose::sign_compact(
+            &f.issuer.key,
+            &h,
+            f.vc_claims(&f.issuer, VE).to_string().as_bytes(),
+        )
+        .unwrap();
+        assert_verified(&f.verify(f.draft(vec![untyped])).await);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value};
 use verity_did::{Did, DidDocument, Relationship};
-use verity_jose::check_times;
+use verity_jose::{TokenKind, check_times};
 
 use super::{audience_matches, kid_belongs_to, parse_jwt, show, str_member, verified_claims};
 use crate::record::Recorder;
@@ -84,6 +84,7 @@ pub(crate) async fn verify(
         })?;
     rec.pass("id_token.key", format!("{kid} is under authentication"));
 
+    let header = jws.header().clone();
     let verified = jws.verify(&key).map_err(|e| {
         rec.fail(
             "id_token.signature",
@@ -139,6 +140,18 @@ pub(crate) async fn verify(
         )
     })?;
     rec.pass("id_token.times", "exp/iat valid");
+
+    // Last, so each claim above keeps its own error; this catches the holder's other tokens
+    // (vp_token, holder request) and anything typed as another kind.
+    TokenKind::IdToken.check(&header, &claims).map_err(|e| {
+        rec.fail(
+            "id_token.kind",
+            E::IdTokenMalformed {
+                reason: format!("{e} ({})", e.code()),
+            },
+        )
+    })?;
+    rec.pass("id_token.kind", "typ and claims of a SIOP id_token");
 
     Ok(HolderProof {
         holder,
@@ -272,6 +285,33 @@ mod tests {
         d.id_claims["nonce"] = json!("another-nonce");
         let v = f.verify(d).await;
         assert_fails(&v, "PRES-012", "id_token.nonce");
+    }
+
+    /// The holder's other tokens are not id_tokens: its holder request (with `did`,
+    /// `attestations`), a token carrying a `vp`, or one typed as another kind.
+    #[tokio::test]
+    async fn other_token_kinds_are_not_id_tokens() {
+        let f = Fixture::new();
+        for (name, value) in [
+            ("vp", json!({"verifiableCredential": []})),
+            ("did", json!(f.holder.did)),
+            ("attestations", json!({})),
+            ("client_id", json!("did:web:verifier.example")),
+        ] {
+            let mut d = f.draft(vec![f.vc("VerifiedEmployee")]);
+            d.id_claims[name] = value;
+            let v = f.verify(d).await;
+            let e = assert_fails(&v, "PRES-004", "id_token.kind");
+            assert!(e.to_string().contains(&format!("`{name}`")), "{e}");
+        }
+        let mut d = f.draft(vec![f.vc("VerifiedEmployee")]);
+        d.id_header.typ = Some("oauth-authz-req+jwt".into());
+        let e = assert_fails(&f.verify(d).await, "PRES-004", "id_token.kind").clone();
+        assert!(e.to_string().contains("wrong token kind"), "{e}");
+        // Wallets that omit typ are fine.
+        let mut d = f.draft(vec![f.vc("VerifiedEmployee")]);
+        d.id_header.typ = None;
+        assert_verified(&f.verify(d).await);
     }
 
     #[tokio::test]

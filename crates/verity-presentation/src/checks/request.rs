@@ -68,7 +68,7 @@ mod tests {
         let resp = f.draft(vec![f.vc("VerifiedEmployee")]).finish();
         f.request.requested_credentials.clear();
         let v = f.verify_response(&resp).await;
-        assert_fails(&v, "PRES-054", "request.requested");
+        assert_fails(&v, "PRES-055", "request.requested");
     }
 
     #[tokio::test]

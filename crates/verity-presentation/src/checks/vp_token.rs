@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 use verity_did::Relationship;
-use verity_jose::check_times;
+use verity_jose::{TokenKind, check_times};
 
 use super::id_token::HolderProof;
 use super::{
@@ -82,6 +82,7 @@ pub(crate) async fn verify(
         })?;
     rec.pass("vp_token.key", format!("{kid} is under authentication"));
 
+    let header = jws.header().clone();
     let verified = jws.verify(&key).map_err(|e| {
         rec.fail(
             "vp_token.signature",
@@ -140,6 +141,20 @@ pub(crate) async fn verify(
         "vp_token.credentials",
         format!("{} JWT-VC(s)", credentials.len()),
     );
+
+    // Last, so each claim above keeps its own error; this catches a holder's other tokens
+    // and a credential-carrying token (`vc`) posing as a presentation.
+    TokenKind::Presentation
+        .check(&header, &claims)
+        .map_err(|e| {
+            rec.fail(
+                "vp_token.kind",
+                E::VpTokenMalformed {
+                    reason: format!("{e} ({})", e.code()),
+                },
+            )
+        })?;
+    rec.pass("vp_token.kind", "typ and claims of a presentation");
     Ok(VpProof {
         jti,
         exp,
@@ -320,6 +335,27 @@ mod tests {
         let mut d = f.draft(vec![f.vc("VerifiedEmployee")]);
         d.vp_claims["vp"]["verifiableCredential"] = json!([]);
         assert_fails(&f.verify(d).await, "PRES-014", "vp_token.credentials");
+    }
+
+    /// A vp_token that also carries a credential's or a request's claims, or is typed as
+    /// another kind, is not a presentation.
+    #[tokio::test]
+    async fn other_token_kinds_are_not_vp_tokens() {
+        let f = Fixture::new();
+        for (name, value) in [
+            ("vc", json!({"type": ["VerifiableCredential"]})),
+            ("_vp_token", json!({})),
+            ("response_type", json!("id_token")),
+        ] {
+            let mut d = f.draft(vec![f.vc("VerifiedEmployee")]);
+            d.vp_claims[name] = value;
+            let v = f.verify(d).await;
+            let e = assert_fails(&v, "PRES-014", "vp_token.kind");
+            assert!(e.to_string().contains(&format!("`{name}`")), "{e}");
+        }
+        let mut d = f.draft(vec![f.vc("VerifiedEmployee")]);
+        d.vp_header.typ = Some("at+jwt".into());
+        assert_fails(&f.verify(d).await, "PRES-014", "vp_token.kind");
     }
 
     /// The same response posted twice: accepted once, then refused as a replay.

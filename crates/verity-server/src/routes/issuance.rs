@@ -16,8 +16,7 @@ use subtle::ConstantTimeEq;
 use uuid::Uuid;
 use verity_contracts::{AttestationKind, Contract};
 use verity_did::Relationship;
-use verity_jose::{Header, UnverifiedJws, sign_jwt};
-
+use verity_jose::{Header, TokenKind, UnverifiedJws, sign_kind};
 use verity_store::{
     Authority, FlowRequest, FlowStatus, NewIssuedCredential, OnceRecord, PinOutcome, Rejection,
     RequestKind, TransitionOutcome,
@@ -130,6 +129,13 @@ async fn create(
     let claims = body.claims.clone().unwrap_or_default();
     if hint {
         for (name, v) in &claims {
+            // The hint carries these claims at top level next to the ones Verity sets.
+            if verity_jose::kind::is_reserved_claim(name) {
+                return Err(ApiError::bad_field(
+                    format!("claims.{name}"),
+                    format!("`{name}` is a reserved JWT/credential claim name; rename the claim"),
+                ));
+            }
             if !v.is_string() {
                 return Err(ApiError::bad_field(
                     format!("claims.{name}"),
@@ -257,7 +263,7 @@ async fn request_object(
         RequestKind::Presentation => {
             let claims =
                 super::presentation::presentation_request_claims(&state, &req, &authority, now)?;
-            sign_jwt(&signer, Some("JWT"), &claims)
+            sign_kind(&signer, TokenKind::RequestObject, &claims)
                 .await
                 .map_err(ApiError::internal)?
                 .token
@@ -305,7 +311,7 @@ async fn issuance_request_object(
             }
         }
         claims["id_token_hint"] = json!(
-            sign_jwt(signer, Some("JWT"), &hint)
+            sign_kind(signer, TokenKind::IdTokenHint, &hint)
                 .await
                 .map_err(ApiError::internal)?
                 .token
@@ -314,7 +320,7 @@ async fn issuance_request_object(
     if p["pin"].is_object() {
         claims["pin"] = json!({ "length": p["pin"]["length"], "type": "numeric", "alg": "sha256", "salt": p["pin"]["salt"] });
     }
-    Ok(sign_jwt(signer, Some("JWT"), &claims)
+    Ok(sign_kind(signer, TokenKind::RequestObject, &claims)
         .await
         .map_err(ApiError::internal)?
         .token)
