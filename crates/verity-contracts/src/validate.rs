@@ -77,6 +77,17 @@ impl Checker {
             let p = format!("rules.vc.type[{i}]");
             if t == "VerifiableCredential" {
                 self.fail(&p, "`VerifiableCredential` is added automatically; list only the contract's own types");
+            } else if verity_jose::kind::STATUS_LIST_CREDENTIAL_TYPES.contains(&t.as_str())
+                || t == verity_jose::kind::DOMAIN_LINKAGE_CREDENTIAL_TYPE
+            {
+                // The same key signs those tokens; a credential of their type would be one of
+                // them in disguise, and every verifier refuses it as a credential.
+                self.fail(
+                    &p,
+                    format!(
+                        "`{t}` is the type of status lists or domain linkages, not of a credential"
+                    ),
+                );
             } else {
                 self.name(&p, t);
             }
@@ -659,6 +670,17 @@ mod tests {
             "rules.vc.type[0]",
             "whitespace",
         );
+        for t in [
+            "BitstringStatusListCredential",
+            "StatusList2021Credential",
+            "DomainLinkageCredential",
+        ] {
+            assert_invalid(
+                &err_after(|v| v["rules"]["vc"]["type"] = json!(["A", t])),
+                "rules.vc.type[1]",
+                "not of a credential",
+            );
+        }
     }
 
     #[test]
