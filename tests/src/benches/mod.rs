@@ -370,7 +370,7 @@ struct Perf(std::process::Child);
 impl Perf {
     async fn start(pid: u32, out: &std::path::Path) -> Result<Perf, String> {
         let child = std::process::Command::new("perf")
-            .args(["record", "-F", "499", "-g", "-p", &pid.to_string(), "-o"])
+            .args(["record", "-F", "999", "-g", "-p", &pid.to_string(), "-o"])
             .arg(out)
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
