@@ -18,6 +18,7 @@ both_backends!(
     a_strangers_answer_is_reported_and_does_not_end_the_request,
     concurrent_pin_guesses_cannot_race_the_lockout,
     concurrent_holder_requests_get_one_credential,
+    a_token_of_another_kind_is_not_a_holder_request,
 );
 
 /// How many queued callbacks of each status the request has.
@@ -269,4 +270,36 @@ async fn concurrent_holder_requests_get_one_credential(backend: Backend) {
     assert_eq!(issued.len(), 1, "one credential recorded");
     let (_, polled) = env.poll(session.state()).await;
     assert_eq!(polled["requestStatus"], "request_retrieved", "{polled}");
+}
+
+async fn a_token_of_another_kind_is_not_a_holder_request(backend: Backend) {
+    let Some(env) = issuance_env(backend).await else {
+        return;
+    };
+    let contract = env
+        .create_contract(example_contract("id-token-hint", &env.authority))
+        .await;
+    let mut body = env.request_body(&contract);
+    body["claims"] = serde_json::json!({ "given_name": "Megan", "family_name": "Bowen" });
+    let url = env.request_url(&body).await;
+    let session = env.session(&url).await;
+    // Signed by the holder's own key, but carrying a credential's `vc` claim.
+    let mut claims = session
+        .holder_request_claims(&ReceiveOptions::default())
+        .unwrap();
+    claims["vc"] = serde_json::json!({ "type": ["VerifiableCredential"] });
+    let jwt = session.sign_with(&claims, None, None).unwrap();
+    let (status, refused) = session.submit(&jwt).await.unwrap();
+    assert_eq!(status, 400, "{refused}");
+    assert_error_shape(&refused, "badRequest", "holderRequestInvalid");
+    assert!(
+        refused["error"]["innererror"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not a holder request"),
+        "{refused}"
+    );
+    // Nothing was spent: the real holder request is accepted.
+    let (status, body) = submit(&session, &ReceiveOptions::default()).await;
+    assert_eq!(status, 200, "{body}");
 }

@@ -16,7 +16,7 @@ use subtle::ConstantTimeEq;
 use uuid::Uuid;
 use verity_contracts::{AttestationKind, Contract};
 use verity_did::Relationship;
-use verity_jose::{Header, TokenKind, UnverifiedJws, sign_kind};
+use verity_jose::{TokenKind, UnverifiedJws, sign_kind};
 use verity_store::{
     Authority, FlowRequest, FlowStatus, NewIssuedCredential, OnceRecord, PinOutcome, Rejection,
     RequestKind, TransitionOutcome,
@@ -476,6 +476,14 @@ async fn verify_holder_request(
         .verify(&key)
         .map_err(|e| holder_err(format!("the holder request signature is invalid: {e}")))?;
     let claims: Value = verified.claims().map_err(|e| holder_err(e.to_string()))?;
+    // Token kinds never mix: a request object, manifest or credential signed by some key of
+    // the holder is not a holder request.
+    let object = claims
+        .as_object()
+        .ok_or_else(|| holder_err("the holder request's claims are not a JSON object".into()))?;
+    TokenKind::HolderRequest
+        .check(verified.header(), object)
+        .map_err(|e| holder_err(format!("not a holder request: {e}")))?;
     let sub_jwk = verity_jose::Jwk::from_json_value(&claims["sub_jwk"])
         .map_err(|e| holder_err(format!("`sub_jwk` is not a public JWK: {e}")))?;
     let thumb = key.thumbprint().map_err(|e| holder_err(e.to_string()))?;
@@ -960,10 +968,8 @@ async fn issue_credential(
         "iat": now.timestamp(), "nbf": now.timestamp(), "exp": exp, "vc": vc,
     });
     let signer = authorities::signer_for(state.store.as_ref(), &state.kek, authority).await?;
-    let mut header = Header::new(verity_jose::Signer::algorithm(&signer));
-    header.typ = Some("JWT".into());
-    let bytes = serde_json::to_vec(&payload).map_err(ApiError::internal)?;
-    let signed = verity_jose::Signer::sign_jws(&signer, header, &bytes)
+    // Signed as its kind: the credential must pass the credential rules it is checked by.
+    let signed = sign_kind(&signer, TokenKind::Credential, &payload)
         .await
         .map_err(ApiError::internal)?;
     let record = NewIssuedCredential {
