@@ -163,6 +163,21 @@ async fn a_strangers_answer_is_reported_and_does_not_end_the_request(backend: Ba
     );
 }
 
+/// An idTokenHint contract and an issuance request of it (with `pin` when given); returns the
+/// contract id and the request URL.
+async fn hint_request(env: &IssuanceEnv, pin: Option<&str>) -> (String, String) {
+    let contract = env
+        .create_contract(example_contract("id-token-hint", &env.authority))
+        .await;
+    let mut body = env.request_body(&contract);
+    body["claims"] = serde_json::json!({ "given_name": "Megan", "family_name": "Bowen" });
+    if let Some(p) = pin {
+        body["pin"] = serde_json::json!({ "value": p, "length": p.len() });
+    }
+    let url = env.request_url(&body).await;
+    (contract, url)
+}
+
 fn pin(value: &str) -> ReceiveOptions {
     ReceiveOptions {
         pin: Some(value.into()),
@@ -180,13 +195,7 @@ async fn concurrent_pin_guesses_cannot_race_the_lockout(backend: Backend) {
     let Some(env) = issuance_env(backend).await else {
         return;
     };
-    let contract = env
-        .create_contract(example_contract("id-token-hint", &env.authority))
-        .await;
-    let mut body = env.request_body(&contract);
-    body["claims"] = serde_json::json!({ "given_name": "Megan", "family_name": "Bowen" });
-    body["pin"] = serde_json::json!({ "value": "3539", "length": 4 });
-    let url = env.request_url(&body).await;
+    let (contract, url) = hint_request(&env, Some("3539")).await;
     let session = env.session(&url).await;
     let request_id: uuid::Uuid = session.state().parse().unwrap();
     // 49 wrong guesses at once (each its own jti and holder request), and the right PIN sent
@@ -248,12 +257,7 @@ async fn concurrent_holder_requests_get_one_credential(backend: Backend) {
     let Some(env) = issuance_env(backend).await else {
         return;
     };
-    let contract = env
-        .create_contract(example_contract("id-token-hint", &env.authority))
-        .await;
-    let mut body = env.request_body(&contract);
-    body["claims"] = serde_json::json!({ "given_name": "Megan", "family_name": "Bowen" });
-    let url = env.request_url(&body).await;
+    let (contract, url) = hint_request(&env, None).await;
     let session = env.session(&url).await;
     let opts = ReceiveOptions::default();
     let results = join_all((0..8).map(|_| submit(&session, &opts))).await;
@@ -276,12 +280,7 @@ async fn a_token_of_another_kind_is_not_a_holder_request(backend: Backend) {
     let Some(env) = issuance_env(backend).await else {
         return;
     };
-    let contract = env
-        .create_contract(example_contract("id-token-hint", &env.authority))
-        .await;
-    let mut body = env.request_body(&contract);
-    body["claims"] = serde_json::json!({ "given_name": "Megan", "family_name": "Bowen" });
-    let url = env.request_url(&body).await;
+    let (_, url) = hint_request(&env, None).await;
     let session = env.session(&url).await;
     // Signed by the holder's own key, but carrying a credential's `vc` claim.
     let mut claims = session
