@@ -149,14 +149,19 @@ pub async fn live_request(state: &AppState, id: Uuid) -> Result<FlowRequest, Api
         .await?
         .ok_or_else(|| ApiError::not_found(format!("request `{id}` not found")))?;
     if state.clock.now() >= req.expires_at {
-        return Err(ApiError::new(
-            StatusCode::GONE,
-            InnerCode::RequestExpired,
-            format!("request `{id}` has expired"),
-        )
-        .with_request_id(id.to_string()));
+        return Err(expired(id));
     }
     Ok(req)
+}
+
+/// 410 `requestExpired` for request `id`.
+pub fn expired(id: Uuid) -> ApiError {
+    ApiError::new(
+        StatusCode::GONE,
+        InnerCode::RequestExpired,
+        format!("request `{id}` has expired"),
+    )
+    .with_request_id(id.to_string())
 }
 
 /// The authority a request was made for.
@@ -279,16 +284,16 @@ pub async fn apply(state: &AppState, t: &Transition) -> Result<TransitionOutcome
 
 /// What the polling endpoint returns: the last status body, or `request_created`.
 pub fn status_body(req: &FlowRequest) -> Value {
-    let reported = req
-        .result
-        .as_ref()
-        .and_then(|r| r["requestStatus"].as_str())
-        .and_then(|s| s.parse::<FlowStatus>().ok())
-        .is_some_and(FlowStatus::is_reported);
-    match &req.result {
-        Some(r) if reported => r.clone(),
-        _ if req.retrieved_at.is_some() => callback_body(req, "request_retrieved", None),
-        _ => callback_body(req, "request_created", None),
+    let reported = req.result.as_ref().filter(|r| {
+        r["requestStatus"]
+            .as_str()
+            .and_then(|s| s.parse::<FlowStatus>().ok())
+            .is_some_and(FlowStatus::is_reported)
+    });
+    match reported {
+        Some(r) => r.clone(),
+        None if req.retrieved_at.is_some() => callback_body(req, "request_retrieved", None),
+        None => callback_body(req, "request_created", None),
     }
 }
 
@@ -335,10 +340,14 @@ impl DeferredReplayGuard {
 
     /// The values consumed so far, for the step's `once` records.
     pub fn take(&self) -> Vec<verity_store::OnceRecord> {
-        match self.taken.lock() {
-            Ok(mut v) => std::mem::take(&mut *v),
-            Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
-        }
+        std::mem::take(&mut *self.records())
+    }
+
+    /// The list; a panic elsewhere while it was held leaves it usable (it is only pushed to).
+    fn records(&self) -> std::sync::MutexGuard<'_, Vec<verity_store::OnceRecord>> {
+        self.taken
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -365,10 +374,7 @@ impl verity_presentation::ReplayGuard for DeferredReplayGuard {
             value: value.to_owned(),
             expires_at: exp,
         };
-        let mut v = match self.taken.lock() {
-            Ok(v) => v,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut v = self.records();
         if v.contains(&record) {
             return Ok(false);
         }

@@ -625,7 +625,7 @@ async fn issue(
             tracing::info!(request_id = %req.id, scope = %scope, "holder request replayed");
             Err(replayed())
         }
-        TransitionOutcome::Rejected(Rejection::Expired, _) => Err(expired(req.id)),
+        TransitionOutcome::Rejected(Rejection::Expired, _) => Err(flows::expired(req.id)),
         TransitionOutcome::Rejected(_, current) => {
             refuse_ended(&current)?;
             Err(ApiError::conflict(
@@ -644,15 +644,6 @@ fn replayed() -> ApiError {
         InnerCode::Replay,
         "this holder request was already used (jti replayed)",
     )
-}
-
-fn expired(id: Uuid) -> ApiError {
-    ApiError::new(
-        StatusCode::GONE,
-        InnerCode::RequestExpired,
-        format!("request `{id}` has expired"),
-    )
-    .with_request_id(id.to_string())
 }
 
 /// Refuses a holder request for a request that can no longer issue. A locked request stays
@@ -719,7 +710,7 @@ async fn check_pin(
             Err(pin_locked("wrong PIN: this request is now locked"))
         }
         PinOutcome::Rejected(Rejection::Replay { .. }, _) => Err(replayed()),
-        PinOutcome::Rejected(Rejection::Expired, _) => Err(expired(req.id)),
+        PinOutcome::Rejected(Rejection::Expired, _) => Err(flows::expired(req.id)),
         PinOutcome::Rejected(_, current) => {
             refuse_ended(&current)?;
             Err(pin_locked("too many wrong PINs: this request is locked"))

@@ -19,7 +19,7 @@ use crate::extract::{ApiCaller, ApiJson};
 use crate::flows::{self, status_body};
 use crate::rp_types::{PresentationRequest, RequestedCredential};
 use crate::state::AppState;
-use verity_presentation::WalletResponse;
+use verity_presentation::{PresentationError, WalletResponse};
 
 use super::issuance::REQUEST_TTL_SECS;
 
@@ -330,18 +330,19 @@ async fn response(
                     tracing::info!(request_id = %req.id, credentials = verified.credentials.len(), "presentation verified");
                     Ok(HttpResponse::Ok().json(json!({})))
                 }
-                TransitionOutcome::Rejected(Rejection::Replay { .. }, _) => Err(ApiError::new(
-                    actix_web::http::StatusCode::BAD_REQUEST,
-                    InnerCode::PresentationInvalid,
-                    "vp_token: jti was already used: the presentation is a replay (PRES-023)",
-                )
-                .with_request_id(req.id.to_string())),
-                TransitionOutcome::Rejected(Rejection::Expired, _) => Err(ApiError::new(
-                    actix_web::http::StatusCode::BAD_REQUEST,
-                    InnerCode::PresentationInvalid,
-                    "the presentation request has expired (PRES-002)",
-                )
-                .with_request_id(req.id.to_string())),
+                TransitionOutcome::Rejected(Rejection::Replay { .. }, _) => Err(invalid(
+                    &PresentationError::VpTokenReplayed {
+                        jti: verified.vp_jti.clone(),
+                    },
+                    req.id,
+                )),
+                TransitionOutcome::Rejected(Rejection::Expired, _) => Err(invalid(
+                    &PresentationError::RequestExpired {
+                        expires_at: req.expires_at.timestamp(),
+                        now: state.clock.unix(),
+                    },
+                    req.id,
+                )),
                 TransitionOutcome::Rejected(_, _) => Err(already_answered()),
             }
         }
@@ -352,10 +353,7 @@ async fn response(
             // A DID host, status list, linked domain or face matcher that failed is a remote
             // party: the wallet is told which check could not run. The replay store is ours,
             // so its failure stays in the logs.
-            let err = if matches!(
-                e,
-                verity_presentation::PresentationError::ReplayGuardUnavailable { .. }
-            ) {
+            let err = if matches!(e, PresentationError::ReplayGuardUnavailable { .. }) {
                 ApiError::transient(message)
             } else {
                 ApiError::upstream(
@@ -372,21 +370,11 @@ async fn response(
         // whoever answers.
         Err(e) if !holder_proven && e.code() != "PRES-002" => {
             tracing::info!(request_id = %req.id, code = e.code(), error = %e, "unauthenticated presentation refused; request stays open");
-            Err(ApiError::new(
-                actix_web::http::StatusCode::BAD_REQUEST,
-                InnerCode::PresentationInvalid,
-                format!("{e} ({})", e.code()),
-            )
-            .with_request_id(req.id.to_string()))
+            Err(invalid(&e, req.id))
         }
         Err(e) => {
             tracing::info!(request_id = %req.id, code = e.code(), error = %e, "presentation refused");
-            let refusal = ApiError::new(
-                actix_web::http::StatusCode::BAD_REQUEST,
-                InnerCode::PresentationInvalid,
-                format!("{e} ({})", e.code()),
-            )
-            .with_request_id(req.id.to_string());
+            let refusal = invalid(&e, req.id);
             // A signed answer that failed is reported to the RP, but does not end the request:
             // whoever saw the QR code can sign an answer, so the request stays answerable
             // until a presentation is verified or it expires. Refusals are limited per
@@ -421,6 +409,16 @@ async fn response(
             }
         }
     }
+}
+
+/// 400 `presentationInvalid` naming the failed check and its PRES code.
+fn invalid(e: &PresentationError, request_id: Uuid) -> ApiError {
+    ApiError::new(
+        actix_web::http::StatusCode::BAD_REQUEST,
+        InnerCode::PresentationInvalid,
+        format!("{e} ({})", e.code()),
+    )
+    .with_request_id(request_id.to_string())
 }
 
 fn already_answered() -> ApiError {

@@ -430,10 +430,25 @@ async fn lock_request(tx: &mut Transaction<'static, Postgres>, id: Uuid) -> Resu
     FlowRequest::try_from(row.ok_or_else(|| not_found("request", id))?)
 }
 
-/// Writes single-use records in a step's transaction: the rejection when one is already taken
+/// Deletes up to `batch` replay records that expired before `now`; how many went.
+async fn purge_once(conn: &mut sqlx::PgConnection, now: DateTime<Utc>, batch: i64) -> Result<u64> {
+    // SKIP LOCKED: replicas purging at the same time take different rows, nobody waits.
+    let done = sqlx::query(
+        "DELETE FROM used_once WHERE (scope, value) IN (SELECT scope, value FROM used_once \
+         WHERE expires_at < $1 ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)",
+    )
+    .bind(now)
+    .bind(batch)
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| db_error(e, "purge expired replay guard entries"))?;
+    Ok(done.rows_affected())
+}
+
+/// Writes single-use records on `conn` (a step's transaction, or a pooled connection): the rejection when one is already taken
 /// (an expired entry the purge has not reached yet is taken over, not a replay).
 async fn write_once(
-    tx: &mut Transaction<'static, Postgres>,
+    conn: &mut sqlx::PgConnection,
     records: &[OnceRecord],
     now: DateTime<Utc>,
 ) -> Result<Option<Rejection>> {
@@ -448,7 +463,7 @@ async fn write_once(
         .bind(&once.value)
         .bind(expires_at)
         .bind(now)
-        .execute(&mut **tx)
+        .execute(&mut *conn)
         .await
         .map_err(|e| db_error(e, "insert replay guard entry"))?;
         if done.rows_affected() == 0 {
@@ -649,16 +664,12 @@ impl FlowStore for PgStore {
     ) -> Result<(u64, u64)> {
         let now = normalize_time(now)?;
         let before = normalize_time(requests_before)?;
-        // SKIP LOCKED: sweepers of several replicas take different rows, nobody waits.
-        let once = sqlx::query(
-            "DELETE FROM used_once WHERE (scope, value) IN (SELECT scope, value FROM used_once \
-             WHERE expires_at < $1 ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)",
-        )
-        .bind(now)
-        .bind(i64::from(batch))
-        .execute(&self.pool)
-        .await
-        .map_err(|e| db_error(e, "purge expired replay guard entries"))?;
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .map_err(|e| db_error(e, "purge expired rows"))?;
+        let once = purge_once(&mut conn, now, i64::from(batch)).await?;
         let requests = sqlx::query(
             "DELETE FROM flow_requests WHERE id IN (SELECT r.id FROM flow_requests r \
              WHERE r.expires_at < $1 AND NOT EXISTS (SELECT 1 FROM callbacks c \
@@ -667,10 +678,10 @@ impl FlowStore for PgStore {
         )
         .bind(before)
         .bind(i64::from(batch))
-        .execute(&self.pool)
+        .execute(&mut *conn)
         .await
         .map_err(|e| db_error(e, "purge expired requests"))?;
-        Ok((once.rows_affected(), requests.rows_affected()))
+        Ok((once, requests.rows_affected()))
     }
 
     async fn is_once_taken(&self, scope: &str, value: &str, now: DateTime<Utc>) -> Result<bool> {
@@ -695,31 +706,18 @@ impl FlowStore for PgStore {
         now: DateTime<Utc>,
     ) -> Result<bool> {
         let now = normalize_time(now)?;
-        let expires_at = normalize_time(expires_at)?;
-        // SKIP LOCKED: replicas purging at the same time take different rows, nobody waits.
-        sqlx::query(
-            "DELETE FROM used_once WHERE (scope, value) IN (SELECT scope, value FROM used_once \
-             WHERE expires_at < $1 ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)",
-        )
-        .bind(now)
-        .bind(USED_ONCE_PURGE_BATCH)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| db_error(e, "purge expired replay guard entries"))?;
-        // An expired entry the purge has not reached yet is taken over, not treated as a replay.
-        let done = sqlx::query(
-            "INSERT INTO used_once (scope, value, expires_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (scope, value) DO UPDATE SET expires_at = EXCLUDED.expires_at \
-             WHERE used_once.expires_at < $4",
-        )
-        .bind(scope)
-        .bind(value)
-        .bind(expires_at)
-        .bind(now)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| db_error(e, "insert replay guard entry"))?;
-        Ok(done.rows_affected() > 0)
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .map_err(|e| db_error(e, "insert replay guard entry"))?;
+        purge_once(&mut conn, now, USED_ONCE_PURGE_BATCH).await?;
+        let record = OnceRecord {
+            scope: scope.to_owned(),
+            value: value.to_owned(),
+            expires_at,
+        };
+        Ok(write_once(&mut conn, &[record], now).await?.is_none())
     }
 }
 

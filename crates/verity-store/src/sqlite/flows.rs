@@ -490,10 +490,24 @@ async fn load_request(tx: &mut Transaction<'static, Sqlite>, id: Uuid) -> Result
     FlowRequest::try_from(row.ok_or_else(|| not_found("request", id))?)
 }
 
-/// Writes single-use records in a step's transaction: the rejection when one is already taken
+/// Deletes up to `batch` replay records that expired before `now`; how many went.
+async fn purge_once(conn: &mut SqliteConnection, now: DateTime<Utc>, batch: i64) -> Result<u64> {
+    let done = sqlx::query(
+        "DELETE FROM used_once WHERE rowid IN (SELECT rowid FROM used_once \
+         WHERE expires_at < ? ORDER BY expires_at LIMIT ?)",
+    )
+    .bind(time_text(now))
+    .bind(batch)
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| db_error(e, "purge expired replay guard entries"))?;
+    Ok(done.rows_affected())
+}
+
+/// Writes single-use records on `conn` (a step's transaction, or a pooled connection): the rejection when one is already taken
 /// (an expired entry the purge has not reached yet is taken over, not a replay).
 async fn write_once(
-    tx: &mut Transaction<'static, Sqlite>,
+    conn: &mut SqliteConnection,
     records: &[OnceRecord],
     now: DateTime<Utc>,
 ) -> Result<Option<Rejection>> {
@@ -508,7 +522,7 @@ async fn write_once(
         .bind(&once.value)
         .bind(time_text(expires_at))
         .bind(time_text(now))
-        .execute(&mut **tx)
+        .execute(&mut *conn)
         .await
         .map_err(|e| db_error(e, "insert replay guard entry"))?;
         if done.rows_affected() == 0 {
@@ -715,15 +729,12 @@ impl FlowStore for SqliteStore {
     ) -> Result<(u64, u64)> {
         let now = normalize_time(now)?;
         let before = normalize_time(requests_before)?;
-        let once = sqlx::query(
-            "DELETE FROM used_once WHERE rowid IN (SELECT rowid FROM used_once \
-             WHERE expires_at < ? ORDER BY expires_at LIMIT ?)",
-        )
-        .bind(time_text(now))
-        .bind(i64::from(batch))
-        .execute(&self.pool)
-        .await
-        .map_err(|e| db_error(e, "purge expired replay guard entries"))?;
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .map_err(|e| db_error(e, "purge expired rows"))?;
+        let once = purge_once(&mut conn, now, i64::from(batch)).await?;
         let requests = sqlx::query(
             "DELETE FROM flow_requests WHERE id IN (SELECT r.id FROM flow_requests r \
              WHERE r.expires_at < ? AND NOT EXISTS (SELECT 1 FROM callbacks c \
@@ -732,10 +743,10 @@ impl FlowStore for SqliteStore {
         )
         .bind(time_text(before))
         .bind(i64::from(batch))
-        .execute(&self.pool)
+        .execute(&mut *conn)
         .await
         .map_err(|e| db_error(e, "purge expired requests"))?;
-        Ok((once.rows_affected(), requests.rows_affected()))
+        Ok((once, requests.rows_affected()))
     }
 
     async fn is_once_taken(&self, scope: &str, value: &str, now: DateTime<Utc>) -> Result<bool> {
@@ -760,30 +771,18 @@ impl FlowStore for SqliteStore {
         now: DateTime<Utc>,
     ) -> Result<bool> {
         let now = normalize_time(now)?;
-        let expires_at = normalize_time(expires_at)?;
-        sqlx::query(
-            "DELETE FROM used_once WHERE rowid IN (SELECT rowid FROM used_once \
-             WHERE expires_at < ? ORDER BY expires_at LIMIT ?)",
-        )
-        .bind(time_text(now))
-        .bind(USED_ONCE_PURGE_BATCH)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| db_error(e, "purge expired replay guard entries"))?;
-        // An expired entry the purge has not reached yet is taken over, not treated as a replay.
-        let done = sqlx::query(
-            "INSERT INTO used_once (scope, value, expires_at) VALUES (?1, ?2, ?3) \
-             ON CONFLICT (scope, value) DO UPDATE SET expires_at = excluded.expires_at \
-             WHERE used_once.expires_at < ?4",
-        )
-        .bind(scope)
-        .bind(value)
-        .bind(time_text(expires_at))
-        .bind(time_text(now))
-        .execute(&self.pool)
-        .await
-        .map_err(|e| db_error(e, "insert replay guard entry"))?;
-        Ok(done.rows_affected() > 0)
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .map_err(|e| db_error(e, "insert replay guard entry"))?;
+        purge_once(&mut conn, now, USED_ONCE_PURGE_BATCH).await?;
+        let record = OnceRecord {
+            scope: scope.to_owned(),
+            value: value.to_owned(),
+            expires_at,
+        };
+        Ok(write_once(&mut conn, &[record], now).await?.is_none())
     }
 }
 
