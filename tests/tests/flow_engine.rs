@@ -19,6 +19,7 @@ both_backends!(
     concurrent_pin_guesses_cannot_race_the_lockout,
     concurrent_holder_requests_get_one_credential,
     a_token_of_another_kind_is_not_a_holder_request,
+    a_strangers_reported_failures_do_not_end_an_issuance,
 );
 
 /// How many queued callbacks of each status the request has.
@@ -301,4 +302,43 @@ async fn a_token_of_another_kind_is_not_a_holder_request(backend: Backend) {
     // Nothing was spent: the real holder request is accepted.
     let (status, body) = submit(&session, &ReceiveOptions::default()).await;
     assert_eq!(status, 200, "{body}");
+}
+
+async fn a_strangers_reported_failures_do_not_end_an_issuance(backend: Backend) {
+    let Some(env) = issuance_env(backend).await else {
+        return;
+    };
+    let (_, url) = hint_request(&env, None).await;
+    let session = env.session(&url).await;
+    let request_id = session.state().to_owned();
+    // The completion URL and `state` are in the public request object: a stranger posts
+    // `issuance_failed` twelve times at once. Ten reach the RP, the rest are refused.
+    let completion = format!("{}/v1.0/requests/{request_id}/completion", env.app.url);
+    let body = serde_json::json!({ "code": "issuance_failed", "state": request_id, "details": "user_canceled" });
+    let results =
+        join_all((0..12).map(|_| verity_tests::send(env.app.http.post(&completion).json(&body))))
+            .await;
+    let reported = results.iter().filter(|(s, _)| *s == 204).count();
+    let limited: Vec<_> = results.iter().filter(|(s, _)| *s == 429).collect();
+    assert_eq!((reported, limited.len()), (10, 2), "{results:?}");
+    for (_, b) in limited {
+        assert_eq!(inner_code(b), "rateLimited", "{b}");
+    }
+    let (_, polled) = env.poll(&request_id).await;
+    assert_eq!(polled["requestStatus"], "issuance_error", "{polled}");
+    assert_eq!(polled["error"]["message"], "user_canceled", "{polled}");
+
+    // The holder still gets the credential, and the request ends successful.
+    let (status, issued) = submit(&session, &ReceiveOptions::default()).await;
+    assert_eq!(status, 200, "{issued}");
+    let (status, _) = session.complete("issuance_successful", None).await.unwrap();
+    assert_eq!(status, 204);
+    let (_, polled) = env.poll(&request_id).await;
+    assert_eq!(polled["requestStatus"], "issuance_successful", "{polled}");
+    // After that, a stranger's report changes nothing.
+    let (status, refused) = verity_tests::send(env.app.http.post(&completion).json(&body)).await;
+    assert_eq!(status, 409, "{refused}");
+    let mut expected = vec!["issuance_failure_reported"; 10];
+    expected.extend(["issuance_successful", "request_retrieved"]);
+    assert_eq!(statuses(&env, &request_id).await, expected);
 }

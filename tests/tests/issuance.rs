@@ -844,7 +844,9 @@ async fn completion_keeps_the_first_outcome(backend: Backend) {
         "issuance_successful"
     );
 
-    // A cancelled issuance reports the error once and cannot issue or succeed afterwards.
+    // A failure reported before any credential reaches the RP as `issuance_error` but does not
+    // end the request: anyone holding the QR code could send it. The wallet still receives
+    // its credential and confirms; after that no report changes the outcome.
     let (cancel_id, url) = env.new_request(&hint_claims(&env, &contract)).await;
     let session = env.session(&url).await;
     let (status, _) = session
@@ -852,15 +854,22 @@ async fn completion_keeps_the_first_outcome(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(status, 204);
+    assert_eq!(
+        env.poll(&cancel_id).await.1["requestStatus"],
+        "issuance_error"
+    );
     let (status, body) = submit(&session, &ReceiveOptions::default()).await;
-    refusal(status, &body, 409, "conflict");
-    let (status, body) = session.complete("issuance_successful", None).await.unwrap();
-    refusal(status, &body, 409, "conflict");
-    let (status, _) = session
+    assert_eq!(
+        status, 200,
+        "a reported failure leaves the request answerable: {body}"
+    );
+    let (status, _) = session.complete("issuance_successful", None).await.unwrap();
+    assert_eq!(status, 204);
+    let (status, body) = session
         .complete("issuance_failed", Some("user_canceled"))
         .await
         .unwrap();
-    assert_eq!(status, 204);
+    refusal(status, &body, 409, "conflict");
     let (status, body) = post_completion(
         &env,
         &cancel_id,
@@ -872,7 +881,22 @@ async fn completion_keeps_the_first_outcome(backend: Backend) {
         Some("state")
     );
 
-    env.rp.wait_for(4).await;
+    // A failure reported after the credential was issued ends the request.
+    let (late_id, url) = env.new_request(&hint_claims(&env, &contract)).await;
+    let session = env.session(&url).await;
+    let (status, body) = submit(&session, &ReceiveOptions::default()).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = session
+        .complete("issuance_failed", Some("user_canceled"))
+        .await
+        .unwrap();
+    assert_eq!(status, 204);
+    let (status, body) = session.complete("issuance_successful", None).await.unwrap();
+    refusal(status, &body, 409, "conflict");
+    let (status, body) = submit(&session, &ReceiveOptions::default()).await;
+    refusal(status, &body, 409, "conflict");
+
+    env.rp.wait_for(7).await;
     env.app.clock.advance(secs(MINUTE));
     env.app.app_state().outbox.wake();
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -885,7 +909,11 @@ async fn completion_keeps_the_first_outcome(backend: Backend) {
             .collect()
     };
     assert_eq!(of(&ok_id), vec!["request_retrieved", "issuance_successful"]);
-    assert_eq!(of(&cancel_id), vec!["request_retrieved", "issuance_error"]);
+    assert_eq!(
+        of(&cancel_id),
+        vec!["request_retrieved", "issuance_error", "issuance_successful"]
+    );
+    assert_eq!(of(&late_id), vec!["request_retrieved", "issuance_error"]);
     let error = calls
         .iter()
         .find(|c| c.body["requestStatus"] == "issuance_error")
@@ -894,6 +922,10 @@ async fn completion_keeps_the_first_outcome(backend: Backend) {
     assert_eq!(error.body["error"]["message"], "user_canceled");
     assert_eq!(
         env.poll(&cancel_id).await.1["requestStatus"],
+        "issuance_successful"
+    );
+    assert_eq!(
+        env.poll(&late_id).await.1["requestStatus"],
         "issuance_error"
     );
 }

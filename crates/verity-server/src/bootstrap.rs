@@ -91,7 +91,7 @@ pub async fn prepare(
     let (admin_token, admin_token_source) = load_admin_token(config)?;
     let store = match store {
         Some(s) => s,
-        None => verity_store::connect(&db_url).await?,
+        None => verity_store::connect_with(&db_url, config.database.max_connections).await?,
     };
     authorities::check_kek(store.as_ref(), &kek).await?;
     let tenant = match store.tenant_by_name(&config.bootstrap.tenant_name).await? {

@@ -29,6 +29,27 @@ pub struct Config {
     pub callbacks: crate::outbox::CallbackConfig,
     /// How presentations are verified.
     pub verifier: VerifierConfig,
+    /// How credentials are issued.
+    pub issuance: IssuanceConfig,
+}
+
+/// Issuance tuning.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IssuanceConfig {
+    /// Status-list indices this process takes from the store at a time and hands out to
+    /// issuances one by one (1 to 1024; 1 = one store transaction per issuance). Every index
+    /// taken is used from then on; the ones still held when the process stops are never
+    /// handed out, so a restart leaves at most this many unused entries per authority.
+    pub status_index_batch: u32,
+}
+
+impl Default for IssuanceConfig {
+    fn default() -> Self {
+        Self {
+            status_index_batch: 32,
+        }
+    }
 }
 
 /// Presentation verification policy.
@@ -102,12 +123,18 @@ pub struct DatabaseConfig {
     /// redacted (`config check` prints the serialised form), like a [`Secret`].
     #[serde(serialize_with = "serialize_redacted_url")]
     pub url: String,
+    /// Pool size: connections to Postgres (default 10; size it to the Postgres server's
+    /// `max_connections` divided by the replicas), or read-only connections next to SQLite's
+    /// one writer (default 4). Unset = the default.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_connections: Option<u32>,
 }
 
 impl std::fmt::Debug for DatabaseConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DatabaseConfig")
             .field("url", &redact_database_url(&self.url))
+            .field("max_connections", &self.max_connections)
             .finish()
     }
 }
@@ -332,6 +359,7 @@ impl Default for Config {
             resolver: ResolverConfig::default(),
             callbacks: crate::outbox::CallbackConfig::default(),
             verifier: VerifierConfig::default(),
+            issuance: IssuanceConfig::default(),
         }
     }
 }
@@ -500,6 +528,24 @@ impl Config {
                 reason: "must be at least 1".into(),
             });
         }
+        if !(1..=verity_store::MAX_STATUS_INDEX_BATCH).contains(&self.issuance.status_index_batch) {
+            return Err(ConfigError::Invalid {
+                key: "issuance.status_index_batch",
+                reason: format!(
+                    "must be between 1 and {}, not {}",
+                    verity_store::MAX_STATUS_INDEX_BATCH,
+                    self.issuance.status_index_batch
+                ),
+            });
+        }
+        if let Some(n) = self.database.max_connections
+            && !(1..=1000).contains(&n)
+        {
+            return Err(ConfigError::Invalid {
+                key: "database.max_connections",
+                reason: format!("must be between 1 and 1000, not {n}"),
+            });
+        }
         if self.server.body_limit_bytes < 1024 {
             return Err(ConfigError::Invalid {
                 key: "server.body_limit_bytes",
@@ -663,6 +709,39 @@ mod tests {
         let err =
             Config::from_toml("[server]\npublic_url = \"https://vc.example.com/x\"\n").unwrap_err();
         assert!(err.to_string().contains("origin"), "{err}");
+    }
+
+    #[test]
+    fn pool_size_and_index_batch_are_bounded() {
+        let c = Config::from_toml("").unwrap();
+        assert_eq!(c.database.max_connections, None);
+        assert_eq!(c.issuance.status_index_batch, 32);
+        let c = Config::from_toml(
+            "[database]\nmax_connections = 24\n[issuance]\nstatus_index_batch = 1\n",
+        )
+        .unwrap();
+        assert_eq!(c.database.max_connections, Some(24));
+        assert_eq!(c.issuance.status_index_batch, 1);
+        for bad in [
+            "[database]\nmax_connections = 0\n",
+            "[database]\nmax_connections = 5000\n",
+        ] {
+            let err = Config::from_toml(bad).unwrap_err();
+            assert!(
+                err.to_string().contains("database.max_connections"),
+                "{err}"
+            );
+        }
+        for bad in [
+            "[issuance]\nstatus_index_batch = 0\n",
+            "[issuance]\nstatus_index_batch = 2000\n",
+        ] {
+            let err = Config::from_toml(bad).unwrap_err();
+            assert!(
+                err.to_string().contains("issuance.status_index_batch"),
+                "{err}"
+            );
+        }
     }
 
     #[test]

@@ -247,6 +247,11 @@ pub fn callback_target(state: &AppState, req: &FlowRequest) -> Option<CallbackTa
     Some(state.outbox.target(url, headers))
 }
 
+/// Refused answers (presentation) or reported failures (issuance, before a credential) a
+/// request reports at most, each as a callback; later ones are answered 429 and not reported,
+/// so a stranger holding the QR code cannot flood the RP.
+pub const MAX_RECORDED_REFUSALS: i32 = 10;
+
 /// A step of `req`'s flow to `to`: the status body (with `extra` members such as `error` or
 /// `verifiedCredentialsData`) for pollers, and the RP's callback when it gave one.
 pub fn step(
@@ -255,7 +260,12 @@ pub fn step(
     to: FlowStatus,
     extra: Option<Value>,
 ) -> Transition {
-    let mut t = Transition::new(req.id, req.kind, to, callback_body(req, to.as_str(), extra));
+    let mut t = Transition::new(
+        req.id,
+        req.kind,
+        to,
+        callback_body(req, to.reported_as(), extra),
+    );
     t.callback = callback_target(state, req);
     t
 }

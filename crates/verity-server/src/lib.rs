@@ -21,6 +21,7 @@ pub mod routes;
 pub mod rp_types;
 pub mod startup;
 pub mod state;
+pub mod status_leases;
 pub mod sweeper;
 pub mod telemetry;
 pub mod tokens;

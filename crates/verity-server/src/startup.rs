@@ -208,6 +208,9 @@ impl Application {
             resolution,
             linkage_cache: LinkageCache::default(),
             own,
+            status_leases: crate::status_leases::StatusIndexLeases::new(
+                config.issuance.status_index_batch,
+            ),
             config: config.clone(),
         });
 

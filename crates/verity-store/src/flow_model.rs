@@ -501,15 +501,66 @@ pub(crate) fn check_pick(allocation: &[u8], list_id: Uuid, index: u32) -> Result
     Ok(index)
 }
 
+/// Indices one allocation hands out at most.
+pub const MAX_STATUS_INDEX_BATCH: u32 = 1024;
+
+/// Checks a batch size: 1 to [`MAX_STATUS_INDEX_BATCH`].
+pub(crate) fn batch_size(count: u32) -> Result<u32> {
+    if (1..=MAX_STATUS_INDEX_BATCH).contains(&count) {
+        Ok(count)
+    } else {
+        Err(StoreError::InvalidData(format!(
+            "a status index batch of {count} is not between 1 and {MAX_STATUS_INDEX_BATCH}"
+        )))
+    }
+}
+
+/// Picks up to `count` free indices of a list with `pick`, marking each in `allocation` as it
+/// goes (so `pick` sees the earlier picks of the batch as used). Stops early when the list is
+/// full (`allocated_count` reached `length`) or `pick` finds nothing.
+pub(crate) fn pick_batch(
+    allocation: &mut [u8],
+    list_id: Uuid,
+    length: u32,
+    allocated_count: u32,
+    count: u32,
+    pick: &(dyn for<'a> Fn(&'a [u8]) -> Option<u32> + Send + Sync),
+) -> Result<Vec<u32>> {
+    let room = length.saturating_sub(allocated_count).min(count);
+    let mut picked = Vec::with_capacity(usize::try_from(room).unwrap_or_default());
+    while u32::try_from(picked.len()).unwrap_or(u32::MAX) < room {
+        let Some(index) = pick(allocation) else {
+            break;
+        };
+        let index = check_pick(allocation, list_id, index)?;
+        set_bit(allocation, index, "status")?;
+        picked.push(index);
+    }
+    Ok(picked)
+}
+
+/// Whether bit `index % 8` of `byte` (the allocation byte holding `index`) is set.
+fn allocated_in_byte(byte: Option<u8>, index: u32) -> bool {
+    byte.is_some_and(|b| b & (0x80u8 >> (index % 8)) != 0)
+}
+
+/// The 1-based byte offset of `index` in a bitmap, for SQL `substr`/`substring`.
+pub(crate) fn allocation_byte_offset(index: u32) -> i64 {
+    i64::from(index / 8) + 1
+}
+
 /// Checks the status entry of a credential to record against its list: both fields or
 /// neither, the list's authority, and an index that was allocated.
+///
+/// `list` is the list's authority and the allocation byte holding the index (`None` when the
+/// index is beyond the list): only that byte is read, not the whole bitmap.
 pub(crate) fn check_status_entry(
     c: &NewIssuedCredential,
-    list: Option<(Uuid, &[u8])>,
+    list: Option<(Uuid, Option<u8>)>,
 ) -> Result<()> {
     match (c.status_list_id, c.status_index, list) {
         (None, None, _) => Ok(()),
-        (Some(list_id), Some(index), Some((list_authority, allocation))) => {
+        (Some(list_id), Some(index), Some((list_authority, byte))) => {
             if list_authority != c.authority_id {
                 return Err(StoreError::InvalidData(format!(
                     "status list {list_id} belongs to authority {list_authority}, \
@@ -517,7 +568,7 @@ pub(crate) fn check_status_entry(
                     c.authority_id
                 )));
             }
-            if !bit_is_set(allocation, index) {
+            if !allocated_in_byte(byte, index) {
                 return Err(StoreError::InvalidData(format!(
                     "status index {index} was never allocated in status list {list_id} \
                      (use allocate_status_index)"
@@ -652,23 +703,58 @@ mod tests {
     fn status_entries_are_checked_against_their_list() {
         let list = Uuid::from_u128(7);
         let auth = Uuid::from_u128(1);
-        let allocation = [0b0100_0000u8];
+        let allocation = Some(0b0100_0000u8);
         check_status_entry(&credential(None, None), None).unwrap();
-        check_status_entry(&credential(Some(list), Some(1)), Some((auth, &allocation))).unwrap();
+        check_status_entry(&credential(Some(list), Some(1)), Some((auth, allocation))).unwrap();
 
         let err = check_status_entry(&credential(Some(list), None), None).unwrap_err();
         assert!(err.to_string().contains("together"), "{err}");
         let err = check_status_entry(&credential(None, Some(3)), None).unwrap_err();
         assert!(err.to_string().contains("together"), "{err}");
-        let err = check_status_entry(&credential(Some(list), Some(2)), Some((auth, &allocation)))
+        let err = check_status_entry(&credential(Some(list), Some(2)), Some((auth, allocation)))
             .unwrap_err();
         assert!(err.to_string().contains("never allocated"), "{err}");
         let other = Uuid::from_u128(2);
-        let err = check_status_entry(&credential(Some(list), Some(1)), Some((other, &allocation)))
+        let err = check_status_entry(&credential(Some(list), Some(1)), Some((other, allocation)))
             .unwrap_err();
         assert!(err.to_string().contains("belongs to authority"), "{err}");
+        let err =
+            check_status_entry(&credential(Some(list), Some(80)), Some((auth, None))).unwrap_err();
+        assert!(
+            err.to_string().contains("never allocated"),
+            "beyond the list: {err}"
+        );
         let err = check_status_entry(&credential(Some(list), Some(1)), None).unwrap_err();
         assert_eq!(err.code(), "STORE-001");
+    }
+
+    #[test]
+    fn a_batch_marks_each_pick_and_stops_when_the_list_is_full() {
+        let list = Uuid::from_u128(7);
+        let first_free = |bits: &[u8]| {
+            (0..u32::try_from(bits.len() * 8).unwrap()).find(|&i| !bit_is_set(bits, i))
+        };
+        let mut allocation = vec![0b1000_0000u8, 0];
+        let picked = pick_batch(&mut allocation, list, 16, 1, 4, &first_free).unwrap();
+        assert_eq!(picked, [1, 2, 3, 4]);
+        assert_eq!(allocation, [0b1111_1000, 0]);
+        // 5 used of 16: a batch of 20 gets the 11 left.
+        let picked = pick_batch(&mut allocation, list, 16, 5, 20, &first_free).unwrap();
+        assert_eq!(picked.len(), 11);
+        assert_eq!(allocation, [0xff, 0xff]);
+        let picked = pick_batch(&mut allocation, list, 16, 16, 4, &first_free).unwrap();
+        assert!(picked.is_empty());
+        // A picker that repeats itself is caught, not trusted.
+        let mut allocation = vec![0u8; 2];
+        let always_zero = |_: &[u8]| Some(0);
+        let err = pick_batch(&mut allocation, list, 16, 0, 2, &always_zero).unwrap_err();
+        assert!(err.to_string().contains("already allocated"), "{err}");
+        assert_eq!(batch_size(0).unwrap_err().code(), "STORE-003");
+        assert_eq!(
+            batch_size(MAX_STATUS_INDEX_BATCH + 1).unwrap_err().code(),
+            "STORE-003"
+        );
+        assert_eq!(batch_size(32).unwrap(), 32);
     }
 
     #[test]

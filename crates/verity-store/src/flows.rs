@@ -193,7 +193,31 @@ pub trait CredentialStore: Send + Sync {
         list_length: u32,
         pick: &(dyn for<'a> Fn(&'a [u8]) -> Option<u32> + Send + Sync),
         now: DateTime<Utc>,
-    ) -> Result<StatusAllocation>;
+    ) -> Result<StatusAllocation> {
+        let mut batch = self
+            .allocate_status_indices(authority_id, purpose, list_length, 1, pick, now)
+            .await?;
+        batch.pop().ok_or_else(|| {
+            crate::StoreError::InvalidData("the status index allocation returned nothing".into())
+        })
+    }
+
+    /// Allocates up to `count` indices (1 to [`crate::MAX_STATUS_INDEX_BATCH`]) from one list
+    /// in one transaction, as [`Self::allocate_status_index`] does for one: `pick` is called
+    /// once per index on the bitmap with the batch's earlier picks already marked. Fewer than
+    /// `count` (at least one) come back when the open list fills up; the next call opens a new
+    /// list. Every index returned is used from then on, whether or not a credential is ever
+    /// recorded with it, so a caller may hold a batch in memory and hand its indices out one
+    /// by one (a crash loses the unused ones, it never reuses one).
+    async fn allocate_status_indices(
+        &self,
+        authority_id: Uuid,
+        purpose: &str,
+        list_length: u32,
+        count: u32,
+        pick: &(dyn for<'a> Fn(&'a [u8]) -> Option<u32> + Send + Sync),
+        now: DateTime<Utc>,
+    ) -> Result<Vec<StatusAllocation>>;
 
     /// The status list with this id.
     async fn status_list(&self, id: Uuid) -> Result<Option<StatusList>>;

@@ -42,8 +42,9 @@ use uuid::Uuid;
 
 pub use error::{Result, StoreError};
 pub use flow_model::{
-    CallbackMessage, Contract, FlowRequest, INITIAL_REQUEST_STATUS, IssuedCredential, NewCallback,
-    NewFlowRequest, NewIssuedCredential, OutboxState, RequestKind, StatusAllocation, StatusList,
+    CallbackMessage, Contract, FlowRequest, INITIAL_REQUEST_STATUS, IssuedCredential,
+    MAX_STATUS_INDEX_BATCH, NewCallback, NewFlowRequest, NewIssuedCredential, OutboxState,
+    RequestKind, StatusAllocation, StatusList,
 };
 pub use flows::{CredentialStore, FlowStore, OutboxStore};
 pub use machine::{
@@ -198,9 +199,25 @@ pub trait Store: FlowStore + OutboxStore + CredentialStore + Send + Sync + std::
 /// `sqlite::memory:` for a throwaway database) opens a [`SqliteStore`]. Anything else is
 /// [`StoreError::UnsupportedUrl`].
 pub async fn connect(url: &str) -> Result<Arc<dyn Store>> {
+    connect_with(url, None).await
+}
+
+/// [`connect`] with a pool size: at most `max_connections` connections to Postgres (default
+/// [`DEFAULT_PG_MAX_CONNECTIONS`]), or that many read-only connections next to SQLite's one
+/// writer (default [`DEFAULT_SQLITE_MAX_CONNECTIONS`]). `Some(0)` counts as 1.
+pub async fn connect_with(url: &str, max_connections: Option<u32>) -> Result<Arc<dyn Store>> {
     match scheme(url) {
-        Some("postgres" | "postgresql") => Ok(Arc::new(PgStore::connect(url).await?)),
-        Some("sqlite") => Ok(Arc::new(SqliteStore::connect(url).await?)),
+        Some("postgres" | "postgresql") => Ok(Arc::new(
+            PgStore::connect_with(url, max_connections.unwrap_or(DEFAULT_PG_MAX_CONNECTIONS))
+                .await?,
+        )),
+        Some("sqlite") => Ok(Arc::new(
+            SqliteStore::connect_with(
+                url,
+                max_connections.unwrap_or(DEFAULT_SQLITE_MAX_CONNECTIONS),
+            )
+            .await?,
+        )),
         Some(other) => Err(StoreError::UnsupportedUrl(format!(
             "scheme {other:?} is not supported; use postgres://, postgresql:// or sqlite:"
         ))),

@@ -9,14 +9,21 @@
 //! | kind | step | from | to | final |
 //! |---|---|---|---|---|
 //! | both | retrieve (first request-object fetch) | `request_created` | `request_retrieved` | no |
-//! | issuance | issue (holder request accepted, credential recorded) | `request_created`, `request_retrieved` | `credential_issued` | no |
+//! | issuance | report failure (a wallet reports `issuance_failed` before any credential; counted, limited) | `request_created`, `request_retrieved`, `issuance_failure_reported` | `issuance_failure_reported` | no |
+//! | issuance | issue (holder request accepted, credential recorded) | `request_created`, `request_retrieved`, `issuance_failure_reported` | `credential_issued` | no |
 //! | issuance | complete | `credential_issued` | `issuance_successful` | yes |
-//! | issuance | fail (PIN lockout, wallet reports failure) | `request_created`, `request_retrieved`, `credential_issued` | `issuance_error` | yes |
+//! | issuance | fail (PIN lockout; the wallet reports failure after its credential was issued) | `request_created`, `request_retrieved`, `issuance_failure_reported`, `credential_issued` | `issuance_error` | yes |
 //! | presentation | refuse (a signed answer failed a check; counted, limited) | `request_created`, `request_retrieved`, `presentation_error` | `presentation_error` | no |
 //! | presentation | verify | `request_created`, `request_retrieved`, `presentation_error` | `presentation_verified` | yes |
 //!
 //! Anything else is an illegal transition. A final status is never left, so once a
 //! presentation is verified nothing changes that verdict.
+//!
+//! Nothing a wallet sends before it has been answered ends a request, because the request id
+//! and nonce are public (they are in the QR code): a stranger's refused answer or reported
+//! failure reaches the RP (`presentation_error` / `issuance_error` callbacks and polled status)
+//! but leaves the request answerable by the real holder. `issuance_failure_reported` is stored
+//! under its own name and reported to RPs as `issuance_error` ([`FlowStatus::reported_as`]).
 
 use std::fmt;
 use std::str::FromStr;
@@ -42,6 +49,9 @@ pub enum FlowStatus {
     IssuanceSuccessful,
     /// Issuance: ended with an error (final).
     IssuanceError,
+    /// Issuance: a wallet reported a failure before any credential was issued (reported to
+    /// RPs as `issuance_error`); the request stays answerable.
+    IssuanceFailureReported,
     /// Presentation: the last signed answer was refused; the request stays answerable.
     PresentationError,
     /// Presentation: an answer was verified (final).
@@ -49,12 +59,13 @@ pub enum FlowStatus {
 }
 
 /// Every status, for tables and tests.
-pub const ALL_STATUSES: [FlowStatus; 7] = [
+pub const ALL_STATUSES: [FlowStatus; 8] = [
     FlowStatus::RequestCreated,
     FlowStatus::RequestRetrieved,
     FlowStatus::CredentialIssued,
     FlowStatus::IssuanceSuccessful,
     FlowStatus::IssuanceError,
+    FlowStatus::IssuanceFailureReported,
     FlowStatus::PresentationError,
     FlowStatus::PresentationVerified,
 ];
@@ -68,8 +79,17 @@ impl FlowStatus {
             FlowStatus::CredentialIssued => "credential_issued",
             FlowStatus::IssuanceSuccessful => "issuance_successful",
             FlowStatus::IssuanceError => "issuance_error",
+            FlowStatus::IssuanceFailureReported => "issuance_failure_reported",
             FlowStatus::PresentationError => "presentation_error",
             FlowStatus::PresentationVerified => "presentation_verified",
+        }
+    }
+
+    /// The `requestStatus` RPs see for this status (polling and callbacks).
+    pub fn reported_as(self) -> &'static str {
+        match self {
+            FlowStatus::IssuanceFailureReported => FlowStatus::IssuanceError.as_str(),
+            other => other.as_str(),
         }
     }
 
@@ -97,13 +117,18 @@ impl FlowStatus {
         use FlowStatus as S;
         match (kind, self) {
             (_, S::RequestRetrieved) => &[S::RequestCreated],
-            (RequestKind::Issuance, S::CredentialIssued) => {
-                &[S::RequestCreated, S::RequestRetrieved]
-            }
+            (RequestKind::Issuance, S::CredentialIssued | S::IssuanceFailureReported) => &[
+                S::RequestCreated,
+                S::RequestRetrieved,
+                S::IssuanceFailureReported,
+            ],
             (RequestKind::Issuance, S::IssuanceSuccessful) => &[S::CredentialIssued],
-            (RequestKind::Issuance, S::IssuanceError) => {
-                &[S::RequestCreated, S::RequestRetrieved, S::CredentialIssued]
-            }
+            (RequestKind::Issuance, S::IssuanceError) => &[
+                S::RequestCreated,
+                S::RequestRetrieved,
+                S::IssuanceFailureReported,
+                S::CredentialIssued,
+            ],
             (RequestKind::Presentation, S::PresentationError | S::PresentationVerified) => {
                 &[S::RequestCreated, S::RequestRetrieved, S::PresentationError]
             }
@@ -362,7 +387,12 @@ mod tests {
         for to in [S::PresentationError, S::PresentationVerified] {
             assert!(to.allowed_from(RequestKind::Issuance).is_empty(), "{to}");
         }
-        for to in [S::CredentialIssued, S::IssuanceSuccessful, S::IssuanceError] {
+        for to in [
+            S::CredentialIssued,
+            S::IssuanceSuccessful,
+            S::IssuanceError,
+            S::IssuanceFailureReported,
+        ] {
             assert!(
                 to.allowed_from(RequestKind::Presentation).is_empty(),
                 "{to}"
@@ -391,6 +421,27 @@ mod tests {
         assert!(S::PresentationError.can_move_to(p, S::PresentationError));
         assert!(!S::PresentationVerified.can_move_to(p, S::PresentationError));
         assert!(!S::PresentationError.can_move_to(p, S::RequestRetrieved));
+        assert!(S::RequestRetrieved.can_move_to(i, S::IssuanceFailureReported));
+        assert!(S::IssuanceFailureReported.can_move_to(i, S::IssuanceFailureReported));
+        assert!(S::IssuanceFailureReported.can_move_to(i, S::CredentialIssued));
+        assert!(S::IssuanceFailureReported.can_move_to(i, S::IssuanceError));
+        assert!(!S::CredentialIssued.can_move_to(i, S::IssuanceFailureReported));
+        assert!(!S::IssuanceFailureReported.can_move_to(i, S::IssuanceSuccessful));
+    }
+
+    #[test]
+    fn a_reported_failure_reads_as_issuance_error_to_rps() {
+        assert_eq!(
+            FlowStatus::IssuanceFailureReported.reported_as(),
+            "issuance_error"
+        );
+        assert!(!FlowStatus::IssuanceFailureReported.is_final());
+        for s in ALL_STATUSES
+            .into_iter()
+            .filter(|s| *s != FlowStatus::IssuanceFailureReported)
+        {
+            assert_eq!(s.reported_as(), s.as_str());
+        }
     }
 
     #[test]

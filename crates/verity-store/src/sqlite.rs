@@ -1,5 +1,13 @@
 //! [`Store`] on an embedded SQLite file (WAL, `synchronous=FULL`).
 //!
+//! Connections: one writer and a pool of read-only readers. SQLite lets one connection write at
+//! a time; with a single writer connection, writers queue in order in the pool (no sleeping on
+//! the busy timeout, no lock-upgrade failures), while readers read the last commit under WAL.
+//! Durability is the same for every table: `synchronous=FULL` on the writer, so a commit is on
+//! disk when it returns. Issued credentials, their status indices, revocations and keys must
+//! survive a power cut; flow state could be weaker, but a lost step after its callback was
+//! delivered would let the RP see a verdict the service no longer has, so it is not.
+//!
 //! SQLite has no uuid, timestamp or JSON types: ids are stored as lowercase hyphenated TEXT,
 //! times as fixed-width UTC TEXT `YYYY-MM-DDTHH:MM:SS.ffffffZ` (text order is time order), JSON
 //! as TEXT. Multi-statement writes open with `BEGIN IMMEDIATE`, taking the single write lock up
@@ -29,8 +37,8 @@ use crate::model::{
 
 mod flows;
 
-/// Connections a file-backed [`SqliteStore`] opens at most: SQLite has one writer at a time, a
-/// few connections let reads proceed in parallel under WAL.
+/// Read-only connections a file-backed [`SqliteStore`] opens at most (besides its one writer):
+/// reads proceed in parallel with the writer under WAL.
 pub const DEFAULT_SQLITE_MAX_CONNECTIONS: u32 = 4;
 
 /// How long a statement waits for another connection's write lock before failing.
@@ -42,7 +50,10 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 /// SQLite-backed store: the embedded, zero-configuration backend for a single node.
 #[derive(Clone)]
 pub struct SqliteStore {
+    /// The writer: one connection. Every statement that writes goes here.
     pool: SqlitePool,
+    /// Read-only connections for plain reads (the writer itself for an in-memory database).
+    reader: SqlitePool,
     /// The database file (or the in-memory name), for Debug and errors.
     path: PathBuf,
 }
@@ -62,6 +73,12 @@ impl SqliteStore {
     /// `sqlite:///abs/path` is absolute, `sqlite::memory:` is a private in-memory database that
     /// lives as long as the store.
     pub async fn connect(url: &str) -> Result<Self> {
+        Self::connect_with(url, DEFAULT_SQLITE_MAX_CONNECTIONS).await
+    }
+
+    /// [`Self::connect`] with at most `readers` read-only connections (at least 1) next to the
+    /// writer; an in-memory database has its one connection only.
+    pub async fn connect_with(url: &str, readers: u32) -> Result<Self> {
         let options = SqliteConnectOptions::from_str(url)
             .map_err(|e| StoreError::UnsupportedUrl(format!("invalid SQLite URL: {e}")))?;
         let path = options.get_filename().to_path_buf();
@@ -84,23 +101,22 @@ impl SqliteStore {
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT);
 
-        let mut pool_options = SqlitePoolOptions::new().acquire_timeout(ACQUIRE_TIMEOUT);
-        pool_options = if in_memory {
-            // An in-memory database disappears with its last connection: keep exactly one open.
-            pool_options
-                .max_connections(1)
-                .min_connections(1)
-                .idle_timeout(None)
-                .max_lifetime(None)
-        } else {
-            pool_options.max_connections(DEFAULT_SQLITE_MAX_CONNECTIONS)
-        };
-        let pool = pool_options.connect_with(options).await.map_err(|e| {
+        let open_error = |e: sqlx::Error| {
             StoreError::Database(format!(
                 "cannot open SQLite database {}: {e}",
                 path.display()
             ))
-        })?;
+        };
+        let pool = SqlitePoolOptions::new()
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .max_connections(1)
+            .min_connections(1)
+            // An in-memory database disappears with its last connection: keep it open.
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options.clone())
+            .await
+            .map_err(open_error)?;
 
         let mut migrator = sqlx::migrate!("../../migrations/sqlite");
         // Same rule as Postgres: an older binary may open a database a newer one migrated.
@@ -108,8 +124,19 @@ impl SqliteStore {
         migrator.run(&pool).await.map_err(|e| {
             StoreError::Migration(format!("SQLite database {}: {e}", path.display()))
         })?;
+        let reader = if in_memory {
+            // A private in-memory database exists on its one connection only.
+            pool.clone()
+        } else {
+            SqlitePoolOptions::new()
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .max_connections(readers.max(1))
+                .connect_with(options.read_only(true))
+                .await
+                .map_err(open_error)?
+        };
         tracing::info!(backend = "sqlite", path = %path.display(), "database opened and migrated");
-        Ok(Self { pool, path })
+        Ok(Self { pool, reader, path })
     }
 
     async fn begin_write(&self, op: &str) -> Result<Transaction<'static, Sqlite>> {
@@ -454,7 +481,7 @@ impl Store for SqliteStore {
         let row: Option<TenantRow> =
             sqlx::query_as("SELECT id, name, created_at FROM tenants WHERE name = ?")
                 .bind(name)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&self.reader)
                 .await
                 .map_err(|e| db_error(e, "load tenant by name"))?;
         row.map(Tenant::try_from).transpose()
@@ -464,7 +491,7 @@ impl Store for SqliteStore {
         let row: Option<TenantRow> =
             sqlx::query_as("SELECT id, name, created_at FROM tenants WHERE id = ?")
                 .bind(id_text(id))
-                .fetch_optional(&self.pool)
+                .fetch_optional(&self.reader)
                 .await
                 .map_err(|e| db_error(e, "load tenant"))?;
         row.map(Tenant::try_from).transpose()
@@ -473,7 +500,7 @@ impl Store for SqliteStore {
     async fn list_tenants(&self) -> Result<Vec<Tenant>> {
         let rows: Vec<TenantRow> =
             sqlx::query_as("SELECT id, name, created_at FROM tenants ORDER BY created_at, id")
-                .fetch_all(&self.pool)
+                .fetch_all(&self.reader)
                 .await
                 .map_err(|e| db_error(e, "list tenants"))?;
         convert(rows)
@@ -531,7 +558,7 @@ impl Store for SqliteStore {
             "SELECT id, tenant_id, name, did, created_at FROM authorities WHERE id = ?",
         )
         .bind(id_text(id))
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.reader)
         .await
         .map_err(|e| db_error(e, "load authority"))?;
         row.map(Authority::try_from).transpose()
@@ -542,7 +569,7 @@ impl Store for SqliteStore {
             "SELECT id, tenant_id, name, did, created_at FROM authorities WHERE did = ?",
         )
         .bind(did)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.reader)
         .await
         .map_err(|e| db_error(e, "load authority by DID"))?;
         row.map(Authority::try_from).transpose()
@@ -556,7 +583,7 @@ impl Store for SqliteStore {
                      WHERE tenant_id = ? ORDER BY created_at, id",
                 )
                 .bind(id_text(t))
-                .fetch_all(&self.pool)
+                .fetch_all(&self.reader)
                 .await
             }
             None => {
@@ -564,7 +591,7 @@ impl Store for SqliteStore {
                     "SELECT id, tenant_id, name, did, created_at FROM authorities \
                      ORDER BY created_at, id",
                 )
-                .fetch_all(&self.pool)
+                .fetch_all(&self.reader)
                 .await
             }
         }
@@ -578,7 +605,7 @@ impl Store for SqliteStore {
             "WHERE authority_id = ? ORDER BY created_at DESC, id DESC"
         ))
         .bind(id_text(authority_id))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.reader)
         .await
         .map_err(|e| db_error(e, "list authority keys"))?;
         keys(rows)
@@ -590,7 +617,7 @@ impl Store for SqliteStore {
             "WHERE authority_id = ? AND purpose = 'authority' AND state = 'active'"
         ))
         .bind(id_text(authority_id))
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.reader)
         .await
         .map_err(|e| db_error(e, "load active key"))?;
         row.map(KeyRecord::try_from).transpose()
@@ -698,7 +725,7 @@ impl Store for SqliteStore {
             "WHERE authority_id IS NULL AND purpose = ? ORDER BY created_at DESC, id DESC"
         ))
         .bind(purpose.as_str())
-        .fetch_all(&self.pool)
+        .fetch_all(&self.reader)
         .await
         .map_err(|e| db_error(e, "list service keys"))?;
         keys(rows)
@@ -724,7 +751,7 @@ impl Store for SqliteStore {
             key_select!(),
             "ORDER BY created_at DESC, id DESC LIMIT 1"
         ))
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.reader)
         .await
         .map_err(|e| db_error(e, "load any key"))?;
         row.map(KeyRecord::try_from).transpose()
@@ -782,7 +809,7 @@ impl Store for SqliteStore {
              WHERE client_id = ?",
         )
         .bind(client_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.reader)
         .await
         .map_err(|e| db_error(e, "load API client"))?;
         row.map(ApiClient::try_from).transpose()
@@ -796,7 +823,7 @@ impl Store for SqliteStore {
                      FROM api_clients WHERE tenant_id = ? ORDER BY created_at, id",
                 )
                 .bind(id_text(t))
-                .fetch_all(&self.pool)
+                .fetch_all(&self.reader)
                 .await
             }
             None => {
@@ -804,7 +831,7 @@ impl Store for SqliteStore {
                     "SELECT id, tenant_id, client_id, name, secret_hash, created_at \
                      FROM api_clients ORDER BY created_at, id",
                 )
-                .fetch_all(&self.pool)
+                .fetch_all(&self.reader)
                 .await
             }
         }
@@ -868,7 +895,7 @@ impl Store for SqliteStore {
              WHERE key_hash = ?",
         )
         .bind(key_hash)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.reader)
         .await
         .map_err(|e| db_error(e, "load API key"))?;
         row.map(ApiKey::try_from).transpose()
@@ -882,13 +909,13 @@ impl Store for SqliteStore {
                      WHERE tenant_id = ? ORDER BY created_at, id",
                 )
                 .bind(id_text(t))
-                .fetch_all(&self.pool)
+                .fetch_all(&self.reader)
                 .await,
                 None => sqlx::query_as(
                     "SELECT id, tenant_id, name, key_prefix, key_hash, created_at FROM api_keys \
                      ORDER BY created_at, id",
                 )
-                .fetch_all(&self.pool)
+                .fetch_all(&self.reader)
                 .await,
             }
             .map_err(|e| db_error(e, "list API keys"))?;

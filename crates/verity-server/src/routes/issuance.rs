@@ -18,8 +18,8 @@ use verity_contracts::{AttestationKind, Contract};
 use verity_did::Relationship;
 use verity_jose::{TokenKind, UnverifiedJws, sign_kind};
 use verity_store::{
-    Authority, FlowRequest, FlowStatus, NewIssuedCredential, OnceRecord, PinOutcome, Rejection,
-    RequestKind, TransitionOutcome,
+    Authority, Counter, FlowRequest, FlowStatus, NewIssuedCredential, OnceRecord, PinOutcome,
+    Rejection, RequestKind, TransitionOutcome,
 };
 
 use crate::authorities;
@@ -376,12 +376,21 @@ async fn completion(
     // wallet may retry), the opposite one is a conflict, so the RP never gets
     // `issuance_successful` and `issuance_error` for the same request. The step's
     // compare-and-set makes that hold for concurrent completions too.
+    //
+    // The request id is public (it is in the QR code), so a failure reported before any
+    // credential was issued may come from anyone: it reaches the RP as `issuance_error` but
+    // does not end the request (counted and limited like refused presentation answers). Once
+    // a credential was issued, the wallet's report ends the request either way.
     let (to, extra) = match body.code.as_str() {
         "issuance_successful" => (FlowStatus::IssuanceSuccessful, None),
         "issuance_failed" => {
             let details = body.details.unwrap_or_else(|| "issuance_failed".into());
             let err = json!({ "code": "IssuanceFlowFailed", "message": details });
-            (FlowStatus::IssuanceError, flows::error_extra(err))
+            let to = match req.status.parse::<FlowStatus>() {
+                Ok(FlowStatus::CredentialIssued) => FlowStatus::IssuanceError,
+                _ => FlowStatus::IssuanceFailureReported,
+            };
+            (to, flows::error_extra(err))
         }
         other => {
             return Err(ApiError::bad_field(
@@ -390,12 +399,22 @@ async fn completion(
             ));
         }
     };
-    let mut t = flows::step(&state, &req, to, extra);
-    // The wallet confirms after receiving the credential, possibly just past the expiry.
-    t.require_live = false;
-    match flows::apply(&state, &t).await? {
+    let outcome = complete_step(&state, &req, to, extra.clone()).await?;
+    // The credential was issued between the snapshot and the step: the report now ends it.
+    let outcome = match outcome {
+        TransitionOutcome::Rejected(Rejection::WrongStatus(FlowStatus::CredentialIssued), cur)
+            if to == FlowStatus::IssuanceFailureReported =>
+        {
+            complete_step(&state, &cur, FlowStatus::IssuanceError, extra).await?
+        }
+        other => other,
+    };
+    match outcome {
         TransitionOutcome::Applied(_) => {}
-        TransitionOutcome::Rejected(Rejection::WrongStatus(now), _) if now == to => {}
+        TransitionOutcome::Rejected(Rejection::WrongStatus(now), _)
+            if now == to
+                || (to == FlowStatus::IssuanceFailureReported
+                    && now == FlowStatus::IssuanceError) => {}
         TransitionOutcome::Rejected(Rejection::WrongStatus(FlowStatus::IssuanceSuccessful), _) => {
             return Err(ApiError::conflict(
                 "this issuance already completed successfully",
@@ -406,6 +425,18 @@ async fn completion(
                 "this issuance already ended with an error",
             ));
         }
+        TransitionOutcome::Rejected(Rejection::LimitReached, _) => {
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                InnerCode::RateLimited,
+                format!(
+                    "this request already recorded {} reported failures, so this one was not reported",
+                    flows::MAX_RECORDED_REFUSALS
+                ),
+            )
+            .with_request_id(req.id.to_string()));
+        }
+        TransitionOutcome::Rejected(Rejection::Expired, _) => return Err(flows::expired(req.id)),
         TransitionOutcome::Rejected(_, _) => {
             return Err(ApiError::conflict(
                 "no credential was issued for this request",
@@ -413,6 +444,26 @@ async fn completion(
         }
     }
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// The completion step to `to`: a reported failure before issuance is counted and limited and
+/// needs a live request; the wallet confirms after receiving the credential, possibly just past
+/// the expiry.
+async fn complete_step(
+    state: &AppState,
+    req: &FlowRequest,
+    to: FlowStatus,
+    extra: Option<Value>,
+) -> Result<TransitionOutcome, ApiError> {
+    let mut t = flows::step(state, req, to, extra);
+    if to == FlowStatus::IssuanceFailureReported {
+        t.counter = Some(Counter::Refusal {
+            limit: flows::MAX_RECORDED_REFUSALS,
+        });
+    } else {
+        t.require_live = false;
+    }
+    flows::apply(state, &t).await
 }
 
 /// Claims of a holder request, as far as issuance reads them.
@@ -910,19 +961,15 @@ async fn issue_credential(
     let mut status_entry = Value::Null;
     let mut allocation = None;
     if contract.rules.revocable {
-        let pick = |bitmap: &[u8]| {
-            let len = u32::try_from(bitmap.len() * 8).unwrap_or(u32::MAX);
-            let taken = |i: u32| {
-                let i = i as usize;
-                bitmap
-                    .get(i / 8)
-                    .is_some_and(|b| b & (0x80 >> (i % 8)) != 0)
-            };
-            verity_status_list::pick_free_index(len, taken, &mut OsRng)
-        };
         let a = state
-            .store
-            .allocate_status_index(authority.id, "revocation", STATUS_LIST_BITS, &pick, now)
+            .status_leases
+            .take(
+                state.store.as_ref(),
+                authority.id,
+                "revocation",
+                STATUS_LIST_BITS,
+                now,
+            )
             .await?;
         let list_url = super::status::list_url(state, a.list_id);
         status_entry = serde_json::to_value(verity_status_list::StatusEntry::new(

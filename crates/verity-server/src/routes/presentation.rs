@@ -23,10 +23,6 @@ use verity_presentation::{PresentationError, WalletResponse};
 
 use super::issuance::REQUEST_TTL_SECS;
 
-/// Refused answers a presentation request reports at most (each as a `presentation_error`
-/// callback); later refusals are answered 429 and not reported.
-pub const MAX_RECORDED_REFUSALS: i32 = 10;
-
 /// Default face-check threshold (hosted default).
 pub const DEFAULT_FACE_THRESHOLD: u32 = 70;
 
@@ -388,7 +384,7 @@ async fn response(
                 flows::error_extra(err),
             );
             t.counter = Some(Counter::Refusal {
-                limit: MAX_RECORDED_REFUSALS,
+                limit: flows::MAX_RECORDED_REFUSALS,
             });
             // A late answer is reported too (the RP learns the wallet answered after the
             // expiry); it cannot end the request, which no answer can be verified for any more.
@@ -399,8 +395,9 @@ async fn response(
                     actix_web::http::StatusCode::TOO_MANY_REQUESTS,
                     InnerCode::RateLimited,
                     format!(
-                        "{e} ({}); this request already recorded {MAX_RECORDED_REFUSALS} refused answers, so this one was not reported",
-                        e.code()
+                        "{e} ({}); this request already recorded {} refused answers, so this one was not reported",
+                        e.code(),
+                        flows::MAX_RECORDED_REFUSALS
                     ),
                 )
                 .with_request_id(req.id.to_string())),

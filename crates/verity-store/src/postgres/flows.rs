@@ -12,7 +12,8 @@ use crate::error::{Result, StoreError, UniqueCase, db_error, map_sqlx, pg_constr
 use crate::flow_model::{
     CallbackMessage, Contract, FlowRequest, INITIAL_REQUEST_STATUS, IssuedCredential, NewCallback,
     NewFlowRequest, NewIssuedCredential, StatusAllocation, StatusList, USED_ONCE_PURGE_BATCH,
-    check_pick, check_status_entry, lease, list_bytes, set_bit, stored_u32,
+    allocation_byte_offset, batch_size, check_status_entry, lease, list_bytes, pick_batch, set_bit,
+    stored_u32,
 };
 use crate::flows::{CredentialStore, FlowStore, OutboxStore};
 use crate::machine::{
@@ -851,50 +852,49 @@ impl OutboxStore for PgStore {
 
 // ---- credentials --------------------------------------------------------------------------
 
-/// Takes an index from a locked list with `pick`; `None` (and the list closed) when full.
-async fn take_index(
+/// Takes up to `count` indices from a locked list with `pick`, in one write of its allocation
+/// bitmap; empty (and the list closed) when it is full.
+async fn take_indices(
     tx: &mut Transaction<'static, Postgres>,
     list: OpenList,
+    count: u32,
     pick: &(dyn for<'a> Fn(&'a [u8]) -> Option<u32> + Send + Sync),
     now: DateTime<Utc>,
-) -> Result<Option<StatusAllocation>> {
+) -> Result<Vec<StatusAllocation>> {
     let length = stored_u32("status_lists.length", list.length.into())?;
-    let count = stored_u32("status_lists.allocated_count", list.allocated_count.into())?;
-    let chosen = if count < length {
-        pick(&list.allocation)
-    } else {
-        None
-    };
-    let Some(index) = chosen else {
+    let allocated = stored_u32("status_lists.allocated_count", list.allocated_count.into())?;
+    let mut allocation = list.allocation;
+    let picked = pick_batch(&mut allocation, list.id, length, allocated, count, pick)?;
+    if picked.is_empty() {
         sqlx::query("UPDATE status_lists SET is_open = FALSE, updated_at = $2 WHERE id = $1")
             .bind(list.id)
             .bind(now)
             .execute(&mut **tx)
             .await
             .map_err(|e| db_error(e, "close full status list"))?;
-        return Ok(None);
-    };
-    let index = check_pick(&list.allocation, list.id, index)?;
-    let mut allocation = list.allocation;
-    set_bit(&mut allocation, index, "status")?;
-    let count = list.allocated_count + 1;
+        return Ok(Vec::new());
+    }
+    let allocated = list.allocated_count + i32::try_from(picked.len()).unwrap_or(i32::MAX);
     sqlx::query(
         "UPDATE status_lists SET allocation = $2, allocated_count = $3, is_open = $4, \
          updated_at = $5 WHERE id = $1",
     )
     .bind(list.id)
     .bind(&allocation)
-    .bind(count)
-    .bind(count < list.length)
+    .bind(allocated)
+    .bind(allocated < list.length)
     .bind(now)
     .execute(&mut **tx)
     .await
     .map_err(|e| db_error(e, "allocate status index"))?;
-    Ok(Some(StatusAllocation {
-        list_id: list.id,
-        index,
-        list_length: length,
-    }))
+    Ok(picked
+        .into_iter()
+        .map(|index| StatusAllocation {
+            list_id: list.id,
+            index,
+            list_length: length,
+        })
+        .collect())
 }
 
 /// The open list of an authority and purpose, locked. NO KEY UPDATE: the lock serialises
@@ -922,18 +922,21 @@ async fn insert_issued(
 ) -> Result<IssuedCredential> {
     let issued_at = normalize_time(c.issued_at)?;
     let expires_at = normalize_time(c.expires_at)?;
-    // Allocation bits are only ever set, so reading them without a lock is enough.
+    // Allocation bits are only ever set, so reading them without a lock is enough; only the
+    // byte holding the index is read.
     let list: Option<(Uuid, Vec<u8>)> = match c.status_list_id {
-        Some(list_id) => {
-            sqlx::query_as("SELECT authority_id, allocation FROM status_lists WHERE id = $1")
-                .bind(list_id)
-                .fetch_optional(&mut *conn)
-                .await
-                .map_err(|e| db_error(e, "load status list"))?
-        }
+        Some(list_id) => sqlx::query_as(
+            "SELECT authority_id, substring(allocation from $2::int for 1) FROM status_lists \
+             WHERE id = $1",
+        )
+        .bind(list_id)
+        .bind(allocation_byte_offset(c.status_index.unwrap_or_default()))
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(|e| db_error(e, "load status list"))?,
         None => None,
     };
-    check_status_entry(c, list.as_ref().map(|(a, bits)| (*a, bits.as_slice())))?;
+    check_status_entry(c, list.map(|(a, byte)| (a, byte.first().copied())))?;
     let index = c.status_index.map(index_column).transpose()?;
     let slot = format!(
         "{}#{}",
@@ -1153,24 +1156,27 @@ impl CredentialStore for PgStore {
             .ok_or_else(|| not_found("contract", id))
     }
 
-    async fn allocate_status_index(
+    async fn allocate_status_indices(
         &self,
         authority_id: Uuid,
         purpose: &str,
         list_length: u32,
+        count: u32,
         pick: &(dyn for<'a> Fn(&'a [u8]) -> Option<u32> + Send + Sync),
         now: DateTime<Utc>,
-    ) -> Result<StatusAllocation> {
+    ) -> Result<Vec<StatusAllocation>> {
         let bytes = list_bytes(list_length)?;
+        let count = batch_size(count)?;
         let now = normalize_time(now)?;
 
         // Usual case: the open list has room. Only the list row is locked.
         let mut tx = self.begin("allocate status index").await?;
-        if let Some(list) = lock_open_list(&mut tx, authority_id, purpose).await?
-            && let Some(allocation) = take_index(&mut tx, list, pick, now).await?
-        {
-            commit(tx, "allocate status index").await?;
-            return Ok(allocation);
+        if let Some(list) = lock_open_list(&mut tx, authority_id, purpose).await? {
+            let taken = take_indices(&mut tx, list, count, pick, now).await?;
+            if !taken.is_empty() {
+                commit(tx, "allocate status index").await?;
+                return Ok(taken);
+            }
         }
         // Commits the closing of a full list, if any.
         commit(tx, "allocate status index").await?;
@@ -1189,11 +1195,12 @@ impl CredentialStore for PgStore {
         if found.is_none() {
             return Err(not_found("authority", authority_id));
         }
-        if let Some(list) = lock_open_list(&mut tx, authority_id, purpose).await?
-            && let Some(allocation) = take_index(&mut tx, list, pick, now).await?
-        {
-            commit(tx, "allocate status index").await?;
-            return Ok(allocation);
+        if let Some(list) = lock_open_list(&mut tx, authority_id, purpose).await? {
+            let taken = take_indices(&mut tx, list, count, pick, now).await?;
+            if !taken.is_empty() {
+                commit(tx, "allocate status index").await?;
+                return Ok(taken);
+            }
         }
         let id = new_id(now);
         let length = i32::try_from(list_length)
@@ -1219,14 +1226,15 @@ impl CredentialStore for PgStore {
             allocation: empty,
             allocated_count: 0,
         };
-        let allocation = take_index(&mut tx, list, pick, now).await?.ok_or_else(|| {
-            StoreError::InvalidData(format!(
+        let taken = take_indices(&mut tx, list, count, pick, now).await?;
+        if taken.is_empty() {
+            return Err(StoreError::InvalidData(format!(
                 "the index picker found no free index in the new empty status list of \
                  {list_length} bits"
-            ))
-        })?;
+            )));
+        }
         commit(tx, "open status list").await?;
-        Ok(allocation)
+        Ok(taken)
     }
 
     async fn status_list(&self, id: Uuid) -> Result<Option<StatusList>> {

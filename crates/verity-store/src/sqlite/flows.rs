@@ -11,7 +11,8 @@ use crate::error::{Result, StoreError, UniqueCase, db_error, map_sqlx, sqlite_me
 use crate::flow_model::{
     CallbackMessage, Contract, FlowRequest, INITIAL_REQUEST_STATUS, IssuedCredential, NewCallback,
     NewFlowRequest, NewIssuedCredential, StatusAllocation, StatusList, USED_ONCE_PURGE_BATCH,
-    check_pick, check_status_entry, lease, list_bytes, set_bit, stored_u32,
+    allocation_byte_offset, batch_size, check_status_entry, lease, list_bytes, pick_batch, set_bit,
+    stored_u32,
 };
 use crate::flows::{CredentialStore, FlowStore, OutboxStore};
 use crate::machine::{
@@ -382,7 +383,7 @@ impl SqliteStore {
         let sql = format!("SELECT id FROM {table} WHERE id = ?");
         let row: Option<(String,)> = sqlx::query_as(&sql)
             .bind(id_text(id))
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.reader)
             .await
             .map_err(|e| db_error(e, op))?;
         Ok(row.is_some())
@@ -419,7 +420,7 @@ impl SqliteStore {
         let owner: std::result::Result<Option<(String,)>, _> =
             sqlx::query_as("SELECT tenant_id FROM authorities WHERE id = ?")
                 .bind(id_text(authority_id))
-                .fetch_optional(&self.pool)
+                .fetch_optional(&self.reader)
                 .await;
         match owner {
             Err(e) => db_error(e, "check contract owner"),
@@ -658,7 +659,7 @@ impl FlowStore for SqliteStore {
             " FROM flow_requests WHERE id = ?"
         ))
         .bind(id_text(id))
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.reader)
         .await
         .map_err(|e| db_error(e, "load request"))?;
         row.map(FlowRequest::try_from).transpose()
@@ -757,7 +758,7 @@ impl FlowStore for SqliteStore {
         .bind(scope)
         .bind(value)
         .bind(time_text(now))
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.reader)
         .await
         .map_err(|e| db_error(e, "look up replay guard entry"))?;
         Ok(row.is_some())
@@ -899,7 +900,7 @@ impl OutboxStore for SqliteStore {
             " FROM callbacks WHERE request_id = ? ORDER BY created_at, id"
         ))
         .bind(id_text(request_id))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.reader)
         .await
         .map_err(|e| db_error(e, "list callbacks of request"))?;
         callbacks(rows)
@@ -907,7 +908,7 @@ impl OutboxStore for SqliteStore {
 
     async fn pending_callbacks(&self) -> Result<i64> {
         let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM callbacks WHERE state = 'pending'")
-            .fetch_one(&self.pool)
+            .fetch_one(&self.reader)
             .await
             .map_err(|e| db_error(e, "count pending callbacks"))?;
         Ok(n)
@@ -916,48 +917,54 @@ impl OutboxStore for SqliteStore {
 
 // ---- credentials --------------------------------------------------------------------------
 
-/// Takes an index from the open list with `pick`; `None` (and the list closed) when full.
-async fn take_index(
+/// Takes up to `count` indices from the open `list` with `pick`, in one write of its
+/// allocation bitmap; empty (and the list closed) when it is full.
+async fn take_indices(
     tx: &mut Transaction<'static, Sqlite>,
     list: OpenList,
+    count: u32,
     pick: &(dyn for<'a> Fn(&'a [u8]) -> Option<u32> + Send + Sync),
     now: &str,
-) -> Result<Option<StatusAllocation>> {
-    let chosen = if list.allocated_count < list.length {
-        pick(&list.allocation)
-    } else {
-        None
-    };
-    let Some(index) = chosen else {
+) -> Result<Vec<StatusAllocation>> {
+    let mut allocation = list.allocation;
+    let picked = pick_batch(
+        &mut allocation,
+        list.id,
+        list.length,
+        list.allocated_count,
+        count,
+        pick,
+    )?;
+    if picked.is_empty() {
         sqlx::query("UPDATE status_lists SET is_open = 0, updated_at = ? WHERE id = ?")
             .bind(now)
             .bind(id_text(list.id))
             .execute(&mut **tx)
             .await
             .map_err(|e| db_error(e, "close full status list"))?;
-        return Ok(None);
-    };
-    let index = check_pick(&list.allocation, list.id, index)?;
-    let mut allocation = list.allocation;
-    set_bit(&mut allocation, index, "status")?;
-    let count = list.allocated_count + 1;
+        return Ok(Vec::new());
+    }
+    let allocated = list.allocated_count + u32::try_from(picked.len()).unwrap_or(u32::MAX);
     sqlx::query(
         "UPDATE status_lists SET allocation = ?, allocated_count = ?, is_open = ?, \
          updated_at = ? WHERE id = ?",
     )
     .bind(&allocation)
-    .bind(i64::from(count))
-    .bind(count < list.length)
+    .bind(i64::from(allocated))
+    .bind(allocated < list.length)
     .bind(now)
     .bind(id_text(list.id))
     .execute(&mut **tx)
     .await
     .map_err(|e| db_error(e, "allocate status index"))?;
-    Ok(Some(StatusAllocation {
-        list_id: list.id,
-        index,
-        list_length: list.length,
-    }))
+    Ok(picked
+        .into_iter()
+        .map(|index| StatusAllocation {
+            list_id: list.id,
+            index,
+            list_length: list.length,
+        })
+        .collect())
 }
 
 /// Records an issued credential on `conn` (a pooled connection or a step's transaction).
@@ -967,24 +974,27 @@ async fn insert_issued(
 ) -> Result<IssuedCredential> {
     let issued_at = normalize_time(c.issued_at)?;
     let expires_at = normalize_time(c.expires_at)?;
-    // Allocation bits are only ever set, so a plain read is enough.
+    // Allocation bits are only ever set, so a plain read is enough; only the byte holding the
+    // index is read.
     let list: Option<(String, Vec<u8>)> = match c.status_list_id {
-        Some(list_id) => {
-            sqlx::query_as("SELECT authority_id, allocation FROM status_lists WHERE id = ?")
-                .bind(id_text(list_id))
-                .fetch_optional(&mut *conn)
-                .await
-                .map_err(|e| db_error(e, "load status list"))?
-        }
+        Some(list_id) => sqlx::query_as(
+            "SELECT authority_id, substr(allocation, ?2, 1) FROM status_lists WHERE id = ?1",
+        )
+        .bind(id_text(list_id))
+        .bind(allocation_byte_offset(c.status_index.unwrap_or_default()))
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(|e| db_error(e, "load status list"))?,
         None => None,
     };
     let list = match list {
-        Some((owner, allocation)) => {
-            Some((parse_id("status_lists.authority_id", &owner)?, allocation))
-        }
+        Some((owner, byte)) => Some((
+            parse_id("status_lists.authority_id", &owner)?,
+            byte.first().copied(),
+        )),
         None => None,
     };
-    check_status_entry(c, list.as_ref().map(|(a, bits)| (*a, bits.as_slice())))?;
+    check_status_entry(c, list)?;
     let slot = format!(
         "{}#{}",
         c.status_list_id.unwrap_or_default(),
@@ -1114,7 +1124,7 @@ impl CredentialStore for SqliteStore {
             " FROM contracts WHERE id = ?"
         ))
         .bind(id_text(id))
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.reader)
         .await
         .map_err(|e| db_error(e, "load contract"))?;
         row.map(Contract::try_from).transpose()
@@ -1129,7 +1139,7 @@ impl CredentialStore for SqliteStore {
                     " FROM contracts WHERE tenant_id = ? ORDER BY created_at, id"
                 ))
                 .bind(id_text(t))
-                .fetch_all(&self.pool)
+                .fetch_all(&self.reader)
                 .await
             }
             None => {
@@ -1138,7 +1148,7 @@ impl CredentialStore for SqliteStore {
                     contract_columns!(),
                     " FROM contracts ORDER BY created_at, id"
                 ))
-                .fetch_all(&self.pool)
+                .fetch_all(&self.reader)
                 .await
             }
         }
@@ -1186,15 +1196,17 @@ impl CredentialStore for SqliteStore {
         Contract::try_from(row.ok_or_else(|| not_found("contract", id))?)
     }
 
-    async fn allocate_status_index(
+    async fn allocate_status_indices(
         &self,
         authority_id: Uuid,
         purpose: &str,
         list_length: u32,
+        count: u32,
         pick: &(dyn for<'a> Fn(&'a [u8]) -> Option<u32> + Send + Sync),
         now: DateTime<Utc>,
-    ) -> Result<StatusAllocation> {
+    ) -> Result<Vec<StatusAllocation>> {
         let bytes = list_bytes(list_length)?;
+        let count = batch_size(count)?;
         let now = normalize_time(now)?;
         let id = new_id(now);
         let now = time_text(now);
@@ -1216,11 +1228,12 @@ impl CredentialStore for SqliteStore {
         .fetch_optional(&mut *tx)
         .await
         .map_err(|e| db_error(e, "load open status list"))?;
-        if let Some(list) = open
-            && let Some(allocation) = take_index(&mut tx, list.try_into()?, pick, &now).await?
-        {
-            commit(tx, "allocate status index").await?;
-            return Ok(allocation);
+        if let Some(list) = open {
+            let taken = take_indices(&mut tx, list.try_into()?, count, pick, &now).await?;
+            if !taken.is_empty() {
+                commit(tx, "allocate status index").await?;
+                return Ok(taken);
+            }
         }
         // No open list, or it was full and is now closed: open a new one.
         let empty = vec![0u8; bytes];
@@ -1244,16 +1257,15 @@ impl CredentialStore for SqliteStore {
             allocation: empty,
             allocated_count: 0,
         };
-        let allocation = take_index(&mut tx, list, pick, &now)
-            .await?
-            .ok_or_else(|| {
-                StoreError::InvalidData(format!(
-                    "the index picker found no free index in the new empty status list of \
+        let taken = take_indices(&mut tx, list, count, pick, &now).await?;
+        if taken.is_empty() {
+            return Err(StoreError::InvalidData(format!(
+                "the index picker found no free index in the new empty status list of \
                  {list_length} bits"
-                ))
-            })?;
+            )));
+        }
         commit(tx, "allocate status index").await?;
-        Ok(allocation)
+        Ok(taken)
     }
 
     async fn status_list(&self, id: Uuid) -> Result<Option<StatusList>> {
@@ -1263,7 +1275,7 @@ impl CredentialStore for SqliteStore {
             " FROM status_lists WHERE id = ?"
         ))
         .bind(id_text(id))
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.reader)
         .await
         .map_err(|e| db_error(e, "load status list"))?;
         row.map(StatusList::try_from).transpose()
@@ -1314,7 +1326,7 @@ impl CredentialStore for SqliteStore {
             " FROM issued_credentials WHERE jti = ?"
         ))
         .bind(jti)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.reader)
         .await
         .map_err(|e| db_error(e, "load issued credential"))?;
         row.map(IssuedCredential::try_from).transpose()
@@ -1348,7 +1360,7 @@ impl CredentialStore for SqliteStore {
             .push_bind(i64::from(limit));
         let rows: Vec<IssuedRow> = query
             .build_query_as()
-            .fetch_all(&self.pool)
+            .fetch_all(&self.reader)
             .await
             .map_err(|e| db_error(e, "find issued credentials"))?;
         rows.into_iter().map(IssuedCredential::try_from).collect()

@@ -11,8 +11,8 @@ use uuid::Uuid;
 use super::{expect_conflict, expect_invalid, expect_not_found, new_key, run, t, tenant};
 use crate::{
     Authority, CallbackTarget, Contract, Counter, FlowRequest, FlowStatus, INITIAL_REQUEST_STATUS,
-    NewCallback, NewFlowRequest, NewIssuedCredential, OnceRecord, OutboxState, PinOutcome,
-    Rejection, RequestKind, Store, Tenant, Transition, TransitionOutcome,
+    MAX_STATUS_INDEX_BATCH, NewCallback, NewFlowRequest, NewIssuedCredential, OnceRecord,
+    OutboxState, PinOutcome, Rejection, RequestKind, Store, Tenant, Transition, TransitionOutcome,
 };
 
 store_suite!(
@@ -36,6 +36,7 @@ store_suite!(
     claim_arguments_are_checked,
     concurrent_claims_never_share_a_message,
     small_lists_fill_then_a_new_list_opens,
+    batches_are_distinct_and_a_full_list_gives_what_is_left,
     lists_are_per_authority_and_purpose,
     bad_picks_and_lengths_are_refused,
     concurrent_allocations_are_unique,
@@ -1175,6 +1176,62 @@ async fn small_lists_fill_then_a_new_list_opens(store: Arc<dyn Store>) {
         (later.list_id, later.index, later.list_length),
         (next.list_id, 1, 64)
     );
+}
+
+async fn batches_are_distinct_and_a_full_list_gives_what_is_left(store: Arc<dyn Store>) {
+    let f = fixture(&store).await;
+    let batch = |count: u32, i: i64| {
+        let store = store.clone();
+        let authority = f.authority.id;
+        async move {
+            store
+                .allocate_status_indices(authority, "revocation", 64, count, &first_free, t(i))
+                .await
+        }
+    };
+    let first = batch(40, 1).await.unwrap();
+    assert_eq!(first.len(), 40);
+    let list_id = first[0].list_id;
+    let rest = batch(40, 2).await.unwrap();
+    assert_eq!(rest.len(), 24, "the open list gives what it has left");
+    let mut seen = HashSet::new();
+    for a in first.iter().chain(&rest) {
+        assert_eq!(a.list_id, list_id);
+        assert!(seen.insert(a.index), "index {} handed out twice", a.index);
+    }
+    let list = store.status_list(list_id).await.unwrap().unwrap();
+    assert_eq!(list.allocated_count, 64);
+    let next = batch(8, 3).await.unwrap();
+    assert_eq!(next.len(), 8);
+    assert_ne!(
+        next[0].list_id, list_id,
+        "a full list is followed by a new one"
+    );
+    // An index of a batch can be recorded with a credential; one never allocated cannot.
+    let used = next[3].clone();
+    let mut c = credential(&f, "batch-1");
+    c.status_list_id = Some(used.list_id);
+    c.status_index = Some(used.index);
+    store.record_issued_credential(&c).await.unwrap();
+    let mut c = credential(&f, "batch-2");
+    c.status_list_id = Some(used.list_id);
+    c.status_index = Some(63);
+    let err = store.record_issued_credential(&c).await.unwrap_err();
+    assert!(err.to_string().contains("never allocated"), "{err}");
+    for bad in [0, MAX_STATUS_INDEX_BATCH + 1] {
+        let err = batch(bad, 4).await.unwrap_err();
+        assert_eq!(err.code(), "STORE-003", "{bad}: {err}");
+    }
+
+    // Concurrent batches (as from several replicas) never share an index.
+    let tasks: Vec<_> = (0..6).map(|i| tokio::spawn(batch(30, 10 + i))).collect();
+    let mut seen = HashSet::new();
+    for task in tasks {
+        for a in task.await.unwrap().unwrap() {
+            assert!(seen.insert((a.list_id, a.index)), "{a:?} handed out twice");
+        }
+    }
+    assert!(seen.len() >= 6, "each batch got at least one index");
 }
 
 async fn lists_are_per_authority_and_purpose(store: Arc<dyn Store>) {
