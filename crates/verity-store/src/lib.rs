@@ -21,6 +21,7 @@
 
 #![forbid(unsafe_code)]
 
+mod cache;
 mod error;
 mod flow_model;
 mod flows;

@@ -21,6 +21,9 @@ use crate::model::{
 
 mod flows;
 
+/// A pooled connection idle this long is pinged before it is handed out.
+const PING_IF_IDLE_FOR: Duration = Duration::from_secs(30);
+
 /// Connections a [`PgStore`] opens at most unless told otherwise.
 pub const DEFAULT_PG_MAX_CONNECTIONS: u32 = 10;
 
@@ -34,6 +37,8 @@ const SERVICE_KEY_LOCK_CLASS: i32 = 0x5645_5249; // "VERI"
 #[derive(Clone)]
 pub struct PgStore {
     pool: PgPool,
+    /// Authorities already read (they never change).
+    authorities: crate::cache::AuthorityCache,
     /// `host:port/database`, for Debug and errors; never the password.
     target: String,
 }
@@ -65,6 +70,18 @@ impl PgStore {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(1))
             .acquire_timeout(ACQUIRE_TIMEOUT)
+            // A connection is pinged before use only after it sat idle for a while (a round
+            // trip per acquire otherwise, several per request); a busy connection that broke
+            // fails its statement, which answers 503, and the pool replaces it.
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= PING_IF_IDLE_FOR {
+                        sqlx::Connection::ping(conn).await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect_with(options)
             .await
             .map_err(|e| {
@@ -84,7 +101,11 @@ impl PgStore {
             .await
             .map_err(|e| StoreError::Migration(format!("Postgres at {target}: {e}")))?;
         tracing::info!(backend = "postgres", %target, "database connected and migrated");
-        Ok(Self { pool, target })
+        Ok(Self {
+            pool,
+            authorities: Default::default(),
+            target,
+        })
     }
 
     fn conflict(e: sqlx::Error, op: &str, uniques: Vec<UniqueCase>) -> StoreError {
@@ -435,16 +456,19 @@ impl Store for PgStore {
         })?;
         insert_active_key(&mut tx, Some(id), KeyPurpose::Authority, first_key, now).await?;
         commit(tx, "create authority").await?;
-        Ok(Authority {
+        Ok(self.authorities.put(Authority {
             id,
             tenant_id,
             name: name.into(),
             did: did.into(),
             created_at: now,
-        })
+        }))
     }
 
     async fn authority(&self, id: Uuid) -> Result<Option<Authority>> {
+        if let Some(a) = self.authorities.by_id(id) {
+            return Ok(Some(a));
+        }
         let row: Option<AuthorityRow> = sqlx::query_as(
             "SELECT id, tenant_id, name, did, created_at FROM authorities WHERE id = $1",
         )
@@ -452,10 +476,13 @@ impl Store for PgStore {
         .fetch_optional(&self.pool)
         .await
         .map_err(|e| db_error(e, "load authority"))?;
-        Ok(row.map(Authority::from))
+        Ok(row.map(|r| self.authorities.put(Authority::from(r))))
     }
 
     async fn authority_by_did(&self, did: &str) -> Result<Option<Authority>> {
+        if let Some(a) = self.authorities.by_did(did) {
+            return Ok(Some(a));
+        }
         let row: Option<AuthorityRow> = sqlx::query_as(
             "SELECT id, tenant_id, name, did, created_at FROM authorities WHERE did = $1",
         )
@@ -463,7 +490,7 @@ impl Store for PgStore {
         .fetch_optional(&self.pool)
         .await
         .map_err(|e| db_error(e, "load authority by DID"))?;
-        Ok(row.map(Authority::from))
+        Ok(row.map(|r| self.authorities.put(Authority::from(r))))
     }
 
     async fn list_authorities(&self, tenant_id: Option<Uuid>) -> Result<Vec<Authority>> {

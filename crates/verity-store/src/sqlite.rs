@@ -54,6 +54,8 @@ pub struct SqliteStore {
     pool: SqlitePool,
     /// Read-only connections for plain reads (the writer itself for an in-memory database).
     reader: SqlitePool,
+    /// Authorities already read (they never change).
+    authorities: crate::cache::AuthorityCache,
     /// The database file (or the in-memory name), for Debug and errors.
     path: PathBuf,
 }
@@ -107,8 +109,11 @@ impl SqliteStore {
                 path.display()
             ))
         };
+        // No ping before each use: the connections are in-process, a ping is only a round
+        // trip to the connection's thread.
         let pool = SqlitePoolOptions::new()
             .acquire_timeout(ACQUIRE_TIMEOUT)
+            .test_before_acquire(false)
             .max_connections(1)
             .min_connections(1)
             // An in-memory database disappears with its last connection: keep it open.
@@ -130,13 +135,19 @@ impl SqliteStore {
         } else {
             SqlitePoolOptions::new()
                 .acquire_timeout(ACQUIRE_TIMEOUT)
+                .test_before_acquire(false)
                 .max_connections(readers.max(1))
                 .connect_with(options.read_only(true))
                 .await
                 .map_err(open_error)?
         };
         tracing::info!(backend = "sqlite", path = %path.display(), "database opened and migrated");
-        Ok(Self { pool, reader, path })
+        Ok(Self {
+            pool,
+            reader,
+            authorities: Default::default(),
+            path,
+        })
     }
 
     async fn begin_write(&self, op: &str) -> Result<Transaction<'static, Sqlite>> {
@@ -544,16 +555,19 @@ impl Store for SqliteStore {
         })?;
         insert_active_key(&mut tx, Some(id), KeyPurpose::Authority, first_key, now).await?;
         commit(tx, "create authority").await?;
-        Ok(Authority {
+        Ok(self.authorities.put(Authority {
             id,
             tenant_id,
             name: name.into(),
             did: did.into(),
             created_at: now,
-        })
+        }))
     }
 
     async fn authority(&self, id: Uuid) -> Result<Option<Authority>> {
+        if let Some(a) = self.authorities.by_id(id) {
+            return Ok(Some(a));
+        }
         let row: Option<AuthorityRow> = sqlx::query_as(
             "SELECT id, tenant_id, name, did, created_at FROM authorities WHERE id = ?",
         )
@@ -561,10 +575,16 @@ impl Store for SqliteStore {
         .fetch_optional(&self.reader)
         .await
         .map_err(|e| db_error(e, "load authority"))?;
-        row.map(Authority::try_from).transpose()
+        Ok(row
+            .map(Authority::try_from)
+            .transpose()?
+            .map(|a| self.authorities.put(a)))
     }
 
     async fn authority_by_did(&self, did: &str) -> Result<Option<Authority>> {
+        if let Some(a) = self.authorities.by_did(did) {
+            return Ok(Some(a));
+        }
         let row: Option<AuthorityRow> = sqlx::query_as(
             "SELECT id, tenant_id, name, did, created_at FROM authorities WHERE did = ?",
         )
@@ -572,7 +592,10 @@ impl Store for SqliteStore {
         .fetch_optional(&self.reader)
         .await
         .map_err(|e| db_error(e, "load authority by DID"))?;
-        row.map(Authority::try_from).transpose()
+        Ok(row
+            .map(Authority::try_from)
+            .transpose()?
+            .map(|a| self.authorities.put(a)))
     }
 
     async fn list_authorities(&self, tenant_id: Option<Uuid>) -> Result<Vec<Authority>> {
