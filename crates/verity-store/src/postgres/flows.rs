@@ -17,8 +17,8 @@ use crate::flow_model::{
 };
 use crate::flows::{CredentialStore, FlowStore, OutboxStore};
 use crate::machine::{
-    FlowStatus, OnceRecord, PinOutcome, Rejection, Transition, TransitionOutcome, callback_seq,
-    check_pin_failure, check_step,
+    Counter, FlowStatus, OnceRecord, PinOutcome, Rejection, Transition, TransitionOutcome,
+    callback_seq, check_pin_failure, check_step,
 };
 use crate::model::{new_id, normalize_time};
 
@@ -491,9 +491,6 @@ async fn apply_step(
     if let Some(why) = check_step(current, t, now)? {
         return Ok(Err(why));
     }
-    if let Some(c) = &t.issued {
-        insert_issued(tx, c).await?;
-    }
     let counted = i32::from(t.counter.is_some());
     let row: RequestRow = sqlx::query_as(concat!(
         "UPDATE flow_requests SET status = $2, result = $3, \
@@ -513,7 +510,71 @@ async fn apply_step(
     .await
     .map_err(|e| db_error(e, "flow step"))?;
     let updated = FlowRequest::try_from(row)?;
-    if let (Some(target), true) = (&t.callback, t.to.is_reported()) {
+    write_step_records(tx, t, &updated, now).await?;
+    Ok(Ok(updated))
+}
+
+/// Whether step `t` writes a callback row.
+fn writes_callback(t: &Transition) -> bool {
+    t.callback.is_some() && t.to.is_reported()
+}
+
+/// The step's compare-and-set in one statement: the update happens only when the row is in a
+/// state [`check_step`] allows (kind, a status the step may leave, not completed, live when
+/// required, counter below its limit), evaluated under the row lock. `None` when the row was
+/// not updated; the locked path then finds out why. The guard must say what `check_step`
+/// says; the store suite's rejection cases run through both.
+async fn guarded_update(
+    conn: &mut sqlx::PgConnection,
+    t: &Transition,
+    now: DateTime<Utc>,
+) -> Result<Option<FlowRequest>> {
+    let allowed: Vec<&str> =
+        t.to.allowed_from(t.kind)
+            .iter()
+            .map(|s| s.as_str())
+            .collect();
+    let limit = match t.counter {
+        Some(Counter::Refusal { limit }) => Some(limit),
+        None => None,
+    };
+    let row: Option<RequestRow> = sqlx::query_as(concat!(
+        "UPDATE flow_requests SET status = $2, result = $3, \
+         completed_at = CASE WHEN $4 THEN COALESCE(completed_at, $5) ELSE completed_at END, \
+         retrieved_at = CASE WHEN $6 THEN COALESCE(retrieved_at, $5) ELSE retrieved_at END, \
+         refusals = refusals + $7 \
+         WHERE id = $1 AND kind = $8 AND status = ANY($9) AND completed_at IS NULL \
+         AND (NOT $10 OR expires_at > $5) AND ($11::int IS NULL OR refusals < $11) RETURNING ",
+        request_columns!()
+    ))
+    .bind(t.request_id)
+    .bind(t.to.as_str())
+    .bind(&t.body)
+    .bind(t.to.is_final())
+    .bind(now)
+    .bind(t.to == FlowStatus::RequestRetrieved)
+    .bind(i32::from(t.counter.is_some()))
+    .bind(t.kind.as_str())
+    .bind(&allowed)
+    .bind(t.require_live)
+    .bind(limit)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(|e| db_error(e, "flow step"))?;
+    row.map(FlowRequest::try_from).transpose()
+}
+
+/// The writes that come with an applied step: its callback row and its issued credential.
+async fn write_step_records(
+    conn: &mut sqlx::PgConnection,
+    t: &Transition,
+    updated: &FlowRequest,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    if let Some(c) = &t.issued {
+        insert_issued(conn, c).await?;
+    }
+    if let (Some(target), true) = (&t.callback, writes_callback(t)) {
         let m = NewCallback {
             id: target.id,
             request_id: t.request_id,
@@ -523,9 +584,29 @@ async fn apply_step(
             body: t.body.clone(),
             give_up_at: target.give_up_at,
         };
-        insert_callback(tx, &m, callback_seq(t, updated.refusals), now).await?;
+        insert_callback(conn, &m, callback_seq(t, updated.refusals), now).await?;
     }
-    Ok(Ok(updated))
+    Ok(())
+}
+
+impl PgStore {
+    /// A step with the row locked first: the rejection reason comes from [`check_step`] on
+    /// the locked row. The path of refused steps.
+    async fn locked_transition(
+        &self,
+        t: &Transition,
+        now: DateTime<Utc>,
+    ) -> Result<TransitionOutcome> {
+        let mut tx = self.begin("flow step").await?;
+        let current = lock_request(&mut tx, t.request_id).await?;
+        let outcome = match apply_step(&mut tx, &current, t, now).await? {
+            Ok(updated) => TransitionOutcome::Applied(Box::new(updated)),
+            // Dropping the transaction rolls back whatever the step wrote before it was refused.
+            Err(why) => return Ok(TransitionOutcome::Rejected(why, Box::new(current))),
+        };
+        commit(tx, "flow step").await?;
+        Ok(outcome)
+    }
 }
 
 #[async_trait::async_trait]
@@ -603,15 +684,31 @@ impl FlowStore for PgStore {
 
     async fn transition(&self, t: &Transition, now: DateTime<Utc>) -> Result<TransitionOutcome> {
         let now = normalize_time(now)?;
-        let mut tx = self.begin("flow step").await?;
-        let current = lock_request(&mut tx, t.request_id).await?;
-        let outcome = match apply_step(&mut tx, &current, t, now).await? {
-            Ok(updated) => TransitionOutcome::Applied(Box::new(updated)),
-            // Dropping the transaction rolls back whatever the step wrote before it was refused.
-            Err(why) => return Ok(TransitionOutcome::Rejected(why, Box::new(current))),
-        };
-        commit(tx, "flow step").await?;
-        Ok(outcome)
+        // The usual case first, in as few statements as the step needs: a step that writes
+        // nothing but the row is one guarded UPDATE (atomic on its own); one with replay
+        // records, a credential or a callback is a transaction of exactly those inserts and
+        // the guarded UPDATE. A refused step goes the locked way, which says why.
+        if t.once.is_empty() && t.issued.is_none() && !writes_callback(t) {
+            let mut conn = self
+                .pool
+                .acquire()
+                .await
+                .map_err(|e| db_error(e, "flow step"))?;
+            if let Some(updated) = guarded_update(&mut conn, t, now).await? {
+                return Ok(TransitionOutcome::Applied(Box::new(updated)));
+            }
+        } else {
+            let mut tx = self.begin("flow step").await?;
+            if write_once(&mut tx, &t.once, now).await?.is_none()
+                && let Some(updated) = guarded_update(&mut tx, t, now).await?
+            {
+                write_step_records(&mut tx, t, &updated, now).await?;
+                commit(tx, "flow step").await?;
+                return Ok(TransitionOutcome::Applied(Box::new(updated)));
+            }
+            // Dropped: rolls back the replay records written above.
+        }
+        self.locked_transition(t, now).await
     }
 
     async fn record_pin_failure(
