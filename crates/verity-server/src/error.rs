@@ -376,6 +376,42 @@ impl From<verity_store::StoreError> for ApiError {
     }
 }
 
+impl From<verity_issuance::IssuanceError> for ApiError {
+    /// The answers of issuance checks: 400 `holderRequestInvalid` for the holder's signed
+    /// request (and its nonce), 400 `badOrMissingField` on `state` for a request that names
+    /// none, 403 `wrongPin`, 400 `attestationInvalid` with the attestation as target, 503
+    /// `transientError` (retry after 5 s) when a presented credential cannot be checked right
+    /// now, 500 for signing failures.
+    fn from(e: verity_issuance::IssuanceError) -> Self {
+        use verity_issuance::IssuanceError as I;
+        match &e {
+            I::MissingState => ApiError::bad_field("state", e.to_string()),
+            I::NonceMismatch => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                InnerCode::HolderRequestInvalid,
+                e.to_string(),
+            ),
+            I::WrongPin => ApiError::new(StatusCode::FORBIDDEN, InnerCode::WrongPin, e.to_string()),
+            _ if e.is_holder_request() => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                InnerCode::HolderRequestInvalid,
+                e.to_string(),
+            ),
+            _ if e.is_transient() => ApiError::transient(e.to_string()).with_retry_after(5),
+            _ if e.is_attestation() => {
+                let target = e.target().unwrap_or_default().to_owned();
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    InnerCode::AttestationInvalid,
+                    e.to_string(),
+                )
+                .with_target(target)
+            }
+            _ => ApiError::internal(format_args!("{} ({})", e, e.code())),
+        }
+    }
+}
+
 /// Logs a store failure behind a 5xx answer at error level: the request id (the `mscv`
 /// correlation id of the answer), the store error code and its full message. Store messages
 /// never hold secrets (no connection URL, no passwords), so the whole text is logged.
@@ -532,6 +568,116 @@ mod tests {
             });
         });
         assert!(!logs.contains("database failure"), "{logs}");
+    }
+
+    #[test]
+    fn issuance_errors_keep_their_api_answers() {
+        use verity_issuance::IssuanceError as I;
+        let presentation = || Box::new(verity_presentation::PresentationError::StateMismatch);
+        let contract =
+            || Box::new(verity_contracts::ContractError::MalformedToken { reason: "r".into() });
+        let t = |s: &str| Some(s.to_owned());
+        let table: Vec<(I, u16, InnerCode, Option<String>)> = vec![
+            (
+                I::HolderMalformed { reason: "r".into() },
+                400,
+                InnerCode::HolderRequestInvalid,
+                None,
+            ),
+            (
+                I::MissingState,
+                400,
+                InnerCode::BadOrMissingField,
+                t("state"),
+            ),
+            (I::MissingDid, 400, InnerCode::HolderRequestInvalid, None),
+            (
+                I::DidResolution {
+                    did: "did:web:x".into(),
+                    reason: "r".into(),
+                },
+                400,
+                InnerCode::HolderRequestInvalid,
+                None,
+            ),
+            (
+                I::Signature { reason: "r".into() },
+                400,
+                InnerCode::HolderRequestInvalid,
+                None,
+            ),
+            (I::MissingJti, 400, InnerCode::HolderRequestInvalid, None),
+            (I::NonceMismatch, 400, InnerCode::HolderRequestInvalid, None),
+            (I::WrongPin, 403, InnerCode::WrongPin, None),
+            (
+                I::AttestationMissing {
+                    target: "attestations.selfIssued".into(),
+                    reason: "r".into(),
+                },
+                400,
+                InnerCode::AttestationInvalid,
+                t("attestations.selfIssued"),
+            ),
+            (
+                I::AttestationToken {
+                    target: "attestations.idTokens[c]".into(),
+                    source: contract(),
+                },
+                400,
+                InnerCode::AttestationInvalid,
+                t("attestations.idTokens[c]"),
+            ),
+            (
+                I::AttestationPresentation {
+                    target: "attestations.presentations[T]".into(),
+                    source: presentation(),
+                },
+                400,
+                InnerCode::AttestationInvalid,
+                t("attestations.presentations[T]"),
+            ),
+            (
+                I::ClaimMapping {
+                    target: "attestations.idTokens[https://self-issued.me]".into(),
+                    source: contract(),
+                },
+                400,
+                InnerCode::AttestationInvalid,
+                t("attestations.idTokens[https://self-issued.me]"),
+            ),
+            (
+                I::AttestationUnavailable {
+                    target: "attestations.presentations[T]".into(),
+                    source: presentation(),
+                },
+                503,
+                InnerCode::TransientError,
+                None,
+            ),
+            (
+                I::Signing {
+                    what: "credential",
+                    source: verity_jose::JoseError::AlgNone,
+                },
+                500,
+                InnerCode::Internal,
+                None,
+            ),
+        ];
+        for (e, status, inner, target) in table {
+            let what = format!("{e:?}");
+            let message = e.to_string();
+            let a = ApiError::from(e);
+            assert_eq!(a.status.as_u16(), status, "{what}");
+            assert_eq!(a.inner, inner, "{what}");
+            assert_eq!(a.target, target, "{what}");
+            if status < 500 {
+                assert_eq!(a.message, message, "{what}");
+            }
+            if status == 503 {
+                assert_eq!(a.retry_after, Some(5), "{what}");
+            }
+        }
     }
 
     #[test]

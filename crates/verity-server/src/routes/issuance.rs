@@ -1,22 +1,25 @@
 //! Credential issuance (docs/PROTOCOL.md): the RP creates a request, the wallet fetches the
 //! signed request object and manifest, posts a signed holder request, receives the JWT-VC and
 //! posts a completion. Every status change is queued as a callback in the outbox.
+//!
+//! The checks and the building of tokens are `verity_issuance`'s; these handlers parse the
+//! HTTP input, run the store steps around them (request lookup, jti replay check, PIN
+//! counting and lockout, status index allocation, the issue step) and answer.
 
 use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
 use actix_web::web::{self, Bytes};
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use chrono::{DateTime, Utc};
 use rand_core::{OsRng, RngCore};
 use serde_json::{Map, Value, json};
-use sha2::{Digest, Sha256};
 use std::sync::Arc;
-use subtle::ConstantTimeEq;
 use uuid::Uuid;
 use verity_contracts::{AttestationKind, Contract};
-use verity_did::Relationship;
-use verity_jose::{TokenKind, UnverifiedJws, sign_kind};
+use verity_issuance::{
+    AttestationContext, CredentialDraft, HolderCheck, HolderRequest, IssuanceError, PinPrompt,
+    RequestObjectParams, StatusAssignment, UnverifiedHolderRequest,
+};
+use verity_jose::{TokenKind, sign_kind};
 use verity_store::{
     Authority, Counter, FlowRequest, FlowStatus, NewIssuedCredential, OnceRecord, PinOutcome,
     Rejection, RequestKind, TransitionOutcome,
@@ -166,7 +169,7 @@ async fn create(
                 ));
             }
             let salt = hex(&random_bytes(16));
-            json!({ "length": p.length, "salt": salt, "hash": pin_hash(&salt, &p.value) })
+            json!({ "length": p.length, "salt": salt, "hash": verity_issuance::pin_hash(&salt, &p.value) })
         }
     };
     let expiration = match &body.expiration_date {
@@ -226,10 +229,8 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-/// `base64(sha256(salt + pin))`, the hash the wallet sends.
-pub fn pin_hash(salt: &str, pin: &str) -> String {
-    STANDARD.encode(Sha256::digest(format!("{salt}{pin}").as_bytes()))
-}
+/// The revocation search key of a contract's indexed claim (used by the admin API too).
+pub use verity_issuance::indexed_claim_hash;
 
 async fn poll(
     caller: ApiCaller,
@@ -285,45 +286,29 @@ async fn issuance_request_object(
 ) -> Result<String, ApiError> {
     let (stored, def) = contract;
     let p = &req.payload;
-    let types = def.credential_types();
-    let type_name = types.last().cloned().unwrap_or_default();
-    let mut claims = json!({
-        "iss": authority.did, "client_id": authority.did,
-        "response_type": "id_token", "response_mode": "post", "scope": "openid",
-        "redirect_uri": format!("{}/v1.0/requests/{}/completion", state.public_url, req.id),
-        "nonce": req.nonce, "state": req.id.to_string(), "jti": Uuid::new_v4().to_string(),
-        "iat": now, "exp": req.expires_at.timestamp(), "prompt": "create",
-        "registration": flows::registration_claims(p),
-        "claims": { "vp_token": { "presentation_definition": {
-            "id": Uuid::new_v4().to_string(),
-            "input_descriptors": [ {
-                "id": type_name, "name": type_name, "schema": [ { "uri": type_name } ],
-                "issuance": [ { "manifest": flows::manifest_url(state, stored.id) } ] } ] } } },
+    let registration = flows::registration_claims(p);
+    let hint_claims = p["claims"].as_object().cloned().unwrap_or_default();
+    let pin = p["pin"].is_object().then(|| PinPrompt {
+        length: p["pin"]["length"].as_u64().unwrap_or_default(),
+        salt: p["pin"]["salt"].as_str().unwrap_or_default().to_owned(),
     });
-    if def.uses_id_token_hint() {
-        let mut hint = json!({
-            "iss": authority.did, "sub": req.id.to_string(), "aud": authority.did,
-            "nonce": req.nonce, "iat": now, "exp": req.expires_at.timestamp(),
-        });
-        if let (Some(h), Some(c)) = (hint.as_object_mut(), p["claims"].as_object()) {
-            for (k, v) in c {
-                h.entry(k.clone()).or_insert(v.clone());
-            }
-        }
-        claims["id_token_hint"] = json!(
-            sign_kind(signer, TokenKind::IdTokenHint, &hint)
-                .await
-                .map_err(ApiError::internal)?
-                .token
-        );
-    }
-    if p["pin"].is_object() {
-        claims["pin"] = json!({ "length": p["pin"]["length"], "type": "numeric", "alg": "sha256", "salt": p["pin"]["salt"] });
-    }
-    Ok(sign_kind(signer, TokenKind::RequestObject, &claims)
-        .await
-        .map_err(ApiError::internal)?
-        .token)
+    let request_id = req.id.to_string();
+    let redirect_uri = format!("{}/v1.0/requests/{}/completion", state.public_url, req.id);
+    let manifest_url = flows::manifest_url(state, stored.id);
+    let params = RequestObjectParams {
+        contract: def,
+        issuer_did: &authority.did,
+        request_id: &request_id,
+        nonce: &req.nonce,
+        redirect_uri: &redirect_uri,
+        manifest_url: &manifest_url,
+        registration: &registration,
+        hint_claims: &hint_claims,
+        pin: pin.as_ref(),
+        now,
+        expires_at: req.expires_at.timestamp(),
+    };
+    Ok(verity_issuance::sign_request_object(signer, &params).await?)
 }
 
 async fn manifest(
@@ -466,116 +451,6 @@ async fn complete_step(
     flows::apply(state, &t).await
 }
 
-/// Claims of a holder request, as far as issuance reads them.
-struct HolderRequest {
-    did: String,
-    jti: String,
-    exp: i64,
-    claims: Value,
-}
-
-fn holder_err(m: String) -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, InnerCode::HolderRequestInvalid, m)
-}
-
-/// Parses the holder's request without verifying it: the JWS and its claims.
-fn parse_holder_request(state: &AppState, token: &str) -> Result<(UnverifiedJws, Value), ApiError> {
-    let jws = UnverifiedJws::parse_with_limit(token, state.config.server.body_limit_bytes)
-        .map_err(|e| holder_err(format!("the holder request is not a valid JWS: {e}")))?;
-    let claims: Value = jws
-        .payload_unverified()
-        .map_err(|e| holder_err(e.to_string()))?;
-    Ok((jws, claims))
-}
-
-/// Parses and checks the holder's signed request: signature by a key of `did` listed under
-/// authentication, `sub_jwk` = that key, `sub` = its thumbprint, audience, times.
-async fn verify_holder_request(
-    state: &AppState,
-    jws: UnverifiedJws,
-    claims: &Value,
-    expected_aud: &str,
-) -> Result<HolderRequest, ApiError> {
-    let did = claims["did"]
-        .as_str()
-        .ok_or_else(|| holder_err("`did` is missing".into()))?
-        .to_owned();
-    let kid = jws
-        .header()
-        .kid
-        .clone()
-        .ok_or_else(|| holder_err("the header has no `kid`".into()))?;
-    if !kid.starts_with(&format!("{did}#")) {
-        return Err(holder_err(format!(
-            "the signing key `{kid}` is not a key of `{did}`"
-        )));
-    }
-    let doc = state
-        .resolution
-        .resolver
-        .resolve(&did)
-        .await
-        .map_err(|e| holder_err(format!("cannot resolve `{did}`: {e}")))?;
-    let key = doc
-        .key_for(&kid, Relationship::Authentication)
-        .map_err(|e| {
-            holder_err(format!(
-                "the signing key is not an authentication key of `{did}`: {e}"
-            ))
-        })?;
-    let verified = jws
-        .verify(&key)
-        .map_err(|e| holder_err(format!("the holder request signature is invalid: {e}")))?;
-    let claims: Value = verified.claims().map_err(|e| holder_err(e.to_string()))?;
-    // Token kinds never mix: a request object, manifest or credential signed by some key of
-    // the holder is not a holder request.
-    let object = claims
-        .as_object()
-        .ok_or_else(|| holder_err("the holder request's claims are not a JSON object".into()))?;
-    TokenKind::HolderRequest
-        .check(verified.header(), object)
-        .map_err(|e| holder_err(format!("not a holder request: {e}")))?;
-    let sub_jwk = verity_jose::Jwk::from_json_value(&claims["sub_jwk"])
-        .map_err(|e| holder_err(format!("`sub_jwk` is not a public JWK: {e}")))?;
-    let thumb = key.thumbprint().map_err(|e| holder_err(e.to_string()))?;
-    if sub_jwk.thumbprint().ok().as_deref() != Some(thumb.as_str()) {
-        return Err(holder_err(
-            "`sub_jwk` is not the key that signed the request".into(),
-        ));
-    }
-    if claims["sub"].as_str() != Some(thumb.as_str()) {
-        return Err(holder_err(
-            "`sub` is not the thumbprint of the signing key".into(),
-        ));
-    }
-    if claims["aud"].as_str() != Some(expected_aud) {
-        return Err(holder_err(format!("`aud` must be `{expected_aud}`")));
-    }
-    verity_jose::check_times(
-        &claims,
-        state.clock.unix(),
-        state.config.auth.clock_skew_secs,
-        true,
-    )
-    .map_err(|e| holder_err(format!("holder request: {e}")))?;
-    let jti = claims["jti"]
-        .as_str()
-        .filter(|j| !j.is_empty())
-        .ok_or_else(|| holder_err("`jti` is missing".into()))?
-        .to_owned();
-    // check_times proved `exp` is a number; fractional NumericDates are truncated as there.
-    let exp = claims["exp"]
-        .as_i64()
-        .or_else(|| claims["exp"].as_f64().map(|f| f.floor() as i64))
-        .unwrap_or_default();
-    Ok(HolderRequest {
-        did,
-        jti,
-        exp,
-        claims,
-    })
-}
-
 async fn issue(
     state: web::Data<AppState>,
     id: web::Path<String>,
@@ -587,18 +462,11 @@ async fn issue(
         .trim()
         .to_owned();
     let aud = flows::credential_issuer_url(&state, contract_id);
-    let (jws, unverified) = parse_holder_request(&state, &token)?;
+    let unverified = UnverifiedHolderRequest::parse(&token, state.config.server.body_limit_bytes)?;
     // The request is looked up before the holder's DID is resolved: an answer to a request
     // that does not exist, has ended or is for another contract costs no resolution.
-    let request_id = unverified["state"]
-        .as_str()
-        .and_then(|s| Uuid::parse_str(s).ok())
-        .ok_or_else(|| {
-            ApiError::bad_field(
-                "state",
-                "the holder request must carry the request's `state`",
-            )
-        })?;
+    let request_id =
+        Uuid::parse_str(unverified.state()?).map_err(|_| IssuanceError::MissingState)?;
     let req = flows::live_request(&state, request_id).await?;
     if req.kind != RequestKind::Issuance || req.contract_id != Some(contract_id) {
         return Err(ApiError::bad_field(
@@ -606,24 +474,25 @@ async fn issue(
             "the request is not for this contract",
         ));
     }
-    let holder = verify_holder_request(&state, jws, &unverified, &aud).await?;
-    if holder.claims["nonce"].as_str() != Some(req.nonce.as_str()) {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            InnerCode::HolderRequestInvalid,
-            "`nonce` does not match the request",
-        ));
-    }
-    // The jti is remembered as long as the token could still be accepted (its `exp` plus the
-    // allowed skew), but not past the request's own expiry, after which the request refuses
-    // every holder request anyway. It is written by the step the request takes (a wrong PIN
-    // or the credential), never before, so an outage in between does not burn it.
-    let skew = chrono::Duration::seconds(state.config.auth.clock_skew_secs.max(0));
+    let holder = unverified
+        .verify(&HolderCheck {
+            resolver: state.resolution.resolver.as_ref(),
+            audience: &aud,
+            now: state.clock.unix(),
+            skew: state.config.auth.clock_skew_secs,
+        })
+        .await?;
+    holder.check_nonce(&req.nonce)?;
+    // The jti is written by the step the request takes (a wrong PIN or the credential), never
+    // before, so an outage in between does not burn it.
+    let until = holder.jti_remembered_until(
+        state.config.auth.clock_skew_secs,
+        req.expires_at.timestamp(),
+    );
     let jti = OnceRecord {
         scope: HOLDER_JTI_SCOPE.into(),
-        value: holder.jti.clone(),
-        expires_at: DateTime::from_timestamp(holder.exp, 0)
-            .map_or(req.expires_at, |exp| (exp + skew).min(req.expires_at)),
+        value: holder.jti().to_owned(),
+        expires_at: DateTime::from_timestamp(until, 0).unwrap_or(req.expires_at),
     };
     // Reported before every state check, so a replayed holder request is reported as a
     // replay whatever became of the request since.
@@ -636,26 +505,34 @@ async fn issue(
     }
     // A snapshot, to answer early; the step below decides.
     refuse_ended(&req)?;
-    check_pin(&state, &req, &holder.claims, &jti).await?;
+    check_pin(&state, &req, &holder, &jti).await?;
     let (stored, contract) = flows::contract_of(&state, &req).await?;
     let authority = flows::authority_of(&state, &req).await?;
     let replay = Arc::new(flows::DeferredReplayGuard::new(state.store.clone()));
-    let subject = collect_claims(
-        &state,
-        &req,
-        &contract,
-        &holder,
-        &authority.did,
-        replay.clone(),
-    )
-    .await?;
+    // The vp_token's jti is written with the issuance step, not before it.
+    let mut verifier = state.verifier.clone();
+    verifier.replay = replay.clone();
+    let hint_claims = req.payload["claims"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    let attesting = AttestationContext {
+        tokens: &state.oidc,
+        verifier: &verifier,
+        issuer_did: &authority.did,
+        nonce: &req.nonce,
+        request_expires_at: req.expires_at.timestamp(),
+        hint_claims: &hint_claims,
+        now: state.clock.unix(),
+    };
+    let subject = verity_issuance::collect_claims(&attesting, &contract, &holder).await?;
     let (vc, record) = issue_credential(
         &state,
         &req,
         &authority,
         &stored,
         &contract,
-        &holder.did,
+        holder.did(),
         subject,
     )
     .await?;
@@ -718,15 +595,14 @@ fn refuse_ended(req: &FlowRequest) -> Result<(), ApiError> {
 async fn check_pin(
     state: &AppState,
     req: &FlowRequest,
-    claims: &Value,
+    holder: &HolderRequest,
     jti: &OnceRecord,
 ) -> Result<(), ApiError> {
     let Some(expected) = req.payload["pin"]["hash"].as_str() else {
         return Ok(());
     };
     // The wallet sends base64(sha256(salt + pin)); the same hash was stored at creation.
-    let given = claims["pin"].as_str().unwrap_or_default();
-    if bool::from(given.as_bytes().ct_eq(expected.as_bytes())) && !given.is_empty() {
+    if verity_issuance::check_pin(expected, holder.pin()).is_ok() {
         return Ok(());
     }
     let err = json!({ "code": "IssuanceFlowFailed", "message": "too many wrong PINs" });
@@ -773,173 +649,6 @@ fn pin_locked(message: &str) -> ApiError {
     ApiError::new(StatusCode::FORBIDDEN, InnerCode::PinLocked, message)
 }
 
-/// Runs every attestation of the contract and maps its claims.
-async fn collect_claims(
-    state: &AppState,
-    req: &FlowRequest,
-    contract: &Contract,
-    holder: &HolderRequest,
-    issuer_did: &str,
-    replay: Arc<flows::DeferredReplayGuard>,
-) -> Result<Map<String, Value>, ApiError> {
-    let att = &holder.claims["attestations"];
-    let mut out = Map::new();
-    let bad = |target: String, m: String| {
-        ApiError::new(StatusCode::BAD_REQUEST, InnerCode::AttestationInvalid, m).with_target(target)
-    };
-    let mut merge = |mapped: Map<String, Value>| {
-        for (k, v) in mapped {
-            out.insert(k, v);
-        }
-    };
-    for a in &contract.rules.attestations.id_token_hints {
-        let claims = req.payload["claims"]
-            .as_object()
-            .cloned()
-            .unwrap_or_default();
-        merge(
-            verity_contracts::map_claims(AttestationKind::IdTokenHint, &claims, &a.mapping)
-                .map_err(|e| {
-                    bad(
-                        format!(
-                            "attestations.idTokens[{}]",
-                            verity_contracts::SELF_ISSUED_CONFIGURATION
-                        ),
-                        e.to_string(),
-                    )
-                })?,
-        );
-    }
-    for a in &contract.rules.attestations.id_tokens {
-        let Some(token) = att["idTokens"][&a.configuration].as_str() else {
-            if a.required {
-                return Err(bad(
-                    format!("attestations.idTokens[{}]", a.configuration),
-                    format!("an id_token from `{}` is required", a.configuration),
-                ));
-            }
-            continue;
-        };
-        let claims = state
-            .oidc
-            .validate_id_token(token, a, None, state.clock.unix())
-            .await
-            .map_err(|e| {
-                bad(
-                    format!("attestations.idTokens[{}]", a.configuration),
-                    e.to_string(),
-                )
-            })?;
-        merge(
-            verity_contracts::map_claims(AttestationKind::IdToken, &claims, &a.mapping).map_err(
-                |e| {
-                    bad(
-                        format!("attestations.idTokens[{}]", a.configuration),
-                        e.to_string(),
-                    )
-                },
-            )?,
-        );
-    }
-    if let Some(a) = &contract.rules.attestations.self_issued {
-        let given = att["selfIssued"].as_object().cloned().unwrap_or_default();
-        if given.is_empty() && a.required {
-            return Err(bad(
-                "attestations.selfIssued".into(),
-                "self-issued claims are required".into(),
-            ));
-        }
-        merge(
-            verity_contracts::map_claims(AttestationKind::SelfIssued, &given, &a.mapping)
-                .map_err(|e| bad("attestations.selfIssued".into(), e.to_string()))?,
-        );
-    }
-    for a in &contract.rules.attestations.access_tokens {
-        let Some(token) = att["accessTokens"][&a.configuration].as_str() else {
-            if a.required {
-                return Err(bad(
-                    format!("attestations.accessTokens[{}]", a.configuration),
-                    format!("an access token from `{}` is required", a.configuration),
-                ));
-            }
-            continue;
-        };
-        let claims = state
-            .oidc
-            .validate_access_token(token, a, state.clock.unix())
-            .await
-            .map_err(|e| {
-                bad(
-                    format!("attestations.accessTokens[{}]", a.configuration),
-                    e.to_string(),
-                )
-            })?;
-        merge(
-            verity_contracts::map_claims(AttestationKind::AccessToken, &claims, &a.mapping)
-                .map_err(|e| {
-                    bad(
-                        format!("attestations.accessTokens[{}]", a.configuration),
-                        e.to_string(),
-                    )
-                })?,
-        );
-    }
-    for a in &contract.rules.attestations.presentations {
-        let target = format!("attestations.presentations[{}]", a.credential_type);
-        let Some(vp) = att["presentations"][&a.credential_type].as_str() else {
-            if a.required {
-                return Err(bad(
-                    target,
-                    format!(
-                        "a presentation of a `{}` credential is required",
-                        a.credential_type
-                    ),
-                ));
-            }
-            continue;
-        };
-        let mut requested =
-            verity_presentation::RequestedCredential::new(a.credential_type.clone());
-        // No trusted issuers listed = credentials of this contract's own authority only.
-        requested.accepted_issuers = if a.trusted_issuers.is_empty() {
-            vec![issuer_did.to_owned()]
-        } else {
-            a.trusted_issuers.clone()
-        };
-        // The vp_token's jti is written with the issuance step, not before it.
-        let mut ctx = state.verifier.clone().with_now(state.clock.unix());
-        ctx.replay = replay.clone();
-        let v = verity_presentation::verify_attestation_presentation(
-            &ctx,
-            &holder.did,
-            vp,
-            issuer_did,
-            &req.nonce,
-            req.expires_at.timestamp(),
-            &requested,
-        )
-        .await;
-        let verified = match v.result {
-            Ok(p) => p,
-            Err(e) if e.is_transient() => {
-                return Err(ApiError::transient(format!("{target}: {e} ({})", e.code()))
-                    .with_retry_after(5));
-            }
-            Err(e) => return Err(bad(target, format!("{e} ({})", e.code()))),
-        };
-        let claims = verified
-            .credentials
-            .first()
-            .map(|c| c.claims.clone())
-            .unwrap_or_default();
-        merge(
-            verity_contracts::map_claims(AttestationKind::Presentation, &claims, &a.mapping)
-                .map_err(|e| bad(target.clone(), e.to_string()))?,
-        );
-    }
-    Ok(out)
-}
-
 /// Allocates a status index and signs the JWT-VC; the record is written by the issuance step.
 async fn issue_credential(
     state: &AppState,
@@ -948,88 +657,58 @@ async fn issue_credential(
     stored: &verity_store::Contract,
     contract: &Contract,
     holder_did: &str,
-    mut subject: Map<String, Value>,
+    subject: Map<String, Value>,
 ) -> Result<(String, NewIssuedCredential), ApiError> {
     let now = state.clock.now();
-    let mut exp =
-        now.timestamp() + i64::try_from(contract.rules.validity_interval).unwrap_or(i64::MAX / 4);
-    if let Some(cap) = req.payload["expirationDate"].as_i64() {
-        exp = exp.min(cap);
-    }
-    let id = Uuid::new_v4();
-    let jti = format!("urn:uuid:{id}");
-    let mut status_entry = Value::Null;
     let mut allocation = None;
     if contract.rules.revocable {
-        let a = state
-            .status_leases
-            .take(
-                state.store.as_ref(),
-                authority.id,
-                "revocation",
-                STATUS_LIST_BITS,
-                now,
-            )
-            .await?;
-        let list_url = super::status::list_url(state, a.list_id);
-        status_entry = serde_json::to_value(verity_status_list::StatusEntry::new(
-            &list_url,
-            a.index,
-            verity_status_list::StatusPurpose::Revocation,
-        ))
-        .map_err(ApiError::internal)?;
-        allocation = Some(a);
+        allocation = Some(
+            state
+                .status_leases
+                .take(
+                    state.store.as_ref(),
+                    authority.id,
+                    "revocation",
+                    STATUS_LIST_BITS,
+                    now,
+                )
+                .await?,
+        );
     }
-    let indexed_claim_hash = contract
-        .indexed_claim()
-        .and_then(|m| subject.get(&m.output_claim))
-        .and_then(|v| v.as_str())
-        .map(|v| indexed_claim_hash(stored.id, v));
-    subject.insert("id".into(), json!(holder_did));
-    let types = contract.credential_types();
-    let iso = |t: i64| {
-        DateTime::from_timestamp(t, 0).map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-    };
-    let mut vc = json!({
-        "@context": ["https://www.w3.org/2018/credentials/v1"],
-        "type": types,
-        "issuer": authority.did,
-        "issuanceDate": iso(now.timestamp()),
-        "expirationDate": iso(exp),
-        "credentialSubject": subject,
-    });
-    if !status_entry.is_null() {
-        vc["credentialStatus"] = status_entry;
-    }
-    let payload = json!({
-        "iss": authority.did, "sub": holder_did, "jti": jti,
-        "iat": now.timestamp(), "nbf": now.timestamp(), "exp": exp, "vc": vc,
+    let status = allocation.as_ref().map(|a| StatusAssignment {
+        list_url: super::status::list_url(state, a.list_id),
+        index: a.index,
     });
     let signer = authorities::signer_for(state.store.as_ref(), &state.kek, authority).await?;
-    // Signed as its kind: the credential must pass the credential rules it is checked by.
-    let signed = sign_kind(&signer, TokenKind::Credential, &payload)
-        .await
-        .map_err(ApiError::internal)?;
+    let issued = verity_issuance::issue_credential(
+        &signer,
+        CredentialDraft {
+            contract,
+            contract_id: stored.id,
+            issuer_did: &authority.did,
+            holder_did,
+            subject,
+            expiration_cap: req.payload["expirationDate"].as_i64(),
+            status,
+            now: now.timestamp(),
+        },
+    )
+    .await?;
     let record = NewIssuedCredential {
-        id,
-        jti: jti.clone(),
+        id: issued.id,
+        jti: issued.jti.clone(),
         tenant_id: req.tenant_id,
         contract_id: stored.id,
         authority_id: authority.id,
         request_id: Some(req.id),
-        subject_did: holder_did.to_owned(),
+        subject_did: issued.subject_did.clone(),
         status_list_id: allocation.as_ref().map(|a| a.list_id),
         status_index: allocation.as_ref().map(|a| a.index),
-        indexed_claim_hash,
+        indexed_claim_hash: issued.indexed_claim_hash.clone(),
         issued_at: now,
-        expires_at: DateTime::from_timestamp(exp, 0).unwrap_or(now),
+        expires_at: DateTime::from_timestamp(issued.expires_at, 0).unwrap_or(now),
     };
-    Ok((signed.token, record))
-}
-
-/// `Base64(SHA256(contractId + value))`: the revocation search key of the indexed claim.
-pub fn indexed_claim_hash(contract_id: Uuid, value: &str) -> String {
-    STANDARD.encode(Sha256::digest(format!("{contract_id}{value}").as_bytes()))
+    Ok((issued.token, record))
 }
 
 /// The claim a mapping error is about, for the error's `target`.
