@@ -300,7 +300,19 @@ async fn a_full_list_sends_the_next_credential_to_a_new_list(backend: Backend) {
         first_entry.status_list_credential,
         verity_server::routes::status::list_url(state, filler.list_id)
     );
-    // The next credential lands in the new list, never in the closed one.
+    // The indices this process already took from the old list (a batch is taken at a time)
+    // are used first: they were allocated before it closed. Then the next credential lands
+    // in the new list, never in the closed one.
+    let held = state.status_leases.held(authority.id, "revocation");
+    assert_eq!(
+        held,
+        usize::try_from(state.config.issuance.status_index_batch).unwrap() - 1
+    );
+    for i in 0..held {
+        let c = issue_one(&env, &contract, &format!("Held{i}")).await;
+        let e = StatusEntry::from_json(&c["vc"]["credentialStatus"]).unwrap();
+        assert_eq!(e.status_list_credential, first_entry.status_list_credential);
+    }
     let next = issue_one(&env, &contract, "Alex").await;
     let entry = StatusEntry::from_json(&next["vc"]["credentialStatus"]).unwrap();
     assert_eq!(

@@ -110,7 +110,7 @@ mod tests {
     use verity_store::testing::{Backend, fresh_store};
 
     async fn authority(store: &Arc<dyn Store>) -> Uuid {
-        let now = Utc::now();
+        let now = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 12, 4, 12, 0, 0).unwrap();
         let tenant = store.create_tenant("t", now).await.unwrap();
         let key = verity_store::NewKey {
             id: Uuid::new_v4(),
@@ -134,7 +134,7 @@ mod tests {
         };
         let authority = authority(&store).await;
         let leases = StatusIndexLeases::new(8);
-        let now = Utc::now();
+        let now = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 12, 4, 12, 0, 0).unwrap();
         let mut seen = HashSet::new();
         for i in 0..20 {
             let a = leases
@@ -168,7 +168,7 @@ mod tests {
         };
         let authority = authority(&store).await;
         let (a, b) = (StatusIndexLeases::new(5), StatusIndexLeases::new(7));
-        let now = Utc::now();
+        let now = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 12, 4, 12, 0, 0).unwrap();
         let mut seen = HashSet::new();
         for _ in 0..30 {
             for leases in [&a, &b] {

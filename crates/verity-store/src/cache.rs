@@ -72,7 +72,7 @@ mod tests {
             tenant_id: Uuid::nil(),
             name: format!("a{n}"),
             did: format!("did:web:a{n}.test"),
-            created_at: Utc::now(),
+            created_at: chrono::DateTime::<Utc>::UNIX_EPOCH,
         }
     }
 

@@ -211,6 +211,15 @@ pub enum Counter {
     },
 }
 
+impl Counter {
+    /// The count at which the step is refused.
+    pub fn limit(self) -> i32 {
+        match self {
+            Counter::Refusal { limit } => limit,
+        }
+    }
+}
+
 /// One step of a flow, applied by [`crate::FlowStore::transition`] in one transaction.
 #[derive(Debug, Clone)]
 pub struct Transition {

@@ -534,10 +534,7 @@ async fn guarded_update(
             .iter()
             .map(|s| s.as_str())
             .collect();
-    let limit = match t.counter {
-        Some(Counter::Refusal { limit }) => Some(limit),
-        None => None,
-    };
+    let limit = t.counter.map(Counter::limit);
     let row: Option<RequestRow> = sqlx::query_as(concat!(
         "UPDATE flow_requests SET status = $2, result = $3, \
          completed_at = CASE WHEN $4 THEN COALESCE(completed_at, $5) ELSE completed_at END, \

@@ -595,10 +595,7 @@ async fn guarded_update(
             .collect();
     let allowed = serde_json::to_string(&allowed)
         .map_err(|e| StoreError::InvalidData(format!("allowed statuses: {e}")))?;
-    let limit = match t.counter {
-        Some(Counter::Refusal { limit }) => Some(limit),
-        None => None,
-    };
+    let limit = t.counter.map(Counter::limit);
     let row: Option<RequestRow> = sqlx::query_as(concat!(
         "UPDATE flow_requests SET status = ?2, result = ?3, \
          completed_at = CASE WHEN ?4 THEN COALESCE(completed_at, ?5) ELSE completed_at END, \

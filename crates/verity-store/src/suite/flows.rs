@@ -1208,7 +1208,7 @@ async fn batches_are_distinct_and_a_full_list_gives_what_is_left(store: Arc<dyn 
         "a full list is followed by a new one"
     );
     // An index of a batch can be recorded with a credential; one never allocated cannot.
-    let used = next[3].clone();
+    let used = next[3];
     let mut c = credential(&f, "batch-1");
     c.status_list_id = Some(used.list_id);
     c.status_index = Some(used.index);
