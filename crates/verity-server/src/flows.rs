@@ -328,24 +328,21 @@ impl verity_presentation::ReplayGuard for StoreReplayGuard {
     }
 }
 
-/// The verifier's replay guard for one flow step: a value is checked against the store when
-/// the pipeline consumes it, and recorded by the step that writes the verdict (its `once`
-/// records, from [`DeferredReplayGuard::take`]), so a verification that fails or cannot
-/// complete after the check consumes nothing, and two verdicts on one value cannot both be
-/// written.
-#[derive(Debug)]
+/// The verifier's replay guard for one flow step: the values the pipeline consumes are
+/// recorded by the step that writes the verdict (its `once` records, from
+/// [`DeferredReplayGuard::take`]), which is refused as a replay when one is already taken. A
+/// verification that fails or cannot complete consumes nothing, two verdicts on one value
+/// cannot both be written, and the store is asked once, by the step, not before it. A value
+/// consumed twice within one answer is refused here.
+#[derive(Debug, Default)]
 pub struct DeferredReplayGuard {
-    store: std::sync::Arc<dyn verity_store::Store>,
     taken: std::sync::Mutex<Vec<verity_store::OnceRecord>>,
 }
 
 impl DeferredReplayGuard {
     /// A guard with nothing consumed yet.
-    pub fn new(store: std::sync::Arc<dyn verity_store::Store>) -> Self {
-        Self {
-            store,
-            taken: std::sync::Mutex::new(Vec::new()),
-        }
+    pub fn new() -> Self {
+        Self::default()
     }
 
     /// The values consumed so far, for the step's `once` records.
@@ -370,22 +367,18 @@ impl verity_presentation::ReplayGuard for DeferredReplayGuard {
         expires_at: i64,
         now: i64,
     ) -> Result<bool, verity_presentation::SourceError> {
-        let (exp, now) = unix_pair(expires_at, now)?;
-        let taken = self
-            .store
-            .is_once_taken(scope, value, now)
-            .await
-            .map_err(|e| verity_presentation::SourceError::Unavailable(e.to_string()))?;
-        if taken {
-            return Ok(false);
-        }
+        // Not looked up here: the step that records the verdict writes the value and is
+        // refused as a replay when it is already taken (one statement fewer per answer).
+        let (exp, _) = unix_pair(expires_at, now)?;
         let record = verity_store::OnceRecord {
             scope: scope.to_owned(),
             value: value.to_owned(),
             expires_at: exp,
         };
         let mut v = self.records();
-        if v.contains(&record) {
+        if v.iter()
+            .any(|r| r.scope == record.scope && r.value == record.value)
+        {
             return Ok(false);
         }
         v.push(record);

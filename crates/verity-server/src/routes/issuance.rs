@@ -508,7 +508,7 @@ async fn issue(
     check_pin(&state, &req, &holder, &jti).await?;
     let (stored, contract) = flows::contract_of(&state, &req).await?;
     let authority = flows::authority_of(&state, &req).await?;
-    let replay = Arc::new(flows::DeferredReplayGuard::new(state.store.clone()));
+    let replay = Arc::new(flows::DeferredReplayGuard::new());
     // The vp_token's jti is written with the issuance step, not before it.
     let mut verifier = state.verifier.clone();
     verifier.replay = replay.clone();

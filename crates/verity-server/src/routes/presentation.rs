@@ -293,7 +293,7 @@ async fn response(
         _ => None,
     };
     // The vp_token's jti is written with the verdict, not before it.
-    let replay = Arc::new(flows::DeferredReplayGuard::new(state.store.clone()));
+    let replay = Arc::new(flows::DeferredReplayGuard::new());
     let mut ctx = state.verifier.clone().with_now(state.clock.unix());
     ctx.replay = replay.clone();
     let verification =
@@ -326,12 +326,14 @@ async fn response(
                     tracing::info!(request_id = %req.id, credentials = verified.credentials.len(), "presentation verified");
                     Ok(HttpResponse::Ok().json(json!({})))
                 }
-                TransitionOutcome::Rejected(Rejection::Replay { .. }, _) => Err(invalid(
-                    &PresentationError::VpTokenReplayed {
+                // The replay guard defers to this step: a replayed vp_token is refused here,
+                // and reported like any refused answer.
+                TransitionOutcome::Rejected(Rejection::Replay { .. }, _) => {
+                    let e = PresentationError::VpTokenReplayed {
                         jti: verified.vp_jti.clone(),
-                    },
-                    req.id,
-                )),
+                    };
+                    refuse(&state, &req, &e).await
+                }
                 TransitionOutcome::Rejected(Rejection::Expired, _) => Err(invalid(
                     &PresentationError::RequestExpired {
                         expires_at: req.expires_at.timestamp(),
@@ -368,43 +370,50 @@ async fn response(
             tracing::info!(request_id = %req.id, code = e.code(), error = %e, "unauthenticated presentation refused; request stays open");
             Err(invalid(&e, req.id))
         }
-        Err(e) => {
-            tracing::info!(request_id = %req.id, code = e.code(), error = %e, "presentation refused");
-            let refusal = invalid(&e, req.id);
-            // A signed answer that failed is reported to the RP, but does not end the request:
-            // whoever saw the QR code can sign an answer, so the request stays answerable
-            // until a presentation is verified or it expires. Refusals are limited per
-            // request, so a stranger cannot flood the RP with callbacks.
-            let err =
-                json!({ "code": e.hosted_code(), "message": e.to_string(), "innerCode": e.code() });
-            let mut t = flows::step(
-                &state,
-                &req,
-                FlowStatus::PresentationError,
-                flows::error_extra(err),
-            );
-            t.counter = Some(Counter::Refusal {
-                limit: flows::MAX_RECORDED_REFUSALS,
-            });
-            // A late answer is reported too (the RP learns the wallet answered after the
-            // expiry); it cannot end the request, which no answer can be verified for any more.
-            t.require_live = false;
-            match flows::apply(&state, &t).await? {
-                TransitionOutcome::Applied(_) => Err(refusal),
-                TransitionOutcome::Rejected(Rejection::LimitReached, _) => Err(ApiError::new(
-                    actix_web::http::StatusCode::TOO_MANY_REQUESTS,
-                    InnerCode::RateLimited,
-                    format!(
-                        "{e} ({}); this request already recorded {} refused answers, so this one was not reported",
-                        e.code(),
-                        flows::MAX_RECORDED_REFUSALS
-                    ),
-                )
-                .with_request_id(req.id.to_string())),
-                // Verified meanwhile, or expired: the refusal changes nothing.
-                TransitionOutcome::Rejected(_, _) => Err(refusal),
-            }
-        }
+        Err(e) => refuse(&state, &req, &e).await,
+    }
+}
+
+/// Records a signed answer's refusal and answers the wallet with it.
+///
+/// A signed answer that failed is reported to the RP, but does not end the request: whoever
+/// saw the QR code can sign an answer, so the request stays answerable until a presentation is
+/// verified or it expires. Refusals are limited per request, so a stranger cannot flood the
+/// RP with callbacks.
+async fn refuse(
+    state: &AppState,
+    req: &FlowRequest,
+    e: &PresentationError,
+) -> Result<HttpResponse, ApiError> {
+    tracing::info!(request_id = %req.id, code = e.code(), error = %e, "presentation refused");
+    let refusal = invalid(e, req.id);
+    let err = json!({ "code": e.hosted_code(), "message": e.to_string(), "innerCode": e.code() });
+    let mut t = flows::step(
+        state,
+        req,
+        FlowStatus::PresentationError,
+        flows::error_extra(err),
+    );
+    t.counter = Some(Counter::Refusal {
+        limit: flows::MAX_RECORDED_REFUSALS,
+    });
+    // A late answer is reported too (the RP learns the wallet answered after the expiry); it
+    // cannot end the request, which no answer can be verified for any more.
+    t.require_live = false;
+    match flows::apply(state, &t).await? {
+        TransitionOutcome::Applied(_) => Err(refusal),
+        TransitionOutcome::Rejected(Rejection::LimitReached, _) => Err(ApiError::new(
+            actix_web::http::StatusCode::TOO_MANY_REQUESTS,
+            InnerCode::RateLimited,
+            format!(
+                "{e} ({}); this request already recorded {} refused answers, so this one was not reported",
+                e.code(),
+                flows::MAX_RECORDED_REFUSALS
+            ),
+        )
+        .with_request_id(req.id.to_string())),
+        // Verified meanwhile, or expired: the refusal changes nothing.
+        TransitionOutcome::Rejected(_, _) => Err(refusal),
     }
 }
 
