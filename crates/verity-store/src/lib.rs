@@ -23,6 +23,7 @@
 
 mod cache;
 mod error;
+mod fault;
 mod flow_model;
 mod flows;
 pub mod machine;

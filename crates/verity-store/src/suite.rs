@@ -76,6 +76,9 @@ store_suite!(
 // The credential flows' cases (contracts, requests, outbox, status lists, credentials).
 mod flows;
 
+// Fault injection into each flow step (the `FaultyStore` test double).
+mod faults;
+
 // ---- helpers ------------------------------------------------------------------------------
 
 fn t(secs: i64) -> DateTime<Utc> {

@@ -4,6 +4,10 @@
 //! a broken environment cannot pass by skipping half the suite).
 //!
 //! Each call makes a new database, so tests run in parallel without seeing each other's rows.
+//!
+//! [`FaultyStore`] wraps a store and fails calls on purpose (before they run, after they
+//! committed, or at one statement inside a flow step), for tests that check no failure point
+//! loses or half-writes a step.
 
 // A test helper must fail loudly: a Postgres server that is configured but unusable, or a temp
 // directory that cannot be made, is a broken test environment, not a reason to skip.
@@ -15,6 +19,14 @@ use std::sync::Arc;
 use sqlx::{Connection, PgConnection};
 
 use crate::{Store, connect};
+
+mod faulty;
+
+pub use crate::fault::FaultPoint;
+pub use faulty::{
+    FailNthStatement, FaultAt, FaultPlan, FaultyStore, Injected, injected_error, is_injected,
+    with_fault_point,
+};
 
 /// The environment variable naming a Postgres server tests may create databases on.
 pub const POSTGRES_URL_ENV: &str = "VERITY_TEST_POSTGRES_URL";

@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use super::{PgStore, commit};
 use crate::error::{Result, StoreError, UniqueCase, db_error, map_sqlx, pg_constraint_is};
+use crate::fault;
 use crate::flow_model::{
     CallbackMessage, Contract, FlowRequest, INITIAL_REQUEST_STATUS, IssuedCredential, NewCallback,
     NewFlowRequest, NewIssuedCredential, StatusAllocation, StatusList, USED_ONCE_PURGE_BATCH,
@@ -386,6 +387,7 @@ async fn insert_callback(
     seq: i32,
     now: DateTime<Utc>,
 ) -> Result<bool> {
+    fault::statement("insert callback")?;
     let give_up_at = normalize_time(m.give_up_at)?;
     let done = sqlx::query(
         "INSERT INTO callbacks (id, request_id, request_status, seq, url, headers, body, state, \
@@ -454,6 +456,7 @@ async fn write_once(
     now: DateTime<Utc>,
 ) -> Result<Option<Rejection>> {
     for once in records {
+        fault::statement("insert replay record")?;
         let expires_at = normalize_time(once.expires_at)?;
         let done = sqlx::query(
             "INSERT INTO used_once (scope, value, expires_at) VALUES ($1, $2, $3) \
@@ -492,6 +495,7 @@ async fn apply_step(
         return Ok(Err(why));
     }
     let counted = i32::from(t.counter.is_some());
+    fault::statement("update request status")?;
     let row: RequestRow = sqlx::query_as(concat!(
         "UPDATE flow_requests SET status = $2, result = $3, \
          completed_at = CASE WHEN $4 THEN COALESCE(completed_at, $5) ELSE completed_at END, \
@@ -529,6 +533,7 @@ async fn guarded_update(
     t: &Transition,
     now: DateTime<Utc>,
 ) -> Result<Option<FlowRequest>> {
+    fault::statement("update request status")?;
     let allowed: Vec<&str> =
         t.to.allowed_from(t.kind)
             .iter()
@@ -594,13 +599,16 @@ impl PgStore {
         t: &Transition,
         now: DateTime<Utc>,
     ) -> Result<TransitionOutcome> {
+        fault::statement("begin")?;
         let mut tx = self.begin("flow step").await?;
+        fault::statement("load request")?;
         let current = lock_request(&mut tx, t.request_id).await?;
         let outcome = match apply_step(&mut tx, &current, t, now).await? {
             Ok(updated) => TransitionOutcome::Applied(Box::new(updated)),
             // Dropping the transaction rolls back whatever the step wrote before it was refused.
             Err(why) => return Ok(TransitionOutcome::Rejected(why, Box::new(current))),
         };
+        fault::statement("commit")?;
         commit(tx, "flow step").await?;
         Ok(outcome)
     }
@@ -686,6 +694,7 @@ impl FlowStore for PgStore {
         // records, a credential or a callback is a transaction of exactly those inserts and
         // the guarded UPDATE. A refused step goes the locked way, which says why.
         if t.once.is_empty() && t.issued.is_none() && !writes_callback(t) {
+            fault::statement("acquire connection")?;
             let mut conn = self
                 .pool
                 .acquire()
@@ -695,11 +704,13 @@ impl FlowStore for PgStore {
                 return Ok(TransitionOutcome::Applied(Box::new(updated)));
             }
         } else {
+            fault::statement("begin")?;
             let mut tx = self.begin("flow step").await?;
             if write_once(&mut tx, &t.once, now).await?.is_none()
                 && let Some(updated) = guarded_update(&mut tx, t, now).await?
             {
                 write_step_records(&mut tx, t, &updated, now).await?;
+                fault::statement("commit")?;
                 commit(tx, "flow step").await?;
                 return Ok(TransitionOutcome::Applied(Box::new(updated)));
             }
@@ -717,15 +728,18 @@ impl FlowStore for PgStore {
         now: DateTime<Utc>,
     ) -> Result<PinOutcome> {
         let now = normalize_time(now)?;
+        fault::statement("begin")?;
         let mut tx = self.begin("record PIN failure").await?;
         if let Some(why) = write_once(&mut tx, once, now).await? {
             let current = lock_request(&mut tx, id).await?;
             return Ok(PinOutcome::Rejected(why, Box::new(current)));
         }
+        fault::statement("load request")?;
         let current = lock_request(&mut tx, id).await?;
         if let Some(why) = check_pin_failure(&current, max, now)? {
             return Ok(PinOutcome::Rejected(why, Box::new(current)));
         }
+        fault::statement("count PIN failure")?;
         let (failures,): (i32,) = sqlx::query_as(
             "UPDATE flow_requests SET pin_failures = pin_failures + 1 WHERE id = $1 \
              RETURNING pin_failures",
@@ -735,6 +749,7 @@ impl FlowStore for PgStore {
         .await
         .map_err(|e| db_error(e, "record PIN failure"))?;
         if failures < max {
+            fault::statement("commit")?;
             commit(tx, "record PIN failure").await?;
             return Ok(PinOutcome::Counted(failures));
         }
@@ -744,6 +759,7 @@ impl FlowStore for PgStore {
         };
         match apply_step(&mut tx, &counted, lock, now).await? {
             Ok(locked) => {
+                fault::statement("commit")?;
                 commit(tx, "record PIN failure").await?;
                 Ok(PinOutcome::LockedNow(Box::new(locked)))
             }
@@ -1018,6 +1034,9 @@ async fn insert_issued(
     let expires_at = normalize_time(c.expires_at)?;
     // Allocation bits are only ever set, so reading them without a lock is enough; only the
     // byte holding the index is read.
+    if c.status_list_id.is_some() {
+        fault::statement("load status list")?;
+    }
     let list: Option<(Uuid, Vec<u8>)> = match c.status_list_id {
         Some(list_id) => sqlx::query_as(
             "SELECT authority_id, substring(allocation from $2::int for 1) FROM status_lists \
@@ -1032,6 +1051,7 @@ async fn insert_issued(
     };
     check_status_entry(c, list.map(|(a, byte)| (a, byte.first().copied())))?;
     let index = c.status_index.map(index_column).transpose()?;
+    fault::statement("insert issued credential")?;
     let slot = format!(
         "{}#{}",
         c.status_list_id.unwrap_or_default(),

@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use super::{SqliteStore, commit, id_text, parse_id, parse_json, parse_time, time_text};
 use crate::error::{Result, StoreError, UniqueCase, db_error, map_sqlx, sqlite_message_names};
+use crate::fault;
 use crate::flow_model::{
     CallbackMessage, Contract, FlowRequest, INITIAL_REQUEST_STATUS, IssuedCredential, NewCallback,
     NewFlowRequest, NewIssuedCredential, StatusAllocation, StatusList, USED_ONCE_PURGE_BATCH,
@@ -442,6 +443,7 @@ async fn insert_callback(
     seq: i32,
     now: DateTime<Utc>,
 ) -> Result<bool> {
+    fault::statement("insert callback")?;
     let give_up_at = normalize_time(m.give_up_at)?;
     let headers = json_text("headers", &m.headers)?;
     let body = json_text("body", &m.body)?;
@@ -513,6 +515,7 @@ async fn write_once(
     now: DateTime<Utc>,
 ) -> Result<Option<Rejection>> {
     for once in records {
+        fault::statement("insert replay record")?;
         let expires_at = normalize_time(once.expires_at)?;
         let done = sqlx::query(
             "INSERT INTO used_once (scope, value, expires_at) VALUES (?1, ?2, ?3) \
@@ -551,6 +554,7 @@ async fn apply_step(
         return Ok(Err(why));
     }
     let counted = i32::from(t.counter.is_some());
+    fault::statement("update request status")?;
     let row: RequestRow = sqlx::query_as(concat!(
         "UPDATE flow_requests SET status = ?2, result = ?3, \
          completed_at = CASE WHEN ?4 THEN COALESCE(completed_at, ?5) ELSE completed_at END, \
@@ -588,6 +592,7 @@ async fn guarded_update(
     t: &Transition,
     now: DateTime<Utc>,
 ) -> Result<Option<FlowRequest>> {
+    fault::statement("update request status")?;
     let allowed: Vec<&str> =
         t.to.allowed_from(t.kind)
             .iter()
@@ -656,13 +661,16 @@ impl SqliteStore {
         t: &Transition,
         now: DateTime<Utc>,
     ) -> Result<TransitionOutcome> {
+        fault::statement("begin")?;
         let mut tx = self.begin_write("flow step").await?;
+        fault::statement("load request")?;
         let current = load_request(&mut tx, t.request_id).await?;
         let outcome = match apply_step(&mut tx, &current, t, now).await? {
             Ok(updated) => TransitionOutcome::Applied(Box::new(updated)),
             // Dropping the transaction rolls back whatever the step wrote before it was refused.
             Err(why) => return Ok(TransitionOutcome::Rejected(why, Box::new(current))),
         };
+        fault::statement("commit")?;
         commit(tx, "flow step").await?;
         Ok(outcome)
     }
@@ -753,6 +761,7 @@ impl FlowStore for SqliteStore {
         // records, a credential or a callback is a transaction of exactly those inserts and
         // the guarded UPDATE. A refused step goes the locked way, which says why.
         if t.once.is_empty() && t.issued.is_none() && !writes_callback(t) {
+            fault::statement("acquire connection")?;
             let mut conn = self
                 .pool
                 .acquire()
@@ -762,11 +771,13 @@ impl FlowStore for SqliteStore {
                 return Ok(TransitionOutcome::Applied(Box::new(updated)));
             }
         } else {
+            fault::statement("begin")?;
             let mut tx = self.begin_write("flow step").await?;
             if write_once(&mut tx, &t.once, now).await?.is_none()
                 && let Some(updated) = guarded_update(&mut tx, t, now).await?
             {
                 write_step_records(&mut tx, t, &updated, now).await?;
+                fault::statement("commit")?;
                 commit(tx, "flow step").await?;
                 return Ok(TransitionOutcome::Applied(Box::new(updated)));
             }
@@ -784,15 +795,18 @@ impl FlowStore for SqliteStore {
         now: DateTime<Utc>,
     ) -> Result<PinOutcome> {
         let now = normalize_time(now)?;
+        fault::statement("begin")?;
         let mut tx = self.begin_write("record PIN failure").await?;
         if let Some(why) = write_once(&mut tx, once, now).await? {
             let current = load_request(&mut tx, id).await?;
             return Ok(PinOutcome::Rejected(why, Box::new(current)));
         }
+        fault::statement("load request")?;
         let current = load_request(&mut tx, id).await?;
         if let Some(why) = check_pin_failure(&current, max, now)? {
             return Ok(PinOutcome::Rejected(why, Box::new(current)));
         }
+        fault::statement("count PIN failure")?;
         let (failures,): (i64,) = sqlx::query_as(
             "UPDATE flow_requests SET pin_failures = pin_failures + 1 WHERE id = ? \
              RETURNING pin_failures",
@@ -803,6 +817,7 @@ impl FlowStore for SqliteStore {
         .map_err(|e| db_error(e, "record PIN failure"))?;
         let failures = stored_i32("flow_requests.pin_failures", failures)?;
         if failures < max {
+            fault::statement("commit")?;
             commit(tx, "record PIN failure").await?;
             return Ok(PinOutcome::Counted(failures));
         }
@@ -812,6 +827,7 @@ impl FlowStore for SqliteStore {
         };
         match apply_step(&mut tx, &counted, lock, now).await? {
             Ok(locked) => {
+                fault::statement("commit")?;
                 commit(tx, "record PIN failure").await?;
                 Ok(PinOutcome::LockedNow(Box::new(locked)))
             }
@@ -1073,6 +1089,9 @@ async fn insert_issued(
     let expires_at = normalize_time(c.expires_at)?;
     // Allocation bits are only ever set, so a plain read is enough; only the byte holding the
     // index is read.
+    if c.status_list_id.is_some() {
+        fault::statement("load status list")?;
+    }
     let list: Option<(String, Vec<u8>)> = match c.status_list_id {
         Some(list_id) => sqlx::query_as(
             "SELECT authority_id, substr(allocation, ?2, 1) FROM status_lists WHERE id = ?1",
@@ -1092,6 +1111,7 @@ async fn insert_issued(
         None => None,
     };
     check_status_entry(c, list)?;
+    fault::statement("insert issued credential")?;
     let slot = format!(
         "{}#{}",
         c.status_list_id.unwrap_or_default(),

@@ -52,7 +52,7 @@ store_suite!(
 // ---- helpers ------------------------------------------------------------------------------
 
 /// The lowest unset bit, most significant bit first.
-fn first_free(bitmap: &[u8]) -> Option<u32> {
+pub(super) fn first_free(bitmap: &[u8]) -> Option<u32> {
     (0..bitmap.len() * 8)
         .find(|i| bitmap[i / 8] & (0x80 >> (i % 8)) == 0)
         .map(|i| u32::try_from(i).unwrap())
@@ -62,13 +62,14 @@ fn bit(bytes: &[u8], i: u32) -> bool {
     bytes[(i / 8) as usize] & (0x80 >> (i % 8)) != 0
 }
 
-struct Fixture {
-    tenant: Tenant,
-    authority: Authority,
-    contract: Contract,
+#[derive(Clone)]
+pub(super) struct Fixture {
+    pub(super) tenant: Tenant,
+    pub(super) authority: Authority,
+    pub(super) contract: Contract,
 }
 
-async fn fixture(store: &Arc<dyn Store>) -> Fixture {
+pub(super) async fn fixture(store: &Arc<dyn Store>) -> Fixture {
     let tenant = tenant(store, "acme").await;
     let authority = store
         .create_authority(
@@ -104,7 +105,7 @@ fn new_request(f: &Fixture, nonce: &str) -> NewFlowRequest {
     }
 }
 
-async fn request(store: &Arc<dyn Store>, f: &Fixture, nonce: &str) -> FlowRequest {
+pub(super) async fn request(store: &Arc<dyn Store>, f: &Fixture, nonce: &str) -> FlowRequest {
     store
         .create_request(&new_request(f, nonce), t(1))
         .await
@@ -123,7 +124,7 @@ fn callback(request_id: Uuid, status: &str) -> NewCallback {
     }
 }
 
-fn credential(f: &Fixture, jti: &str) -> NewIssuedCredential {
+pub(super) fn credential(f: &Fixture, jti: &str) -> NewIssuedCredential {
     NewIssuedCredential {
         id: Uuid::new_v4(),
         jti: jti.into(),
@@ -333,11 +334,11 @@ async fn request_conflicts_and_missing_parents(store: Arc<dyn Store>) {
     request(&store, &f, "nonce-3").await;
 }
 
-fn step(r: &FlowRequest, to: FlowStatus) -> Transition {
+pub(super) fn step(r: &FlowRequest, to: FlowStatus) -> Transition {
     Transition::new(r.id, r.kind, to, json!({"requestStatus": to.as_str()}))
 }
 
-fn target() -> CallbackTarget {
+pub(super) fn target() -> CallbackTarget {
     CallbackTarget {
         id: Uuid::new_v4(),
         url: "https://rp.example/cb".into(),
@@ -346,7 +347,7 @@ fn target() -> CallbackTarget {
     }
 }
 
-fn once(scope: &str, value: &str) -> OnceRecord {
+pub(super) fn once(scope: &str, value: &str) -> OnceRecord {
     OnceRecord {
         scope: scope.into(),
         value: value.into(),
@@ -354,21 +355,21 @@ fn once(scope: &str, value: &str) -> OnceRecord {
     }
 }
 
-fn applied(o: TransitionOutcome) -> FlowRequest {
+pub(super) fn applied(o: TransitionOutcome) -> FlowRequest {
     match o {
         TransitionOutcome::Applied(r) => *r,
         TransitionOutcome::Rejected(why, _) => panic!("step rejected: {why:?}"),
     }
 }
 
-fn rejected(o: TransitionOutcome) -> (Rejection, FlowRequest) {
+pub(super) fn rejected(o: TransitionOutcome) -> (Rejection, FlowRequest) {
     match o {
         TransitionOutcome::Applied(r) => panic!("step applied: {r:?}"),
         TransitionOutcome::Rejected(why, r) => (why, *r),
     }
 }
 
-async fn presentation(store: &Arc<dyn Store>, f: &Fixture, nonce: &str) -> FlowRequest {
+pub(super) async fn presentation(store: &Arc<dyn Store>, f: &Fixture, nonce: &str) -> FlowRequest {
     let new = NewFlowRequest {
         kind: RequestKind::Presentation,
         contract_id: None,
