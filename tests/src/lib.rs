@@ -19,7 +19,7 @@ use verity_server::startup::{ServerHandle, StateData};
 use verity_server::state::AppState;
 use verity_server::{Application, Config, Seams};
 pub use verity_store::testing::Backend;
-use verity_store::testing::{TestDatabase, fresh_database};
+use verity_store::testing::{FaultyStore, TestDatabase, fresh_database};
 
 /// A running application and what a test needs to talk to it.
 pub struct TestApp {
@@ -122,10 +122,40 @@ pub async fn start_with_resolver(
     data_dir: Arc<tempfile::TempDir>,
     resolver: Option<Arc<dyn DidResolver>>,
 ) -> Result<TestApp, verity_server::bootstrap::StartupError> {
+    start_with_seams(config, db, data_dir, resolver, None).await
+}
+
+/// Like [`spawn_app_with`], on a store wrapped in the [`FaultyStore`] test double (unarmed):
+/// returns the app and the double, whose `inner()` store checks what was really written.
+pub async fn spawn_app_with_faults(
+    backend: Backend,
+    adjust: impl FnOnce(&mut Config),
+) -> Option<(TestApp, Arc<FaultyStore>)> {
+    let db = Arc::new(fresh_database(backend).await?);
+    let data_dir = Arc::new(tempfile::tempdir().unwrap());
+    let mut config = test_config(&db.url, data_dir.path());
+    adjust(&mut config);
+    let inner = verity_store::connect(&db.url).await.unwrap();
+    let faulty = Arc::new(FaultyStore::new(inner));
+    let app = start_with_seams(config, db, data_dir, None, Some(faulty.clone()))
+        .await
+        .expect("the application starts");
+    Some((app, faulty))
+}
+
+/// Like [`start`], optionally replacing the DID resolver and the store (`None`: connect to
+/// `database.url`).
+pub async fn start_with_seams(
+    config: Config,
+    db: Arc<TestDatabase>,
+    data_dir: Arc<tempfile::TempDir>,
+    resolver: Option<Arc<dyn DidResolver>>,
+    store: Option<Arc<dyn verity_store::Store>>,
+) -> Result<TestApp, verity_server::bootstrap::StartupError> {
     let clock = ManualClock::new(test_epoch());
     let seams = Seams {
         clock: Arc::new(clock.clone()),
-        store: None,
+        store,
         resolver,
     };
     let app = Application::build_with(config.clone(), seams).await?;
