@@ -10,8 +10,10 @@
 //! any statement leaves no half-written step.
 //!
 //! Zero cost in production: without the `test-util` feature (and outside this crate's own
-//! tests) [`statement`] is an empty inline function. With it, an unarmed task pays one
-//! task-local lookup per statement. Nothing outside `testing` ever arms a point.
+//! tests) [`statement`] is an empty inline function; the release binary (`cargo build -p
+//! verity --release`) is built so. With it (any build that includes a crate's tests that
+//! enable it), an unarmed task pays one task-local lookup per statement. Nothing outside
+//! `testing` ever arms a point.
 
 use crate::error::Result;
 
