@@ -1,9 +1,9 @@
 //! Statement-level fault points of the flow steps, for tests only.
 //!
 //! The backends call [`statement`] before each statement of a flow step
-//! ([`crate::FlowStore::transition`], [`crate::FlowStore::record_pin_failure`]: begin, row
-//! load, replay records, issued credential, status update, callback, commit) and before the
-//! issued-credential and callback inserts wherever they run. When a test has armed a
+//! ([`crate::FlowStore::transition`], [`crate::FlowStore::record_pin_failure`]: connection or
+//! begin, row load, replay records, status update, issued credential, callback, commit) and
+//! before the issued-credential and callback inserts wherever they run. When a test has armed a
 //! [`FaultPoint`] for the running task (`crate::testing::with_fault_point`, used by the
 //! `FaultyStore` test double), the point may fail that statement: the step returns the error
 //! and its transaction is dropped, i.e. rolled back, so a test can check that a failure at
