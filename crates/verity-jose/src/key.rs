@@ -227,8 +227,7 @@ pub fn verify_signature(key: &Jwk, message: &[u8], signature: &[u8]) -> Result<(
     }
     match alg {
         Algorithm::EdDSA => {
-            let vk = ed25519_dalek::VerifyingKey::from_bytes(&key.ed25519_bytes()?)
-                .map_err(|_| JoseError::invalid_key("x is not a valid Ed25519 point"))?;
+            let vk = parsed::ed25519(&key.ed25519_bytes()?)?;
             let sig = ed25519_dalek::Signature::from_slice(signature)
                 .map_err(|_| JoseError::invalid_signature("not an Ed25519 signature"))?;
             // Strict: rejects small-order keys and non-canonical R, per RFC 8032 section 5.1.7.
@@ -239,8 +238,7 @@ pub fn verify_signature(key: &Jwk, message: &[u8], signature: &[u8]) -> Result<(
             .verify(message, signature)
             .map_err(|_| JoseError::invalid_signature("ES256 signature does not verify")),
         Algorithm::ES256K => {
-            let vk = k256::ecdsa::VerifyingKey::from_sec1_bytes(&key.ec_point()?)
-                .map_err(|_| JoseError::invalid_key("x/y is not a point on secp256k1"))?;
+            let vk = parsed::secp256k1(&key.ec_point()?)?;
             let sig = k256::ecdsa::Signature::from_slice(signature).map_err(|_| {
                 JoseError::invalid_signature("r or s is zero or not below the group order")
             })?;
@@ -251,6 +249,84 @@ pub fn verify_signature(key: &Jwk, message: &[u8], signature: &[u8]) -> Result<(
                 .map_err(|_| JoseError::invalid_signature("ES256K signature does not verify"))
         }
         Algorithm::RS256 => verify_rs256(key, message, signature),
+    }
+}
+
+/// Public keys parsed once per process, by their bytes: decompressing an Ed25519 point or
+/// validating a secp256k1 point costs a sizeable part of the verification it serves, and
+/// issuers' (and returning holders') keys verify the same bytes again and again. The same
+/// bytes always parse to the same key, so nothing here is ever stale; the maps are bounded
+/// and start over when full. (ring's P-256 API takes the raw point on every verification and
+/// has no parsed public-key type, so ES256 keys are not cached.)
+mod parsed {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+
+    use crate::JoseError;
+
+    /// Keys remembered per curve at most.
+    const MAX_KEYS: usize = 4_096;
+
+    fn cached<K: std::hash::Hash + Eq, V: Clone>(
+        map: &'static OnceLock<Mutex<HashMap<K, V>>>,
+        key: K,
+        parse: impl FnOnce() -> Result<V, JoseError>,
+    ) -> Result<V, JoseError> {
+        let map = map.get_or_init(|| Mutex::new(HashMap::new()));
+        if let Some(v) = map.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+            return Ok(v.clone());
+        }
+        // Parsed outside the lock; an invalid key is never remembered.
+        let v = parse()?;
+        let mut m = map.lock().unwrap_or_else(|p| p.into_inner());
+        if m.len() >= MAX_KEYS {
+            m.clear();
+        }
+        m.insert(key, v.clone());
+        Ok(v)
+    }
+
+    pub(super) fn ed25519(x: &[u8; 32]) -> Result<ed25519_dalek::VerifyingKey, JoseError> {
+        static KEYS: OnceLock<Mutex<HashMap<[u8; 32], ed25519_dalek::VerifyingKey>>> =
+            OnceLock::new();
+        cached(&KEYS, *x, || {
+            ed25519_dalek::VerifyingKey::from_bytes(x)
+                .map_err(|_| JoseError::invalid_key("x is not a valid Ed25519 point"))
+        })
+    }
+
+    pub(super) fn secp256k1(point: &[u8; 65]) -> Result<k256::ecdsa::VerifyingKey, JoseError> {
+        static KEYS: OnceLock<Mutex<HashMap<Vec<u8>, k256::ecdsa::VerifyingKey>>> = OnceLock::new();
+        cached(&KEYS, point.to_vec(), || {
+            k256::ecdsa::VerifyingKey::from_sec1_bytes(point)
+                .map_err(|_| JoseError::invalid_key("x/y is not a point on secp256k1"))
+        })
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #![allow(clippy::unwrap_used)]
+
+        use super::*;
+
+        #[test]
+        fn invalid_keys_are_refused_every_time_and_valid_ones_parse_the_same() {
+            // Not a point on the curve (y^2 = x^3 + 7 fails): refused, and not remembered.
+            let mut bad = [0u8; 65];
+            bad[0] = 0x04;
+            bad[64] = 5;
+            for _ in 0..2 {
+                assert!(secp256k1(&bad).is_err());
+            }
+            let signing = ed25519_dalek::SigningKey::from_bytes(&[7u8; 32]);
+            let x = signing.verifying_key().to_bytes();
+            assert_eq!(ed25519(&x).unwrap(), signing.verifying_key());
+            assert_eq!(
+                ed25519(&x).unwrap(),
+                signing.verifying_key(),
+                "from the cache"
+            );
+        }
     }
 }
 
