@@ -56,6 +56,12 @@ pub async fn issuance_env_with(
         adjust(c);
     })
     .await?;
+    Some(env_for_app(app, holder_alg).await)
+}
+
+/// The env around an app that was started with local resolution and callbacks allowed
+/// ([`allow_local_resolution`], [`allow_local_callbacks`]).
+pub async fn env_for_app(app: crate::TestApp, holder_alg: Algorithm) -> IssuanceEnv {
     let (id, secret) = app.create_client("issuer-app", None).await;
     let (status, body) = app.token(&id, &secret, None).await;
     assert_eq!(status, 200, "{body}");
@@ -64,14 +70,14 @@ pub async fn issuance_env_with(
     let config = WalletConfig::local_development().with_clock(Arc::new(app.clock.clone()));
     let wallet =
         Wallet::create_with_config(wallet_dir.path(), holder_alg, DidMethod::Jwk, config).unwrap();
-    Some(IssuanceEnv {
+    IssuanceEnv {
         authority: app.first_did(),
         app,
         rp: TestRp::start().await,
         token,
         wallet,
         wallet_dir,
-    })
+    }
 }
 
 /// The contract of `examples/contracts/<name>.json`, retargeted at `authority`.

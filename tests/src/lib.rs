@@ -122,7 +122,7 @@ pub async fn start_with_resolver(
     data_dir: Arc<tempfile::TempDir>,
     resolver: Option<Arc<dyn DidResolver>>,
 ) -> Result<TestApp, verity_server::bootstrap::StartupError> {
-    start_with_seams(config, db, data_dir, resolver, None).await
+    start_with_seams(config, db, data_dir, resolver, None, None).await
 }
 
 /// Like [`spawn_app_with`], on a store wrapped in the [`FaultyStore`] test double (unarmed):
@@ -137,26 +137,44 @@ pub async fn spawn_app_with_faults(
     adjust(&mut config);
     let inner = verity_store::connect(&db.url).await.unwrap();
     let faulty = Arc::new(FaultyStore::new(inner));
-    let app = start_with_seams(config, db, data_dir, None, Some(faulty.clone()))
+    let app = start_with_seams(config, db, data_dir, None, Some(faulty.clone()), None)
         .await
         .expect("the application starts");
     Some((app, faulty))
 }
 
-/// Like [`start`], optionally replacing the DID resolver and the store (`None`: connect to
-/// `database.url`).
+/// A fresh app (as [`spawn_app_with`]) whose face checks go to `matcher`.
+pub async fn spawn_app_with_face_matcher(
+    backend: Backend,
+    adjust: impl FnOnce(&mut Config),
+    matcher: Arc<dyn verity_face_match::FaceMatcher>,
+) -> Option<TestApp> {
+    let db = Arc::new(fresh_database(backend).await?);
+    let data_dir = Arc::new(tempfile::tempdir().unwrap());
+    let mut config = test_config(&db.url, data_dir.path());
+    adjust(&mut config);
+    let app = start_with_seams(config, db, data_dir, None, None, Some(matcher))
+        .await
+        .expect("the application starts");
+    Some(app)
+}
+
+/// Like [`start`], optionally replacing the DID resolver, the store (`None`: connect to
+/// `database.url`) and the face matcher.
 pub async fn start_with_seams(
     config: Config,
     db: Arc<TestDatabase>,
     data_dir: Arc<tempfile::TempDir>,
     resolver: Option<Arc<dyn DidResolver>>,
     store: Option<Arc<dyn verity_store::Store>>,
+    face_matcher: Option<Arc<dyn verity_face_match::FaceMatcher>>,
 ) -> Result<TestApp, verity_server::bootstrap::StartupError> {
     let clock = ManualClock::new(test_epoch());
     let seams = Seams {
         clock: Arc::new(clock.clone()),
         store,
         resolver,
+        face_matcher,
     };
     let app = Application::build_with(config.clone(), seams).await?;
     let port = app.port();

@@ -9,7 +9,7 @@ use verity_did::DidResolver;
 use verity_linked_domains::LinkageResult;
 use verity_status_list::VerifiedStatusList;
 
-use crate::{FaceCheckResult, SourceError};
+use crate::SourceError;
 
 /// Default clock skew tolerated on token times, in seconds.
 pub const DEFAULT_SKEW_SECS: i64 = 60;
@@ -49,19 +49,6 @@ pub trait ReplayGuard: Send + Sync + Debug {
     ) -> Result<bool, SourceError>;
 }
 
-/// Compares the holder's live capture with a credential's photo claim.
-#[async_trait]
-pub trait FaceCheckHook: Send + Sync + Debug {
-    /// Scores the holder of request `request_id` against `source_photo` (the claim value,
-    /// usually base64 image data); the pipeline compares the score with `threshold`.
-    async fn check(
-        &self,
-        request_id: &str,
-        source_photo: &str,
-        threshold: u8,
-    ) -> Result<FaceCheckResult, SourceError>;
-}
-
 /// Everything a verification needs besides its inputs: the seams and the time.
 #[derive(Debug, Clone)]
 pub struct VerifyContext {
@@ -73,8 +60,9 @@ pub struct VerifyContext {
     pub linkage: Arc<dyn LinkageChecker>,
     /// Records vp_token `jti`s.
     pub replay: Arc<dyn ReplayGuard>,
-    /// The face check; `None` refuses requests that ask for one.
-    pub face: Option<Arc<dyn FaceCheckHook>>,
+    /// Whether a face matcher is configured: without one, requests that ask for a face check
+    /// are refused. The comparison itself is a later flow step (the selfie).
+    pub face_check: bool,
     /// The time of the check, unix seconds.
     pub now: i64,
     /// Clock skew tolerated on token times, seconds; clamped to `0..=MAX_SKEW_SECS`.
@@ -100,7 +88,7 @@ impl VerifyContext {
             status,
             linkage,
             replay,
-            face: None,
+            face_check: false,
             now,
             skew: DEFAULT_SKEW_SECS,
             fail_open_on_unreachable: false,
@@ -119,9 +107,9 @@ impl VerifyContext {
         self
     }
 
-    /// Installs the face check.
-    pub fn with_face(mut self, face: Arc<dyn FaceCheckHook>) -> Self {
-        self.face = Some(face);
+    /// Says whether a face matcher is configured.
+    pub fn with_face_check(mut self, available: bool) -> Self {
+        self.face_check = available;
         self
     }
 

@@ -3,7 +3,7 @@
 //! either the [`VerifiedPresentation`] or the first failed check's [`PresentationError`]. Pure
 //! library: no HTTP server, no SQL; time is [`VerifyContext::now`], and every external system
 //! is a seam ([`DidResolver`](verity_did::DidResolver), [`StatusListSource`], [`LinkageChecker`],
-//! [`ReplayGuard`], [`FaceCheckHook`]).
+//! [`ReplayGuard`]); the face check's comparison is a later step ([`judge_face_check`]).
 //!
 //! Pipeline order (each check has its own error variant and `PRES-0xx` code; the first failure
 //! ends the run):
@@ -51,16 +51,17 @@ pub mod test_util;
 #[cfg(test)]
 mod testkit;
 
+pub use checks::face_check::judge_face_check;
 pub use context::{
-    DEFAULT_SKEW_SECS, FaceCheckHook, LinkageChecker, MAX_SKEW_SECS, ReplayGuard, StatusListSource,
+    DEFAULT_SKEW_SECS, LinkageChecker, MAX_SKEW_SECS, ReplayGuard, StatusListSource,
     VP_TOKEN_REPLAY_SCOPE, VerifyContext,
 };
 pub use error::{PresentationError, SourceError};
 pub use linkage::DomainLinkageChecker;
 pub use model::{
     CheckOutcome, CheckRecord, Constraint, ConstraintOp, DomainValidation, FaceCheckRequest,
-    FaceCheckResult, PresentationRequest, RequestedCredential, RevocationStatus, SIOP_V2_ISSUER,
-    Verification, VerifiedCredential, VerifiedPresentation, WalletResponse,
+    FaceCheckResult, PendingFaceCheck, PresentationRequest, RequestedCredential, RevocationStatus,
+    SIOP_V2_ISSUER, Verification, VerifiedCredential, VerifiedPresentation, WalletResponse,
 };
 pub use pipeline::{verify_attestation_presentation, verify_presentation};
 pub use status_source::{HttpStatusListSource, StatusCacheConfig};

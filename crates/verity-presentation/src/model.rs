@@ -214,6 +214,16 @@ pub struct VerifiedPresentation {
     pub credentials: Vec<VerifiedCredential>,
 }
 
+impl VerifiedPresentation {
+    /// The face check that still waits for the holder's selfie, if any (the API accepts at
+    /// most one per request).
+    pub fn pending_face_check(&self) -> Option<&PendingFaceCheck> {
+        self.credentials
+            .iter()
+            .find_map(|c| c.pending_face_check.as_ref())
+    }
+}
+
 /// A verified credential with what the `presentation_verified` callback reports about it.
 #[derive(Clone, PartialEq, Serialize)]
 pub struct VerifiedCredential {
@@ -234,8 +244,10 @@ pub struct VerifiedCredential {
     /// The issuer's linked domain: checked when the request asked, otherwise the first origin
     /// the issuer's DID document lists (with `verified: false`), if any.
     pub domain_validation: Option<DomainValidation>,
-    /// The face check result, when the request asked for one.
+    /// The face check result, once the selfie was compared.
     pub face_check: Option<FaceCheckResult>,
+    /// The face check still to run on the holder's selfie, when the request asked for one.
+    pub pending_face_check: Option<PendingFaceCheck>,
     /// The credential's `jti`.
     pub jti: Option<String>,
     /// The JWT-VC as presented (for receipts).
@@ -255,6 +267,7 @@ impl fmt::Debug for VerifiedCredential {
             .field("revocation_status", &self.revocation_status)
             .field("domain_validation", &self.domain_validation)
             .field("face_check", &self.face_check)
+            .field("pending_face_check", &self.pending_face_check)
             .field("jti", &self.jti)
             .field("raw_jwt", &format_args!("[{} bytes]", self.raw_jwt.len()))
             .finish()
@@ -288,6 +301,19 @@ pub struct DomainValidation {
     pub url: String,
     /// True only when the linkage was checked and verified.
     pub verified: bool,
+}
+
+/// A face check that passed its first phase (matcher configured, photo claim present) and
+/// waits for the holder's selfie.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingFaceCheck {
+    /// The requested credential (input descriptor id) whose photo is compared.
+    pub descriptor_id: String,
+    /// The credentialSubject claim holding the reference photo.
+    pub source_photo_claim_name: String,
+    /// The minimum match confidence score.
+    pub threshold: u8,
 }
 
 /// `faceCheck` of the callback.
@@ -365,6 +391,7 @@ mod tests {
             revocation_status: RevocationStatus::Valid,
             domain_validation: None,
             face_check: None,
+            pending_face_check: None,
             jti: None,
             raw_jwt: "header.payload.sig".into(),
         };

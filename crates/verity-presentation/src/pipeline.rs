@@ -65,7 +65,7 @@ async fn run(
             status::check_status(ctx, rec, &mut lists, requested, &checked).await?;
         let domain_validation =
             linked_domain::check_linked_domain(ctx, rec, requested, &checked).await?;
-        let face_check = face_check::check_face(ctx, rec, request, requested, &checked).await?;
+        let pending_face_check = face_check::check_face(ctx, rec, requested, &checked)?;
         credentials.push(VerifiedCredential {
             descriptor_id: requested.descriptor_id().to_owned(),
             issuer: checked.issuer.clone(),
@@ -75,7 +75,8 @@ async fn run(
             expiration_date: checked.expiration_date(),
             revocation_status,
             domain_validation,
-            face_check,
+            face_check: None,
+            pending_face_check,
             jti: checked.jti(),
             raw_jwt: raw.clone(),
         });
@@ -192,6 +193,7 @@ async fn attestation(
                 revocation_status,
                 domain_validation: None,
                 face_check: None,
+                pending_face_check: None,
                 jti: checked.jti(),
                 raw_jwt: raw.clone(),
             }],

@@ -8,9 +8,7 @@ use async_trait::async_trait;
 use verity_linked_domains::LinkageResult;
 use verity_status_list::VerifiedStatusList;
 
-use crate::{
-    FaceCheckHook, FaceCheckResult, LinkageChecker, ReplayGuard, SourceError, StatusListSource,
-};
+use crate::{LinkageChecker, ReplayGuard, SourceError, StatusListSource};
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -151,42 +149,6 @@ impl LinkageChecker for TestLinkageChecker {
             .unwrap_or_else(|| LinkageResult::NotChecked {
                 reason: format!("no scripted linkage result for {did}"),
             })
-    }
-}
-
-/// Test double of [`FaceCheckHook`]: answers every check with one scripted result and records
-/// `(request_id, source_photo, threshold)` of each call.
-#[derive(Debug)]
-pub struct TestFaceCheckHook {
-    result: Result<FaceCheckResult, SourceError>,
-    calls: Mutex<Vec<(String, String, u8)>>,
-}
-
-impl TestFaceCheckHook {
-    /// A hook that always answers `result`.
-    pub fn new(result: Result<FaceCheckResult, SourceError>) -> Self {
-        Self {
-            result,
-            calls: Mutex::new(Vec::new()),
-        }
-    }
-
-    /// The calls so far.
-    pub fn calls(&self) -> Vec<(String, String, u8)> {
-        lock(&self.calls).clone()
-    }
-}
-
-#[async_trait]
-impl FaceCheckHook for TestFaceCheckHook {
-    async fn check(
-        &self,
-        request_id: &str,
-        source_photo: &str,
-        threshold: u8,
-    ) -> Result<FaceCheckResult, SourceError> {
-        lock(&self.calls).push((request_id.to_owned(), source_photo.to_owned(), threshold));
-        self.result.clone()
     }
 }
 

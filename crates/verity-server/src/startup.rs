@@ -44,6 +44,9 @@ pub struct Seams {
     /// A DID resolver replacing the configured one (cached and live); `None` builds the
     /// standard did:web/did:key/did:jwk resolver from `[resolver]`.
     pub resolver: Option<Arc<dyn DidResolver>>,
+    /// A face matcher replacing the configured one (`[face_check]`); `None` uses the
+    /// configuration.
+    pub face_matcher: Option<Arc<dyn verity_face_match::FaceMatcher>>,
 }
 
 impl Default for Seams {
@@ -52,6 +55,7 @@ impl Default for Seams {
             clock: Arc::new(SystemClock),
             store: None,
             resolver: None,
+            face_matcher: None,
         }
     }
 }
@@ -60,6 +64,12 @@ impl Seams {
     /// These seams with `resolver` resolving every DID.
     pub fn with_resolver(mut self, resolver: Arc<dyn DidResolver>) -> Self {
         self.resolver = Some(resolver);
+        self
+    }
+
+    /// These seams with `matcher` comparing faces.
+    pub fn with_face_matcher(mut self, matcher: Arc<dyn verity_face_match::FaceMatcher>) -> Self {
+        self.face_matcher = Some(matcher);
         self
     }
 }
@@ -192,6 +202,8 @@ impl Application {
         )
         .with_skew(config.auth.clock_skew_secs)
         .with_fail_open_on_unreachable(config.verifier.status_fail_open);
+        let face_matcher = seams.face_matcher.clone();
+        let verifier = verifier.with_face_check(face_matcher.is_some());
         let state = web::Data::new(AppState {
             outbox,
             oidc,
@@ -208,6 +220,7 @@ impl Application {
             resolution,
             linkage_cache: LinkageCache::default(),
             own,
+            face_matcher,
             status_leases: crate::status_leases::StatusIndexLeases::new(
                 config.issuance.status_index_batch,
             ),

@@ -42,6 +42,8 @@ pub struct AppState {
     pub own: Arc<crate::own::OwnAuthorities>,
     /// The presentation verifier's seams (resolver, status lists, linkage, replay guard).
     pub verifier: verity_presentation::VerifyContext,
+    /// Compares credential photos with holders' selfies; `None` refuses face checks.
+    pub face_matcher: Option<Arc<dyn verity_face_match::FaceMatcher>>,
     /// Status-list indices taken from the store in batches, handed out one per issuance.
     pub status_leases: crate::status_leases::StatusIndexLeases,
 }

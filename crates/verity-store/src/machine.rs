@@ -13,8 +13,10 @@
 //! | issuance | issue (holder request accepted, credential recorded) | `request_created`, `request_retrieved`, `issuance_failure_reported` | `credential_issued` | no |
 //! | issuance | complete | `credential_issued` | `issuance_successful` | yes |
 //! | issuance | fail (PIN lockout; the wallet reports failure after its credential was issued) | `request_created`, `request_retrieved`, `issuance_failure_reported`, `credential_issued` | `issuance_error` | yes |
-//! | presentation | refuse (a signed answer failed a check; counted, limited) | `request_created`, `request_retrieved`, `presentation_error` | `presentation_error` | no |
-//! | presentation | verify | `request_created`, `request_retrieved`, `presentation_error` | `presentation_verified` | yes |
+//! | presentation | refuse (a signed answer failed a check; counted, limited) | `request_created`, `request_retrieved`, `presentation_error`, `face_check_failed` | `presentation_error` | no |
+//! | presentation | verify | `request_created`, `request_retrieved`, `presentation_error`, `face_check_failed`, `face_check_pending` | `presentation_verified` | yes |
+//! | presentation | await selfie (answer verified, the request asks for a face check) | `request_created`, `request_retrieved`, `presentation_error`, `face_check_failed` | `face_check_pending` | no |
+//! | presentation | selfie refused (no match, unusable image; counted, limited; reported as `presentation_error`) | `face_check_pending` | `face_check_failed` | no |
 //!
 //! Anything else is an illegal transition. A final status is never left, so once a
 //! presentation is verified nothing changes that verdict.
@@ -56,10 +58,16 @@ pub enum FlowStatus {
     PresentationError,
     /// Presentation: an answer was verified (final).
     PresentationVerified,
+    /// Presentation: an answer was verified and the holder's selfie is awaited (internal: RPs
+    /// still see `request_retrieved`). No other answer is taken meanwhile.
+    FaceCheckPending,
+    /// Presentation: the selfie did not match or could not be used (reported to RPs as
+    /// `presentation_error`); the request is answerable again.
+    FaceCheckFailed,
 }
 
 /// Every status, for tables and tests.
-pub const ALL_STATUSES: [FlowStatus; 8] = [
+pub const ALL_STATUSES: [FlowStatus; 10] = [
     FlowStatus::RequestCreated,
     FlowStatus::RequestRetrieved,
     FlowStatus::CredentialIssued,
@@ -68,6 +76,8 @@ pub const ALL_STATUSES: [FlowStatus; 8] = [
     FlowStatus::IssuanceFailureReported,
     FlowStatus::PresentationError,
     FlowStatus::PresentationVerified,
+    FlowStatus::FaceCheckPending,
+    FlowStatus::FaceCheckFailed,
 ];
 
 impl FlowStatus {
@@ -82,6 +92,8 @@ impl FlowStatus {
             FlowStatus::IssuanceFailureReported => "issuance_failure_reported",
             FlowStatus::PresentationError => "presentation_error",
             FlowStatus::PresentationVerified => "presentation_verified",
+            FlowStatus::FaceCheckPending => "face_check_pending",
+            FlowStatus::FaceCheckFailed => "face_check_failed",
         }
     }
 
@@ -89,6 +101,7 @@ impl FlowStatus {
     pub fn reported_as(self) -> &'static str {
         match self {
             FlowStatus::IssuanceFailureReported => FlowStatus::IssuanceError.as_str(),
+            FlowStatus::FaceCheckFailed => FlowStatus::PresentationError.as_str(),
             other => other.as_str(),
         }
     }
@@ -107,7 +120,9 @@ impl FlowStatus {
     pub fn is_reported(self) -> bool {
         !matches!(
             self,
-            FlowStatus::RequestCreated | FlowStatus::CredentialIssued
+            FlowStatus::RequestCreated
+                | FlowStatus::CredentialIssued
+                | FlowStatus::FaceCheckPending
         )
     }
 
@@ -129,9 +144,22 @@ impl FlowStatus {
                 S::IssuanceFailureReported,
                 S::CredentialIssued,
             ],
-            (RequestKind::Presentation, S::PresentationError | S::PresentationVerified) => {
-                &[S::RequestCreated, S::RequestRetrieved, S::PresentationError]
-            }
+            // While the selfie is awaited no other answer is taken: a stranger's refused
+            // answer cannot end the holder's face check.
+            (RequestKind::Presentation, S::PresentationError | S::FaceCheckPending) => &[
+                S::RequestCreated,
+                S::RequestRetrieved,
+                S::PresentationError,
+                S::FaceCheckFailed,
+            ],
+            (RequestKind::Presentation, S::PresentationVerified) => &[
+                S::RequestCreated,
+                S::RequestRetrieved,
+                S::PresentationError,
+                S::FaceCheckFailed,
+                S::FaceCheckPending,
+            ],
+            (RequestKind::Presentation, S::FaceCheckFailed) => &[S::FaceCheckPending],
             _ => &[],
         }
     }
@@ -393,7 +421,12 @@ mod tests {
     #[test]
     fn kinds_keep_their_own_statuses() {
         use FlowStatus as S;
-        for to in [S::PresentationError, S::PresentationVerified] {
+        for to in [
+            S::PresentationError,
+            S::PresentationVerified,
+            S::FaceCheckPending,
+            S::FaceCheckFailed,
+        ] {
             assert!(to.allowed_from(RequestKind::Issuance).is_empty(), "{to}");
         }
         for to in [
@@ -436,6 +469,19 @@ mod tests {
         assert!(S::IssuanceFailureReported.can_move_to(i, S::IssuanceError));
         assert!(!S::CredentialIssued.can_move_to(i, S::IssuanceFailureReported));
         assert!(!S::IssuanceFailureReported.can_move_to(i, S::IssuanceSuccessful));
+        assert!(S::RequestRetrieved.can_move_to(p, S::FaceCheckPending));
+        assert!(S::FaceCheckPending.can_move_to(p, S::PresentationVerified));
+        assert!(S::FaceCheckPending.can_move_to(p, S::FaceCheckFailed));
+        assert!(S::FaceCheckFailed.can_move_to(p, S::FaceCheckPending));
+        assert!(
+            !S::FaceCheckPending.can_move_to(p, S::PresentationError),
+            "no refusal while the selfie is awaited"
+        );
+        assert!(
+            !S::FaceCheckPending.can_move_to(p, S::FaceCheckPending),
+            "one answer awaits its selfie"
+        );
+        assert!(!S::RequestRetrieved.can_move_to(p, S::FaceCheckFailed));
     }
 
     #[test]
@@ -445,10 +491,16 @@ mod tests {
             "issuance_error"
         );
         assert!(!FlowStatus::IssuanceFailureReported.is_final());
-        for s in ALL_STATUSES
-            .into_iter()
-            .filter(|s| *s != FlowStatus::IssuanceFailureReported)
-        {
+        assert_eq!(
+            FlowStatus::FaceCheckFailed.reported_as(),
+            "presentation_error"
+        );
+        for s in ALL_STATUSES.into_iter().filter(|s| {
+            !matches!(
+                s,
+                FlowStatus::IssuanceFailureReported | FlowStatus::FaceCheckFailed
+            )
+        }) {
             assert_eq!(s.reported_as(), s.as_str());
         }
     }
@@ -461,7 +513,11 @@ mod tests {
             .collect();
         assert_eq!(
             unreported,
-            [FlowStatus::RequestCreated, FlowStatus::CredentialIssued]
+            [
+                FlowStatus::RequestCreated,
+                FlowStatus::CredentialIssued,
+                FlowStatus::FaceCheckPending
+            ]
         );
     }
 }

@@ -143,6 +143,25 @@ impl Http {
         self.send("POST", url, req).await
     }
 
+    /// POSTs `body` to `url` with the given content type and a bearer token.
+    pub async fn post_with_bearer(
+        &self,
+        url: &str,
+        content_type: &str,
+        token: &str,
+        body: Vec<u8>,
+    ) -> Result<Response, WalletError> {
+        let target = self.check_url(url)?;
+        let req = self
+            .client
+            .post(target)
+            .header(CONTENT_TYPE, content_type)
+            .header(ACCEPT, "application/json")
+            .bearer_auth(token)
+            .body(body);
+        self.send("POST", url, req).await
+    }
+
     async fn send(
         &self,
         method: &'static str,

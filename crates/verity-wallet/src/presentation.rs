@@ -345,6 +345,14 @@ pub struct Presented {
     pub descriptors: Vec<String>,
 }
 
+impl Presented {
+    /// The upload URL and token when the verifier asks for a selfie (a face check).
+    pub fn face_check_upload(&self) -> Option<(&str, &str)> {
+        let f = &self.body["faceCheck"];
+        Some((f["uploadUrl"].as_str()?, f["uploadToken"].as_str()?))
+    }
+}
+
 /// One presentation in progress: the verified request object and its presentation definition.
 pub struct PresentationSession<'w> {
     wallet: &'w Wallet,
@@ -657,6 +665,36 @@ fn patch(claims: &mut Value, patch: &Map<String, Value>) {
 }
 
 impl Wallet {
+    /// Uploads `selfie` (JPEG or PNG bytes, sent as they are) for the face check a
+    /// presentation's answer asked for; returns the status and body without error mapping.
+    /// The image is sent once and not kept.
+    pub async fn upload_selfie(
+        &self,
+        presented: &Presented,
+        selfie: &[u8],
+    ) -> Result<(u16, Value), WalletError> {
+        let (url, token) =
+            presented
+                .face_check_upload()
+                .ok_or_else(|| WalletError::UnexpectedResponse {
+                    url: "(presentation answer)".into(),
+                    status: presented.status,
+                    reason:
+                        "the verifier did not ask for a selfie: no faceCheck upload in its answer"
+                            .into(),
+                })?;
+        let content_type = if selfie.starts_with(&[0x89, b'P', b'N', b'G']) {
+            "image/png"
+        } else {
+            "image/jpeg"
+        };
+        let resp = self
+            .http()
+            .post_with_bearer(url, content_type, token, selfie.to_vec())
+            .await?;
+        Ok((resp.status, resp.json_or_text()))
+    }
+
     /// Answers the presentation request behind `url` with stored credentials picked
     /// automatically; fails with the server's error unless it answers 2xx.
     pub async fn present(&self, url: &str) -> Result<Presented, WalletError> {

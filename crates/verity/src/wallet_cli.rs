@@ -58,7 +58,12 @@ enum WalletCommand {
         json: bool,
     },
     /// Answer an `openid-vc://` presentation request with matching credentials.
-    Present { url: String },
+    Present {
+        url: String,
+        /// A JPEG or PNG selfie to upload when the verifier asks for a face check.
+        #[arg(long)]
+        selfie: Option<std::path::PathBuf>,
+    },
 }
 
 fn split_pair(s: &str, what: &str) -> Result<(String, String), String> {
@@ -149,7 +154,15 @@ pub async fn run(args: &WalletArgs) -> Result<(), String> {
             }
             Ok(())
         }
-        WalletCommand::Present { url } => {
+        WalletCommand::Present { url, selfie } => {
+            // Read before presenting: a missing file must not leave a face check waiting.
+            let selfie = match selfie {
+                Some(path) => Some(
+                    std::fs::read(path)
+                        .map_err(|e| format!("cannot read the selfie {}: {e}", path.display()))?,
+                ),
+                None => None,
+            };
             let p = wallet.present(url).await.map_err(|e| e.to_string())?;
             println!(
                 "presented {} as {} (HTTP {})",
@@ -157,7 +170,33 @@ pub async fn run(args: &WalletArgs) -> Result<(), String> {
                 p.holder,
                 p.status
             );
-            Ok(())
+            match (p.face_check_upload().is_some(), selfie) {
+                (false, _) => Ok(()),
+                (true, None) => Err(
+                    "the verifier asks for a face check: present again with --selfie <JPEG or PNG>"
+                        .into(),
+                ),
+                (true, Some(image)) => {
+                    let (status, body) = wallet
+                        .upload_selfie(&p, &image)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    if (200..300).contains(&status) {
+                        println!(
+                            "face check passed (score {})",
+                            body["faceCheck"]["matchConfidenceScore"]
+                        );
+                        Ok(())
+                    } else {
+                        Err(format!(
+                            "face check refused (HTTP {status}): {}",
+                            body["error"]["innererror"]["message"]
+                                .as_str()
+                                .unwrap_or_default()
+                        ))
+                    }
+                }
+            }
         }
     }
 }

@@ -1,20 +1,22 @@
-//! Face check (protocol.md §6) through the [`crate::FaceCheckHook`]: a request that asks for
-//! one is refused when no hook is configured, never passed silently.
+//! Face check (protocol.md §6), in two phases. While the presentation is verified, the check
+//! only makes sure it can run: a face matcher is configured (else the request is refused, never
+//! passed silently) and the credential carries the source photo claim; the credential then
+//! carries a [`PendingFaceCheck`]. The comparison with the holder's selfie comes later, in its
+//! own flow step; [`judge_face_check`] applies the request's threshold to its score.
 
 use super::credential::CheckedCredential;
 use crate::record::Recorder;
 use crate::{
-    FaceCheckResult, PresentationError, PresentationRequest, RequestedCredential, VerifyContext,
+    FaceCheckResult, PendingFaceCheck, PresentationError, RequestedCredential, VerifyContext,
 };
 
-/// Runs the face check when the request asks for one.
-pub(crate) async fn check_face(
+/// Phase one: whether the face check the request asks for can run on this credential.
+pub(crate) fn check_face(
     ctx: &VerifyContext,
     rec: &mut Recorder,
-    request: &PresentationRequest,
     requested: &RequestedCredential,
     credential: &CheckedCredential,
-) -> Result<Option<FaceCheckResult>, PresentationError> {
+) -> Result<Option<PendingFaceCheck>, PresentationError> {
     use PresentationError as E;
     let descriptor = requested.descriptor_id().to_owned();
     let name = format!("credential[{descriptor}].face_check");
@@ -22,16 +24,16 @@ pub(crate) async fn check_face(
         rec.skip(name, "not requested");
         return Ok(None);
     };
-    let Some(hook) = &ctx.face else {
+    if !ctx.face_check {
         return Err(rec.fail(name, E::FaceCheckNotConfigured { descriptor }));
-    };
+    }
     let claim = &asked.source_photo_claim_name;
-    let Some(photo) = credential
+    let has_photo = credential
         .subject
         .get(claim)
         .and_then(|v| v.as_str())
-        .filter(|p| !p.is_empty())
-    else {
+        .is_some_and(|p| !p.is_empty());
+    if !has_photo {
         return Err(rec.fail(
             name,
             E::FaceCheckPhotoMissing {
@@ -39,65 +41,50 @@ pub(crate) async fn check_face(
                 claim: claim.clone(),
             },
         ));
-    };
-    let result = match hook
-        .check(&request.request_id, photo, asked.threshold)
-        .await
-    {
-        Ok(r) => r,
-        Err(e) if e.is_unavailable() => {
-            return Err(rec.fail(
-                name,
-                E::FaceCheckUnavailable {
-                    descriptor,
-                    reason: e.reason().to_owned(),
-                },
-            ));
-        }
-        Err(e) => {
-            return Err(rec.fail(
-                name,
-                E::FaceCheckFailed {
-                    descriptor,
-                    reason: e.reason().to_owned(),
-                },
-            ));
-        }
-    };
-    let score = result.match_confidence_score;
-    if !(0.0..=100.0).contains(&score) {
-        return Err(rec.fail(
-            name,
-            E::FaceCheckFailed {
-                descriptor,
-                reason: format!("the matcher returned {score}, outside 0-100"),
-            },
-        ));
-    }
-    if score < f64::from(asked.threshold) {
-        return Err(rec.fail(
-            name,
-            E::FaceCheckBelowThreshold {
-                descriptor,
-                score,
-                threshold: asked.threshold,
-            },
-        ));
     }
     rec.pass(
         name,
-        format!("score {score} meets threshold {}", asked.threshold),
+        format!("photo claim {claim:?} present; the selfie is compared next"),
     );
-    Ok(Some(result))
+    Ok(Some(PendingFaceCheck {
+        descriptor_id: descriptor,
+        source_photo_claim_name: claim.clone(),
+        threshold: asked.threshold,
+    }))
+}
+
+/// Phase two: the matcher's `score` (0-100) against the pending check's threshold. A score
+/// outside 0-100 is the matcher's fault (`PRES-052`); below the threshold is `PRES-051`.
+pub fn judge_face_check(
+    pending: &PendingFaceCheck,
+    score: f64,
+    source_photo_quality: Option<String>,
+) -> Result<FaceCheckResult, PresentationError> {
+    let descriptor = pending.descriptor_id.clone();
+    if !(0.0..=100.0).contains(&score) {
+        return Err(PresentationError::FaceCheckFailed {
+            descriptor,
+            reason: format!("the matcher returned {score}, outside 0-100"),
+        });
+    }
+    if score < f64::from(pending.threshold) {
+        return Err(PresentationError::FaceCheckBelowThreshold {
+            descriptor,
+            score,
+            threshold: pending.threshold,
+        });
+    }
+    Ok(FaceCheckResult {
+        match_confidence_score: score,
+        source_photo_quality,
+    })
 }
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
-    use crate::test_util::TestFaceCheckHook;
+    use super::judge_face_check;
     use crate::testkit::*;
-    use crate::{FaceCheckRequest, FaceCheckResult, SourceError, verify_presentation};
+    use crate::{FaceCheckRequest, FaceCheckResult, PendingFaceCheck};
 
     const VE: &str = "VerifiedEmployee";
 
@@ -120,21 +107,16 @@ mod tests {
         f.issuer.sign(&claims)
     }
 
-    async fn run(f: &Fixture, hook: &Arc<TestFaceCheckHook>, vc: String) -> crate::Verification {
-        let resp = f.draft(vec![vc]).finish();
-        let ctx = f.ctx().with_face(hook.clone());
-        verify_presentation(&ctx, Some(&f.request), &resp).await
-    }
-
-    fn score(s: f64) -> Result<FaceCheckResult, SourceError> {
-        Ok(FaceCheckResult {
-            match_confidence_score: s,
-            source_photo_quality: Some("HIGH".into()),
-        })
+    fn pending() -> PendingFaceCheck {
+        PendingFaceCheck {
+            descriptor_id: VE.into(),
+            source_photo_claim_name: "photo".into(),
+            threshold: 70,
+        }
     }
 
     #[tokio::test]
-    async fn without_a_hook_the_request_is_refused() {
+    async fn without_a_matcher_the_request_is_refused() {
         let f = asking();
         let v = f.verify(f.draft(vec![with_photo(&f)])).await;
         let e = assert_fails(&v, "PRES-049", &name());
@@ -143,54 +125,51 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn passing_score_is_reported() {
+    async fn with_a_photo_the_check_waits_for_the_selfie() {
         let f = asking();
-        let hook = Arc::new(TestFaceCheckHook::new(score(83.2)));
-        let v = run(&f, &hook, with_photo(&f)).await;
+        let resp = f.draft(vec![with_photo(&f)]).finish();
+        let ctx = f.ctx().with_face_check(true);
+        let v = crate::verify_presentation(&ctx, Some(&f.request), &resp).await;
         let p = assert_verified(&v);
-        assert_eq!(p.credentials[0].face_check, score(83.2).ok());
+        assert_eq!(p.credentials[0].pending_face_check, Some(pending()));
         assert_eq!(
-            hook.calls(),
-            vec![("req-1".to_owned(), "iVBORw0KGgo=".to_owned(), 70)]
+            p.credentials[0].face_check, None,
+            "no score before the selfie"
         );
+        assert_eq!(p.pending_face_check(), Some(&pending()));
     }
 
     #[tokio::test]
     async fn missing_photo_fails() {
         let f = asking();
-        let hook = Arc::new(TestFaceCheckHook::new(score(90.0)));
-        let v = run(&f, &hook, f.vc(VE)).await;
+        let resp = f.draft(vec![f.vc(VE)]).finish();
+        let ctx = f.ctx().with_face_check(true);
+        let v = crate::verify_presentation(&ctx, Some(&f.request), &resp).await;
         assert_fails(&v, "PRES-050", &name());
-        assert!(hook.calls().is_empty());
     }
 
-    #[tokio::test]
-    async fn low_score_fails() {
-        let f = asking();
-        let hook = Arc::new(TestFaceCheckHook::new(score(41.0)));
-        let v = run(&f, &hook, with_photo(&f)).await;
-        let e = assert_fails(&v, "PRES-051", &name());
-        assert_eq!(e.hosted_code(), "claimValidationError");
+    #[test]
+    fn the_threshold_decides_and_scores_outside_the_range_are_refused() {
+        assert_eq!(
+            judge_face_check(&pending(), 83.0, Some("HIGH".into())).unwrap(),
+            FaceCheckResult {
+                match_confidence_score: 83.0,
+                source_photo_quality: Some("HIGH".into())
+            }
+        );
+        assert!(
+            judge_face_check(&pending(), 70.0, None).is_ok(),
+            "the threshold passes"
+        );
+        let e = judge_face_check(&pending(), 41.0, None).unwrap_err();
+        assert_eq!(
+            (e.code(), e.hosted_code()),
+            ("PRES-051", "claimValidationError")
+        );
         assert!(e.to_string().contains("41 below threshold 70"), "{e}");
-    }
-
-    #[tokio::test]
-    async fn matcher_refusal_fails() {
-        let f = asking();
-        let hook = Arc::new(TestFaceCheckHook::new(Err(SourceError::Invalid(
-            "no face found in the capture".into(),
-        ))));
-        assert_fails(&run(&f, &hook, with_photo(&f)).await, "PRES-052", &name());
-        let hook = Arc::new(TestFaceCheckHook::new(score(f64::NAN)));
-        assert_fails(&run(&f, &hook, with_photo(&f)).await, "PRES-052", &name());
-    }
-
-    #[tokio::test]
-    async fn matcher_outage_is_transient() {
-        let f = asking();
-        let hook = Arc::new(TestFaceCheckHook::new(Err(SourceError::Unavailable(
-            "matcher did not answer".into(),
-        ))));
-        assert_unavailable(&run(&f, &hook, with_photo(&f)).await, "PRES-053", &name());
+        for bad in [f64::NAN, -1.0, 100.5] {
+            let e = judge_face_check(&pending(), bad, None).unwrap_err();
+            assert_eq!(e.code(), "PRES-052", "{bad}");
+        }
     }
 }

@@ -5,6 +5,7 @@ pub mod admin_contracts;
 pub mod admin_credentials;
 pub mod api;
 pub mod did;
+pub mod face_check;
 pub mod health;
 pub mod issuance;
 pub mod linked_domains;
@@ -24,6 +25,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     admin::configure(cfg);
     issuance::configure(cfg);
     presentation::configure(cfg);
+    face_check::configure(cfg);
     api::configure(cfg);
     status::configure(cfg);
     linked_domains::configure(cfg);

@@ -125,7 +125,17 @@ async fn create(
                 format!("`{}` is requested twice", r.credential_type),
             ));
         }
-        if r.configuration.validation.face_check.is_some() && state.verifier.face.is_none() {
+        if r.configuration.validation.face_check.is_some()
+            && body.requested_credentials[..i]
+                .iter()
+                .any(|o| o.configuration.validation.face_check.is_some())
+        {
+            return Err(ApiError::bad_field(
+                format!("requestedCredentials[{i}].configuration.validation.faceCheck"),
+                "a request can ask for one face check only",
+            ));
+        }
+        if r.configuration.validation.face_check.is_some() && state.face_matcher.is_none() {
             return Err(ApiError::new(
                 actix_web::http::StatusCode::BAD_REQUEST,
                 InnerCode::FaceCheckNotConfigured,
@@ -317,15 +327,31 @@ async fn response(
     match verification.result {
         Ok(verified) => {
             let extra = verified_body(&req, &verified, &wallet)?;
-            let mut t = flows::step(&state, &req, FlowStatus::PresentationVerified, Some(extra));
+            // A face check holds the verdict back until the holder's selfie is compared.
+            let (mut t, upload_token) = match verified.pending_face_check() {
+                Some(pending) => {
+                    let (t, token) = super::face_check::await_selfie_step(&req, extra, pending)?;
+                    (t, Some(token))
+                }
+                None => (
+                    flows::step(&state, &req, FlowStatus::PresentationVerified, Some(extra)),
+                    None,
+                ),
+            };
             t.once = replay.take();
             // One step: of concurrent verified answers exactly one is recorded; the others
             // are told the request was answered, and their jti records are not kept.
             match flows::apply(&state, &t).await? {
-                TransitionOutcome::Applied(_) => {
-                    tracing::info!(request_id = %req.id, credentials = verified.credentials.len(), "presentation verified");
-                    Ok(HttpResponse::Ok().json(json!({})))
-                }
+                TransitionOutcome::Applied(_) => match upload_token {
+                    Some(token) => {
+                        tracing::info!(request_id = %req.id, "presentation verified; awaiting the selfie");
+                        Ok(super::face_check::selfie_due(&state, &req, &token))
+                    }
+                    None => {
+                        tracing::info!(request_id = %req.id, credentials = verified.credentials.len(), "presentation verified");
+                        Ok(HttpResponse::Ok().json(json!({})))
+                    }
+                },
                 // The replay guard defers to this step: a replayed vp_token is refused here,
                 // and reported like any refused answer.
                 TransitionOutcome::Rejected(Rejection::Replay { .. }, _) => {

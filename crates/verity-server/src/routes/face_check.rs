@@ -1,0 +1,343 @@
+//! Face check (protocol.md §6), the second phase of a presentation that asks for one.
+//!
+//! When such an answer is verified, the request does not end: it moves to
+//! `face_check_pending` (RPs still see `request_retrieved`) with the verdict held back, and the
+//! wallet is answered with an upload URL and a one-time upload token (only its hash is
+//! stored). The holder then uploads one selfie to `POST /v1.0/faceCheck/{requestId}` (JSON
+//! `{"image": "<base64>"}` or the raw JPEG/PNG, the token as `Authorization: Bearer`); the face
+//! matcher compares it with the credential's photo claim and one step ends the wait:
+//! `presentation_verified` with `faceCheck {matchConfidenceScore, sourcePhotoQuality}`, or
+//! `face_check_failed` (reported as `presentation_error`, `claimValidationError`), after which
+//! the request is answerable again. While the selfie is awaited no other answer is taken, so a
+//! stranger who saw the QR code cannot end the holder's face check; the request expires as
+//! any other. Images are held in memory for the comparison only: never logged, never stored.
+
+use actix_web::http::StatusCode;
+use actix_web::web::{self, Bytes};
+use actix_web::{HttpRequest, HttpResponse};
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use rand_core::{OsRng, RngCore};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use uuid::Uuid;
+use verity_face_match::{FaceMatchError, ImageRole, MAX_IMAGE_BYTES};
+use verity_presentation::{PendingFaceCheck, PresentationError};
+use verity_store::{Counter, FlowRequest, FlowStatus, Rejection, RequestKind, TransitionOutcome};
+
+use crate::error::{ApiError, InnerCode};
+use crate::flows;
+use crate::state::AppState;
+
+/// Largest upload body: a JSON-wrapped base64 image of [`MAX_IMAGE_BYTES`] plus room.
+const MAX_UPLOAD_BYTES: usize = MAX_IMAGE_BYTES / 3 * 4 + 4096;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/v1.0/faceCheck/{id}")
+            .app_data(web::PayloadConfig::new(MAX_UPLOAD_BYTES))
+            .route(web::post().to(upload)),
+    );
+}
+
+/// The upload URL of request `id`.
+pub fn upload_url(state: &AppState, id: Uuid) -> String {
+    format!("{}/v1.0/faceCheck/{id}", state.public_url)
+}
+
+fn token_hash(token: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(token.as_bytes()))
+}
+
+/// What a verified answer to a face-check request writes instead of the verdict: the verdict
+/// body held back, the pending check and the upload token's hash. Returns the transition and
+/// the token to hand to the wallet.
+pub fn await_selfie_step(
+    req: &FlowRequest,
+    verified_body: Value,
+    pending: &PendingFaceCheck,
+) -> Result<(verity_store::Transition, String), ApiError> {
+    let mut raw = [0u8; 32];
+    OsRng.fill_bytes(&mut raw);
+    let token = URL_SAFE_NO_PAD.encode(raw);
+    let held = json!({
+        "heldVerdict": verified_body,
+        "faceCheck": {
+            "descriptorId": pending.descriptor_id,
+            "sourcePhotoClaimName": pending.source_photo_claim_name,
+            "threshold": pending.threshold,
+            "uploadTokenHash": token_hash(&token),
+        },
+    });
+    let t = verity_store::Transition::new(
+        req.id,
+        RequestKind::Presentation,
+        FlowStatus::FaceCheckPending,
+        held,
+    );
+    Ok((t, token))
+}
+
+/// The wallet's answer when its presentation passed and the selfie is due.
+pub fn selfie_due(state: &AppState, req: &FlowRequest, token: &str) -> HttpResponse {
+    HttpResponse::Ok().json(json!({
+        "faceCheck": {
+            "uploadUrl": upload_url(state, req.id),
+            "uploadToken": token,
+            "expiresAt": req.expires_at.timestamp(),
+        }
+    }))
+}
+
+/// `{"image": "<base64>"}` (standard or URL-safe alphabet, a `data:` URL prefix allowed), or
+/// the raw image bytes.
+fn selfie_bytes(req: &HttpRequest, body: &Bytes) -> Result<Vec<u8>, ApiError> {
+    let content_type = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    if content_type.starts_with("image/jpeg") || content_type.starts_with("image/png") {
+        return Ok(body.to_vec());
+    }
+    if !content_type.starts_with("application/json") {
+        return Err(ApiError::bad_body(
+            "send the selfie as application/json {\"image\": \"<base64>\"}, image/jpeg or image/png",
+        ));
+    }
+    let v: Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_body(format!("the body is not JSON: {e}")))?;
+    let image = v["image"]
+        .as_str()
+        .ok_or_else(|| ApiError::bad_field("image", "is required: the selfie, base64"))?;
+    decode_image_text(image).ok_or_else(|| ApiError::bad_field("image", "is not base64"))
+}
+
+/// Base64 image text as credentials and wallets carry it: optionally a `data:image/...;base64,`
+/// URL, standard or URL-safe alphabet, padded or not.
+fn decode_image_text(text: &str) -> Option<Vec<u8>> {
+    let text = match text.split_once(";base64,") {
+        Some((prefix, data)) if prefix.starts_with("data:") => data,
+        _ => text,
+    };
+    let text: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+    let unpadded = text.trim_end_matches('=');
+    STANDARD
+        .decode(&text)
+        .ok()
+        .or_else(|| URL_SAFE_NO_PAD.decode(unpadded).ok())
+        .or_else(|| {
+            base64::engine::general_purpose::STANDARD_NO_PAD
+                .decode(unpadded)
+                .ok()
+        })
+}
+
+fn bearer(req: &HttpRequest) -> Option<String> {
+    let v = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let (scheme, token) = v.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_owned())
+}
+
+async fn upload(
+    state: web::Data<AppState>,
+    http: HttpRequest,
+    id: web::Path<String>,
+    body: Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let id = Uuid::parse_str(&id)
+        .map_err(|_| ApiError::not_found(format!("presentation request `{id}` not found")))?;
+    let Some(matcher) = state.face_matcher.clone() else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            InnerCode::FaceCheckNotConfigured,
+            "face check is not configured on this server",
+        ));
+    };
+    let req = state
+        .store
+        .request(id)
+        .await?
+        .filter(|r| r.kind == RequestKind::Presentation)
+        .ok_or_else(|| ApiError::not_found(format!("presentation request `{id}` not found")))?;
+    if req.expires_at <= state.clock.now() {
+        return Err(flows::expired(req.id));
+    }
+    if req.status.parse::<FlowStatus>().ok() != Some(FlowStatus::FaceCheckPending) {
+        return Err(ApiError::conflict(
+            "no selfie is awaited for this request: present the credential first",
+        )
+        .with_request_id(req.id.to_string()));
+    }
+    let held = req.result.clone().unwrap_or_default();
+    let expected = held["faceCheck"]["uploadTokenHash"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let given = bearer(&http).map(|t| token_hash(&t)).unwrap_or_default();
+    if expected.is_empty() || !bool::from(given.as_bytes().ct_eq(expected.as_bytes())) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            InnerCode::Forbidden,
+            "the upload token is missing or wrong: use the one the presentation answer gave",
+        )
+        .with_request_id(req.id.to_string()));
+    }
+    let pending: PendingFaceCheck = serde_json::from_value(held["faceCheck"].clone())
+        .map_err(|e| ApiError::internal(format!("stored face check unreadable: {e}")))?;
+    let selfie = selfie_bytes(&http, &body)?;
+    let verdict = held["heldVerdict"].clone();
+    let photo = verdict["verifiedCredentialsData"]
+        .as_array()
+        .and_then(|all| {
+            all.iter()
+                .find(|c| {
+                    c["type"]
+                        .as_array()
+                        .is_some_and(|t| t.iter().any(|x| x == &json!(pending.descriptor_id)))
+                })
+                .and_then(|c| c["claims"][&pending.source_photo_claim_name].as_str())
+        })
+        .map(str::to_owned);
+    let outcome = match photo.as_deref().map(decode_image_text) {
+        None => Err(PresentationError::FaceCheckPhotoMissing {
+            descriptor: pending.descriptor_id.clone(),
+            claim: pending.source_photo_claim_name.clone(),
+        }),
+        Some(None) => Err(PresentationError::FaceCheckFailed {
+            descriptor: pending.descriptor_id.clone(),
+            reason: format!(
+                "{}: the claim {:?} is not base64 image data",
+                ImageRole::Reference,
+                pending.source_photo_claim_name
+            ),
+        }),
+        Some(Some(reference)) => match matcher.compare(&reference, &selfie).await {
+            Ok(c) => verity_presentation::judge_face_check(
+                &pending,
+                f64::from(c.match_confidence_score),
+                Some(c.source_photo_quality.as_str().to_owned()),
+            ),
+            Err(e) if e.is_transient() || matches!(e, FaceMatchError::Matcher(_)) => {
+                // Not a verdict: nothing is recorded and the holder may upload again.
+                tracing::warn!(request_id = %req.id, code = e.code(), error = %e, "face check could not run");
+                return Err(ApiError::transient(format!(
+                    "the face check could not run: {e} ({})",
+                    e.code()
+                ))
+                .with_retry_after(5)
+                .with_request_id(req.id.to_string()));
+            }
+            Err(e) => Err(PresentationError::FaceCheckFailed {
+                descriptor: pending.descriptor_id.clone(),
+                reason: format!("{e} ({})", e.code()),
+            }),
+        },
+    };
+    drop(selfie);
+    match outcome {
+        Ok(result) => {
+            let mut body = verdict;
+            if let Some(all) = body["verifiedCredentialsData"].as_array_mut() {
+                for c in all.iter_mut().filter(|c| {
+                    c["type"]
+                        .as_array()
+                        .is_some_and(|t| t.iter().any(|x| x == &json!(pending.descriptor_id)))
+                }) {
+                    c["faceCheck"] = json!({
+                        "matchConfidenceScore": result.match_confidence_score,
+                        "sourcePhotoQuality": result.source_photo_quality,
+                    });
+                }
+            }
+            let t = flows::step(&state, &req, FlowStatus::PresentationVerified, Some(body));
+            match flows::apply(&state, &t).await? {
+                TransitionOutcome::Applied(_) => {
+                    tracing::info!(request_id = %req.id, score = result.match_confidence_score, "face check passed; presentation verified");
+                    Ok(HttpResponse::Ok().json(json!({
+                        "requestStatus": "presentation_verified",
+                        "faceCheck": { "matchConfidenceScore": result.match_confidence_score },
+                    })))
+                }
+                TransitionOutcome::Rejected(Rejection::Expired, _) => Err(flows::expired(req.id)),
+                TransitionOutcome::Rejected(_, _) => {
+                    Err(ApiError::conflict("this face check was already decided"))
+                }
+            }
+        }
+        Err(e) => {
+            tracing::info!(request_id = %req.id, code = e.code(), error = %e, "face check refused");
+            let err =
+                json!({ "code": e.hosted_code(), "message": e.to_string(), "innerCode": e.code() });
+            let mut t = flows::step(
+                &state,
+                &req,
+                FlowStatus::FaceCheckFailed,
+                flows::error_extra(err),
+            );
+            t.counter = Some(Counter::Refusal {
+                limit: flows::MAX_RECORDED_REFUSALS,
+            });
+            let refusal = ApiError::new(
+                StatusCode::BAD_REQUEST,
+                InnerCode::PresentationInvalid,
+                format!("{e} ({}); present the credential again to retry", e.code()),
+            )
+            .with_request_id(req.id.to_string());
+            match flows::apply(&state, &t).await? {
+                TransitionOutcome::Applied(_) => Err(refusal),
+                TransitionOutcome::Rejected(Rejection::LimitReached, _) => Err(ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    InnerCode::RateLimited,
+                    format!(
+                        "{e} ({}); this request already recorded {} refusals",
+                        e.code(),
+                        flows::MAX_RECORDED_REFUSALS
+                    ),
+                )
+                .with_request_id(req.id.to_string())),
+                TransitionOutcome::Rejected(Rejection::Expired, _) => Err(flows::expired(req.id)),
+                TransitionOutcome::Rejected(_, _) => {
+                    Err(ApiError::conflict("this face check was already decided"))
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn image_text_in_every_base64_form_a_wallet_may_send() {
+        let bytes = vec![0xff, 0xd8, 0xff, 0xe0, 1, 2, 3, 250];
+        for text in [
+            STANDARD.encode(&bytes),
+            URL_SAFE_NO_PAD.encode(&bytes),
+            format!("data:image/jpeg;base64,{}", STANDARD.encode(&bytes)),
+            format!("{}\n", STANDARD.encode(&bytes)),
+        ] {
+            assert_eq!(decode_image_text(&text), Some(bytes.clone()), "{text}");
+        }
+        assert_eq!(decode_image_text("not base64 at all!"), None);
+    }
+
+    #[test]
+    fn the_token_is_stored_as_its_hash() {
+        let h = token_hash("abc");
+        assert_ne!(h, "abc");
+        assert_eq!(h, token_hash("abc"));
+        assert_ne!(h, token_hash("abd"));
+    }
+}
