@@ -30,6 +30,11 @@ both_backends!(
     an_unusable_selfie_is_refused_naming_the_image,
 );
 
+#[tokio::test(flavor = "multi_thread")]
+async fn the_capture_page_takes_and_uploads_a_selfie_in_a_real_browser() {
+    capture_page_in_chromium(Backend::Sqlite).await;
+}
+
 /// A 1x1 PNG: a valid image for the test double, which scores without looking for faces.
 const PNG: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==";
 
@@ -365,4 +370,132 @@ async fn an_unusable_selfie_is_refused_naming_the_image(backend: Backend) {
     );
     let polled = e.status(&id).await;
     assert_eq!(polled["requestStatus"], "presentation_error", "{polled}");
+}
+
+/// The system Chromium, when it and the browser driver (`tests/browser`: `npm ci` there) are
+/// installed; `VERITY_TEST_REQUIRE_BROWSER=1` (CI) makes their absence a failure instead of a
+/// skip.
+fn chromium() -> Option<std::path::PathBuf> {
+    let driver = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("browser/node_modules/playwright-core");
+    if !driver.is_dir() {
+        assert!(
+            std::env::var("VERITY_TEST_REQUIRE_BROWSER").as_deref() != Ok("1"),
+            "VERITY_TEST_REQUIRE_BROWSER=1 but tests/browser has no node_modules (run npm ci there)"
+        );
+        eprintln!("skipping: tests/browser has no node_modules (npm ci there)");
+        return None;
+    }
+    let found = ["chromium", "chromium-browser", "google-chrome"]
+        .iter()
+        .find_map(|name| {
+            std::env::var_os("PATH").and_then(|paths| {
+                std::env::split_paths(&paths)
+                    .map(|dir| dir.join(name))
+                    .find(|p| p.is_file())
+            })
+        });
+    if found.is_none() {
+        assert!(
+            std::env::var("VERITY_TEST_REQUIRE_BROWSER").as_deref() != Ok("1"),
+            "VERITY_TEST_REQUIRE_BROWSER=1 but no chromium on PATH (apt-get install chromium)"
+        );
+        eprintln!("skipping: no chromium on PATH");
+    }
+    found
+}
+
+/// An MJPEG "camera" for Chromium's fake capture device: frames of a generated picture.
+fn fake_camera(dir: &std::path::Path) -> std::path::PathBuf {
+    let img = image::RgbImage::from_fn(320, 240, |x, y| {
+        let d = ((x as i32 - 160).pow(2) + (y as i32 - 120).pow(2)) as f32;
+        if d < 70.0 * 70.0 {
+            image::Rgb([224, 172, 140])
+        } else {
+            image::Rgb([(x / 2) as u8, 90, (y / 2) as u8])
+        }
+    });
+    let mut frame = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut frame, image::ImageFormat::Jpeg).unwrap();
+    let path = dir.join("camera.mjpeg");
+    let frames: Vec<u8> = (0..30).flat_map(|_| frame.get_ref().clone()).collect();
+    std::fs::write(&path, frames).unwrap();
+    path
+}
+
+async fn capture_page_in_chromium(backend: Backend) {
+    let Some(browser) = chromium() else {
+        return;
+    };
+    let Some(e) = face_env(backend, 88).await else {
+        return;
+    };
+    let vc = e.employee(true).await;
+    let (id, url) = e.request().await;
+    let presented = e.present(&url, &vc).await;
+    let capture = presented.body["faceCheck"]["captureUrl"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        capture.contains(&format!("/face-check/{id}#token=")),
+        "{capture}"
+    );
+    // The page itself carries no secret: the token is only in the fragment.
+    let (_, page) = send(e.env.app.http.get(capture.split('#').next().unwrap())).await;
+    let page = page.as_str().unwrap().to_owned();
+    assert!(
+        page.contains("getUserMedia") && !page.contains(presented.face_check_upload().unwrap().1)
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let camera = fake_camera(dir.path());
+    let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("face-check");
+    std::fs::create_dir_all(&shots).unwrap();
+    let screenshot = shots.join(format!("capture-{backend:?}.png"));
+    let script_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("browser");
+    let mut child = std::process::Command::new("node")
+        .current_dir(&script_dir)
+        .arg("capture.mjs")
+        .arg(&browser)
+        .arg(&camera)
+        .arg(&capture)
+        .arg(&screenshot)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > std::time::Duration::from_secs(90) {
+            child.kill().unwrap();
+            panic!("the browser script did not finish within 90 s");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("RESULT verified"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("capture page screenshot: {}", screenshot.display());
+    assert!(
+        screenshot.is_file(),
+        "no screenshot: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let polled = e.status(&id).await;
+    assert_eq!(
+        polled["requestStatus"],
+        "presentation_verified",
+        "the page did not complete the face check: {polled}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        polled["verifiedCredentialsData"][0]["faceCheck"]["matchConfidenceScore"],
+        88.0
+    );
+    assert_eq!(e.matcher.calls(), 1);
 }

@@ -38,8 +38,55 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::resource("/v1.0/faceCheck/{id}")
             .app_data(web::PayloadConfig::new(MAX_UPLOAD_BYTES))
             .route(web::post().to(upload)),
-    );
+    )
+    .route("/face-check/{id}", web::get().to(capture_page));
 }
+
+/// The capture page of request `id` with the upload token in the fragment (never sent to the
+/// server, so it appears in no access log).
+pub fn capture_url(state: &AppState, id: Uuid, token: &str) -> String {
+    format!("{}/face-check/{id}#token={token}", state.public_url)
+}
+
+/// `GET /face-check/{id}`: a page that opens the camera (getUserMedia), shows a preview and
+/// uploads one frame, for holders whose wallet cannot take the selfie itself. The upload
+/// token comes from the URL fragment; the page itself holds no secret.
+async fn capture_page(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = Uuid::parse_str(&id)
+        .map_err(|_| ApiError::not_found(format!("presentation request `{id}` not found")))?;
+    state
+        .store
+        .request(id)
+        .await?
+        .filter(|r| r.kind == RequestKind::Presentation)
+        .ok_or_else(|| ApiError::not_found(format!("presentation request `{id}` not found")))?;
+    let mut nonce = [0u8; 16];
+    OsRng.fill_bytes(&mut nonce);
+    let nonce = URL_SAFE_NO_PAD.encode(nonce);
+    let page = CAPTURE_PAGE
+        .replace("{{upload}}", &upload_url(&state, id))
+        .replace("{{nonce}}", &nonce);
+    Ok(HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header((
+            "Content-Security-Policy",
+            format!(
+                "default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; \
+                 connect-src 'self'; img-src blob: data:; media-src blob: mediastream:; \
+                 base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+            ),
+        ))
+        .insert_header(("Referrer-Policy", "no-referrer"))
+        .insert_header(("Cache-Control", "no-store"))
+        .insert_header(("X-Content-Type-Options", "nosniff"))
+        .body(page))
+}
+
+/// The capture page. `{{upload}}` and `{{nonce}}` are filled in; nothing else is dynamic.
+const CAPTURE_PAGE: &str = include_str!("face_check_page.html");
 
 /// The upload URL of request `id`.
 pub fn upload_url(state: &AppState, id: Uuid) -> String {
@@ -85,6 +132,7 @@ pub fn selfie_due(state: &AppState, req: &FlowRequest, token: &str) -> HttpRespo
         "faceCheck": {
             "uploadUrl": upload_url(state, req.id),
             "uploadToken": token,
+            "captureUrl": capture_url(state, req.id, token),
             "expiresAt": req.expires_at.timestamp(),
         }
     }))
