@@ -39,6 +39,32 @@ pub fn score_from_distance(distance: f64) -> u8 {
     score.round().clamp(0.0, 100.0) as u8
 }
 
+/// The score (0-100, rounded) of a remote service's similarity in 0..=1, given the similarity
+/// at which that service decides "same person" (`same_person_similarity`, e.g. 0.5 for
+/// CompreFace): linear from 0 to that point (score 0 to [`DEFAULT_THRESHOLD`]) and from it to 1
+/// (score [`DEFAULT_THRESHOLD`] to 100), so that "score >= 70" is again the model's own decision.
+/// Out-of-range and NaN similarities are clamped (NaN scores 0); a decision point outside
+/// (0, 1) is treated as 0.5.
+pub fn score_from_similarity(similarity: f64, same_person_similarity: f64) -> u8 {
+    let t = if same_person_similarity > 0.0 && same_person_similarity < 1.0 {
+        same_person_similarity
+    } else {
+        0.5
+    };
+    let s = if similarity.is_nan() {
+        0.0
+    } else {
+        similarity.clamp(0.0, 1.0)
+    };
+    let threshold = f64::from(DEFAULT_THRESHOLD);
+    let score = if s >= t {
+        threshold + (100.0 - threshold) * (s - t) / (1.0 - t)
+    } else {
+        threshold * s / t
+    };
+    score.round().clamp(0.0, 100.0) as u8
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -64,6 +90,28 @@ mod tests {
             (f64::NAN, 0),
         ] {
             assert_eq!(score_from_distance(d), s, "distance {d}");
+        }
+    }
+
+    #[test]
+    fn similarity_maps_the_services_decision_point_to_the_threshold() {
+        assert_eq!(score_from_similarity(0.5, 0.5), DEFAULT_THRESHOLD);
+        assert!(score_from_similarity(0.49, 0.5) < DEFAULT_THRESHOLD);
+        assert!(score_from_similarity(0.51, 0.5) >= DEFAULT_THRESHOLD);
+        assert_eq!(score_from_similarity(0.8, 0.8), DEFAULT_THRESHOLD);
+        for (s, t, score) in [
+            (0.0, 0.5, 0),
+            (1.0, 0.5, 100),
+            (0.75, 0.5, 85),
+            (0.25, 0.5, 35),
+            (1.7, 0.5, 100),
+            (-0.2, 0.5, 0),
+            (f64::NAN, 0.5, 0),
+            // A nonsensical decision point falls back to 0.5.
+            (0.5, 1.5, 70),
+            (0.5, 0.0, 70),
+        ] {
+            assert_eq!(score_from_similarity(s, t), score, "similarity {s} at {t}");
         }
     }
 }

@@ -90,6 +90,33 @@ pub fn check_image(role: ImageRole, bytes: &[u8]) -> Result<CheckedImage, FaceMa
     })
 }
 
+/// Decodes an image that passed [`check_image`], with its EXIF orientation applied (phones
+/// store selfies sideways and say so in EXIF).
+pub fn decode_checked(
+    role: ImageRole,
+    bytes: &[u8],
+    checked: CheckedImage,
+) -> Result<image::DynamicImage, FaceMatchError> {
+    use image::ImageDecoder;
+    let unreadable = |e: image::ImageError| FaceMatchError::UnreadableImage {
+        image: role,
+        reason: e.to_string(),
+    };
+    let format = match checked.format {
+        ImageFormat::Jpeg => image::ImageFormat::Jpeg,
+        ImageFormat::Png => image::ImageFormat::Png,
+    };
+    let mut decoder = ImageReader::with_format(Cursor::new(bytes), format)
+        .into_decoder()
+        .map_err(unreadable)?;
+    let orientation = decoder
+        .orientation()
+        .unwrap_or(image::metadata::Orientation::NoTransforms);
+    let mut decoded = image::DynamicImage::from_decoder(decoder).map_err(unreadable)?;
+    decoded.apply_orientation(orientation);
+    Ok(decoded)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -137,5 +164,23 @@ mod tests {
         // A PNG whose header is cut off.
         let e = check_image(ImageRole::Probe, &png(8, 8)[..12]).unwrap_err();
         assert_eq!(e.code(), "FACE-001", "{e}");
+    }
+
+    #[test]
+    fn decoding_a_checked_image_and_a_truncated_one() {
+        let bytes = jpeg(32, 40);
+        let checked = check_image(ImageRole::Probe, &bytes).unwrap();
+        let img = decode_checked(ImageRole::Probe, &bytes, checked).unwrap();
+        assert_eq!((img.width(), img.height()), (32, 40));
+        // The header is intact (so the check passes) but the pixels are cut off.
+        let bytes = png(64, 64);
+        let cut = &bytes[..bytes.len() / 2];
+        let checked = check_image(ImageRole::Reference, cut).unwrap();
+        let e = decode_checked(ImageRole::Reference, cut, checked).unwrap_err();
+        assert_eq!(
+            (e.code(), e.image()),
+            ("FACE-001", Some(ImageRole::Reference)),
+            "{e}"
+        );
     }
 }

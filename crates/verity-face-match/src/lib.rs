@@ -9,19 +9,37 @@
 //! - [`score_from_distance`] is the calibration from a face-descriptor distance to the score,
 //!   such that [`DEFAULT_THRESHOLD`] (70) sits at the model's recommended same-person distance.
 //! - `testing::FakeFaceMatcher` (feature `test-util`) is a test double.
+//! - Providers, picked by [`FaceMatchConfig`] through [`build`]: `local` ([`local`], cargo
+//!   feature `local`: dlib's models on this machine) and `http` ([`http`]: a remote
+//!   CompreFace-compatible verification service). docs/FACE_CHECK.md has the operator's view.
+//! - [`quality`] grades the reference photo (`sourcePhotoQuality`).
 //!
 //! Images are only ever held in memory for one comparison: no provider logs or stores them,
 //! and nothing here implements `Debug` over image bytes.
 
 mod calibration;
+mod config;
 mod error;
+pub mod http;
 mod image_check;
+#[cfg(feature = "local")]
+pub mod local;
+pub mod models;
+pub mod quality;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testing;
 
-pub use calibration::{DEFAULT_THRESHOLD, SAME_PERSON_DISTANCE, score_from_distance};
+pub use calibration::{
+    DEFAULT_THRESHOLD, SAME_PERSON_DISTANCE, score_from_distance, score_from_similarity,
+};
+pub use config::{
+    Built, DEFAULT_MODELS_DIR, FaceMatchConfig, HttpConfig, LOCAL_COMPILED_IN, Provider, build,
+    build_with_reason,
+};
 pub use error::{FaceMatchError, ImageRole};
-pub use image_check::{CheckedImage, ImageFormat, MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS, check_image};
+pub use image_check::{
+    CheckedImage, ImageFormat, MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS, check_image, decode_checked,
+};
 
 use serde::Serialize;
 
