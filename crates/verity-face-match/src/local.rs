@@ -4,9 +4,10 @@
 //! frontal face detector on a working copy scaled so its longer side is at most
 //! [`DETECT_MAX_SIDE`] (images under [`DETECT_MIN_SIDE`] are doubled, so faces down to ~40 px
 //! are found) -> exactly one face -> 5-point landmarks -> 150x150 aligned chip -> ResNet
-//! descriptor. The score is [`score_from_distance`] of the Euclidean distance between the two
-//! descriptors; the reference's quality comes from [`crate::quality::assess`] on the original
-//! pixels.
+//! descriptor. When the reduced copy shows no face, the detector looks again at full size (a
+//! small face in a large photo). The score is [`score_from_distance`] of the Euclidean distance
+//! between the two descriptors; the reference's quality comes from [`crate::quality::assess`]
+//! on the original pixels.
 //!
 //! Why the HOG detector rather than dlib's CNN (`mmod_human_face_detector.dat`): it needs no
 //! model file, runs in tens of milliseconds on one core where the CNN takes seconds without a
@@ -25,7 +26,7 @@ use std::sync::{Arc, Mutex};
 
 use dlib_face_recognition::{
     FaceDetector, FaceDetectorTrait, FaceEncoderNetwork, FaceEncoderTrait, FaceEncoding,
-    ImageMatrix, LandmarkPredictor, LandmarkPredictorTrait,
+    ImageMatrix, LandmarkPredictor, LandmarkPredictorTrait, Rectangle,
 };
 use image::imageops::{self, FilterType};
 use image::{DynamicImage, RgbImage};
@@ -240,22 +241,20 @@ fn one_face(
     let rgb = image.to_rgb8();
     let (w, h) = rgb.dimensions();
     let long = w.max(h);
-    let scale = if long > DETECT_MAX_SIDE {
+    let mut scale = if long > DETECT_MAX_SIDE {
         f64::from(DETECT_MAX_SIDE) / f64::from(long)
     } else if long < DETECT_MIN_SIDE {
         2.0
     } else {
         1.0
     };
-    let work: Cow<'_, RgbImage> = if scale == 1.0 {
-        Cow::Borrowed(&rgb)
-    } else {
-        let sw = ((f64::from(w) * scale).round() as u32).max(1);
-        let sh = ((f64::from(h) * scale).round() as u32).max(1);
-        Cow::Owned(imageops::resize(&rgb, sw, sh, FilterType::Triangle))
-    };
-    let matrix = to_matrix(&work)?;
-    let faces = worker.detector.face_locations(&matrix);
+    // A face too small for the reduced copy is looked for again at full size.
+    let mut found = detect(worker, &rgb, scale)?;
+    if found.1.is_empty() && scale < 1.0 {
+        scale = 1.0;
+        found = detect(worker, &rgb, scale)?;
+    }
+    let (matrix, faces) = found;
     match faces.len() {
         0 => return Err(FaceMatchError::NoFace { image: role }),
         1 => {}
@@ -287,6 +286,25 @@ fn one_face(
             height: bottom.saturating_sub(top).max(1),
         },
     })
+}
+
+/// The working copy at `scale` and the faces the detector finds in it.
+fn detect(
+    worker: &Worker,
+    rgb: &RgbImage,
+    scale: f64,
+) -> Result<(ImageMatrix, Vec<Rectangle>), FaceMatchError> {
+    let (w, h) = rgb.dimensions();
+    let work: Cow<'_, RgbImage> = if scale == 1.0 {
+        Cow::Borrowed(rgb)
+    } else {
+        let sw = ((f64::from(w) * scale).round() as u32).max(1);
+        let sh = ((f64::from(h) * scale).round() as u32).max(1);
+        Cow::Owned(imageops::resize(rgb, sw, sh, FilterType::Triangle))
+    };
+    let matrix = to_matrix(&work)?;
+    let faces = worker.detector.face_locations(&matrix).to_vec();
+    Ok((matrix, faces))
 }
 
 /// Copies pixels into dlib's matrix (through the image version its safe constructor takes).
