@@ -20,6 +20,8 @@ RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates
 COPY --from=build /src/target/release/verity /usr/local/bin/verity
 # face_check.models_dir defaults to ./face-models, the working directory's.
 COPY --from=build --chown=verity /src/face-models /var/lib/verity/face-models
+# One OpenBLAS thread per comparison: the matcher runs comparisons in parallel itself.
+ENV OPENBLAS_NUM_THREADS=1
 USER verity
 WORKDIR /var/lib/verity
 EXPOSE 8080

@@ -52,6 +52,27 @@ fn args() -> Args {
     a
 }
 
+/// utime + stime of this process, in clock ticks (Linux `/proc/self/stat`; 0 elsewhere).
+fn cpu_ticks() -> u64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0;
+    };
+    // Fields after the command name (which is in parentheses and may hold spaces).
+    let rest = stat.rsplit(')').next().unwrap_or_default();
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after ")".
+    let field = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    field(11) + field(12)
+}
+
+/// Clock ticks per second (`getconf CLK_TCK`, 100 on Linux).
+const TICKS_PER_S: f64 = 100.0;
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i.min(sorted.len() - 1)]
@@ -100,6 +121,7 @@ async fn main() {
         matcher.compare(&photos[0].1, &photos[1].1).await.unwrap();
     }
     let started = Instant::now();
+    let cpu_before = cpu_ticks();
     let mut clients = Vec::new();
     for c in 0..a.concurrency {
         let matcher = Arc::clone(&matcher);
@@ -121,6 +143,7 @@ async fn main() {
         latencies.extend(c.await.unwrap());
     }
     let elapsed = started.elapsed();
+    let cpu_s = (cpu_ticks() - cpu_before) as f64 / TICKS_PER_S;
     latencies.sort();
     println!(
         "\n{} comparisons, {} at a time: {:.2} s, {:.2} comparisons/s; latency p50 {} ms, p95 {} ms, max {} ms",
@@ -131,5 +154,11 @@ async fn main() {
         percentile(&latencies, 0.5).as_millis(),
         percentile(&latencies, 0.95).as_millis(),
         latencies.last().map_or(0, |d| d.as_millis()),
+    );
+    let cpu_ms = cpu_s * 1000.0 / latencies.len() as f64;
+    println!(
+        "CPU {cpu_ms:.0} ms per comparison (this process, all threads): {:.2} comparisons/s per \
+         idle core",
+        1000.0 / cpu_ms
     );
 }
