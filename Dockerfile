@@ -6,9 +6,8 @@ RUN apt-get update && apt-get install -y --no-install-recommends \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
-# Building verity-face-match in the same invocation turns its `local` feature on for the
-# binary too (features are unified per build).
-RUN cargo build --release --locked -p verity -p verity-face-match --features verity-face-match/local
+# `face-local`: the binary with the local face matcher (dlib).
+RUN cargo build --release --locked -p verity --features face-local
 # The CC0 models (5-point landmarks, ResNet descriptor); never the 68-point model.
 RUN bash crates/verity-face-match/scripts/fetch-models.sh /src/face-models
 

@@ -31,6 +31,8 @@ pub struct Config {
     pub verifier: VerifierConfig,
     /// How credentials are issued.
     pub issuance: IssuanceConfig,
+    /// The face matcher of presentation face checks.
+    pub face_check: verity_face_match::FaceMatchConfig,
 }
 
 /// Issuance tuning.
@@ -360,6 +362,7 @@ impl Default for Config {
             callbacks: crate::outbox::CallbackConfig::default(),
             verifier: VerifierConfig::default(),
             issuance: IssuanceConfig::default(),
+            face_check: verity_face_match::FaceMatchConfig::default(),
         }
     }
 }

@@ -83,6 +83,8 @@ pub struct StartupSummary {
     pub authorities: Vec<String>,
     pub created_authority: Option<String>,
     pub admin_token: AdminTokenSource,
+    /// Which face matcher is active, or why none is.
+    pub face_check: String,
 }
 
 /// A built, not yet running, server.
@@ -153,7 +155,7 @@ impl Application {
 
         let mut domains = vec![host_of(&public_url)];
         domains.extend(config.server.domains.iter().map(|d| d.to_ascii_lowercase()));
-        let summary = StartupSummary {
+        let mut summary = StartupSummary {
             listen,
             public_url: public_url.clone(),
             database: store.backend(),
@@ -165,6 +167,7 @@ impl Application {
                 .collect(),
             created_authority: prepared.created_authority.as_ref().map(|a| a.did.clone()),
             admin_token: prepared.admin_token_source.clone(),
+            face_check: String::new(),
         };
         let callback_fetcher = verity_did::HttpFetcher::new(config.callbacks.fetch_policy())
             .map_err(|e| StartupError::Other(format!("callbacks: {e}")))?;
@@ -202,7 +205,16 @@ impl Application {
         )
         .with_skew(config.auth.clock_skew_secs)
         .with_fail_open_on_unreachable(config.verifier.status_fail_open);
-        let face_matcher = seams.face_matcher.clone();
+        let (face_matcher, face_note) = match seams.face_matcher.clone() {
+            Some(m) => (Some(m.clone()), format!("face check: {} (given)", m.name())),
+            None => {
+                let built = verity_face_match::build_with_reason(&config.face_check)
+                    .map_err(|e| StartupError::Other(format!("[face_check]: {e}")))?;
+                (built.matcher, built.note)
+            }
+        };
+        tracing::info!(face_check = %face_note, "face matcher");
+        summary.face_check = face_note;
         let verifier = verifier.with_face_check(face_matcher.is_some());
         let state = web::Data::new(AppState {
             outbox,

@@ -177,6 +177,7 @@ async fn serve(config_file: Option<&Path>) -> Result<(), String> {
         };
         println!("  Authority:      {did}{marker}");
     }
+    println!("  Face check:     {}", s.face_check);
     match &s.admin_token {
         AdminTokenSource::Config => {
             println!("  Admin token:    from configuration (auth.admin_token)")
