@@ -261,12 +261,21 @@ async fn concurrent_holder_requests_get_one_credential(backend: Backend) {
     let (contract, url) = hint_request(&env, None).await;
     let session = env.session(&url).await;
     let opts = ReceiveOptions::default();
+    // Eight holder requests of one wallet at once (as a wallet retrying a lost answer): one
+    // credential is issued and recorded, and every answer hands over that same credential.
     let results = join_all((0..8).map(|_| submit(&session, &opts))).await;
-    let ok = results.iter().filter(|(s, _)| *s == 200).count();
-    assert_eq!(ok, 1, "{results:?}");
-    for (status, body) in results.iter().filter(|(s, _)| *s != 200) {
-        assert_eq!(*status, 409, "{body}");
+    for (status, body) in &results {
+        assert_eq!(*status, 200, "{body}");
     }
+    let vcs: std::collections::HashSet<&str> = results
+        .iter()
+        .map(|(_, b)| b["vc"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        vcs.len(),
+        1,
+        "one credential, handed over to each: {results:?}"
+    );
     let issued = env
         .store()
         .find_credentials(Some(contract.parse().unwrap()), None, None, 10)
@@ -275,6 +284,26 @@ async fn concurrent_holder_requests_get_one_credential(backend: Backend) {
     assert_eq!(issued.len(), 1, "one credential recorded");
     let (_, polled) = env.poll(session.state()).await;
     assert_eq!(polled["requestStatus"], "request_retrieved", "{polled}");
+    // Another holder who saw the QR code gets nothing: the credential is not theirs.
+    let (other, _dir) = second_wallet(&env, Algorithm::ES256);
+    let theirs = verity_wallet::IssuanceSession::start(&other, &url)
+        .await
+        .unwrap();
+    let (status, refused) = submit(&theirs, &opts).await;
+    assert_eq!(status, 409, "{refused}");
+    // Once the wallet completes, the request holds the credential no more.
+    let (status, _) = session.complete("issuance_successful", None).await.unwrap();
+    assert_eq!(status, 204);
+    let stored = env
+        .store()
+        .request(session.state().parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        !stored.result.unwrap().to_string().contains("delivery"),
+        "the credential is not kept after completion"
+    );
 }
 
 async fn a_token_of_another_kind_is_not_a_holder_request(backend: Backend) {

@@ -901,10 +901,18 @@ async fn completion_keeps_the_first_outcome(backend: Backend) {
     env.app.app_state().outbox.wake();
     tokio::time::sleep(Duration::from_millis(500)).await;
     let calls = env.rp.calls();
+    // Delivery is at least once: advancing the clock past a delivery still in flight lets it
+    // be sent again, so repeats of one message are folded.
     let of = |id: &str| -> Vec<String> {
+        let mut seen: Vec<&Value> = Vec::new();
         calls
             .iter()
             .filter(|c| c.body["requestId"] == id)
+            .filter(|c| {
+                let repeat = seen.contains(&&c.body);
+                seen.push(&c.body);
+                !repeat
+            })
             .map(|c| c.body["requestStatus"].as_str().unwrap().to_owned())
             .collect()
     };
@@ -1481,18 +1489,16 @@ async fn racing_holder_requests_issue_one_credential(backend: Backend) {
         };
         let (a, b, c) = (sign(), sign(), sign());
         let (ra, rb, rc) = tokio::join!(session.submit(&a), session.submit(&b), session.submit(&c));
-        let mut statuses: Vec<u16> = [ra, rb, rc]
+        // One credential is issued; the same holder's other requests get that same one.
+        let vcs: std::collections::HashSet<String> = [ra, rb, rc]
             .into_iter()
             .map(|r| {
                 let (status, body) = r.unwrap();
-                if status != 200 {
-                    assert_error_shape(&body, "conflict", "conflict");
-                }
-                status
+                assert_eq!(status, 200, "{body}");
+                body["vc"].as_str().unwrap().to_owned()
             })
             .collect();
-        statuses.sort_unstable();
-        assert_eq!(statuses, vec![200, 409, 409]);
+        assert_eq!(vcs.len(), 1);
     }
     assert_eq!(
         env.store()

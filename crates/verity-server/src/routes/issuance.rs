@@ -503,6 +503,12 @@ async fn issue(
     {
         return Err(replayed());
     }
+    // The credential was issued to this very holder but its answer was lost (the wallet
+    // retries with a fresh holder request): hand the same credential over again.
+    if let Some(vc) = delivered_to(&req, holder.did()) {
+        tracing::info!(request_id = %req.id, "credential handed over again to its holder");
+        return Ok(HttpResponse::Ok().json(json!({ "vc": vc })));
+    }
     // A snapshot, to answer early; the step below decides.
     refuse_ended(&req)?;
     check_pin(&state, &req, &holder, &jti).await?;
@@ -541,7 +547,11 @@ async fn issue(
     // and the credential record and the replay records are written with it. Of concurrent
     // holder requests (each with its own jti) exactly one gets here first; the others'
     // credentials are never recorded nor returned (their status indices stay used).
-    let mut t = flows::step(&state, &req, FlowStatus::CredentialIssued, None);
+    // The step's body is internal (`credential_issued` is never shown to the RP, polling
+    // shows `request_retrieved`) and holds the credential for its holder until the wallet
+    // completes, in case this answer is lost; completion or the purge removes it.
+    let delivery = json!({ "delivery": { "holder": holder.did(), "vc": vc } });
+    let mut t = flows::step(&state, &req, FlowStatus::CredentialIssued, Some(delivery));
     t.issued = Some(record);
     t.once = std::iter::once(jti).chain(replay.take()).collect();
     match flows::apply(&state, &t).await? {
@@ -555,12 +565,29 @@ async fn issue(
         }
         TransitionOutcome::Rejected(Rejection::Expired, _) => Err(flows::expired(req.id)),
         TransitionOutcome::Rejected(_, current) => {
+            // A concurrent holder request of the same holder won: its credential is the one.
+            if let Some(vc) = delivered_to(&current, holder.did()) {
+                return Ok(HttpResponse::Ok().json(json!({ "vc": vc })));
+            }
             refuse_ended(&current)?;
             Err(ApiError::conflict(
                 "a credential was already issued for this request",
             ))
         }
     }
+}
+
+/// The credential a `credential_issued` request holds for `holder`, when it was issued to
+/// that holder (proven by the holder request's signature): the wallet may not have received
+/// it. Once the wallet completes, the request holds nothing.
+fn delivered_to(req: &FlowRequest, holder: &str) -> Option<String> {
+    if req.status.parse::<FlowStatus>().ok() != Some(FlowStatus::CredentialIssued) {
+        return None;
+    }
+    let d = &req.result.as_ref()?["delivery"];
+    (d["holder"].as_str() == Some(holder))
+        .then(|| d["vc"].as_str().map(str::to_owned))
+        .flatten()
 }
 
 /// Replay scope of holder-request `jti`s.
