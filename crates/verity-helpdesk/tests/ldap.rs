@@ -2,6 +2,8 @@
 //! its own configuration and database in a temporary directory (never the system service).
 //! Without slapd the tests print a note and pass, unless VERITY_TEST_REQUIRE_LDAP=1.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -424,11 +426,14 @@ async fn access_pass_and_mfa_reregistration_are_unsupported_with_a_reason() {
     }
 }
 
+/// A config field and a change that breaks it.
+type Change = Box<dyn Fn(&mut LdapConfig)>;
+
 #[test]
 fn config_checks_name_the_field() {
     let ok = config("ldap://127.0.0.1:389", SERVICE_DN, "pw");
     assert!(LdapDirectory::new(ok.clone()).is_ok());
-    let cases: [(&str, Box<dyn Fn(&mut LdapConfig)>); 5] = [
+    let cases: [(&str, Change); 5] = [
         ("ldap.url", Box::new(|c| c.url = "http://host".into())),
         ("ldap.url", Box::new(|c| c.url = "not a url".into())),
         (
