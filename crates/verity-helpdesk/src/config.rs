@@ -216,3 +216,35 @@ fn base_url(field: &'static str, value: &str) -> Result<Url, DirectoryError> {
     }
     Ok(url)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backend_is_chosen_by_its_table_and_unknown_keys_are_refused() {
+        let ldap: DirectoryConfig = toml::from_str(
+            "[ldap]\nurl = \"ldap://127.0.0.1:389\"\nbind_dn = \"cn=helpdesk\"\nbind_password = \"pw\"\nbase_dn = \"ou=people\"\n",
+        )
+        .unwrap();
+        let DirectoryConfig::Ldap(ldap) = ldap else {
+            panic!("expected the LDAP backend")
+        };
+        assert_eq!(
+            (
+                ldap.upn_attribute.as_str(),
+                ldap.disabled_attribute.as_str()
+            ),
+            ("mail", "employeeType")
+        );
+        assert!(ldap.validate().is_ok());
+
+        let err = toml::from_str::<DirectoryConfig>("[ad]\nurl = \"x\"\n").unwrap_err();
+        assert!(err.to_string().contains("unknown variant `ad`"), "{err}");
+        let err = toml::from_str::<DirectoryConfig>(
+            "[graph]\ntenant_id = \"t\"\nclient_id = \"c\"\nclient_secret = \"s\"\nscope = \"x\"\n",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("unknown field `scope`"), "{err}");
+    }
+}
