@@ -95,6 +95,12 @@ fn users() -> Vec<Value> {
             "Locked Out",
             true,
         ),
+        user(
+            "55555555-eeee",
+            "kim_fabrikam.example#EXT#@contoso.example",
+            "Kim Guest",
+            true,
+        ),
     ]
 }
 
@@ -390,8 +396,15 @@ async fn finds_by_upn_object_id_and_mail_with_one_cached_token() {
         .unwrap();
     assert!(!megan.profile.enabled);
 
+    // A guest's UPN holds '#': it must be escaped in the path, not end the URL.
+    let guest = EmployeeKey::UserPrincipalName("kim_fabrikam.example#EXT#@contoso.example".into());
+    assert_eq!(
+        dir.find(&guest).await.unwrap().id,
+        EmployeeId("55555555-eeee".into())
+    );
+
     let st = server.state();
-    assert_eq!(st.token_requests, 1, "one token for all four calls");
+    assert_eq!(st.token_requests, 1, "one token for all five calls");
     assert_eq!(st.graph_requests[0].1, "/v1.0/users/alex@contoso.example");
     assert_eq!(
         st.graph_requests[2].2.get("$filter").map(String::as_str),
