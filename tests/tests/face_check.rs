@@ -28,6 +28,7 @@ both_backends!(
     a_credential_without_the_photo_claim_is_refused,
     only_the_holder_with_the_token_uploads_and_strangers_cannot_end_the_wait,
     an_unusable_selfie_is_refused_naming_the_image,
+    answers_and_selfies_at_once_have_one_outcome_and_a_lost_answer_is_recovered,
 );
 
 #[tokio::test(flavor = "multi_thread")]
@@ -500,4 +501,50 @@ async fn capture_page_in_chromium(backend: Backend) {
         88.0
     );
     assert_eq!(e.matcher.calls(), 1);
+}
+
+async fn answers_and_selfies_at_once_have_one_outcome_and_a_lost_answer_is_recovered(
+    backend: Backend,
+) {
+    let Some(e) = face_env(backend, 90).await else {
+        return;
+    };
+    let vc = e.employee(true).await;
+    let (id, url) = e.request().await;
+    // The holder answers twice at once: one awaits the selfie, both get its upload token.
+    let (a, b) = tokio::join!(e.present(&url, &vc), e.present(&url, &vc));
+    let token = a.face_check_upload().unwrap().1.to_owned();
+    assert_eq!(b.face_check_upload().unwrap().1, token);
+    // The answer was lost: presenting again gets the same token, and nothing changes.
+    let again = e.present(&url, &vc).await;
+    assert_eq!(again.face_check_upload().unwrap().1, token);
+    assert_eq!(e.status(&id).await["requestStatus"], "request_retrieved");
+    // Two selfies at once: one decides, the other finds it decided.
+    let selfie = png();
+    let (x, y) = tokio::join!(
+        e.env.wallet.upload_selfie(&a, &selfie),
+        e.env.wallet.upload_selfie(&b, &selfie)
+    );
+    let mut statuses = [x.unwrap().0, y.unwrap().0];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 409]);
+    let mut rows: Vec<String> = outbox_of(&e.env.app, &id)
+        .await
+        .into_iter()
+        .map(|m| m.request_status)
+        .collect();
+    rows.sort();
+    assert_eq!(
+        rows,
+        ["presentation_verified", "request_retrieved"],
+        "one verdict"
+    );
+    // Decided: presenting again is an answered request, not a new token.
+    let err = e
+        .env
+        .wallet
+        .present_with(&url, &presenting(vec![vc]))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("already answered"), "{err}");
 }

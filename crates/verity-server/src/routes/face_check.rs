@@ -97,17 +97,26 @@ fn token_hash(token: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(token.as_bytes()))
 }
 
+/// The upload token of `holder`'s face check on `req`: derived (keyed with the service's
+/// pepper), so a holder whose answer was lost gets the same token again by presenting again,
+/// and only its hash is stored.
+pub fn upload_token(state: &AppState, req: &FlowRequest, holder: &str) -> String {
+    state
+        .pepper
+        .hash(&format!("verity/face-check-upload/{}/{holder}", req.id))
+}
+
 /// What a verified answer to a face-check request writes instead of the verdict: the verdict
 /// body held back, the pending check and the upload token's hash. Returns the transition and
 /// the token to hand to the wallet.
 pub fn await_selfie_step(
+    state: &AppState,
     req: &FlowRequest,
     verified_body: Value,
     pending: &PendingFaceCheck,
 ) -> Result<(verity_store::Transition, String), ApiError> {
-    let mut raw = [0u8; 32];
-    OsRng.fill_bytes(&mut raw);
-    let token = URL_SAFE_NO_PAD.encode(raw);
+    let holder = verified_body["subject"].as_str().unwrap_or_default();
+    let token = upload_token(state, req, holder);
     let held = json!({
         "heldVerdict": verified_body,
         "faceCheck": {
@@ -124,6 +133,17 @@ pub fn await_selfie_step(
         held,
     );
     Ok((t, token))
+}
+
+/// The upload token again when `current` already awaits the selfie of `holder`: the holder's
+/// first answer was lost, or it answered twice at once. `None` for anyone else.
+pub fn selfie_still_due(state: &AppState, current: &FlowRequest, holder: &str) -> Option<String> {
+    if current.status.parse::<FlowStatus>().ok() != Some(FlowStatus::FaceCheckPending) {
+        return None;
+    }
+    let held = current.result.as_ref()?;
+    (held["heldVerdict"]["subject"].as_str() == Some(holder))
+        .then(|| upload_token(state, current, holder))
 }
 
 /// The wallet's answer when its presentation passed and the selfie is due.

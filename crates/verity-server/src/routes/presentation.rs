@@ -330,7 +330,8 @@ async fn response(
             // A face check holds the verdict back until the holder's selfie is compared.
             let (mut t, upload_token) = match verified.pending_face_check() {
                 Some(pending) => {
-                    let (t, token) = super::face_check::await_selfie_step(&req, extra, pending)?;
+                    let (t, token) =
+                        super::face_check::await_selfie_step(&state, &req, extra, pending)?;
                     (t, Some(token))
                 }
                 None => (
@@ -367,6 +368,17 @@ async fn response(
                     },
                     req.id,
                 )),
+                // This holder's selfie is already awaited (its first answer was lost, or it
+                // answered twice at once): the same upload token again, nothing written.
+                TransitionOutcome::Rejected(
+                    Rejection::WrongStatus(FlowStatus::FaceCheckPending),
+                    current,
+                ) if upload_token.is_some() => {
+                    match super::face_check::selfie_still_due(&state, &current, &verified.subject) {
+                        Some(token) => Ok(super::face_check::selfie_due(&state, &current, &token)),
+                        None => Err(already_answered()),
+                    }
+                }
                 TransitionOutcome::Rejected(_, _) => Err(already_answered()),
             }
         }
