@@ -281,7 +281,7 @@ pub async fn apply(state: &AppState, t: &Transition) -> Result<TransitionOutcome
     match &outcome {
         TransitionOutcome::Applied(req) => {
             tracing::debug!(request_id = %req.id, status = %t.to, "request status changed");
-            if t.callback.is_some() && t.to.is_reported() {
+            if t.writes_callback() {
                 state.outbox.wake();
             }
         }

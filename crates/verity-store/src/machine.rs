@@ -272,6 +272,43 @@ pub struct Transition {
 }
 
 impl Transition {
+    /// The outbox row this step writes: its callback, when it has one and `to` is reported to
+    /// RPs.
+    pub fn callback_message(&self) -> Option<crate::flow_model::NewCallback> {
+        let target = self.callback.as_ref().filter(|_| self.writes_callback())?;
+        Some(crate::flow_model::NewCallback {
+            id: target.id,
+            request_id: self.request_id,
+            request_status: self.to.as_str().to_owned(),
+            url: target.url.clone(),
+            headers: target.headers.clone(),
+            body: self.body.clone(),
+            give_up_at: target.give_up_at,
+        })
+    }
+
+    /// Whether the step writes a callback row: it has a callback and `to` is reported to RPs.
+    pub fn writes_callback(&self) -> bool {
+        self.callback.is_some() && self.to.is_reported()
+    }
+
+    /// Whether the step writes nothing but the request row (no replay record, credential or
+    /// callback): then its guarded update alone is the step.
+    pub fn writes_only_the_row(&self) -> bool {
+        self.once.is_empty() && self.issued.is_none() && !self.writes_callback()
+    }
+
+    /// The stored names of the statuses the step may leave, for the guarded update.
+    pub(crate) fn allowed_from_names(&self) -> Vec<&'static str> {
+        self.to
+            .allowed_from(self.kind)
+            .iter()
+            .map(|s| s.as_str())
+            .collect()
+    }
+}
+
+impl Transition {
     /// A step to `to` with `body` and nothing else written.
     pub fn new(
         request_id: Uuid,

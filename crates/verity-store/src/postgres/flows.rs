@@ -518,11 +518,6 @@ async fn apply_step(
     Ok(Ok(updated))
 }
 
-/// Whether step `t` writes a callback row.
-fn writes_callback(t: &Transition) -> bool {
-    t.callback.is_some() && t.to.is_reported()
-}
-
 /// The step's compare-and-set in one statement: the update happens only when the row is in a
 /// state [`check_step`] allows (kind, a status the step may leave, not completed, live when
 /// required, counter below its limit), evaluated under the row lock. `None` when the row was
@@ -534,11 +529,7 @@ async fn guarded_update(
     now: DateTime<Utc>,
 ) -> Result<Option<FlowRequest>> {
     fault::statement("update request status")?;
-    let allowed: Vec<&str> =
-        t.to.allowed_from(t.kind)
-            .iter()
-            .map(|s| s.as_str())
-            .collect();
+    let allowed = t.allowed_from_names();
     let limit = t.counter.map(Counter::limit);
     let row: Option<RequestRow> = sqlx::query_as(concat!(
         "UPDATE flow_requests SET status = $2, result = $3, \
@@ -576,16 +567,7 @@ async fn write_step_records(
     if let Some(c) = &t.issued {
         insert_issued(conn, c).await?;
     }
-    if let (Some(target), true) = (&t.callback, writes_callback(t)) {
-        let m = NewCallback {
-            id: target.id,
-            request_id: t.request_id,
-            request_status: t.to.as_str().to_owned(),
-            url: target.url.clone(),
-            headers: target.headers.clone(),
-            body: t.body.clone(),
-            give_up_at: target.give_up_at,
-        };
+    if let Some(m) = t.callback_message() {
         insert_callback(conn, &m, callback_seq(t, updated.refusals), now).await?;
     }
     Ok(())
@@ -693,7 +675,7 @@ impl FlowStore for PgStore {
         // nothing but the row is one guarded UPDATE (atomic on its own); one with replay
         // records, a credential or a callback is a transaction of exactly those inserts and
         // the guarded UPDATE. A refused step goes the locked way, which says why.
-        if t.once.is_empty() && t.issued.is_none() && !writes_callback(t) {
+        if t.writes_only_the_row() {
             fault::statement("acquire connection")?;
             let mut conn = self
                 .pool
