@@ -124,13 +124,15 @@ pub async fn collect_claims(
     }
     for a in &rules.id_tokens {
         let target = id_token_target(&a.configuration);
-        let Some(token) = att["idTokens"][&a.configuration].as_str() else {
-            if a.required {
-                return Err(IssuanceError::AttestationMissing {
-                    reason: format!("an id_token from `{}` is required", a.configuration),
-                    target,
-                });
-            }
+        let Some(token) = given(
+            att,
+            "idTokens",
+            &a.configuration,
+            a.required,
+            &target,
+            || format!("an id_token from `{}` is required", a.configuration),
+        )?
+        else {
             continue;
         };
         let claims = ctx
@@ -166,13 +168,15 @@ pub async fn collect_claims(
     }
     for a in &rules.access_tokens {
         let target = format!("attestations.accessTokens[{}]", a.configuration);
-        let Some(token) = att["accessTokens"][&a.configuration].as_str() else {
-            if a.required {
-                return Err(IssuanceError::AttestationMissing {
-                    reason: format!("an access token from `{}` is required", a.configuration),
-                    target,
-                });
-            }
+        let Some(token) = given(
+            att,
+            "accessTokens",
+            &a.configuration,
+            a.required,
+            &target,
+            || format!("an access token from `{}` is required", a.configuration),
+        )?
+        else {
             continue;
         };
         let claims = ctx
@@ -193,16 +197,20 @@ pub async fn collect_claims(
     let verifier = ctx.verifier.clone().with_now(ctx.now);
     for a in &rules.presentations {
         let target = format!("attestations.presentations[{}]", a.credential_type);
-        let Some(vp) = att["presentations"][&a.credential_type].as_str() else {
-            if a.required {
-                return Err(IssuanceError::AttestationMissing {
-                    reason: format!(
-                        "a presentation of a `{}` credential is required",
-                        a.credential_type
-                    ),
-                    target,
-                });
-            }
+        let Some(vp) = given(
+            att,
+            "presentations",
+            &a.credential_type,
+            a.required,
+            &target,
+            || {
+                format!(
+                    "a presentation of a `{}` credential is required",
+                    a.credential_type
+                )
+            },
+        )?
+        else {
             continue;
         };
         let mut requested = RequestedCredential::new(a.credential_type.clone());
@@ -250,4 +258,24 @@ pub async fn collect_claims(
         )?);
     }
     Ok(out)
+}
+
+/// The holder's `attestations.<section>.<key>` string; `None` when absent and optional, an
+/// [`IssuanceError::AttestationMissing`] at `target` with `missing()` when absent and required.
+fn given<'a>(
+    att: &'a Value,
+    section: &str,
+    key: &str,
+    required: bool,
+    target: &str,
+    missing: impl FnOnce() -> String,
+) -> Result<Option<&'a str>, IssuanceError> {
+    match att[section][key].as_str() {
+        Some(v) => Ok(Some(v)),
+        None if required => Err(IssuanceError::AttestationMissing {
+            reason: missing(),
+            target: target.to_owned(),
+        }),
+        None => Ok(None),
+    }
 }
