@@ -270,6 +270,23 @@ pub fn step(
     t
 }
 
+/// A refused answer's step of `req` to `to` (`presentation_error`, or `face_check_failed`
+/// reported as it): the error RPs get (hosted code, message, `PRES-0xx` code), counted and
+/// limited to [`MAX_RECORDED_REFUSALS`] per request.
+pub fn refusal_step(
+    state: &AppState,
+    req: &FlowRequest,
+    to: FlowStatus,
+    e: &verity_presentation::PresentationError,
+) -> Transition {
+    let err = json!({ "code": e.hosted_code(), "message": e.to_string(), "innerCode": e.code() });
+    let mut t = step(state, req, to, error_extra(err));
+    t.counter = Some(verity_store::Counter::Refusal {
+        limit: MAX_RECORDED_REFUSALS,
+    });
+    t
+}
+
 /// The `error` member of a status body.
 pub fn error_extra(error: Value) -> Option<Value> {
     Some(json!({ "error": error }))

@@ -24,7 +24,7 @@ use subtle::ConstantTimeEq;
 use uuid::Uuid;
 use verity_face_match::{FaceMatchError, ImageRole, MAX_IMAGE_BYTES};
 use verity_presentation::{PendingFaceCheck, PresentationError};
-use verity_store::{Counter, FlowRequest, FlowStatus, Rejection, RequestKind, TransitionOutcome};
+use verity_store::{FlowRequest, FlowStatus, Rejection, RequestKind, TransitionOutcome};
 
 use crate::error::{ApiError, InnerCode};
 use crate::flows;
@@ -203,6 +203,14 @@ fn decode_image_text(text: &str) -> Option<Vec<u8>> {
         })
 }
 
+/// Whether `entry` of the held `verifiedCredentialsData` is the credential the face check is on.
+fn answers(entry: &Value, pending: &PendingFaceCheck) -> bool {
+    entry["type"].as_array().is_some_and(|t| {
+        t.iter()
+            .any(|x| x.as_str() == Some(pending.descriptor_id.as_str()))
+    })
+}
+
 fn bearer(req: &HttpRequest) -> Option<String> {
     let v = req
         .headers()
@@ -267,11 +275,7 @@ async fn upload(
         .as_array()
         .and_then(|all| {
             all.iter()
-                .find(|c| {
-                    c["type"]
-                        .as_array()
-                        .is_some_and(|t| t.iter().any(|x| x == &json!(pending.descriptor_id)))
-                })
+                .find(|c| answers(c, &pending))
                 .and_then(|c| c["claims"][&pending.source_photo_claim_name].as_str())
         })
         .map(str::to_owned);
@@ -315,11 +319,7 @@ async fn upload(
         Ok(result) => {
             let mut body = verdict;
             if let Some(all) = body["verifiedCredentialsData"].as_array_mut() {
-                for c in all.iter_mut().filter(|c| {
-                    c["type"]
-                        .as_array()
-                        .is_some_and(|t| t.iter().any(|x| x == &json!(pending.descriptor_id)))
-                }) {
+                for c in all.iter_mut().filter(|c| answers(c, &pending)) {
                     c["faceCheck"] = json!({
                         "matchConfidenceScore": result.match_confidence_score,
                         "sourcePhotoQuality": result.source_photo_quality,
@@ -343,17 +343,7 @@ async fn upload(
         }
         Err(e) => {
             tracing::info!(request_id = %req.id, code = e.code(), error = %e, "face check refused");
-            let err =
-                json!({ "code": e.hosted_code(), "message": e.to_string(), "innerCode": e.code() });
-            let mut t = flows::step(
-                &state,
-                &req,
-                FlowStatus::FaceCheckFailed,
-                flows::error_extra(err),
-            );
-            t.counter = Some(Counter::Refusal {
-                limit: flows::MAX_RECORDED_REFUSALS,
-            });
+            let t = flows::refusal_step(&state, &req, FlowStatus::FaceCheckFailed, &e);
             let refusal = ApiError::new(
                 StatusCode::BAD_REQUEST,
                 InnerCode::PresentationInvalid,

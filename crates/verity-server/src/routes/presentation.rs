@@ -10,9 +10,7 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use uuid::Uuid;
 
-use verity_store::{
-    Authority, Counter, FlowRequest, FlowStatus, Rejection, RequestKind, TransitionOutcome,
-};
+use verity_store::{Authority, FlowRequest, FlowStatus, Rejection, RequestKind, TransitionOutcome};
 
 use crate::error::{ApiError, InnerCode};
 use crate::extract::{ApiCaller, ApiJson};
@@ -425,16 +423,7 @@ async fn refuse(
 ) -> Result<HttpResponse, ApiError> {
     tracing::info!(request_id = %req.id, code = e.code(), error = %e, "presentation refused");
     let refusal = invalid(e, req.id);
-    let err = json!({ "code": e.hosted_code(), "message": e.to_string(), "innerCode": e.code() });
-    let mut t = flows::step(
-        state,
-        req,
-        FlowStatus::PresentationError,
-        flows::error_extra(err),
-    );
-    t.counter = Some(Counter::Refusal {
-        limit: flows::MAX_RECORDED_REFUSALS,
-    });
+    let mut t = flows::refusal_step(state, req, FlowStatus::PresentationError, e);
     // A late answer is reported too (the RP learns the wallet answered after the expiry); it
     // cannot end the request, which no answer can be verified for any more.
     t.require_live = false;
