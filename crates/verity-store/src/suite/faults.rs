@@ -29,6 +29,9 @@ store_suite!(
     a_failed_completion_leaves_no_trace,
     a_failed_refusal_leaves_no_trace,
     a_failed_verdict_leaves_no_trace,
+    a_failed_failure_report_leaves_no_trace,
+    a_failed_wait_for_the_selfie_leaves_no_trace,
+    a_failed_selfie_refusal_leaves_no_trace,
     a_failed_pin_count_leaves_no_trace,
     a_failed_lockout_leaves_no_trace,
     a_fault_before_the_call_writes_nothing,
@@ -362,6 +365,82 @@ async fn a_failed_refusal_leaves_no_trace(store: Arc<dyn Store>) {
             let r = presentation(&store, &f, &format!("n-{n}")).await;
             retrieved(&store, &r).await;
             let mut refuse = step(&r, FlowStatus::PresentationError);
+            refuse.body = json!({"requestStatus": "presentation_error", "n": n});
+            refuse.counter = Some(Counter::Refusal { limit: 10 });
+            refuse.callback = Some(target());
+            Op::Step(refuse)
+        },
+        expect,
+    )
+    .await;
+}
+
+async fn a_failed_failure_report_leaves_no_trace(store: Arc<dyn Store>) {
+    let expect = Expect {
+        status: FlowStatus::IssuanceFailureReported,
+        callback: Some(FlowStatus::IssuanceFailureReported),
+        refusals: 1,
+        pin_failures: 0,
+    };
+    every_statement(
+        store,
+        |store, f, n| async move {
+            let r = request(&store, &f, &format!("n-{n}")).await;
+            retrieved(&store, &r).await;
+            let mut report = step(&r, FlowStatus::IssuanceFailureReported);
+            report.body = json!({"requestStatus": "issuance_error", "n": n});
+            report.counter = Some(Counter::Refusal { limit: 10 });
+            report.callback = Some(target());
+            Op::Step(report)
+        },
+        expect,
+    )
+    .await;
+}
+
+/// The await-selfie step: the verified answer's replay record and the held verdict, no
+/// callback (the status is internal).
+fn await_selfie(r: &FlowRequest) -> Transition {
+    let mut s = step(r, FlowStatus::FaceCheckPending);
+    s.body = json!({"heldVerdict": {"subject": "did:example:holder"}});
+    s.once = vec![once("vp_token", &format!("vp-{}", r.id))];
+    s.callback = Some(target());
+    s
+}
+
+async fn a_failed_wait_for_the_selfie_leaves_no_trace(store: Arc<dyn Store>) {
+    let expect = Expect {
+        status: FlowStatus::FaceCheckPending,
+        callback: None,
+        refusals: 0,
+        pin_failures: 0,
+    };
+    every_statement(
+        store,
+        |store, f, n| async move {
+            let r = presentation(&store, &f, &format!("n-{n}")).await;
+            retrieved(&store, &r).await;
+            Op::Step(await_selfie(&r))
+        },
+        expect,
+    )
+    .await;
+}
+
+async fn a_failed_selfie_refusal_leaves_no_trace(store: Arc<dyn Store>) {
+    let expect = Expect {
+        status: FlowStatus::FaceCheckFailed,
+        callback: Some(FlowStatus::FaceCheckFailed),
+        refusals: 1,
+        pin_failures: 0,
+    };
+    every_statement(
+        store,
+        |store, f, n| async move {
+            let r = presentation(&store, &f, &format!("n-{n}")).await;
+            retrieved(&store, &r).await;
+            applied(store.transition(&await_selfie(&r), t(6)).await.unwrap());
+            let mut refuse = step(&r, FlowStatus::FaceCheckFailed);
             refuse.body = json!({"requestStatus": "presentation_error", "n": n});
             refuse.counter = Some(Counter::Refusal { limit: 10 });
             refuse.callback = Some(target());
