@@ -43,9 +43,28 @@ pub struct LdapConfig {
     /// Compared case-insensitively.
     #[serde(default = "default_disabled_value")]
     pub disabled_value: String,
+    /// How `RequireMfaReregistration` marks an employee (e.g. `employeeType:
+    /// mfa-reregister`), for the MFA system to act on. Unset: the action is unsupported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mfa_reregistration_flag: Option<MfaReregistrationFlag>,
     /// Connect and per-operation time limit.
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
+}
+
+/// `mfa_reregistration_flag = { attribute = "employeeType", value = "mfa-reregister" }`: the
+/// value is added to the (multi-valued) attribute; whoever runs MFA registration removes it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MfaReregistrationFlag {
+    pub attribute: String,
+    pub value: String,
+}
+
+/// An LDAP attribute description: a letter, then letters, digits and hyphens (RFC 4512).
+fn is_attribute_name(name: &str) -> bool {
+    name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
 }
 
 fn default_object_class() -> String {
@@ -107,6 +126,36 @@ impl LdapConfig {
                 field: "ldap.bind_password",
                 reason: "must not be empty (an empty password binds anonymously)".into(),
             });
+        }
+        if let Some(flag) = &self.mfa_reregistration_flag {
+            if !is_attribute_name(&flag.attribute) {
+                return Err(DirectoryError::Config {
+                    field: "ldap.mfa_reregistration_flag.attribute",
+                    reason: format!(
+                        "{:?} is not an attribute name (a letter, then letters, digits, '-')",
+                        flag.attribute
+                    ),
+                });
+            }
+            if flag.value.trim().is_empty() || flag.value.chars().any(char::is_control) {
+                return Err(DirectoryError::Config {
+                    field: "ldap.mfa_reregistration_flag.value",
+                    reason: "must not be empty or hold control characters".into(),
+                });
+            }
+            if flag
+                .attribute
+                .eq_ignore_ascii_case(&self.disabled_attribute)
+                && flag.value.eq_ignore_ascii_case(&self.disabled_value)
+            {
+                return Err(DirectoryError::Config {
+                    field: "ldap.mfa_reregistration_flag",
+                    reason: format!(
+                        "{}: {} is the disabled marker; the flag would disable the employee",
+                        flag.attribute, flag.value
+                    ),
+                });
+            }
         }
         if self.timeout_ms == 0 {
             return Err(DirectoryError::Config {

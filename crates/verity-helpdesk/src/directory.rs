@@ -1,6 +1,7 @@
 //! The `Directory` seam and the employee model it speaks.
 
 use std::fmt;
+use std::str::FromStr;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -60,7 +61,139 @@ pub struct Employee {
     pub profile: Profile,
 }
 
-/// A sensitive action the helpdesk performs for a verified caller.
+/// The profile fields an employee may change themselves in the portal: an allow-list, so a
+/// web form can never name another attribute.
+///
+/// | field | Graph property | LDAP attribute |
+/// |---|---|---|
+/// | `JobTitle` | `jobTitle` | `title` |
+/// | `PreferredLanguage` | `preferredLanguage` | `preferredLanguage` |
+/// | `MobilePhone` | `mobilePhone` | `mobile` |
+/// | `OfficeLocation` | `officeLocation` | `physicalDeliveryOfficeName` |
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ProfileField {
+    JobTitle,
+    PreferredLanguage,
+    MobilePhone,
+    OfficeLocation,
+}
+
+/// The longest value [`ProfileField::check`] accepts, in characters.
+pub const PROFILE_VALUE_MAX_CHARS: usize = 128;
+
+impl ProfileField {
+    /// Every field, in form order.
+    pub const ALL: [ProfileField; 4] = [
+        Self::JobTitle,
+        Self::PreferredLanguage,
+        Self::MobilePhone,
+        Self::OfficeLocation,
+    ];
+
+    /// The field's name as Graph spells it (`jobTitle`, ...); also its form value and the
+    /// `field` of [`DirectoryError::InvalidRequest`].
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::JobTitle => "jobTitle",
+            Self::PreferredLanguage => "preferredLanguage",
+            Self::MobilePhone => "mobilePhone",
+            Self::OfficeLocation => "officeLocation",
+        }
+    }
+
+    /// A label for people (`job title`, ...).
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::JobTitle => "job title",
+            Self::PreferredLanguage => "preferred language",
+            Self::MobilePhone => "mobile phone",
+            Self::OfficeLocation => "office location",
+        }
+    }
+
+    /// Checks `value` before anything is sent and returns it trimmed: not empty, at most
+    /// [`PROFILE_VALUE_MAX_CHARS`] characters, no control characters; a preferred language
+    /// shaped like a BCP 47 tag (`en`, `en-GB`, `zh-Hant-TW`); a mobile phone made of digits,
+    /// spaces and `+ - ( ) . /`.
+    pub fn check(self, value: &str) -> Result<String, DirectoryError> {
+        let invalid = |reason: String| DirectoryError::InvalidRequest {
+            field: self.name(),
+            reason,
+        };
+        let value = value.trim();
+        if value.is_empty() {
+            return Err(invalid("must not be empty".into()));
+        }
+        let chars = value.chars().count();
+        if chars > PROFILE_VALUE_MAX_CHARS {
+            return Err(invalid(format!(
+                "{chars} characters; at most {PROFILE_VALUE_MAX_CHARS} are allowed"
+            )));
+        }
+        if let Some(c) = value.chars().find(|c| c.is_control()) {
+            return Err(invalid(format!(
+                "holds the control character U+{:04X}",
+                u32::from(c)
+            )));
+        }
+        match self {
+            Self::PreferredLanguage if !is_language_tag(value) => Err(invalid(format!(
+                "{value:?} is not a language tag like \"en\" or \"en-GB\" (BCP 47)"
+            ))),
+            Self::MobilePhone if !is_phone_number(value) => Err(invalid(format!(
+                "{value:?} is not a phone number (digits, spaces and + - ( ) . / only)"
+            ))),
+            _ => Ok(value.to_owned()),
+        }
+    }
+}
+
+impl fmt::Display for ProfileField {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for ProfileField {
+    type Err = DirectoryError;
+
+    /// Accepts the Graph name (`jobTitle`, any letter case) or its snake case (`job_title`).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let wanted: String = s.chars().filter(|c| *c != '_').collect();
+        Self::ALL
+            .into_iter()
+            .find(|f| f.name().eq_ignore_ascii_case(&wanted))
+            .ok_or_else(|| DirectoryError::InvalidRequest {
+                field: "profile field",
+                reason: format!(
+                    "{s:?} is not one of {}",
+                    Self::ALL.map(Self::name).join(", ")
+                ),
+            })
+    }
+}
+
+/// `language[-subtag]...`: a primary subtag of 2-8 letters, then subtags of 1-8 letters or
+/// digits (the shape of BCP 47, not its registry).
+fn is_language_tag(value: &str) -> bool {
+    let mut subtags = value.split('-');
+    let primary_ok = subtags
+        .next()
+        .is_some_and(|p| (2..=8).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphabetic()));
+    primary_ok
+        && subtags.all(|s| (1..=8).contains(&s.len()) && s.chars().all(|c| c.is_ascii_alphanumeric()))
+}
+
+/// Digits with the usual separators; LDAP's telephoneNumber syntax refuses much else.
+fn is_phone_number(value: &str) -> bool {
+    value.chars().any(|c| c.is_ascii_digit())
+        && value
+            .chars()
+            .all(|c| c.is_ascii_digit() || " +-()./".contains(c))
+}
+
+/// A sensitive action the helpdesk performs for a verified caller, or the portal for a
+/// signed-in employee.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     /// Issue a temporary access pass valid `lifetime_minutes` from now.
@@ -68,10 +201,14 @@ pub enum Action {
         lifetime_minutes: u32,
         usable_once: bool,
     },
-    /// Reset the password.
+    /// Reset the password to one the directory generates.
     ResetPassword,
+    /// Set the password the employee chose (the portal, after a temporary access pass).
+    SetPassword { new_password: Secret },
     /// Make the employee register their MFA methods again.
     RequireMfaReregistration,
+    /// Change one allow-listed profile field.
+    UpdateProfile { field: ProfileField, value: String },
 }
 
 impl Action {
@@ -80,7 +217,9 @@ impl Action {
         match self {
             Self::TemporaryAccessPass { .. } => "issue a temporary access pass",
             Self::ResetPassword => "reset a password",
+            Self::SetPassword { .. } => "set a new password",
             Self::RequireMfaReregistration => "require MFA re-registration",
+            Self::UpdateProfile { .. } => "update a profile field",
         }
     }
 }
@@ -102,6 +241,16 @@ pub enum ActionOutcome {
     PasswordReset {
         new_password: Secret,
     },
+    /// The password the employee chose is set.
+    PasswordSet,
+    /// The employee must register their MFA methods again (already flagged counts too).
+    MfaReregistrationRequired,
+    /// `field` now holds `new`; `old` is what it held before (`None`: it was empty).
+    ProfileUpdated {
+        field: ProfileField,
+        old: Option<String>,
+        new: String,
+    },
 }
 
 /// The company directory. Implementations: [`crate::ldap::LdapDirectory`],
@@ -116,6 +265,17 @@ pub trait Directory: Send + Sync {
 
     /// Every disabled employee (the leavers whose cards must be revoked).
     async fn disabled(&self) -> Result<Vec<Employee>, DirectoryError>;
+
+    /// Checks an employee's own password (the portal's sign-in) and returns their entry.
+    /// An unknown employee and a wrong password both give
+    /// [`DirectoryError::SignInRefused`]; a disabled one gives
+    /// [`DirectoryError::EmployeeDisabled`] (only once the password is right); a directory
+    /// without password sign-in gives [`DirectoryError::Unsupported`].
+    async fn authenticate(
+        &self,
+        key: &EmployeeKey,
+        password: &Secret,
+    ) -> Result<Employee, DirectoryError>;
 
     /// Performs `action` on the employee; [`DirectoryError::Unsupported`] when this directory
     /// cannot. `now` is when the action is requested.
@@ -139,5 +299,65 @@ pub(crate) fn check_jpeg(id: &EmployeeId, bytes: &[u8]) -> Result<(), DirectoryE
                 bytes.len()
             ),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn profile_fields_parse_from_graph_names_and_round_trip() {
+        for field in ProfileField::ALL {
+            assert_eq!(field.name().parse::<ProfileField>().unwrap(), field);
+            assert_eq!(field.to_string(), field.name());
+        }
+        assert_eq!(
+            "job_title".parse::<ProfileField>().unwrap(),
+            ProfileField::JobTitle
+        );
+        assert_eq!(
+            "MOBILEPHONE".parse::<ProfileField>().unwrap(),
+            ProfileField::MobilePhone
+        );
+        let err = "userPassword".parse::<ProfileField>().unwrap_err();
+        assert!(
+            matches!(err, DirectoryError::InvalidRequest { field: "profile field", .. }),
+            "{err}"
+        );
+        assert!(err.to_string().contains("jobTitle, preferredLanguage"), "{err}");
+    }
+
+    #[test]
+    fn profile_values_are_checked_and_trimmed() {
+        let ok = |f: ProfileField, v: &str| f.check(v).unwrap();
+        assert_eq!(ok(ProfileField::JobTitle, "  Analyst "), "Analyst");
+        assert_eq!(ok(ProfileField::JobTitle, &"é".repeat(128)), "é".repeat(128));
+        for tag in ["en", "en-GB", "zh-Hant-TW", "es-419", "de-CH-1901"] {
+            assert_eq!(ok(ProfileField::PreferredLanguage, tag), tag);
+        }
+        assert_eq!(
+            ok(ProfileField::MobilePhone, "+1 (425) 555-0109"),
+            "+1 (425) 555-0109"
+        );
+        let refused = [
+            (ProfileField::JobTitle, "\t \n".to_owned()),
+            (ProfileField::JobTitle, "é".repeat(129)),
+            (ProfileField::OfficeLocation, "a\u{7}b".to_owned()),
+            (ProfileField::PreferredLanguage, "en_GB".to_owned()),
+            (ProfileField::PreferredLanguage, "e".to_owned()),
+            (ProfileField::PreferredLanguage, "en-".to_owned()),
+            (ProfileField::PreferredLanguage, "en-toolongsubtag".to_owned()),
+            (ProfileField::PreferredLanguage, "12-GB".to_owned()),
+            (ProfileField::MobilePhone, "+-".to_owned()),
+            (ProfileField::MobilePhone, "555 0109 ext#4".to_owned()),
+        ];
+        for (field, value) in refused {
+            let err = field.check(&value).unwrap_err();
+            assert!(
+                matches!(&err, DirectoryError::InvalidRequest { field: f, .. } if *f == field.name()),
+                "{field} {value:?}: {err}"
+            );
+        }
     }
 }

@@ -28,6 +28,19 @@ pub enum DirectoryError {
         reason: String,
     },
 
+    /// An employee's sign-in was refused: unknown employee or wrong password. Both give this
+    /// one message, so a sign-in form cannot be used to find out who works here.
+    #[error("the {backend} directory refused the sign-in of {key}: unknown employee or wrong password")]
+    SignInRefused { backend: &'static str, key: String },
+
+    /// The password was right, but the employee is disabled (has left or is suspended).
+    #[error("the {backend} directory refused the sign-in of {key}: employee {id} is disabled")]
+    EmployeeDisabled {
+        backend: &'static str,
+        key: String,
+        id: String,
+    },
+
     /// The service account authenticated but may not do this.
     #[error("the {backend} directory denied {operation}: {reason}")]
     Forbidden {
@@ -71,4 +84,14 @@ pub enum DirectoryError {
     /// A configuration value fails its check.
     #[error("invalid directory configuration {field}: {reason}")]
     Config { field: &'static str, reason: String },
+
+    /// The local OpenLDAP server ([`crate::slapd`]) cannot start: programs or files are missing.
+    #[error(
+        "cannot start a local OpenLDAP server: {missing} not found (install them with `apt-get install slapd ldap-utils`)"
+    )]
+    SlapdNotInstalled { missing: String },
+
+    /// The local OpenLDAP server ([`crate::slapd`]) failed a step of its start.
+    #[error("the local OpenLDAP server failed {step}: {reason}")]
+    Slapd { step: String, reason: String },
 }

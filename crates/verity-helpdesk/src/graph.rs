@@ -9,11 +9,15 @@
 //! photo:  GET  {graph_url}/v1.0/users/{id}/photo/$value      (404 -> no photo)
 //! leavers: GET {graph_url}/v1.0/users?$filter=accountEnabled eq false  (follows nextLink)
 //! TAP:    POST {graph_url}/v1.0/users/{id}/authentication/temporaryAccessPassMethods
+//! profile: GET  {graph_url}/v1.0/users/{id}?$select={field}   (the old value), then
+//!          PATCH {graph_url}/v1.0/users/{id}  {"{field}": "..."}
 //! ```
 //!
-//! Needs the application permissions `User.Read.All` (profile, photo, leavers) and
-//! `UserAuthenticationMethod.ReadWrite.All` (temporary access pass). The client secret and
-//! the access token are only ever put into the token request and the Authorization header.
+//! Needs the application permissions `User.Read.All` (profile, photo, leavers),
+//! `UserAuthenticationMethod.ReadWrite.All` (temporary access pass) and, for profile updates,
+//! `User.ReadWrite.All`. The client secret and the access token are only ever put into the
+//! token request and the Authorization header. Password sign-in, password changes and MFA
+//! re-registration are unsupported: see [`Directory::perform`] on [`GraphDirectory`].
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,7 +32,7 @@ use verity_core::{Clock, Secret};
 
 use crate::config::GraphConfig;
 use crate::directory::{
-    Action, ActionOutcome, Directory, Employee, EmployeeId, EmployeeKey, Profile,
+    Action, ActionOutcome, Directory, Employee, EmployeeId, EmployeeKey, Profile, ProfileField,
     TemporaryAccessPass, check_jpeg,
 };
 use crate::error::DirectoryError;
@@ -42,6 +46,10 @@ const TOKEN_MARGIN: TimeDelta = TimeDelta::minutes(2);
 const MAX_PHOTO_BYTES: usize = 4 * 1024 * 1024;
 /// The lifetimes Graph accepts for a temporary access pass (the tenant policy may narrow them).
 const TAP_MINUTES: std::ops::RangeInclusive<u32> = 10..=43_200;
+/// The application permissions a 403 names, per kind of call.
+const NEEDS_READ: &str = "User.Read.All";
+const NEEDS_TAP: &str = "UserAuthenticationMethod.ReadWrite.All";
+const NEEDS_PROFILE_WRITE: &str = "User.ReadWrite.All (User-Phone.ReadWrite.All suffices for mobilePhone; an administrator's mobilePhone stays read-only to apps)";
 
 /// See the module documentation.
 #[derive(Debug)]
@@ -277,19 +285,16 @@ impl GraphDirectory {
         })
     }
 
-    /// The error for a non-success answer to `operation`.
+    /// The error for a non-success answer to `operation`; a 403 names the permission `needs`.
     async fn failure(
         &self,
         operation: String,
         key: impl FnOnce() -> String,
+        needs: &str,
         response: Response,
     ) -> DirectoryError {
         let status = response.status();
-        let body: Option<GraphErrorBody> = response.json().await.ok();
-        let (code, message) = body
-            .and_then(|b| b.error)
-            .map(|e| (e.code.unwrap_or_default(), e.message.unwrap_or_default()))
-            .unwrap_or_default();
+        let (code, message) = error_body(response).await;
         match status {
             StatusCode::NOT_FOUND => DirectoryError::NotFound {
                 backend: BACKEND,
@@ -298,9 +303,7 @@ impl GraphDirectory {
             StatusCode::FORBIDDEN => DirectoryError::Forbidden {
                 backend: BACKEND,
                 operation,
-                reason: format!(
-                    "{code}: {message} (the app needs User.Read.All, and UserAuthenticationMethod.ReadWrite.All for access passes)"
-                ),
+                reason: format!("{code}: {message} (the app needs the permission {needs})"),
             },
             _ => DirectoryError::Backend {
                 backend: BACKEND,
@@ -350,7 +353,12 @@ impl GraphDirectory {
         let response = self.send(Method::GET, url, |r| r).await?;
         if !response.status().is_success() {
             return Err(self
-                .failure("the user listing".into(), || "the listing".into(), response)
+                .failure(
+                    "the user listing".into(),
+                    || "the listing".into(),
+                    NEEDS_READ,
+                    response,
+                )
                 .await);
         }
         response.json().await.map_err(|e| DirectoryError::Backend {
@@ -390,6 +398,14 @@ impl GraphDirectory {
         }
         Ok(users)
     }
+}
+
+/// The `code` and `message` of a Graph error body (empty when the body is something else).
+async fn error_body(response: Response) -> (String, String) {
+    let body: Option<GraphErrorBody> = response.json().await.ok();
+    body.and_then(|b| b.error)
+        .map(|e| (e.code.unwrap_or_default(), e.message.unwrap_or_default()))
+        .unwrap_or_default()
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {
@@ -442,7 +458,12 @@ impl Directory for GraphDirectory {
         let response = self.send(Method::GET, &url, |r| r).await?;
         if !response.status().is_success() {
             return Err(self
-                .failure(format!("the lookup of {key}"), || key.to_string(), response)
+                .failure(
+                    format!("the lookup of {key}"),
+                    || key.to_string(),
+                    NEEDS_READ,
+                    response,
+                )
                 .await);
         }
         let user: GraphUser = response.json().await.map_err(|e| DirectoryError::Backend {
@@ -461,7 +482,12 @@ impl Directory for GraphDirectory {
             s if s.is_success() => {}
             _ => {
                 return Err(self
-                    .failure(format!("the photo of {id}"), || id.to_string(), response)
+                    .failure(
+                        format!("the photo of {id}"),
+                        || id.to_string(),
+                        NEEDS_READ,
+                        response,
+                    )
                     .await);
             }
         }
@@ -493,32 +519,64 @@ impl Directory for GraphDirectory {
         Ok(employees)
     }
 
+    /// Unsupported: employees sign in to Entra ID with OpenID Connect, and Graph has no call
+    /// that checks a password.
+    async fn authenticate(
+        &self,
+        _key: &EmployeeKey,
+        _password: &Secret,
+    ) -> Result<Employee, DirectoryError> {
+        Err(DirectoryError::Unsupported {
+            backend: BACKEND,
+            action: "check an employee's password",
+            reason: "employees sign in to Microsoft Entra ID with OpenID Connect (authorization code flow), and Graph has no call that checks a password",
+        })
+    }
+
     async fn perform(
         &self,
         id: &EmployeeId,
         action: &Action,
         now: DateTime<Utc>,
     ) -> Result<ActionOutcome, DirectoryError> {
-        let (lifetime_minutes, usable_once) = match action {
+        match action {
             Action::TemporaryAccessPass {
                 lifetime_minutes,
                 usable_once,
-            } => (*lifetime_minutes, *usable_once),
-            Action::ResetPassword => {
-                return Err(DirectoryError::Unsupported {
-                    backend: BACKEND,
-                    action: action.name(),
-                    reason: "Graph resets a password only for a signed-in administrator (delegated permission), not for an app",
-                });
+            } => {
+                self.temporary_access_pass(id, *lifetime_minutes, *usable_once, now)
+                    .await
             }
-            Action::RequireMfaReregistration => {
-                return Err(DirectoryError::Unsupported {
-                    backend: BACKEND,
-                    action: action.name(),
-                    reason: "Graph has no single call for it; an administrator requires re-registration in the Entra admin center",
-                });
+            Action::UpdateProfile { field, value } => {
+                self.update_profile(id, *field, value).await
             }
-        };
+            Action::ResetPassword => Err(DirectoryError::Unsupported {
+                backend: BACKEND,
+                action: action.name(),
+                reason: "Graph resets a password only for a signed-in administrator (delegated permission), not for an app",
+            }),
+            Action::SetPassword { .. } => Err(DirectoryError::Unsupported {
+                backend: BACKEND,
+                action: action.name(),
+                reason: "an app cannot set a password through Graph; an employee who signs in with a temporary access pass sets their own password at Microsoft's sign-in page",
+            }),
+            Action::RequireMfaReregistration => Err(DirectoryError::Unsupported {
+                backend: BACKEND,
+                action: action.name(),
+                reason: "Graph v1.0 has no call for it: the admin center's 'Require re-register MFA' would be one DELETE per registered authentication method (and the default method cannot be deleted while others remain), and per-user MFA state is beta only",
+            }),
+        }
+    }
+}
+
+impl GraphDirectory {
+    async fn temporary_access_pass(
+        &self,
+        id: &EmployeeId,
+        lifetime_minutes: u32,
+        usable_once: bool,
+        now: DateTime<Utc>,
+    ) -> Result<ActionOutcome, DirectoryError> {
         if !TAP_MINUTES.contains(&lifetime_minutes) {
             return Err(DirectoryError::InvalidRequest {
                 field: "lifetime_minutes",
@@ -539,7 +597,9 @@ impl Directory for GraphDirectory {
         let body = serde_json::json!({ "lifetimeInMinutes": lifetime_minutes, "isUsableOnce": usable_once });
         let response = self.send(Method::POST, &url, |r| r.json(&body)).await?;
         if !response.status().is_success() {
-            return Err(self.failure(operation(), || id.to_string(), response).await);
+            return Err(self
+                .failure(operation(), || id.to_string(), NEEDS_TAP, response)
+                .await);
         }
         let answer: TapAnswer = response.json().await.map_err(|e| DirectoryError::Backend {
             backend: BACKEND,
@@ -564,5 +624,61 @@ impl Directory for GraphDirectory {
             expires_at: starts_at + TimeDelta::minutes(minutes),
             usable_once: answer.is_usable_once.unwrap_or(usable_once),
         }))
+    }
+
+    /// Reads the property's current value, then PATCHes the new one.
+    async fn update_profile(
+        &self,
+        id: &EmployeeId,
+        field: ProfileField,
+        value: &str,
+    ) -> Result<ActionOutcome, DirectoryError> {
+        let value = field.check(value)?;
+        let name = field.name();
+        let operation = || format!("the update of {name} for {id}");
+        let url = self.url(&["users", &id.0])?;
+
+        let mut read = url.clone();
+        read.query_pairs_mut().append_pair("$select", name);
+        let response = self.send(Method::GET, &read, |r| r).await?;
+        if !response.status().is_success() {
+            return Err(self
+                .failure(operation(), || id.to_string(), NEEDS_READ, response)
+                .await);
+        }
+        let current: serde_json::Value =
+            response.json().await.map_err(|e| DirectoryError::Backend {
+                backend: BACKEND,
+                operation: operation(),
+                reason: format!("the answer is not a user: {e}"),
+            })?;
+        let old = current
+            .get(name)
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned);
+
+        let mut body = serde_json::Map::new();
+        body.insert(name.to_owned(), serde_json::Value::String(value.clone()));
+        let body = serde_json::Value::Object(body);
+        let response = self.send(Method::PATCH, &url, |r| r.json(&body)).await?;
+        let status = response.status();
+        if status == StatusCode::BAD_REQUEST {
+            // Graph's check of the value (format, or a property synchronised from on-premises).
+            let (code, message) = error_body(response).await;
+            return Err(DirectoryError::InvalidRequest {
+                field: name,
+                reason: format!("Graph refused the value for {id}: {code}: {message}"),
+            });
+        }
+        if !status.is_success() {
+            return Err(self
+                .failure(operation(), || id.to_string(), NEEDS_PROFILE_WRITE, response)
+                .await);
+        }
+        Ok(ActionOutcome::ProfileUpdated {
+            field,
+            old,
+            new: value,
+        })
     }
 }

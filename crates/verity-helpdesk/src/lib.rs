@@ -1,25 +1,33 @@
 //! The verified helpdesk: a sample relying-party application that uses only Verity's public
 //! REST API, as a customer's own app would.
 //!
-//! This crate holds its first part, the company **directory**: where employees' profiles and
-//! photos come from (the claims of a VerifiedEmployee card), who has left (to revoke their
-//! cards), and where the helpdesk's sensitive actions land (a temporary access pass).
-//!
 //! ```text
-//! EmployeeKey (upn | mail | uid) -> Directory::find      -> Employee { id, profile }
-//!                                   Directory::photo     -> Option<JPEG bytes>
-//!                                   Directory::disabled  -> [Employee]  (leavers)
-//!                                   Directory::perform   -> ActionOutcome | Unsupported
+//! employee portal (/portal)   sign in (directory bind) -> profile + photo -> createIssuanceRequest
+//! helpdesk (/helpdesk)        Get verified -> createPresentationRequest (+ faceCheck)
+//!                             -> verified person -> actions within the window -> audit + ticket
+//! verity-helpdesk sync        disabled employees -> revoke their cards by revocationId
 //!
-//! implementations: ldap::LdapDirectory  (OpenLDAP, inetOrgPerson, service-account bind)
-//!                  graph::GraphDirectory (Microsoft Graph, client-credentials token)
+//! directory:  Directory trait; ldap::LdapDirectory, graph::GraphDirectory
+//! verity_api: the Request Service API client (client credentials, requests, polling, revoke)
+//! webhook:    ticket events to the service desk, HMAC-signed, retried with backoff
+//! store:      the app's own state (sessions, requests, verifications, passes, audit, outbox)
+//! web:        the pages (actix-web, server-rendered)
 //! ```
 
+pub mod app;
 pub mod config;
+pub mod demo;
 pub mod directory;
 pub mod error;
 pub mod graph;
 pub mod ldap;
+pub mod settings;
+pub mod slapd;
+pub mod startup;
+pub mod store;
+pub mod verity_api;
+pub mod web;
+pub mod webhook;
 
 pub use config::DirectoryConfig;
 pub use directory::{
