@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod benches;
+pub mod browser;
 pub mod issuance;
 pub mod linkage;
 pub mod presentation;

@@ -17,6 +17,8 @@ pub struct RecordedCallback {
     /// Header names lower-cased.
     pub headers: BTreeMap<String, String>,
     pub body: Value,
+    /// The body's bytes as sent (what a signature covers).
+    pub raw: Vec<u8>,
 }
 
 /// The test RP.
@@ -135,7 +137,8 @@ impl TestRp {
             }
             buf.extend_from_slice(&chunk[..n]);
         }
-        let body: Value = serde_json::from_slice(&buf[header_end..]).unwrap_or(Value::Null);
+        let raw = buf[header_end..].to_vec();
+        let body: Value = serde_json::from_slice(&raw).unwrap_or(Value::Null);
         self.attempts.fetch_add(1, Ordering::SeqCst);
         let hang = self
             .hang_next
@@ -158,7 +161,7 @@ impl TestRp {
             self.calls
                 .lock()
                 .unwrap()
-                .push(RecordedCallback { headers, body });
+                .push(RecordedCallback { headers, body, raw });
         }
         let resp = format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
         let _ = stream.write_all(resp.as_bytes()).await;

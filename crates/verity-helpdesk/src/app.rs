@@ -16,7 +16,9 @@ use verity_core::{Clock, Secret};
 use crate::directory::{Action, ActionOutcome, Directory, EmployeeKey, TemporaryAccessPass};
 use crate::error::DirectoryError;
 use crate::settings::Settings;
-use crate::store::{AuditRecord, NewPass, NewRequest, RequestRecord, RequestUpdate, Store, VerifiedPerson, digest};
+use crate::store::{
+    AuditRecord, NewPass, NewRequest, RequestRecord, RequestUpdate, Store, VerifiedPerson, digest,
+};
 use crate::verity_api::{RequestKind, VerityApiError, VerityClient};
 use crate::webhook::{LinkedDomain, TicketEvent, TicketKind, TicketOutcome, TicketPerson};
 
@@ -333,7 +335,14 @@ impl Helpdesk {
         kind: RequestKind,
         state: &Value,
         now: DateTime<Utc>,
-    ) -> Result<(Option<RequestUpdate>, Option<AuditRecord>, Option<TicketEvent>), AppError> {
+    ) -> Result<
+        (
+            Option<RequestUpdate>,
+            Option<AuditRecord>,
+            Option<TicketEvent>,
+        ),
+        AppError,
+    > {
         let status = state["requestStatus"].as_str().unwrap_or_default();
         let simple = |s: &str| RequestUpdate {
             status: s.into(),
@@ -456,7 +465,12 @@ impl Helpdesk {
                     actor: "helpdesk".into(),
                     action: "verification".into(),
                     subject: person.as_ref().map(|p| p.user_principal_name.clone()),
-                    outcome: if person.is_some() { "verified" } else { "refused" }.into(),
+                    outcome: if person.is_some() {
+                        "verified"
+                    } else {
+                        "refused"
+                    }
+                    .into(),
                     detail: reason,
                     request_id: Some(record.request_id.clone()),
                 };
@@ -471,7 +485,10 @@ impl Helpdesk {
     /// is what it asked for, and that the person is an enabled employee in its directory.
     async fn accept(&self, state: &Value) -> Result<VerifiedPerson, String> {
         let v = &self.settings.verification;
-        let Some([card]) = state["verifiedCredentialsData"].as_array().map(Vec::as_slice) else {
+        let Some([card]) = state["verifiedCredentialsData"]
+            .as_array()
+            .map(Vec::as_slice)
+        else {
             return Err("the answer does not hold exactly one card".into());
         };
         let issuer = card["issuer"].as_str().unwrap_or_default().to_owned();
@@ -590,20 +607,24 @@ impl Helpdesk {
             _ if record.kind != RequestKind::Presentation.as_str() => {
                 Some("this is not a verification".to_owned())
             }
-            (Some(_), Some(at)) if record.status == status::VERIFIED => (now > at + window)
-                .then(|| {
+            (Some(_), Some(at)) if record.status == status::VERIFIED => {
+                (now > at + window).then(|| {
                     format!(
                         "the verification is older than {} minutes; verify again",
                         self.settings.actions.window_minutes
                     )
-                }),
+                })
+            }
             _ => Some("the caller has not been verified".to_owned()),
         };
         let audit = |outcome: &str, detail: Option<String>| AuditRecord {
             at: now,
             actor: "helpdesk".into(),
             action: name.clone(),
-            subject: record.result.as_ref().map(|p| p.user_principal_name.clone()),
+            subject: record
+                .result
+                .as_ref()
+                .map(|p| p.user_principal_name.clone()),
             outcome: outcome.into(),
             detail,
             request_id: Some(record.request_id.clone()),
@@ -661,7 +682,9 @@ impl Helpdesk {
                 );
                 let detail = describe(&done);
                 match &done {
-                    ActionOutcome::TemporaryAccessPass(tap) if self.keeps_passes(&action, &employee) => {
+                    ActionOutcome::TemporaryAccessPass(tap)
+                        if self.keeps_passes(&action, &employee) =>
+                    {
                         self.store
                             .insert_pass(
                                 &NewPass {
@@ -709,7 +732,10 @@ impl Helpdesk {
     /// Whether the pass in an outcome was made by the helpdesk itself (so it keeps its hash).
     fn keeps_passes(&self, action: &Action, _employee: &crate::directory::Employee) -> bool {
         matches!(action, Action::TemporaryAccessPass { .. })
-            && matches!(self.settings.directory, crate::config::DirectoryConfig::Ldap(_))
+            && matches!(
+                self.settings.directory,
+                crate::config::DirectoryConfig::Ldap(_)
+            )
     }
 
     fn own_access_pass(&self, now: DateTime<Utc>) -> ActionOutcome {
@@ -732,7 +758,11 @@ impl Helpdesk {
 
     /// Portal sign-in: the directory password, or a temporary access pass the helpdesk issued
     /// (then `via_pass` is true and the portal asks for a new password).
-    pub async fn sign_in(&self, username: &str, password: &Secret) -> Result<(String, bool), AppError> {
+    pub async fn sign_in(
+        &self,
+        username: &str,
+        password: &Secret,
+    ) -> Result<(String, bool), AppError> {
         let username = username.trim();
         if username.is_empty() || password.expose().is_empty() {
             return Err(AppError::BadInput {

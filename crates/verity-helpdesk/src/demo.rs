@@ -67,7 +67,12 @@ struct Admin {
 }
 
 impl Admin {
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> Result<Value, DemoError> {
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, DemoError> {
         let mut req = self
             .http
             .request(method, format!("{}/admin/v1{path}", self.base))
@@ -75,14 +80,18 @@ impl Admin {
         if let Some(b) = body {
             req = req.json(b);
         }
-        let answer = req
-            .send()
-            .await
-            .map_err(|e| fail(format!("cannot reach Verity at {}: {e} (is `verity serve` running?)", self.base)))?;
+        let answer = req.send().await.map_err(|e| {
+            fail(format!(
+                "cannot reach Verity at {}: {e} (is `verity serve` running?)",
+                self.base
+            ))
+        })?;
         let status = answer.status();
         let value: Value = answer.json().await.unwrap_or(Value::Null);
         if !status.is_success() {
-            return Err(fail(format!("Verity's admin API answered {status} to {path}: {value}")));
+            return Err(fail(format!(
+                "Verity's admin API answered {status} to {path}: {value}"
+            )));
         }
         Ok(value)
     }
@@ -102,7 +111,9 @@ pub async fn register(
         base: verity.as_str().trim_end_matches('/').to_owned(),
         token: admin_token,
     };
-    let authorities = admin.call(reqwest::Method::GET, "/authorities", None).await?;
+    let authorities = admin
+        .call(reqwest::Method::GET, "/authorities", None)
+        .await?;
     let authority = authorities
         .as_array()
         .and_then(|a| a.first())
@@ -111,11 +122,16 @@ pub async fn register(
         .to_owned();
     let mut contract: Value = serde_json::from_str(CONTRACT).map_err(fail)?;
     contract["authority"] = json!(authority);
-    let name = contract["id"].as_str().unwrap_or("verified-employee").to_owned();
+    let name = contract["id"]
+        .as_str()
+        .unwrap_or("verified-employee")
+        .to_owned();
     let existing = admin.call(reqwest::Method::GET, "/contracts", None).await?;
     let found = existing.as_array().and_then(|list| {
         list.iter()
-            .find(|c| c["name"].as_str() == Some(&name) && c["authority"].as_str() == Some(&authority))
+            .find(|c| {
+                c["name"].as_str() == Some(&name) && c["authority"].as_str() == Some(&authority)
+            })
             .and_then(|c| c["id"].as_str().map(str::to_owned))
     });
     let contract_id = match found {
@@ -128,10 +144,19 @@ pub async fn register(
             .to_owned(),
     };
     let client = admin
-        .call(reqwest::Method::POST, "/clients", Some(&json!({ "name": "verified helpdesk (demo)" })))
+        .call(
+            reqwest::Method::POST,
+            "/clients",
+            Some(&json!({ "name": "verified helpdesk (demo)" })),
+        )
         .await?;
-    let client_id = client["clientId"].as_str().ok_or_else(|| fail("no clientId"))?.to_owned();
-    let secret = client["clientSecret"].as_str().ok_or_else(|| fail("no clientSecret"))?;
+    let client_id = client["clientId"]
+        .as_str()
+        .ok_or_else(|| fail("no clientId"))?
+        .to_owned();
+    let secret = client["clientSecret"]
+        .as_str()
+        .ok_or_else(|| fail("no clientSecret"))?;
     Ok((authority, contract_id, client_id, Secret::new(secret)))
 }
 
@@ -145,7 +170,9 @@ pub async fn run(args: DemoArgs, clock: Arc<dyn Clock>) -> Result<(), DemoError>
         ))
     })?;
     let admin_token = Secret::new(admin_token.trim());
-    let ldap = LocalSlapd::start(slapd::demo_options()).await.map_err(fail)?;
+    let ldap = LocalSlapd::start(slapd::demo_options())
+        .await
+        .map_err(fail)?;
     println!("demo directory: {} ({})", ldap.url(), slapd::DEMO_SUFFIX);
     let (authority, contract, client_id, client_secret) =
         register(&args.verity_url, Secret::new(admin_token.expose())).await?;
@@ -191,10 +218,17 @@ pub async fn run(args: DemoArgs, clock: Arc<dyn Clock>) -> Result<(), DemoError>
     settings.validate().map_err(fail)?;
     let bind = settings.bind.clone();
     let hd = startup::build(settings, clock).await.map_err(fail)?;
-    let listener = TcpListener::bind(&bind).map_err(|e| fail(format!("cannot listen on {bind}: {e}")))?;
+    let listener =
+        TcpListener::bind(&bind).map_err(|e| fail(format!("cannot listen on {bind}: {e}")))?;
     println!("\nThe verified helpdesk is at {public_url}");
-    println!("  portal sign-in: megan / {}   (alex / {} too)", slapd::DEMO_MEGAN_PASSWORD, slapd::DEMO_ALEX_PASSWORD);
-    println!("  leavers: `verity-helpdesk sync` needs a settings file; the demo's leaver is adele\n");
+    println!(
+        "  portal sign-in: megan / {}   (alex / {} too)",
+        slapd::DEMO_MEGAN_PASSWORD,
+        slapd::DEMO_ALEX_PASSWORD
+    );
+    println!(
+        "  leavers: `verity-helpdesk sync` needs a settings file; the demo's leaver is adele\n"
+    );
     // Leavers: every 30 seconds, as a cron job would run `verity-helpdesk sync`.
     let syncing = hd.clone();
     tokio::spawn(async move {
@@ -207,7 +241,10 @@ pub async fn run(args: DemoArgs, clock: Arc<dyn Clock>) -> Result<(), DemoError>
             tokio::time::sleep(std::time::Duration::from_secs(30)).await;
         }
     });
-    startup::serve(hd, listener).map_err(fail)?.await.map_err(fail)?;
+    startup::serve(hd, listener)
+        .map_err(fail)?
+        .await
+        .map_err(fail)?;
     drop(ldap);
     Ok(())
 }

@@ -181,7 +181,8 @@ fn is_language_tag(value: &str) -> bool {
         .next()
         .is_some_and(|p| (2..=8).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphabetic()));
     primary_ok
-        && subtags.all(|s| (1..=8).contains(&s.len()) && s.chars().all(|c| c.is_ascii_alphanumeric()))
+        && subtags
+            .all(|s| (1..=8).contains(&s.len()) && s.chars().all(|c| c.is_ascii_alphanumeric()))
 }
 
 /// Digits with the usual separators; LDAP's telephoneNumber syntax refuses much else.
@@ -322,17 +323,29 @@ mod tests {
         );
         let err = "userPassword".parse::<ProfileField>().unwrap_err();
         assert!(
-            matches!(err, DirectoryError::InvalidRequest { field: "profile field", .. }),
+            matches!(
+                err,
+                DirectoryError::InvalidRequest {
+                    field: "profile field",
+                    ..
+                }
+            ),
             "{err}"
         );
-        assert!(err.to_string().contains("jobTitle, preferredLanguage"), "{err}");
+        assert!(
+            err.to_string().contains("jobTitle, preferredLanguage"),
+            "{err}"
+        );
     }
 
     #[test]
     fn profile_values_are_checked_and_trimmed() {
         let ok = |f: ProfileField, v: &str| f.check(v).unwrap();
         assert_eq!(ok(ProfileField::JobTitle, "  Analyst "), "Analyst");
-        assert_eq!(ok(ProfileField::JobTitle, &"é".repeat(128)), "é".repeat(128));
+        assert_eq!(
+            ok(ProfileField::JobTitle, &"é".repeat(128)),
+            "é".repeat(128)
+        );
         for tag in ["en", "en-GB", "zh-Hant-TW", "es-419", "de-CH-1901"] {
             assert_eq!(ok(ProfileField::PreferredLanguage, tag), tag);
         }
@@ -347,7 +360,10 @@ mod tests {
             (ProfileField::PreferredLanguage, "en_GB".to_owned()),
             (ProfileField::PreferredLanguage, "e".to_owned()),
             (ProfileField::PreferredLanguage, "en-".to_owned()),
-            (ProfileField::PreferredLanguage, "en-toolongsubtag".to_owned()),
+            (
+                ProfileField::PreferredLanguage,
+                "en-toolongsubtag".to_owned(),
+            ),
             (ProfileField::PreferredLanguage, "12-GB".to_owned()),
             (ProfileField::MobilePhone, "+-".to_owned()),
             (ProfileField::MobilePhone, "555 0109 ext#4".to_owned()),

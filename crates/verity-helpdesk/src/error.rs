@@ -30,7 +30,9 @@ pub enum DirectoryError {
 
     /// An employee's sign-in was refused: unknown employee or wrong password. Both give this
     /// one message, so a sign-in form cannot be used to find out who works here.
-    #[error("the {backend} directory refused the sign-in of {key}: unknown employee or wrong password")]
+    #[error(
+        "the {backend} directory refused the sign-in of {key}: unknown employee or wrong password"
+    )]
     SignInRefused { backend: &'static str, key: String },
 
     /// The password was right, but the employee is disabled (has left or is suspended).

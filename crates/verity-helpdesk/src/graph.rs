@@ -547,9 +547,7 @@ impl Directory for GraphDirectory {
                 self.temporary_access_pass(id, *lifetime_minutes, *usable_once, now)
                     .await
             }
-            Action::UpdateProfile { field, value } => {
-                self.update_profile(id, *field, value).await
-            }
+            Action::UpdateProfile { field, value } => self.update_profile(id, *field, value).await,
             Action::ResetPassword => Err(DirectoryError::Unsupported {
                 backend: BACKEND,
                 action: action.name(),
@@ -672,7 +670,12 @@ impl GraphDirectory {
         }
         if !status.is_success() {
             return Err(self
-                .failure(operation(), || id.to_string(), NEEDS_PROFILE_WRITE, response)
+                .failure(
+                    operation(),
+                    || id.to_string(),
+                    NEEDS_PROFILE_WRITE,
+                    response,
+                )
                 .await);
         }
         Ok(ActionOutcome::ProfileUpdated {

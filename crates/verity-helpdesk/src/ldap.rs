@@ -288,10 +288,7 @@ impl LdapDirectory {
             RC_INSUFFICIENT_ACCESS => Err(DirectoryError::Forbidden {
                 backend: BACKEND,
                 operation: format!("{operation} of {id}"),
-                reason: format!(
-                    "{} may not {what} (result code 50)",
-                    self.config.bind_dn
-                ),
+                reason: format!("{} may not {what} (result code 50)", self.config.bind_dn),
             }),
             rc @ (RC_CONSTRAINT_VIOLATION | RC_INVALID_ATTRIBUTE_SYNTAX) => {
                 Err(DirectoryError::InvalidRequest {
@@ -333,7 +330,10 @@ impl LdapDirectory {
         let old = Attrs(&entry.attrs).first(attr);
         let res = ldap
             .with_timeout(self.timeout())
-            .modify(&id.0, vec![Mod::Replace(attr, HashSet::from([value.as_str()]))])
+            .modify(
+                &id.0,
+                vec![Mod::Replace(attr, HashSet::from([value.as_str()]))],
+            )
             .await
             .map_err(|e| self.unreachable(&e))?;
         self.write_result(
@@ -574,14 +574,9 @@ impl Directory for LdapDirectory {
                 action: action.name(),
                 reason: "an LDAP directory has no temporary access passes; the helpdesk app issues and checks one-time passes in its own store, and the employee then sets a password (SetPassword)",
             }),
-            Action::RequireMfaReregistration => {
-                self.require_mfa_reregistration(id, action).await
-            }
+            Action::RequireMfaReregistration => self.require_mfa_reregistration(id, action).await,
             Action::ResetPassword => {
-                match self
-                    .password_modify(id, None, "the password reset")
-                    .await?
-                {
+                match self.password_modify(id, None, "the password reset").await? {
                     Some(new_password) => Ok(ActionOutcome::PasswordReset { new_password }),
                     None => Err(DirectoryError::Backend {
                         backend: BACKEND,

@@ -17,7 +17,11 @@ use verity_helpdesk::settings::Settings;
 use verity_helpdesk::startup;
 
 #[derive(Parser)]
-#[command(name = "verity-helpdesk", version, about = "The verified helpdesk: employee portal, helpdesk with face check, service-desk tickets")]
+#[command(
+    name = "verity-helpdesk",
+    version,
+    about = "The verified helpdesk: employee portal, helpdesk with face check, service-desk tickets"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -91,14 +91,12 @@ pub fn find_installation() -> Result<SlapdInstallation, DirectoryError> {
         |d| d.join("back_mdb.so").exists() || d.join("back_mdb.la").exists(),
     );
     match (slapd, slapadd, schema_dir, module_dir) {
-        (Some(slapd), Some(slapadd), Some(schema_dir), Some(module_dir)) => {
-            Ok(SlapdInstallation {
-                slapd,
-                slapadd,
-                schema_dir,
-                module_dir,
-            })
-        }
+        (Some(slapd), Some(slapadd), Some(schema_dir), Some(module_dir)) => Ok(SlapdInstallation {
+            slapd,
+            slapadd,
+            schema_dir,
+            module_dir,
+        }),
         (slapd, slapadd, schema_dir, module_dir) => {
             let missing: Vec<&str> = [
                 (slapd.is_none(), "the slapd program"),
@@ -208,9 +206,7 @@ impl SlapdOptions {
             if !line.starts_with("access to ") || line.chars().any(char::is_control) {
                 return Err(DirectoryError::Config {
                     field: "slapd.acl",
-                    reason: format!(
-                        "{line:?} is not one line starting with \"access to \""
-                    ),
+                    reason: format!("{line:?} is not one line starting with \"access to \""),
                 });
             }
         }
@@ -219,8 +215,9 @@ impl SlapdOptions {
         {
             return Err(DirectoryError::Config {
                 field: "slapd.root_password",
-                reason: "must not be empty or hold spaces, quotes, backslashes or control characters"
-                    .into(),
+                reason:
+                    "must not be empty or hold spaces, quotes, backslashes or control characters"
+                        .into(),
             });
         }
         if self.start_timeout.is_zero() {
@@ -367,7 +364,10 @@ fn prepare(
     let schema = &installation.schema_dir;
     let mut conf = String::new();
     for name in ["core", "cosine", "inetorgperson"] {
-        conf += &format!("include {}\n", quoted(&schema.join(format!("{name}.schema")))?);
+        conf += &format!(
+            "include {}\n",
+            quoted(&schema.join(format!("{name}.schema")))?
+        );
     }
     conf += &format!(
         "modulepath {}\nmoduleload back_mdb\npidfile {}\nargsfile {}\n\n\
@@ -535,9 +535,7 @@ pub fn demo_acl() -> Vec<String> {
     let (flag_attribute, flag_value) = DEMO_MFA_FLAG;
     vec![
         format!("access to attrs=userPassword by {helpdesk} write by anonymous auth by * none"),
-        format!(
-            "access to attrs={flag_attribute} val={flag_value} by {helpdesk} write by * none"
-        ),
+        format!("access to attrs={flag_attribute} val={flag_value} by {helpdesk} write by * none"),
         format!(
             "access to attrs=title,preferredLanguage,mobile,physicalDeliveryOfficeName by {helpdesk} write by * none"
         ),
@@ -590,9 +588,16 @@ mod tests {
             DEMO_ALEX_PASSWORD,
             DEMO_ADELE_PASSWORD,
         ] {
-            assert!(seed.contains(&format!("userPassword: {password}\n")), "{password}");
+            assert!(
+                seed.contains(&format!("userPassword: {password}\n")),
+                "{password}"
+            );
         }
-        assert!(demo_directory_config("ldap://127.0.0.1:389").validate().is_ok());
+        assert!(
+            demo_directory_config("ldap://127.0.0.1:389")
+                .validate()
+                .is_ok()
+        );
     }
 
     #[test]
@@ -602,7 +607,10 @@ mod tests {
         o.acl = vec!["access to * by * read\ninclude /elsewhere".into()];
         assert!(matches!(
             o.check(),
-            Err(DirectoryError::Config { field: "slapd.acl", .. })
+            Err(DirectoryError::Config {
+                field: "slapd.acl",
+                ..
+            })
         ));
         o.acl = vec!["moduleload back_sql".into()];
         assert!(o.check().is_err());
@@ -610,7 +618,10 @@ mod tests {
         o.suffix = "dc=x\"\nrootpw x".into();
         assert!(matches!(
             o.check(),
-            Err(DirectoryError::Config { field: "slapd.suffix", .. })
+            Err(DirectoryError::Config {
+                field: "slapd.suffix",
+                ..
+            })
         ));
     }
 }

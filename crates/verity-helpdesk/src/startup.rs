@@ -45,10 +45,7 @@ pub async fn build(settings: Settings, clock: Arc<dyn Clock>) -> Result<Helpdesk
 
 /// Serves `helpdesk` on `listener` and starts its background work (ticket delivery every
 /// second when a webhook is configured; a purge of old rows every ten minutes).
-pub fn serve(
-    helpdesk: Helpdesk,
-    listener: TcpListener,
-) -> std::io::Result<actix_web::dev::Server> {
+pub fn serve(helpdesk: Helpdesk, listener: TcpListener) -> std::io::Result<actix_web::dev::Server> {
     if let Some(config) = helpdesk.settings.webhook.clone() {
         let sender = http_client(&config)
             .and_then(|http| WebhookSender::new(config.clone(), http))
@@ -65,7 +62,11 @@ pub fn serve(
     let hd = helpdesk.clone();
     tokio::spawn(async move {
         loop {
-            if let Err(e) = hd.store.purge(hd.clock.now(), chrono::Duration::days(30)).await {
+            if let Err(e) = hd
+                .store
+                .purge(hd.clock.now(), chrono::Duration::days(30))
+                .await
+            {
                 tracing::warn!(error = %e, "purge of old rows failed");
             }
             tokio::time::sleep(StdDuration::from_secs(600)).await;

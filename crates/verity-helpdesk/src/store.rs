@@ -210,7 +210,10 @@ impl Store {
     }
 
     async fn begin(&self) -> Result<Transaction<'_, Sqlite>> {
-        self.pool.begin().await.map_err(db("starting a transaction"))
+        self.pool
+            .begin()
+            .await
+            .map_err(db("starting a transaction"))
     }
 
     // ---- sessions
@@ -404,7 +407,9 @@ impl Store {
                 insert_ticket(&mut tx, t, now).await?;
             }
         }
-        tx.commit().await.map_err(db("committing a request update"))?;
+        tx.commit()
+            .await
+            .map_err(db("committing a request update"))?;
         Ok(changed)
     }
 
@@ -615,7 +620,11 @@ impl TicketOutbox for Store {
         Ok(out)
     }
 
-    async fn delivered(&self, id: Uuid, now: DateTime<Utc>) -> std::result::Result<(), OutboxError> {
+    async fn delivered(
+        &self,
+        id: Uuid,
+        now: DateTime<Utc>,
+    ) -> std::result::Result<(), OutboxError> {
         sqlx::query("UPDATE tickets SET delivered_at = ?, attempts = attempts + 1 WHERE id = ?")
             .bind(ts(now))
             .bind(id.to_string())

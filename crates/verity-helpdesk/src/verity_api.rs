@@ -106,8 +106,11 @@ pub struct VerityClient {
     config: Arc<VerityConfig>,
     http: reqwest::Client,
     clock: Arc<dyn Clock>,
-    token: Arc<Mutex<Option<(Secret, DateTime<Utc>)>>>,
+    token: Arc<Mutex<Option<CachedToken>>>,
 }
+
+/// An access token and when to stop using it.
+type CachedToken = (Secret, DateTime<Utc>);
 
 #[derive(Deserialize)]
 struct TokenAnswer {

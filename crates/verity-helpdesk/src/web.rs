@@ -82,10 +82,7 @@ fn cookie_value(req: &HttpRequest) -> Option<String> {
 }
 
 /// The browser's session, or a new one (with the cookie to set).
-async fn session(
-    hd: &Helpdesk,
-    req: &HttpRequest,
-) -> Result<(Session, Option<String>), AppError> {
+async fn session(hd: &Helpdesk, req: &HttpRequest) -> Result<(Session, Option<String>), AppError> {
     let now = hd.clock.now();
     if let Some(id) = cookie_value(req)
         && let Some(s) = hd.store.session(&digest(&id), now).await?
@@ -106,7 +103,11 @@ async fn session(
     let cookie = format!(
         "{COOKIE}={id}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{}",
         minutes * 60,
-        if hd.settings.secure_cookies() { "; Secure" } else { "" }
+        if hd.settings.secure_cookies() {
+            "; Secure"
+        } else {
+            ""
+        }
     );
     Ok((s, Some(cookie)))
 }
@@ -115,7 +116,11 @@ async fn session(
 async fn form_session(hd: &Helpdesk, req: &HttpRequest, csrf: &str) -> Result<Session, Page> {
     let now = hd.clock.now();
     let found = match cookie_value(req) {
-        Some(id) => hd.store.session(&digest(&id), now).await.map_err(|e| error_page(hd, &e.into()))?,
+        Some(id) => hd
+            .store
+            .session(&digest(&id), now)
+            .await
+            .map_err(|e| error_page(hd, &e.into()))?,
         None => None,
     };
     let Some(s) = found else {
@@ -126,7 +131,10 @@ async fn form_session(hd: &Helpdesk, req: &HttpRequest, csrf: &str) -> Result<Se
             "This form came without a live session (cookies off, or the session expired). Go back, reload the page and try again.",
         ));
     };
-    if !bool::from(subtle::ConstantTimeEq::ct_eq(csrf.as_bytes(), s.csrf.as_bytes())) {
+    if !bool::from(subtle::ConstantTimeEq::ct_eq(
+        csrf.as_bytes(),
+        s.csrf.as_bytes(),
+    )) {
         return Err(Page::error(
             hd,
             StatusCode::FORBIDDEN,
@@ -232,11 +240,21 @@ fn error_page(hd: &Helpdesk, e: &AppError) -> Page {
         ),
         AppError::Directory(d) => {
             tracing::warn!(error = %d, "directory call failed");
-            Page::error(hd, StatusCode::BAD_GATEWAY, "The directory could not do this", &d.to_string())
+            Page::error(
+                hd,
+                StatusCode::BAD_GATEWAY,
+                "The directory could not do this",
+                &d.to_string(),
+            )
         }
         AppError::Verity(v) => {
             tracing::warn!(error = %v, "Verity call failed");
-            Page::error(hd, StatusCode::BAD_GATEWAY, "Verity refused or could not be reached", &v.to_string())
+            Page::error(
+                hd,
+                StatusCode::BAD_GATEWAY,
+                "Verity refused or could not be reached",
+                &v.to_string(),
+            )
         }
         AppError::Store(s) => {
             tracing::error!(error = %s, "helpdesk database failed");
@@ -266,7 +284,10 @@ fn respond(hd: &Helpdesk, result: Result<HttpResponse, Page>) -> HttpResponse {
 }
 
 fn csrf_field(s: &Session) -> String {
-    format!("<input type=\"hidden\" name=\"csrf\" value=\"{}\">", esc(&s.csrf))
+    format!(
+        "<input type=\"hidden\" name=\"csrf\" value=\"{}\">",
+        esc(&s.csrf)
+    )
 }
 
 // ---------------------------------------------------------------- static
@@ -287,7 +308,9 @@ async fn style() -> HttpResponse {
 
 async fn healthz(hd: web::Data<Helpdesk>) -> HttpResponse {
     match hd.store.pending_tickets().await {
-        Ok(n) => HttpResponse::Ok().json(serde_json::json!({ "status": "ok", "pendingTickets": n })),
+        Ok(n) => {
+            HttpResponse::Ok().json(serde_json::json!({ "status": "ok", "pendingTickets": n }))
+        }
         Err(e) => {
             tracing::error!(error = %e, "health check");
             HttpResponse::ServiceUnavailable().json(serde_json::json!({ "status": "unavailable" }))
@@ -370,7 +393,8 @@ async fn profile_page(hd: &Helpdesk, s: &Session, upn: &str) -> Result<Page, App
             csrf_field(s)
         )
     } else {
-        "<p class=\"refusal\" role=\"alert\">Your account is disabled: no card can be issued.</p>".into()
+        "<p class=\"refusal\" role=\"alert\">Your account is disabled: no card can be issued.</p>"
+            .into()
     };
     let mut page = Page::new(
         "My account",
@@ -379,7 +403,10 @@ async fn profile_page(hd: &Helpdesk, s: &Session, upn: &str) -> Result<Page, App
              <dt>Name</dt><dd id=\"display-name\">{name}</dd>{title}{mail}{lang}<dt>Sign-in name</dt><dd>{upn}</dd></dl></section>\
              {card}<form method=\"post\" action=\"/portal/sign-out\">{csrf}<button type=\"submit\" class=\"secondary\">Sign out</button></form>",
             photo = if has_photo {
-                format!("<img src=\"/portal/photo\" alt=\"Photo of {}\" class=\"photo\" width=\"120\" height=\"120\">", esc(&p.display_name))
+                format!(
+                    "<img src=\"/portal/photo\" alt=\"Photo of {}\" class=\"photo\" width=\"120\" height=\"120\">",
+                    esc(&p.display_name)
+                )
             } else {
                 "<p>No photo in the directory: the card will have none, and the helpdesk's face check cannot be used.</p>".into()
             },
@@ -489,7 +516,12 @@ async fn get_card(
     let result = async {
         let s = form_session(&hd, &req, &form.csrf).await?;
         let Some(upn) = s.upn.clone() else {
-            return Err(Page::error(&hd, StatusCode::UNAUTHORIZED, "Sign in first", "Sign in to get your card."));
+            return Err(Page::error(
+                &hd,
+                StatusCode::UNAUTHORIZED,
+                "Sign in first",
+                "Sign in to get your card.",
+            ));
         };
         let id = hd
             .start_issuance(&s.id_hash, &upn)
@@ -530,10 +562,22 @@ async fn set_password(
             ));
         };
         if new_password.expose() != confirm.expose() {
-            return Err(error_page(&hd, &AppError::BadInput { field: "confirm", reason: "the two passwords differ".into() }));
+            return Err(error_page(
+                &hd,
+                &AppError::BadInput {
+                    field: "confirm",
+                    reason: "the two passwords differ".into(),
+                },
+            ));
         }
         if new_password.expose().chars().count() < 12 {
-            return Err(error_page(&hd, &AppError::BadInput { field: "new_password", reason: "use at least 12 characters".into() }));
+            return Err(error_page(
+                &hd,
+                &AppError::BadInput {
+                    field: "new_password",
+                    reason: "use at least 12 characters".into(),
+                },
+            ));
         }
         let e = hd
             .directory
@@ -587,9 +631,15 @@ fn qr_block(r: &RequestRecord, what: &str) -> String {
 fn status_line(r: &RequestRecord) -> String {
     let (text, class) = match r.status.as_str() {
         status::WAITING => ("Waiting for your wallet to scan the code…", "info"),
-        status::SCANNED => ("Your wallet has the request. Follow the steps on your phone…", "info"),
+        status::SCANNED => (
+            "Your wallet has the request. Follow the steps on your phone…",
+            "info",
+        ),
         status::ISSUED => ("Done: the card is in your wallet.", "ok"),
-        status::ISSUE_FAILED => ("The wallet reported a problem. You may scan again.", "refusal"),
+        status::ISSUE_FAILED => (
+            "The wallet reported a problem. You may scan again.",
+            "refusal",
+        ),
         status::VERIFIED => ("Verified.", "ok"),
         status::REFUSED => ("Not verified. You may present again.", "refusal"),
         status::REJECTED => ("Not verified.", "refusal"),
@@ -601,7 +651,9 @@ fn status_line(r: &RequestRecord) -> String {
         .as_deref()
         .map(|x| format!("<p class=\"refusal\" id=\"reason\">{}</p>", esc(x)))
         .unwrap_or_default();
-    format!("<div aria-live=\"polite\"><p class=\"status {class}\" id=\"status\">{text}</p>{reason}</div>")
+    format!(
+        "<div aria-live=\"polite\"><p class=\"status {class}\" id=\"status\">{text}</p>{reason}</div>"
+    )
 }
 
 async fn card_request(
@@ -639,7 +691,7 @@ async fn card_request(
         if !r.is_final {
             page.poll = Some(format!("/requests/{}/status", r.request_id));
         }
-        Ok(HttpResponse::from(page.render(&hd)))
+        Ok(page.render(&hd))
     }
     .await;
     respond(&hd, result)
@@ -757,7 +809,13 @@ fn actions_block(hd: &Helpdesk, s: &Session, r: &RequestRecord) -> String {
     let path = format!("/helpdesk/requests/{}/actions", esc(&r.request_id));
     let fields: String = ProfileField::ALL
         .iter()
-        .map(|f| format!("<option value=\"{}\">{}</option>", esc(f.name()), esc(f.label())))
+        .map(|f| {
+            format!(
+                "<option value=\"{}\">{}</option>",
+                esc(f.name()),
+                esc(f.label())
+            )
+        })
         .collect();
     format!(
         "<section class=\"actions\" aria-label=\"Actions\"><h2>What do you need?</h2>\
@@ -863,7 +921,10 @@ async fn request_status(
     let result = async {
         let (s, _) = session(&hd, &req).await?;
         let r = hd.owned_request(&s.id_hash, &path).await?;
-        let r = hd.refresh(&r.request_id, Duration::seconds(2)).await?.unwrap_or(r);
+        let r = hd
+            .refresh(&r.request_id, Duration::seconds(2))
+            .await?
+            .unwrap_or(r);
         Ok::<_, AppError>(r)
     }
     .await;
@@ -871,7 +932,9 @@ async fn request_status(
         Ok(r) => HttpResponse::Ok()
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .json(serde_json::json!({ "status": r.status, "final": r.is_final })),
-        Err(AppError::NoSuchRequest) => HttpResponse::NotFound().json(serde_json::json!({ "status": "unknown" })),
+        Err(AppError::NoSuchRequest) => {
+            HttpResponse::NotFound().json(serde_json::json!({ "status": "unknown" }))
+        }
         Err(e) => {
             tracing::warn!(error = %e, "status poll");
             HttpResponse::ServiceUnavailable().json(serde_json::json!({ "status": "unavailable" }))

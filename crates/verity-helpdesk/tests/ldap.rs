@@ -167,7 +167,11 @@ fn with_mfa_flag(mut config: LdapConfig) -> LdapConfig {
 async fn values(url: &str, bind_dn: &str, password: &str, dn: &str, attr: &str) -> Vec<String> {
     let (conn, mut ldap) = LdapConnAsync::new(url).await.unwrap();
     ldap3::drive!(conn);
-    ldap.simple_bind(bind_dn, password).await.unwrap().success().unwrap();
+    ldap.simple_bind(bind_dn, password)
+        .await
+        .unwrap()
+        .success()
+        .unwrap();
     let (entries, _) = ldap
         .search(dn, Scope::Base, "(objectClass=*)", vec![attr])
         .await
@@ -417,7 +421,13 @@ async fn sign_in_checks_the_password_and_refuses_unknown_and_wrong_alike() {
         .unwrap_err();
     for err in [&wrong, &unknown] {
         assert!(
-            matches!(err, DirectoryError::SignInRefused { backend: "LDAP", .. }),
+            matches!(
+                err,
+                DirectoryError::SignInRefused {
+                    backend: "LDAP",
+                    ..
+                }
+            ),
             "{err}"
         );
         assert!(!format!("{err} {err:?}").contains("guess-1"));
@@ -440,7 +450,10 @@ async fn sign_in_checks_the_password_and_refuses_unknown_and_wrong_alike() {
             .authenticate(&key, &Secret::new("twin-pass"))
             .await
             .unwrap_err();
-        assert!(matches!(err, DirectoryError::SignInRefused { .. }), "{key}: {err}");
+        assert!(
+            matches!(err, DirectoryError::SignInRefused { .. }),
+            "{key}: {err}"
+        );
     }
 
     // The service account's own password is not an employee's.
@@ -464,7 +477,13 @@ async fn sign_in_refuses_an_empty_password_a_leaver_and_reports_a_dead_server() 
         .await
         .unwrap_err();
     assert!(
-        matches!(err, DirectoryError::InvalidRequest { field: "password", .. }),
+        matches!(
+            err,
+            DirectoryError::InvalidRequest {
+                field: "password",
+                ..
+            }
+        ),
         "{err}"
     );
 
@@ -530,9 +549,19 @@ async fn set_password_makes_the_new_one_work_and_the_old_one_fail() {
         .unwrap_err();
     assert!(matches!(err, DirectoryError::SignInRefused { .. }), "{err}");
     // Password Modify lets the server hash it; a plain modify would have stored it as typed.
-    let stored = values(server.url(), SERVICE_DN, SERVICE_PASSWORD, ALEX_DN, "userPassword").await;
+    let stored = values(
+        server.url(),
+        SERVICE_DN,
+        SERVICE_PASSWORD,
+        ALEX_DN,
+        "userPassword",
+    )
+    .await;
     assert_eq!(stored.len(), 1);
-    assert!(stored[0].starts_with('{') && !stored[0].contains("chosen-by-alex-42"), "{stored:?}");
+    assert!(
+        stored[0].starts_with('{') && !stored[0].contains("chosen-by-alex-42"),
+        "{stored:?}"
+    );
 
     let err = dir
         .perform(
@@ -545,7 +574,13 @@ async fn set_password_makes_the_new_one_work_and_the_old_one_fail() {
         .await
         .unwrap_err();
     assert!(
-        matches!(err, DirectoryError::InvalidRequest { field: "new_password", .. }),
+        matches!(
+            err,
+            DirectoryError::InvalidRequest {
+                field: "new_password",
+                ..
+            }
+        ),
         "{err}"
     );
 
@@ -576,13 +611,40 @@ async fn update_profile_writes_each_allowed_field_and_returns_the_old_value() {
         value: value.into(),
     };
     let cases = [
-        (ProfileField::JobTitle, "  Senior Analyst ", "title", Some("Helpdesk Analyst"), "Senior Analyst"),
-        (ProfileField::PreferredLanguage, "fr-CA", "preferredLanguage", Some("en-GB"), "fr-CA"),
-        (ProfileField::MobilePhone, "+44 20 7946 0000", "mobile", None, "+44 20 7946 0000"),
-        (ProfileField::OfficeLocation, "Building 4, room 12", "physicalDeliveryOfficeName", None, "Building 4, room 12"),
+        (
+            ProfileField::JobTitle,
+            "  Senior Analyst ",
+            "title",
+            Some("Helpdesk Analyst"),
+            "Senior Analyst",
+        ),
+        (
+            ProfileField::PreferredLanguage,
+            "fr-CA",
+            "preferredLanguage",
+            Some("en-GB"),
+            "fr-CA",
+        ),
+        (
+            ProfileField::MobilePhone,
+            "+44 20 7946 0000",
+            "mobile",
+            None,
+            "+44 20 7946 0000",
+        ),
+        (
+            ProfileField::OfficeLocation,
+            "Building 4, room 12",
+            "physicalDeliveryOfficeName",
+            None,
+            "Building 4, room 12",
+        ),
     ];
     for (field, value, attr, old, new) in cases {
-        let outcome = dir.perform(&id, &update(field, value), now()).await.unwrap();
+        let outcome = dir
+            .perform(&id, &update(field, value), now())
+            .await
+            .unwrap();
         assert_eq!(
             outcome,
             ActionOutcome::ProfileUpdated {
@@ -611,8 +673,16 @@ async fn update_profile_checks_the_value_before_sending_and_maps_refusals() {
     let bad = [
         (ProfileField::JobTitle, "   ", "must not be empty"),
         (ProfileField::JobTitle, long.as_str(), "129 characters"),
-        (ProfileField::OfficeLocation, "room\n12", "control character"),
-        (ProfileField::PreferredLanguage, "english please", "language tag"),
+        (
+            ProfileField::OfficeLocation,
+            "room\n12",
+            "control character",
+        ),
+        (
+            ProfileField::PreferredLanguage,
+            "english please",
+            "language tag",
+        ),
         (ProfileField::PreferredLanguage, "e", "language tag"),
         (ProfileField::MobilePhone, "call me", "phone number"),
     ];
@@ -650,9 +720,18 @@ async fn update_profile_checks_the_value_before_sending_and_maps_refusals() {
     assert!(err.to_string().contains("may not write title"), "{err}");
 
     // Only employee entries: not a missing one, not the service account itself.
-    for dn in [format!("uid=ghost,ou=people,{SUFFIX}"), SERVICE_DN.to_owned()] {
-        let err = dir.perform(&EmployeeId(dn.clone()), &action, now()).await.unwrap_err();
-        assert!(matches!(err, DirectoryError::NotFound { .. }), "{dn}: {err}");
+    for dn in [
+        format!("uid=ghost,ou=people,{SUFFIX}"),
+        SERVICE_DN.to_owned(),
+    ] {
+        let err = dir
+            .perform(&EmployeeId(dn.clone()), &action, now())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, DirectoryError::NotFound { .. }),
+            "{dn}: {err}"
+        );
     }
 }
 
@@ -665,7 +744,10 @@ async fn mfa_reregistration_adds_the_configured_flag_once() {
     let unset = directory(&server);
     let err = unset.perform(&id, &action, now()).await.unwrap_err();
     assert!(matches!(err, DirectoryError::Unsupported { .. }), "{err}");
-    assert!(err.to_string().contains("ldap.mfa_reregistration_flag"), "{err}");
+    assert!(
+        err.to_string().contains("ldap.mfa_reregistration_flag"),
+        "{err}"
+    );
 
     let dir = with_flag_directory(&server, SERVICE_DN, SERVICE_PASSWORD);
     for _ in 0..2 {
@@ -675,15 +757,30 @@ async fn mfa_reregistration_adds_the_configured_flag_once() {
             ActionOutcome::MfaReregistrationRequired
         );
     }
-    let mut types = values(server.url(), SERVICE_DN, SERVICE_PASSWORD, ALEX_DN, "employeeType").await;
+    let mut types = values(
+        server.url(),
+        SERVICE_DN,
+        SERVICE_PASSWORD,
+        ALEX_DN,
+        "employeeType",
+    )
+    .await;
     types.sort();
-    assert_eq!(types, ["mfa-reregister", "staff"], "added beside the other values");
+    assert_eq!(
+        types,
+        ["mfa-reregister", "staff"],
+        "added beside the other values"
+    );
     let alex = dir.find(&EmployeeKey::Uid("alex".into())).await.unwrap();
     assert!(alex.profile.enabled, "the flag is not the disabled marker");
 
     let reader = with_flag_directory(&server, READER_DN, READER_PASSWORD);
     let err = reader
-        .perform(&EmployeeId(format!("uid=sam,ou=people,{SUFFIX}")), &action, now())
+        .perform(
+            &EmployeeId(format!("uid=sam,ou=people,{SUFFIX}")),
+            &action,
+            now(),
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, DirectoryError::Forbidden { .. }), "{err}");
@@ -700,7 +797,13 @@ async fn mfa_reregistration_adds_the_configured_flag_once() {
         .await
         .unwrap_err();
     assert!(
-        matches!(err, DirectoryError::Config { field: "ldap.mfa_reregistration_flag", .. }),
+        matches!(
+            err,
+            DirectoryError::Config {
+                field: "ldap.mfa_reregistration_flag",
+                ..
+            }
+        ),
         "{err}"
     );
 }
@@ -713,13 +816,19 @@ async fn demo_directory_has_megan_with_her_photo_and_adele_as_a_leaver() {
     assert_eq!(server.suffix(), slapd::DEMO_SUFFIX);
     let dir = LdapDirectory::new(slapd::demo_directory_config(server.url())).unwrap();
     let megan = dir
-        .find(&EmployeeKey::UserPrincipalName("megan@contoso.example".into()))
+        .find(&EmployeeKey::UserPrincipalName(
+            "megan@contoso.example".into(),
+        ))
         .await
         .unwrap();
     assert_eq!(megan.id.0, "uid=megan,ou=people,dc=contoso,dc=example");
     let p = &megan.profile;
     assert_eq!(
-        (p.display_name.as_str(), p.given_name.as_deref(), p.surname.as_deref()),
+        (
+            p.display_name.as_str(),
+            p.given_name.as_deref(),
+            p.surname.as_deref()
+        ),
         ("Megan Bowen", Some("Megan"), Some("Bowen"))
     );
     assert_eq!(p.mail.as_deref(), Some("megan@contoso.example"));
@@ -752,7 +861,10 @@ async fn demo_directory_has_megan_with_her_photo_and_adele_as_a_leaver() {
         )
         .await
         .unwrap_err();
-    assert!(matches!(err, DirectoryError::EmployeeDisabled { .. }), "{err}");
+    assert!(
+        matches!(err, DirectoryError::EmployeeDisabled { .. }),
+        "{err}"
+    );
     for action in [
         Action::RequireMfaReregistration,
         Action::UpdateProfile {
@@ -765,9 +877,12 @@ async fn demo_directory_has_megan_with_her_photo_and_adele_as_a_leaver() {
     ] {
         dir.perform(&megan.id, &action, now()).await.unwrap();
     }
-    dir.authenticate(&EmployeeKey::Uid("megan".into()), &Secret::new("megan-chose-this"))
-        .await
-        .unwrap();
+    dir.authenticate(
+        &EmployeeKey::Uid("megan".into()),
+        &Secret::new("megan-chose-this"),
+    )
+    .await
+    .unwrap();
 
     // The demo ACL lets the helpdesk add only the MFA value to employeeType, not "disabled".
     let (conn, mut ldap) = LdapConnAsync::new(server.url()).await.unwrap();
@@ -823,7 +938,10 @@ async fn local_slapd_stops_on_drop_and_reports_what_failed() {
     assert!(!format!("{options:?}").contains("root-pass"));
     let (conn, mut ldap) = LdapConnAsync::new(server.url()).await.unwrap();
     ldap3::drive!(conn);
-    let bound = ldap.simple_bind(server.root_dn(), "root-pass").await.unwrap();
+    let bound = ldap
+        .simple_bind(server.root_dn(), "root-pass")
+        .await
+        .unwrap();
     assert_eq!(bound.rc, 0, "{}", bound.text);
     server.stop();
 }
