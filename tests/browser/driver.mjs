@@ -56,3 +56,4 @@ for await (const line of lines) {
   process.stdout.write(JSON.stringify(answer) + "\n");
 }
 await browser.close().catch(() => {});
+process.exit(0);

@@ -167,6 +167,12 @@ impl Browser {
     /// Closes the browser.
     pub async fn close(mut self) {
         let _ = self.try_cmd(json!({"op": "close"})).await;
-        let _ = self.child.wait().await;
+        drop(self.stdin);
+        if tokio::time::timeout(Duration::from_secs(10), self.child.wait())
+            .await
+            .is_err()
+        {
+            let _ = self.child.kill().await;
+        }
     }
 }

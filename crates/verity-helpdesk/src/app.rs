@@ -239,7 +239,16 @@ impl Helpdesk {
         if let Some(cb) = self.callback(&key) {
             body["callback"] = cb;
         }
-        let created = self.verity.create_presentation_request(&body).await?;
+        let created = match self.verity.create_presentation_request(&body).await {
+            Err(e) if e.inner_code() == Some("faceCheckNotConfigured") => {
+                return Err(AppError::Denied(
+                    "Verity has no face matcher configured, so it cannot take a verification with a face check; \
+                     turn on a face matcher in Verity (docs/FACE_CHECK.md) or set verification.face_check = false"
+                        .into(),
+                ));
+            }
+            other => other?,
+        };
         self.store
             .insert_request(
                 &NewRequest {

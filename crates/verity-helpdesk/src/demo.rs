@@ -19,7 +19,7 @@ use crate::config::DirectoryConfig;
 use crate::settings::{ActionSettings, IssuanceSettings, Settings, VerificationSettings};
 use crate::slapd::{self, LocalSlapd};
 use crate::startup;
-use crate::verity_api::{DEFAULT_SCOPE, VerityConfig};
+use crate::verity_api::{DEFAULT_SCOPE, VerityClient, VerityConfig};
 use crate::webhook::WebhookConfig;
 
 /// The contract the demo registers (the repository's example, on Verity's own authority).
@@ -40,9 +40,13 @@ pub struct DemoArgs {
     /// The helpdesk's own database.
     #[arg(long, default_value = "sqlite://./data/helpdesk-demo.db")]
     pub database: String,
-    /// Ask for a face check (Verity needs a face matcher: see docs/FACE_CHECK.md).
-    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
-    pub face_check: bool,
+    /// Ask for a face check: `auto` (when Verity has a face matcher), `on` or `off`.
+    #[arg(long, default_value = "auto", value_parser = ["auto", "on", "off"])]
+    pub face_check: String,
+    /// Replace a demo employee's directory photo, e.g. `megan=me.jpg` (JPEG), so a real face
+    /// matcher can compare a real selfie with it.
+    #[arg(long = "photo", value_name = "UID=JPEG")]
+    pub photos: Vec<String>,
     /// Post ticket events to this URL (JSON, HMAC-signed with --webhook-secret).
     #[arg(long)]
     pub webhook_url: Option<String>,
@@ -160,6 +164,67 @@ pub async fn register(
     Ok((authority, contract_id, client_id, Secret::new(secret)))
 }
 
+/// Whether Verity takes presentation requests with a face check: asks for one (it expires
+/// unanswered) and looks for `faceCheckNotConfigured`.
+async fn verity_matches_faces(settings: &Settings, clock: Arc<dyn Clock>) -> Result<bool, DemoError> {
+    let client = VerityClient::new(settings.verity.clone(), clock).map_err(fail)?;
+    let probe = json!({
+        "authority": settings.issuance.authority,
+        "registration": { "clientName": "helpdesk start-up check" },
+        "requestedCredentials": [{
+            "type": settings.verification.credential_type,
+            "configuration": { "validation": { "faceCheck": { "sourcePhotoClaimName": "photo" } } },
+        }],
+    });
+    match client.create_presentation_request(&probe).await {
+        Ok(_) => Ok(true),
+        Err(e) if e.inner_code() == Some("faceCheckNotConfigured") => Ok(false),
+        Err(e) => Err(fail(e)),
+    }
+}
+
+/// `seed` with the `jpegPhoto` of `uid` replaced by `jpeg`.
+fn with_photo(seed: &str, uid: &str, jpeg: &[u8]) -> Result<String, DemoError> {
+    use base64::Engine as _;
+    if jpeg.len() < 3 || jpeg[..3] != [0xFF, 0xD8, 0xFF] {
+        return Err(fail(format!("the photo for {uid} is not a JPEG")));
+    }
+    let dn = format!("dn: uid={uid},{}", slapd::DEMO_PEOPLE_DN);
+    let mut out = Vec::new();
+    let mut in_entry = false;
+    let mut found = false;
+    let mut skipping = false;
+    for line in seed.lines() {
+        if line.starts_with("dn: ") {
+            skipping = false;
+            in_entry = line == dn;
+            found |= in_entry;
+            out.push(line.to_owned());
+            if in_entry {
+                out.push(format!(
+                    "jpegPhoto:: {}",
+                    base64::engine::general_purpose::STANDARD.encode(jpeg)
+                ));
+            }
+            continue;
+        }
+        if in_entry && line.starts_with("jpegPhoto:") {
+            skipping = true;
+            continue;
+        }
+        // An LDIF value folded over several lines continues with a leading space.
+        if skipping && line.starts_with(' ') {
+            continue;
+        }
+        skipping = false;
+        out.push(line.to_owned());
+    }
+    if !found {
+        return Err(fail(format!("the demo directory has no uid {uid:?}")));
+    }
+    Ok(out.join("\n") + "\n")
+}
+
 /// Runs the demo until interrupted.
 pub async fn run(args: DemoArgs, clock: Arc<dyn Clock>) -> Result<(), DemoError> {
     let token_file = args.verity_data.join("admin-token");
@@ -170,9 +235,15 @@ pub async fn run(args: DemoArgs, clock: Arc<dyn Clock>) -> Result<(), DemoError>
         ))
     })?;
     let admin_token = Secret::new(admin_token.trim());
-    let ldap = LocalSlapd::start(slapd::demo_options())
-        .await
-        .map_err(fail)?;
+    let mut options = slapd::demo_options();
+    for spec in &args.photos {
+        let (uid, path) = spec
+            .split_once('=')
+            .ok_or_else(|| fail(format!("--photo {spec:?}: expected UID=JPEG")))?;
+        let jpeg = std::fs::read(path).map_err(|e| fail(format!("--photo {spec:?}: {e}")))?;
+        options.seed_ldif = with_photo(&options.seed_ldif, uid, &jpeg)?;
+    }
+    let ldap = LocalSlapd::start(options).await.map_err(fail)?;
     println!("demo directory: {} ({})", ldap.url(), slapd::DEMO_SUFFIX);
     let (authority, contract, client_id, client_secret) =
         register(&args.verity_url, Secret::new(admin_token.expose())).await?;
@@ -186,7 +257,7 @@ pub async fn run(args: DemoArgs, clock: Arc<dyn Clock>) -> Result<(), DemoError>
         _ => None,
     };
     let public_url = Url::parse(&format!("http://localhost:{}", args.port)).map_err(fail)?;
-    let settings = Settings {
+    let mut settings = Settings {
         public_url: public_url.clone(),
         bind: format!("127.0.0.1:{}", args.port),
         database: args.database.clone(),
@@ -207,7 +278,7 @@ pub async fn run(args: DemoArgs, clock: Arc<dyn Clock>) -> Result<(), DemoError>
             pin_length: 4,
         },
         verification: VerificationSettings {
-            face_check: args.face_check,
+            face_check: args.face_check != "off",
             ..VerificationSettings::default()
         },
         actions: ActionSettings::default(),
@@ -216,6 +287,13 @@ pub async fn run(args: DemoArgs, clock: Arc<dyn Clock>) -> Result<(), DemoError>
         session_minutes: 60,
     };
     settings.validate().map_err(fail)?;
+    if args.face_check == "auto" && !verity_matches_faces(&settings, clock.clone()).await? {
+        println!(
+            "note: Verity has no face matcher, so verifications run without a face check \
+             (docs/FACE_CHECK.md: build Verity with --features face-local and fetch the models)"
+        );
+        settings.verification.face_check = false;
+    }
     let bind = settings.bind.clone();
     let hd = startup::build(settings, clock).await.map_err(fail)?;
     let listener =
@@ -247,4 +325,26 @@ pub async fn run(args: DemoArgs, clock: Arc<dyn Clock>) -> Result<(), DemoError>
         .map_err(fail)?;
     drop(ldap);
     Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_photo_replaces_only_its_employees_photo() {
+        let seed = slapd::demo_seed();
+        let jpeg = [0xFF, 0xD8, 0xFF, 0xE0, 1, 2, 3];
+        let out = with_photo(&seed, "megan", &jpeg).unwrap();
+        let megan = out
+            .split("\n\n")
+            .find(|e| e.starts_with(&format!("dn: uid=megan,{}", slapd::DEMO_PEOPLE_DN)))
+            .unwrap();
+        assert_eq!(megan.matches("jpegPhoto::").count(), 1);
+        assert!(megan.contains("jpegPhoto:: /9j/4AECAw=="));
+        assert_eq!(out.matches("jpegPhoto::").count(), seed.matches("jpegPhoto::").count());
+        assert!(with_photo(&seed, "nobody", &jpeg).is_err());
+        assert!(with_photo(&seed, "megan", b"GIF89a").is_err());
+    }
 }

@@ -173,13 +173,14 @@ impl FromStr for ProfileField {
     }
 }
 
-/// `language[-subtag]...`: a primary subtag of 2-8 letters, then subtags of 1-8 letters or
-/// digits (the shape of BCP 47, not its registry).
+/// `language[-subtag]...`: an ISO 639 language of 2 or 3 letters, then subtags of 1-8 letters
+/// or digits (the shape of BCP 47, not its registry; the rarely used 5-8 letter languages and
+/// private-use tags are refused).
 fn is_language_tag(value: &str) -> bool {
     let mut subtags = value.split('-');
     let primary_ok = subtags
         .next()
-        .is_some_and(|p| (2..=8).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphabetic()));
+        .is_some_and(|p| (2..=3).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphabetic()));
     primary_ok
         && subtags
             .all(|s| (1..=8).contains(&s.len()) && s.chars().all(|c| c.is_ascii_alphanumeric()))
@@ -359,6 +360,7 @@ mod tests {
             (ProfileField::OfficeLocation, "a\u{7}b".to_owned()),
             (ProfileField::PreferredLanguage, "en_GB".to_owned()),
             (ProfileField::PreferredLanguage, "e".to_owned()),
+            (ProfileField::PreferredLanguage, "French".to_owned()),
             (ProfileField::PreferredLanguage, "en-".to_owned()),
             (
                 ProfileField::PreferredLanguage,

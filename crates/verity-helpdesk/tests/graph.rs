@@ -21,6 +21,7 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use verity_core::{ManualClock, Secret};
 use verity_helpdesk::config::GraphConfig;
+use verity_helpdesk::directory::ProfileField;
 use verity_helpdesk::graph::GraphDirectory;
 use verity_helpdesk::{Action, ActionOutcome, Directory, DirectoryError, EmployeeId, EmployeeKey};
 
@@ -44,6 +45,10 @@ struct State {
     /// Every Graph request: method, path, decoded query.
     graph_requests: Vec<(String, String, HashMap<String, String>)>,
     tap_bodies: Vec<Value>,
+    /// Every PATCH of a user: object id, body.
+    patches: Vec<(String, Value)>,
+    /// Profile properties changed by PATCH, by (object id, property).
+    patched: HashMap<(String, String), Value>,
     foreign_next_link: bool,
 }
 
@@ -75,9 +80,18 @@ fn user(id: &str, upn: &str, name: &str, enabled: bool) -> Value {
     json!({
         "id": id, "userPrincipalName": upn, "displayName": name, "givenName": name.split(' ').next(),
         "surname": name.split(' ').nth(1), "jobTitle": "Analyst", "mail": upn,
-        "preferredLanguage": "en-US", "accountEnabled": enabled,
+        "preferredLanguage": "en-US", "accountEnabled": enabled, "mobilePhone": null,
+        "officeLocation": if enabled { json!("18/2111") } else { Value::Null },
     })
 }
+
+/// The properties a profile update may read and PATCH.
+const PROFILE_PROPERTIES: [&str; 4] = [
+    "jobTitle",
+    "preferredLanguage",
+    "mobilePhone",
+    "officeLocation",
+];
 
 fn users() -> Vec<Value> {
     vec![
@@ -238,6 +252,68 @@ async fn answer(
                 "BadRequest",
                 &format!("unexpected filter {filter}"),
             )
+        }
+        ("GET", ["users", id])
+            if PROFILE_PROPERTIES
+                .contains(&query.get("$select").map(String::as_str).unwrap_or_default()) =>
+        {
+            // The profile update reads the one property it is about to change.
+            let property = query["$select"].clone();
+            match find(id) {
+                Some(u) => {
+                    let value = st
+                        .patched
+                        .get(&(u["id"].as_str().unwrap().to_owned(), property.clone()))
+                        .cloned()
+                        .unwrap_or_else(|| u[property.as_str()].clone());
+                    json_reply(StatusCode::OK, json!({ property: value }))
+                }
+                None => graph_error(
+                    StatusCode::NOT_FOUND,
+                    "Request_ResourceNotFound",
+                    &format!(
+                        "Resource '{id}' does not exist or one of its queried reference-property objects are not present."
+                    ),
+                ),
+            }
+        }
+        ("PATCH", ["users", id]) => {
+            assert_eq!(content_type, "application/json");
+            let body: Value = serde_json::from_slice(&body).unwrap();
+            st.patches.push(((*id).to_owned(), body.clone()));
+            let fields = body.as_object().unwrap();
+            assert_eq!(fields.len(), 1, "one property per update: {body}");
+            let (property, value) = fields.iter().next().unwrap();
+            assert!(
+                PROFILE_PROPERTIES.contains(&property.as_str()),
+                "{property}"
+            );
+            if *id == "44444444-dddd" {
+                return graph_error(
+                    StatusCode::FORBIDDEN,
+                    "Authorization_RequestDenied",
+                    "Insufficient privileges to complete the operation.",
+                );
+            }
+            if property == "preferredLanguage" && value == "tlh" {
+                return graph_error(
+                    StatusCode::BAD_REQUEST,
+                    "Request_BadRequest",
+                    "Invalid value specified for property 'preferredLanguage' of resource 'User'.",
+                );
+            }
+            let Some(u) = find(id) else {
+                return graph_error(
+                    StatusCode::NOT_FOUND,
+                    "Request_ResourceNotFound",
+                    "Resource not found",
+                );
+            };
+            st.patched.insert(
+                (u["id"].as_str().unwrap().to_owned(), property.clone()),
+                value.clone(),
+            );
+            reply(StatusCode::NO_CONTENT, "text/plain", Bytes::new())
         }
         ("GET", ["users", id]) => {
             let select = query.get("$select").cloned().unwrap_or_default();
@@ -628,14 +704,201 @@ async fn access_pass_refusals_are_clear() {
         .await
         .unwrap_err();
     assert!(matches!(err, DirectoryError::NotFound { .. }), "{err}");
+}
 
-    for action in [Action::ResetPassword, Action::RequireMfaReregistration] {
+#[tokio::test]
+async fn password_sign_in_password_changes_and_mfa_reregistration_are_unsupported_with_reasons() {
+    let server = StandIn::start().await;
+    let clock = ManualClock::new(start());
+    let dir = server.directory(&clock);
+    let err = dir
+        .authenticate(
+            &EmployeeKey::UserPrincipalName("alex@contoso.example".into()),
+            &Secret::new("alex-password"),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, DirectoryError::Unsupported { .. }), "{err}");
+    assert!(err.to_string().contains("OpenID Connect"), "{err}");
+    assert!(!format!("{err:?}").contains("alex-password"));
+
+    let cases = [
+        (Action::ResetPassword, "signed-in administrator"),
+        (
+            Action::SetPassword {
+                new_password: Secret::new("chosen-1"),
+            },
+            "temporary access pass",
+        ),
+        (Action::RequireMfaReregistration, "Graph v1.0 has no call"),
+    ];
+    for (action, why) in cases {
         let err = dir
             .perform(&EmployeeId("11111111-aaaa".into()), &action, start())
             .await
             .unwrap_err();
         assert!(matches!(err, DirectoryError::Unsupported { .. }), "{err}");
+        assert!(err.to_string().contains(why), "{err}");
     }
+    let st = server.state();
+    assert_eq!(st.token_requests, 0, "nothing was sent");
+    assert!(st.graph_requests.is_empty());
+}
+
+#[tokio::test]
+async fn updates_a_profile_property_with_patch_and_returns_the_old_value() {
+    let server = StandIn::start().await;
+    let clock = ManualClock::new(start());
+    let dir = server.directory(&clock);
+    let alex = EmployeeId("11111111-aaaa".into());
+    let update = |field, value: &str| Action::UpdateProfile {
+        field,
+        value: value.into(),
+    };
+    let cases = [
+        (
+            ProfileField::JobTitle,
+            " Senior Analyst ",
+            Some("Analyst"),
+            "Senior Analyst",
+        ),
+        (
+            ProfileField::PreferredLanguage,
+            "fr-CA",
+            Some("en-US"),
+            "fr-CA",
+        ),
+        (
+            ProfileField::MobilePhone,
+            "+1 425 555 0109",
+            None,
+            "+1 425 555 0109",
+        ),
+        (
+            ProfileField::OfficeLocation,
+            "131/1104",
+            Some("18/2111"),
+            "131/1104",
+        ),
+        // The stand-in remembers the PATCH: the next update sees it as the old value.
+        (
+            ProfileField::JobTitle,
+            "Lead Analyst",
+            Some("Senior Analyst"),
+            "Lead Analyst",
+        ),
+    ];
+    for (field, value, old, new) in cases {
+        assert_eq!(
+            dir.perform(&alex, &update(field, value), start())
+                .await
+                .unwrap(),
+            ActionOutcome::ProfileUpdated {
+                field,
+                old: old.map(String::from),
+                new: new.into()
+            }
+        );
+    }
+    let st = server.state();
+    assert_eq!(
+        st.patches[0],
+        (
+            "11111111-aaaa".to_owned(),
+            json!({ "jobTitle": "Senior Analyst" })
+        )
+    );
+    assert_eq!(
+        st.patches[2],
+        (
+            "11111111-aaaa".to_owned(),
+            json!({ "mobilePhone": "+1 425 555 0109" })
+        )
+    );
+    let (method, path, query) = &st.graph_requests[0];
+    assert_eq!(
+        (method.as_str(), path.as_str()),
+        ("GET", "/v1.0/users/11111111-aaaa")
+    );
+    assert_eq!(query.get("$select").map(String::as_str), Some("jobTitle"));
+    assert_eq!(st.graph_requests[1].0, "PATCH");
+    assert_eq!(st.token_requests, 1);
+}
+
+#[tokio::test]
+async fn profile_update_refusals_are_clear_and_bad_values_are_never_sent() {
+    let server = StandIn::start().await;
+    let clock = ManualClock::new(start());
+    let dir = server.directory(&clock);
+    let update = |field, value: &str| Action::UpdateProfile {
+        field,
+        value: value.into(),
+    };
+    let alex = EmployeeId("11111111-aaaa".into());
+    for (field, value) in [
+        (ProfileField::JobTitle, ""),
+        (ProfileField::OfficeLocation, "a\u{0}b"),
+        (ProfileField::PreferredLanguage, "French"),
+        (ProfileField::MobilePhone, "n/a"),
+    ] {
+        let err = dir
+            .perform(&alex, &update(field, value), start())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, DirectoryError::InvalidRequest { field: f, .. } if *f == field.name()),
+            "{field} {value:?}: {err}"
+        );
+    }
+    let long = "x".repeat(129);
+    let err = dir
+        .perform(&alex, &update(ProfileField::JobTitle, &long), start())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("at most 128"), "{err}");
+    assert!(server.state().graph_requests.is_empty(), "nothing sent");
+
+    // Graph's own check of the value.
+    let err = dir
+        .perform(
+            &alex,
+            &update(ProfileField::PreferredLanguage, "tlh"),
+            start(),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            DirectoryError::InvalidRequest {
+                field: "preferredLanguage",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("Request_BadRequest"), "{err}");
+
+    let err = dir
+        .perform(
+            &EmployeeId("44444444-dddd".into()),
+            &update(ProfileField::JobTitle, "Boss"),
+            start(),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, DirectoryError::Forbidden { .. }), "{err}");
+    assert!(err.to_string().contains("User.ReadWrite.All"), "{err}");
+
+    let err = dir
+        .perform(
+            &EmployeeId("99999999-zzzz".into()),
+            &update(ProfileField::JobTitle, "Boss"),
+            start(),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, DirectoryError::NotFound { .. }), "{err}");
 }
 
 /// A config field and a change that breaks it.
