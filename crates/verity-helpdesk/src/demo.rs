@@ -166,7 +166,10 @@ pub async fn register(
 
 /// Whether Verity takes presentation requests with a face check: asks for one (it expires
 /// unanswered) and looks for `faceCheckNotConfigured`.
-async fn verity_matches_faces(settings: &Settings, clock: Arc<dyn Clock>) -> Result<bool, DemoError> {
+async fn verity_matches_faces(
+    settings: &Settings,
+    clock: Arc<dyn Clock>,
+) -> Result<bool, DemoError> {
     let client = VerityClient::new(settings.verity.clone(), clock).map_err(fail)?;
     let probe = json!({
         "authority": settings.issuance.authority,
@@ -243,8 +246,17 @@ pub async fn run(args: DemoArgs, clock: Arc<dyn Clock>) -> Result<(), DemoError>
         let jpeg = std::fs::read(path).map_err(|e| fail(format!("--photo {spec:?}: {e}")))?;
         options.seed_ldif = with_photo(&options.seed_ldif, uid, &jpeg)?;
     }
+    // A root password for this run, so a person can play the administrator (e.g. mark a
+    // leaver with ldapmodify).
+    let root_password = crate::app::random_token(12);
+    options.root_password = Some(Secret::new(root_password.clone()));
     let ldap = LocalSlapd::start(options).await.map_err(fail)?;
-    println!("demo directory: {} ({})", ldap.url(), slapd::DEMO_SUFFIX);
+    println!(
+        "demo directory: {} ({}); administrator {} / {root_password}",
+        ldap.url(),
+        slapd::DEMO_SUFFIX,
+        ldap.root_dn()
+    );
     let (authority, contract, client_id, client_secret) =
         register(&args.verity_url, Secret::new(admin_token.expose())).await?;
     println!("contract {contract} on {authority}; API client {client_id}");
@@ -305,7 +317,7 @@ pub async fn run(args: DemoArgs, clock: Arc<dyn Clock>) -> Result<(), DemoError>
         slapd::DEMO_ALEX_PASSWORD
     );
     println!(
-        "  leavers: `verity-helpdesk sync` needs a settings file; the demo's leaver is adele\n"
+        "  leavers are revoked every 30 s (adele has left; docs/HELPDESK.md shows how to let megan go)\n"
     );
     // Leavers: every 30 seconds, as a cron job would run `verity-helpdesk sync`.
     let syncing = hd.clone();
@@ -343,7 +355,10 @@ mod tests {
             .unwrap();
         assert_eq!(megan.matches("jpegPhoto::").count(), 1);
         assert!(megan.contains("jpegPhoto:: /9j/4AECAw=="));
-        assert_eq!(out.matches("jpegPhoto::").count(), seed.matches("jpegPhoto::").count());
+        assert_eq!(
+            out.matches("jpegPhoto::").count(),
+            seed.matches("jpegPhoto::").count()
+        );
         assert!(with_photo(&seed, "nobody", &jpeg).is_err());
         assert!(with_photo(&seed, "megan", b"GIF89a").is_err());
     }

@@ -21,6 +21,7 @@ pub mod directory;
 pub mod error;
 pub mod graph;
 pub mod ldap;
+pub mod oidc;
 pub mod settings;
 pub mod slapd;
 pub mod startup;

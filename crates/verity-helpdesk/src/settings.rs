@@ -229,3 +229,64 @@ impl Settings {
         self.public_url.scheme() == "https"
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn example() -> Settings {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("helpdesk.example.toml");
+        Settings::load(Some(&path)).unwrap()
+    }
+
+    #[test]
+    fn the_example_file_loads_with_its_documented_defaults() {
+        let s = example();
+        assert!(s.secure_cookies());
+        assert_eq!(s.actions.window_minutes, 10);
+        assert_eq!(s.verification.match_confidence_threshold, 70);
+        assert!(s.verification.face_check && s.verification.validate_linked_domain);
+        assert!(!s.verification.allow_revoked);
+        assert_eq!(s.accepted_issuers(), vec!["did:web:contoso.example".to_owned()]);
+    }
+
+    #[test]
+    fn each_bad_value_is_named() {
+        let cases: Vec<(&str, Box<dyn Fn(&mut Settings)>)> = vec![
+            ("issuance.pin_length", Box::new(|s| s.issuance.pin_length = 9)),
+            ("issuance.authority", Box::new(|s| s.issuance.authority = "contoso".into())),
+            ("issuance.contract", Box::new(|s| s.issuance.contract = " ".into())),
+            (
+                "verification.accepted_issuers[0]",
+                Box::new(|s| s.verification.accepted_issuers = vec!["https://x".into()]),
+            ),
+            (
+                "verification.match_confidence_threshold",
+                Box::new(|s| s.verification.match_confidence_threshold = 40),
+            ),
+            ("actions.window_minutes", Box::new(|s| s.actions.window_minutes = 0)),
+            (
+                "actions.access_pass_lifetime_minutes",
+                Box::new(|s| s.actions.access_pass_lifetime_minutes = 5),
+            ),
+            ("session_minutes", Box::new(|s| s.session_minutes = 100_000)),
+            (
+                "webhook",
+                Box::new(|s| {
+                    if let Some(w) = s.webhook.as_mut() {
+                        w.secret = verity_core::Secret::new("short");
+                    }
+                }),
+            ),
+        ];
+        for (field, break_it) in cases {
+            let mut s = example();
+            break_it(&mut s);
+            let e = s.validate().unwrap_err();
+            assert_eq!(e.field, field, "{e}");
+        }
+        let missing = Settings::load(Some(Path::new("/nonexistent/helpdesk.toml"))).unwrap_err();
+        assert_eq!(missing.field, "--config");
+    }
+}
