@@ -680,6 +680,56 @@ async fn forms_need_the_sessions_csrf_token_and_cookies_are_locked_down() {
         .unwrap();
     assert_eq!(ours.status(), 200);
 
+    // Signing in gives the browser a new session id: the one known before is worthless after.
+    let page = http.get(format!("{}/portal", e.url)).send().await.unwrap();
+    let before = page.headers().get("set-cookie").unwrap().to_str().unwrap();
+    let before = before.split(';').next().unwrap().to_owned();
+    let html = page.text().await.unwrap();
+    let csrf = html
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap()
+        .to_owned();
+    let answer = http
+        .post(format!("{}/portal/sign-in", e.url))
+        .header("cookie", &before)
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("username", "alex"),
+            ("password", slapd::DEMO_ALEX_PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 303);
+    let after = answer
+        .headers()
+        .get("set-cookie")
+        .unwrap()
+        .to_str()
+        .unwrap();
+    let after = after.split(';').next().unwrap().to_owned();
+    assert_ne!(before, after);
+    let signed_in = |cookie: String| {
+        let http = http.clone();
+        let url = format!("{}/portal", e.url);
+        async move {
+            let html = http
+                .get(url)
+                .header("cookie", cookie)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            html.contains("data-status=\"signed-in\"")
+        }
+    };
+    assert!(signed_in(after).await);
+    assert!(!signed_in(before).await);
+
     // With https, cookies are Secure.
     let secure =
         env_with(|s| s.public_url = Url::parse("https://helpdesk.contoso.example").unwrap())

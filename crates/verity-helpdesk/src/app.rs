@@ -868,8 +868,13 @@ fn describe(outcome: &ActionOutcome) -> Option<String> {
             if t.usable_once { "once" } else { "reusable" }
         )),
         ActionOutcome::PasswordReset { .. } => Some("new password generated".into()),
-        #[allow(unreachable_patterns)]
-        _ => None,
+        ActionOutcome::PasswordSet => Some("password set by the employee".into()),
+        ActionOutcome::MfaReregistrationRequired => Some("flagged for MFA re-registration".into()),
+        ActionOutcome::ProfileUpdated { field, old, new } => Some(format!(
+            "{}: {:?} -> {new:?}",
+            field.name(),
+            old.as_deref().unwrap_or("")
+        )),
     }
 }
 

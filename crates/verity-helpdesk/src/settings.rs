@@ -248,15 +248,27 @@ mod tests {
         assert_eq!(s.verification.match_confidence_threshold, 70);
         assert!(s.verification.face_check && s.verification.validate_linked_domain);
         assert!(!s.verification.allow_revoked);
-        assert_eq!(s.accepted_issuers(), vec!["did:web:contoso.example".to_owned()]);
+        assert_eq!(
+            s.accepted_issuers(),
+            vec!["did:web:contoso.example".to_owned()]
+        );
     }
 
     #[test]
     fn each_bad_value_is_named() {
         let cases: Vec<(&str, Box<dyn Fn(&mut Settings)>)> = vec![
-            ("issuance.pin_length", Box::new(|s| s.issuance.pin_length = 9)),
-            ("issuance.authority", Box::new(|s| s.issuance.authority = "contoso".into())),
-            ("issuance.contract", Box::new(|s| s.issuance.contract = " ".into())),
+            (
+                "issuance.pin_length",
+                Box::new(|s| s.issuance.pin_length = 9),
+            ),
+            (
+                "issuance.authority",
+                Box::new(|s| s.issuance.authority = "contoso".into()),
+            ),
+            (
+                "issuance.contract",
+                Box::new(|s| s.issuance.contract = " ".into()),
+            ),
             (
                 "verification.accepted_issuers[0]",
                 Box::new(|s| s.verification.accepted_issuers = vec!["https://x".into()]),
@@ -265,7 +277,10 @@ mod tests {
                 "verification.match_confidence_threshold",
                 Box::new(|s| s.verification.match_confidence_threshold = 40),
             ),
-            ("actions.window_minutes", Box::new(|s| s.actions.window_minutes = 0)),
+            (
+                "actions.window_minutes",
+                Box::new(|s| s.actions.window_minutes = 0),
+            ),
             (
                 "actions.access_pass_lifetime_minutes",
                 Box::new(|s| s.actions.access_pass_lifetime_minutes = 5),

@@ -262,23 +262,42 @@ impl Store {
         }))
     }
 
-    /// Signs the session in as `upn` (or out, with `None`) and gives it a new CSRF token.
-    pub async fn set_session_user(
+    /// Replaces session `old_hash` by a new one (`new_hash`, signed in as `upn`), so a session
+    /// id known before a sign-in is worthless after it.
+    pub async fn rotate_session(
         &self,
-        id_hash: &str,
+        old_hash: &str,
+        new_hash: &str,
         upn: Option<&str>,
         via_pass: bool,
         csrf: &str,
     ) -> Result<()> {
-        sqlx::query("UPDATE sessions SET upn = ?, via_pass = ?, csrf = ? WHERE id_hash = ?")
-            .bind(upn)
-            .bind(i64::from(via_pass))
-            .bind(csrf)
-            .bind(id_hash)
-            .execute(&self.pool)
+        let mut tx = self.begin().await?;
+        let done = sqlx::query(
+            "UPDATE sessions SET id_hash = ?, upn = ?, via_pass = ?, csrf = ? WHERE id_hash = ?",
+        )
+        .bind(new_hash)
+        .bind(upn)
+        .bind(i64::from(via_pass))
+        .bind(csrf)
+        .bind(old_hash)
+        .execute(&mut *tx)
+        .await
+        .map_err(db("renewing a session"))?;
+        if done.rows_affected() != 1 {
+            return Err(StoreError {
+                operation: "renewing a session",
+                reason: "the session ended meanwhile".into(),
+            });
+        }
+        // The session's requests stay its own.
+        sqlx::query("UPDATE requests SET session_hash = ? WHERE session_hash = ?")
+            .bind(new_hash)
+            .bind(old_hash)
+            .execute(&mut *tx)
             .await
-            .map_err(db("signing a session in or out"))?;
-        Ok(())
+            .map_err(db("renewing a session"))?;
+        tx.commit().await.map_err(db("renewing a session"))
     }
 
     // ---- requests

@@ -112,6 +112,34 @@ async fn session(hd: &Helpdesk, req: &HttpRequest) -> Result<(Session, Option<St
     Ok((s, Some(cookie)))
 }
 
+fn session_cookie(hd: &Helpdesk, id: &str) -> String {
+    let minutes = hd.settings.session_minutes;
+    format!(
+        "{COOKIE}={id}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{}",
+        minutes * 60,
+        if hd.settings.secure_cookies() {
+            "; Secure"
+        } else {
+            ""
+        }
+    )
+}
+
+/// Gives session `s` a new id (returned as its cookie) and CSRF token, signed in as `upn`.
+async fn renew(
+    hd: &Helpdesk,
+    s: &Session,
+    upn: Option<&str>,
+    via_pass: bool,
+) -> Result<String, Page> {
+    let id = random_token(32);
+    hd.store
+        .rotate_session(&s.id_hash, &digest(&id), upn, via_pass, &random_token(24))
+        .await
+        .map_err(|e| error_page(hd, &e.into()))?;
+    Ok(session_cookie(hd, &id))
+}
+
 /// The session of a form POST, whose CSRF token must match (constant-time).
 async fn form_session(hd: &Helpdesk, req: &HttpRequest, csrf: &str) -> Result<Session, Page> {
     let now = hd.clock.now();
@@ -445,13 +473,10 @@ async fn sign_in(
             .sign_in(&form.username, &password)
             .await
             .map_err(|e| error_page(&hd, &e))?;
-        // A new CSRF token on every change of who is signed in.
-        hd.store
-            .set_session_user(&s.id_hash, Some(&upn), via_pass, &random_token(24))
-            .await
-            .map_err(|e| error_page(&hd, &e.into()))?;
+        // A new session id and CSRF token on every change of who is signed in.
+        let cookie = renew(&hd, &s, Some(&upn), via_pass).await?;
         tracing::info!(upn = %upn, via_pass, "portal sign-in");
-        Ok(redirect("/portal", None))
+        Ok(redirect("/portal", Some(cookie)))
     }
     .await;
     respond(&hd, result)
@@ -464,11 +489,8 @@ async fn sign_out(
 ) -> HttpResponse {
     let result = async {
         let s = form_session(&hd, &req, &form.csrf).await?;
-        hd.store
-            .set_session_user(&s.id_hash, None, false, &random_token(24))
-            .await
-            .map_err(|e| error_page(&hd, &e.into()))?;
-        Ok(redirect("/portal", None))
+        let cookie = renew(&hd, &s, None, false).await?;
+        Ok(redirect("/portal", Some(cookie)))
     }
     .await;
     respond(&hd, result)
@@ -588,10 +610,7 @@ async fn set_password(
             .perform(&e.id, &Action::SetPassword { new_password }, hd.clock.now())
             .await
             .map_err(|e| error_page(&hd, &e.into()))?;
-        hd.store
-            .set_session_user(&s.id_hash, Some(&upn), false, &random_token(24))
-            .await
-            .map_err(|e| error_page(&hd, &e.into()))?;
+        let cookie = renew(&hd, &s, Some(&upn), false).await?;
         hd.store
             .record(
                 &crate::store::AuditRecord {
@@ -607,7 +626,7 @@ async fn set_password(
             )
             .await
             .map_err(|e| error_page(&hd, &e.into()))?;
-        Ok(redirect("/portal", None))
+        Ok(redirect("/portal", Some(cookie)))
     }
     .await;
     respond(&hd, result)
