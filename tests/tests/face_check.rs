@@ -11,6 +11,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 use verity_face_match::testing::FakeFaceMatcher;
+use verity_tests::browser::chromium;
 use verity_tests::issuance::{IssuanceEnv, allow_local_callbacks, env_for_app, example_contract};
 use verity_tests::presentation::{
     create_presentation_at, issue_to, outbox_of, poll, presentation_body, presenting, requested,
@@ -373,39 +374,6 @@ async fn an_unusable_selfie_is_refused_naming_the_image(backend: Backend) {
     );
     let polled = e.status(&id).await;
     assert_eq!(polled["requestStatus"], "presentation_error", "{polled}");
-}
-
-/// The system Chromium, when it and the browser driver (`tests/browser`: `npm ci` there) are
-/// installed; `VERITY_TEST_REQUIRE_BROWSER=1` (CI) makes their absence a failure instead of a
-/// skip.
-fn chromium() -> Option<std::path::PathBuf> {
-    let driver = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("browser/node_modules/playwright-core");
-    if !driver.is_dir() {
-        assert!(
-            std::env::var("VERITY_TEST_REQUIRE_BROWSER").as_deref() != Ok("1"),
-            "VERITY_TEST_REQUIRE_BROWSER=1 but tests/browser has no node_modules (run npm ci there)"
-        );
-        eprintln!("skipping: tests/browser has no node_modules (npm ci there)");
-        return None;
-    }
-    let found = ["chromium", "chromium-browser", "google-chrome"]
-        .iter()
-        .find_map(|name| {
-            std::env::var_os("PATH").and_then(|paths| {
-                std::env::split_paths(&paths)
-                    .map(|dir| dir.join(name))
-                    .find(|p| p.is_file())
-            })
-        });
-    if found.is_none() {
-        assert!(
-            std::env::var("VERITY_TEST_REQUIRE_BROWSER").as_deref() != Ok("1"),
-            "VERITY_TEST_REQUIRE_BROWSER=1 but no chromium on PATH (apt-get install chromium)"
-        );
-        eprintln!("skipping: no chromium on PATH");
-    }
-    found
 }
 
 /// An MJPEG "camera" for Chromium's fake capture device: frames of a generated picture.

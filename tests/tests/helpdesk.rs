@@ -564,6 +564,31 @@ async fn leavers_get_no_card_and_sync_revokes_theirs() {
     assert!(r.reason.unwrap().contains("PRES-043"));
 }
 
+/// GETs a page as a new browser: (its session cookie, its CSRF token).
+async fn open_page(http: &reqwest::Client, url: &str) -> (String, String) {
+    let page = http.get(url).send().await.unwrap();
+    let cookie = page
+        .headers()
+        .get("set-cookie")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let html = page.text().await.unwrap();
+    let csrf = html
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap()
+        .to_owned();
+    (cookie, csrf)
+}
+
+/// The `name=value` part of a `Set-Cookie` header.
+fn cookie_pair(set_cookie: &str) -> String {
+    set_cookie.split(';').next().unwrap().to_owned()
+}
+
 /// What an administrator does when someone leaves: `employeeType: disabled` on their entry.
 async fn disable(ldap: &LocalSlapd, uid: &str) {
     let (conn, mut ldap3) = ldap3::LdapConnAsync::new(ldap.url()).await.unwrap();
@@ -681,16 +706,8 @@ async fn forms_need_the_sessions_csrf_token_and_cookies_are_locked_down() {
     assert_eq!(ours.status(), 200);
 
     // Signing in gives the browser a new session id: the one known before is worthless after.
-    let page = http.get(format!("{}/portal", e.url)).send().await.unwrap();
-    let before = page.headers().get("set-cookie").unwrap().to_str().unwrap();
-    let before = before.split(';').next().unwrap().to_owned();
-    let html = page.text().await.unwrap();
-    let csrf = html
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .and_then(|s| s.split('"').next())
-        .unwrap()
-        .to_owned();
+    let (before, csrf) = open_page(&http, &format!("{}/portal", e.url)).await;
+    let before = cookie_pair(&before);
     let answer = http
         .post(format!("{}/portal/sign-in", e.url))
         .header("cookie", &before)
@@ -703,13 +720,14 @@ async fn forms_need_the_sessions_csrf_token_and_cookies_are_locked_down() {
         .await
         .unwrap();
     assert_eq!(answer.status(), 303);
-    let after = answer
-        .headers()
-        .get("set-cookie")
-        .unwrap()
-        .to_str()
-        .unwrap();
-    let after = after.split(';').next().unwrap().to_owned();
+    let after = cookie_pair(
+        answer
+            .headers()
+            .get("set-cookie")
+            .unwrap()
+            .to_str()
+            .unwrap(),
+    );
     assert_ne!(before, after);
     let signed_in = |cookie: String| {
         let http = http.clone();

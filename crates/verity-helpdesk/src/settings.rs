@@ -256,7 +256,8 @@ mod tests {
 
     #[test]
     fn each_bad_value_is_named() {
-        let cases: Vec<(&str, Box<dyn Fn(&mut Settings)>)> = vec![
+        type Breaker = Box<dyn Fn(&mut Settings)>;
+        let cases: Vec<(&str, Breaker)> = vec![
             (
                 "issuance.pin_length",
                 Box::new(|s| s.issuance.pin_length = 9),

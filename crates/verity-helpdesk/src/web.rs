@@ -266,23 +266,14 @@ fn error_page(hd: &Helpdesk, e: &AppError) -> Page {
             "Not found",
             "There is no such request in this browser session.",
         ),
-        AppError::Directory(d) => {
-            tracing::warn!(error = %d, "directory call failed");
-            Page::error(
-                hd,
-                StatusCode::BAD_GATEWAY,
-                "The directory could not do this",
-                &d.to_string(),
-            )
-        }
-        AppError::Verity(v) => {
-            tracing::warn!(error = %v, "Verity call failed");
-            Page::error(
-                hd,
-                StatusCode::BAD_GATEWAY,
-                "Verity refused or could not be reached",
-                &v.to_string(),
-            )
+        AppError::Directory(_) | AppError::Verity(_) => {
+            tracing::warn!(error = %e, "a call the page needed failed");
+            let title = if matches!(e, AppError::Directory(_)) {
+                "The directory could not do this"
+            } else {
+                "Verity refused or could not be reached"
+            };
+            Page::error(hd, StatusCode::BAD_GATEWAY, title, &e.to_string())
         }
         AppError::Store(s) => {
             tracing::error!(error = %s, "helpdesk database failed");
