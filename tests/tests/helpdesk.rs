@@ -24,7 +24,9 @@ use verity_helpdesk::settings::{ActionSettings, IssuanceSettings, Settings, Veri
 use verity_helpdesk::slapd::{self, LocalSlapd};
 use verity_helpdesk::verity_api::{DEFAULT_SCOPE, VerityConfig};
 use verity_helpdesk::webhook::{WebhookConfig, verify_signature};
-use verity_helpdesk::{EmployeeKey, startup};
+use verity_helpdesk::{
+    Action, ActionOutcome, Directory, DirectoryError, Employee, EmployeeId, EmployeeKey, startup,
+};
 use verity_jose::Algorithm;
 use verity_tests::browser::{Browser, chromium};
 use verity_tests::issuance::{IssuanceEnv, allow_local_callbacks, env_for_app, example_contract};
@@ -794,4 +796,93 @@ async fn a_callback_without_its_key_changes_nothing() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     panic!("Verity's callback did not lead to the verdict");
+}
+
+/// Test double: the real directory, except that every call fails as unreachable while `down`.
+struct FlakyDirectory {
+    inner: Arc<dyn Directory>,
+    down: std::sync::atomic::AtomicBool,
+}
+
+impl FlakyDirectory {
+    fn check(&self) -> Result<(), DirectoryError> {
+        if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(DirectoryError::Unreachable {
+                backend: "LDAP",
+                url: "ldap://127.0.0.1".into(),
+                reason: "connection refused (test double)".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl Directory for FlakyDirectory {
+    async fn find(&self, key: &EmployeeKey) -> Result<Employee, DirectoryError> {
+        self.check()?;
+        self.inner.find(key).await
+    }
+    async fn authenticate(
+        &self,
+        key: &EmployeeKey,
+        password: &Secret,
+    ) -> Result<Employee, DirectoryError> {
+        self.check()?;
+        self.inner.authenticate(key, password).await
+    }
+    async fn photo(&self, id: &EmployeeId) -> Result<Option<Vec<u8>>, DirectoryError> {
+        self.check()?;
+        self.inner.photo(id).await
+    }
+    async fn disabled(&self) -> Result<Vec<Employee>, DirectoryError> {
+        self.check()?;
+        self.inner.disabled().await
+    }
+    async fn perform(
+        &self,
+        id: &EmployeeId,
+        action: &Action,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<ActionOutcome, DirectoryError> {
+        self.check()?;
+        self.inner.perform(id, action, now).await
+    }
+}
+
+#[tokio::test]
+async fn a_directory_outage_postpones_the_verdict_and_an_answer_before_expiry_still_counts() {
+    let Some(e) = env_with(|s| s.callbacks = false).await else {
+        return;
+    };
+    let card = e.card_for("megan@contoso.example").await;
+    let flaky = Arc::new(FlakyDirectory {
+        inner: e.hd.directory.clone(),
+        down: std::sync::atomic::AtomicBool::new(false),
+    });
+    let mut hd = e.hd.clone();
+    hd.directory = flaky.clone();
+
+    let id = hd.start_verification("s").await.unwrap();
+    let r = hd.store.request(&id).await.unwrap().unwrap();
+    let (status, body) = e.present(&r.url, &card).await;
+    assert_eq!(status, 200, "{body}");
+    // The request's five minutes pass before the helpdesk looks, and the directory is down.
+    e.verity.app.clock.advance(Duration::minutes(6));
+    flaky.down.store(true, std::sync::atomic::Ordering::SeqCst);
+    let err = hd.refresh(&id, Duration::zero()).await.unwrap_err();
+    assert!(err.to_string().contains("connection refused"), "{err}");
+    let r = hd.store.request(&id).await.unwrap().unwrap();
+    assert!(!r.is_final, "an outage decides nothing: {}", r.status);
+    // Back up: the answer Verity verified in time counts.
+    flaky.down.store(false, std::sync::atomic::Ordering::SeqCst);
+    let r = hd.refresh(&id, Duration::zero()).await.unwrap().unwrap();
+    assert_eq!(r.status, "verified", "{:?}", r.reason);
+
+    // An unanswered request does expire.
+    let id = hd.start_verification("s").await.unwrap();
+    e.verity.app.clock.advance(Duration::minutes(6));
+    let r = hd.refresh(&id, Duration::zero()).await.unwrap().unwrap();
+    assert_eq!(r.status, "expired");
+    assert!(r.reason.unwrap().contains("expired"));
 }

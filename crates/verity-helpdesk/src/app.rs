@@ -311,7 +311,26 @@ impl Helpdesk {
             return Ok(Some(record));
         }
         let now = self.now();
-        if now >= record.expires_at {
+        // An expired request is asked about once more: it may have been answered just before.
+        let expired = now >= record.expires_at;
+        if !expired && !self.store.claim_poll(request_id, now, min_interval).await? {
+            return Ok(Some(record));
+        }
+        let kind = RequestKind::parse(&record.kind).unwrap_or(RequestKind::Presentation);
+        match self.verity.request_state(kind, request_id).await {
+            Ok(state) => {
+                let (update, audit, ticket) = self.interpret(&record, kind, &state, now).await?;
+                if let Some(update) = update {
+                    self.store
+                        .update_request(request_id, &update, audit.as_ref(), ticket.as_ref(), now)
+                        .await?;
+                }
+            }
+            // Verity forgets requests some time after they expire.
+            Err(e) if expired && e.status() == Some(404) => {}
+            Err(e) => return Err(e.into()),
+        }
+        if expired {
             let update = RequestUpdate {
                 status: status::EXPIRED.into(),
                 is_final: true,
@@ -321,18 +340,6 @@ impl Helpdesk {
             };
             self.store
                 .update_request(request_id, &update, None, None, now)
-                .await?;
-            return Ok(self.store.request(request_id).await?);
-        }
-        if !self.store.claim_poll(request_id, now, min_interval).await? {
-            return Ok(Some(record));
-        }
-        let kind = RequestKind::parse(&record.kind).unwrap_or(RequestKind::Presentation);
-        let state = self.verity.request_state(kind, request_id).await?;
-        let (update, audit, ticket) = self.interpret(&record, kind, &state, now).await?;
-        if let Some(update) = update {
-            self.store
-                .update_request(request_id, &update, audit.as_ref(), ticket.as_ref(), now)
                 .await?;
         }
         Ok(self.store.request(request_id).await?)
@@ -432,7 +439,7 @@ impl Helpdesk {
                 ))
             }
             (RequestKind::Presentation, "presentation_verified") => {
-                let (update, person, reason) = match self.accept(state).await {
+                let (update, person, reason) = match self.accept(state).await? {
                     Ok(person) => (
                         RequestUpdate {
                             status: status::VERIFIED.into(),
@@ -492,21 +499,24 @@ impl Helpdesk {
     /// Decides who a verified presentation proved. Verity has checked the signatures,
     /// issuer, revocation, linked domain and face; the helpdesk checks again that the answer
     /// is what it asked for, and that the person is an enabled employee in its directory.
-    async fn accept(&self, state: &Value) -> Result<VerifiedPerson, String> {
+    ///
+    /// The outer error is an outage (the directory could not be asked): nothing is decided and
+    /// the next refresh asks again. The inner one is the verdict "not accepted", with why.
+    async fn accept(&self, state: &Value) -> Result<Result<VerifiedPerson, String>, AppError> {
         let v = &self.settings.verification;
         let Some([card]) = state["verifiedCredentialsData"]
             .as_array()
             .map(Vec::as_slice)
         else {
-            return Err("the answer does not hold exactly one card".into());
+            return Ok(Err("the answer does not hold exactly one card".into()));
         };
         let issuer = card["issuer"].as_str().unwrap_or_default().to_owned();
         if !self.settings.accepted_issuers().contains(&issuer) {
-            return Err(format!("cards from {issuer} are not accepted here"));
+            return Ok(Err(format!("cards from {issuer} are not accepted here")));
         }
         let linked_domain = card["domainValidation"]["url"].as_str().map(str::to_owned);
         if v.validate_linked_domain && linked_domain.is_none() {
-            return Err("the issuer's linked domain was not validated".into());
+            return Ok(Err("the issuer's linked domain was not validated".into()));
         }
         let face_match_score = card["faceCheck"]["matchConfidenceScore"]
             .as_f64()
@@ -515,12 +525,12 @@ impl Helpdesk {
             match face_match_score {
                 Some(s) if s >= v.match_confidence_threshold => {}
                 Some(s) => {
-                    return Err(format!(
+                    return Ok(Err(format!(
                         "the face check scored {s}, below {}",
                         v.match_confidence_threshold
-                    ));
+                    )));
                 }
-                None => return Err("the answer carries no face check".into()),
+                None => return Ok(Err("the answer carries no face check".into())),
             }
         }
         let claims = &card["claims"];
@@ -537,19 +547,19 @@ impl Helpdesk {
                     break;
                 }
                 Err(DirectoryError::NotFound { .. }) => continue,
-                Err(e) => return Err(format!("the directory could not be asked: {e}")),
+                Err(e) => return Err(e.into()),
             }
         }
         let Some(employee) = found else {
-            return Err("the card's person is not in the directory".into());
+            return Ok(Err("the card's person is not in the directory".into()));
         };
         if !employee.profile.enabled {
-            return Err(format!(
+            return Ok(Err(format!(
                 "{} is disabled in the directory",
                 employee.profile.user_principal_name
-            ));
+            )));
         }
-        Ok(VerifiedPerson {
+        Ok(Ok(VerifiedPerson {
             display_name: claim("displayName").unwrap_or(employee.profile.display_name.clone()),
             user_principal_name: employee.profile.user_principal_name.clone(),
             mail: employee.profile.mail.clone(),
@@ -558,7 +568,7 @@ impl Helpdesk {
             linked_domain,
             face_match_score,
             directory_id: employee.id.0.clone(),
-        })
+        }))
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -623,6 +623,18 @@ async fn set_password(
     respond(&hd, result)
 }
 
+/// The request as Verity now reports it; on an outage, as last known (the page polls again).
+async fn fresh(hd: &Helpdesk, r: RequestRecord) -> RequestRecord {
+    match hd.refresh(&r.request_id, Duration::seconds(1)).await {
+        Ok(Some(now)) => now,
+        Ok(None) => r,
+        Err(e) => {
+            tracing::warn!(error = %e, request = %r.request_id, "could not ask Verity about a request");
+            r
+        }
+    }
+}
+
 fn qr_block(r: &RequestRecord, what: &str) -> String {
     let qr = r
         .qr_code
@@ -677,11 +689,7 @@ async fn card_request(
             .owned_request(&s.id_hash, &path)
             .await
             .map_err(|e| error_page(&hd, &e))?;
-        let r = hd
-            .refresh(&r.request_id, Duration::seconds(1))
-            .await
-            .map_err(|e| error_page(&hd, &e))?
-            .unwrap_or(r);
+        let r = fresh(&hd, r).await;
         let pin = r
             .pin
             .as_deref()
@@ -761,11 +769,7 @@ async fn verification(
             .owned_request(&s.id_hash, &path)
             .await
             .map_err(|e| error_page(&hd, &e))?;
-        let r = hd
-            .refresh(&r.request_id, Duration::seconds(1))
-            .await
-            .map_err(|e| error_page(&hd, &e))?
-            .unwrap_or(r);
+        let r = fresh(&hd, r).await;
         let mut body = String::from("<h1>Verification</h1>");
         match (&r.result, r.status.as_str()) {
             (Some(p), status::VERIFIED) => {
