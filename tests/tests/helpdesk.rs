@@ -122,6 +122,7 @@ async fn env_with(adjust: impl FnOnce(&mut Settings)) -> Option<Env> {
             webhook.url(),
             Secret::new(WEBHOOK_SECRET),
         )),
+        oidc: None,
         callbacks: true,
         session_minutes: 60,
     };
@@ -885,4 +886,273 @@ async fn a_directory_outage_postpones_the_verdict_and_an_answer_before_expiry_st
     let r = hd.refresh(&id, Duration::zero()).await.unwrap().unwrap();
     assert_eq!(r.status, "expired");
     assert!(r.reason.unwrap().contains("expired"));
+}
+
+/// A stand-in OpenID Connect provider that approves every sign-in as `upn`: discovery, JWKS,
+/// an authorization endpoint that redirects straight back with a code, and a token endpoint
+/// that checks the code, the redirect URI and PKCE before signing an ES256 id_token.
+struct LoginProvider {
+    issuer: String,
+    upn: Arc<std::sync::Mutex<String>>,
+}
+
+struct Grant {
+    nonce: String,
+    redirect_uri: String,
+    challenge: String,
+}
+
+impl LoginProvider {
+    const CLIENT_ID: &'static str = "helpdesk-portal";
+    const SECRET: &'static str = "portal-client-secret";
+
+    async fn start(clock: verity_core::ManualClock) -> Self {
+        use std::collections::HashMap;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let issuer = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+        let key = Arc::new(verity_jose::SigningKey::generate(Algorithm::ES256).unwrap());
+        let upn = Arc::new(std::sync::Mutex::new("megan@contoso.example".to_owned()));
+        let grants: Arc<std::sync::Mutex<HashMap<String, Grant>>> = Arc::default();
+        let (iss, who) = (issuer.clone(), upn.clone());
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let (iss, who, grants, clock) =
+                    (iss.clone(), who.clone(), grants.clone(), clock.clone());
+                let mut jwk = serde_json::to_value(key.public_jwk()).unwrap();
+                jwk["kid"] = json!("k1");
+                let key = key.clone();
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    let head_end = loop {
+                        let n = stream.read(&mut chunk).await.unwrap_or(0);
+                        if n == 0 {
+                            return;
+                        }
+                        buf.extend_from_slice(&chunk[..n]);
+                        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            break i + 4;
+                        }
+                    };
+                    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+                    let len: usize = head
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse().unwrap_or(0))
+                        })
+                        .unwrap_or(0);
+                    while buf.len() < head_end + len {
+                        let n = stream.read(&mut chunk).await.unwrap_or(0);
+                        if n == 0 {
+                            break;
+                        }
+                        buf.extend_from_slice(&chunk[..n]);
+                    }
+                    let target = head.split_whitespace().nth(1).unwrap_or("/").to_owned();
+                    let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+                    let params = |text: &str| -> HashMap<String, String> {
+                        url::form_urlencoded::parse(text.as_bytes())
+                            .into_owned()
+                            .collect()
+                    };
+                    let (status, extra, body) = match path {
+                        "/.well-known/openid-configuration" => ("200 OK", String::new(), json!({
+                            "issuer": iss, "authorization_endpoint": format!("{iss}/authorize"),
+                            "token_endpoint": format!("{iss}/token"), "jwks_uri": format!("{iss}/keys"),
+                            "response_types_supported": ["code"], "subject_types_supported": ["public"],
+                            "id_token_signing_alg_values_supported": ["ES256"],
+                            "code_challenge_methods_supported": ["S256"],
+                            "token_endpoint_auth_methods_supported": ["client_secret_post"],
+                        }).to_string()),
+                        "/keys" => ("200 OK", String::new(), json!({ "keys": [jwk] }).to_string()),
+                        "/authorize" => {
+                            let q = params(query);
+                            assert_eq!(q["client_id"], Self::CLIENT_ID);
+                            assert_eq!(q["code_challenge_method"], "S256");
+                            let code = format!("code-{}", grants.lock().unwrap().len());
+                            grants.lock().unwrap().insert(code.clone(), Grant {
+                                nonce: q["nonce"].clone(),
+                                redirect_uri: q["redirect_uri"].clone(),
+                                challenge: q["code_challenge"].clone(),
+                            });
+                            let back = format!("{}?code={code}&state={}", q["redirect_uri"], q["state"]);
+                            ("302 Found", format!("location: {back}\r\n"), String::new())
+                        }
+                        "/token" => {
+                            let f = params(&String::from_utf8_lossy(&buf[head_end..]));
+                            let grant = grants.lock().unwrap().remove(f.get("code").map(String::as_str).unwrap_or(""));
+                            let verifier = f.get("code_verifier").cloned().unwrap_or_default();
+                            let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                                .encode(<sha2::Sha256 as sha2::Digest>::digest(verifier.as_bytes()));
+                            match grant {
+                                Some(g) if g.challenge == challenge
+                                    && f.get("redirect_uri") == Some(&g.redirect_uri)
+                                    && f.get("client_secret").map(String::as_str) == Some(Self::SECRET) =>
+                                {
+                                    let now = clock.now().timestamp();
+                                    let id_token = verity_tests::issuance::sign_token(&key, "k1", &json!({
+                                        "iss": iss, "sub": "entra-object-id-1", "aud": Self::CLIENT_ID,
+                                        "iat": now, "exp": now + 600, "nonce": g.nonce,
+                                        "preferred_username": who.lock().unwrap().clone(),
+                                    }));
+                                    ("200 OK", String::new(), json!({ "id_token": id_token, "token_type": "Bearer" }).to_string())
+                                }
+                                _ => ("400 Bad Request", String::new(), json!({ "error": "invalid_grant" }).to_string()),
+                            }
+                        }
+                        _ => ("404 Not Found", String::new(), "{}".to_owned()),
+                    };
+                    let answer = format!(
+                        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\n{extra}content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = stream.write_all(answer.as_bytes()).await;
+                    let _ = stream.shutdown().await;
+                });
+            }
+        });
+        Self { issuer, upn }
+    }
+}
+
+#[tokio::test]
+async fn employees_sign_in_to_the_portal_with_openid_connect() {
+    // The helpdesk's clock starts at the test epoch too (and is not moved here).
+    let provider =
+        LoginProvider::start(verity_core::ManualClock::new(verity_tests::test_epoch())).await;
+    let issuer = provider.issuer.clone();
+    let Some(e) = env_with(|s| {
+        s.oidc = Some(
+            serde_json::from_value(json!({
+                "issuer": issuer, "client_id": LoginProvider::CLIENT_ID,
+                "client_secret": LoginProvider::SECRET,
+            }))
+            .unwrap(),
+        )
+    })
+    .await
+    else {
+        return;
+    };
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let location = |r: &reqwest::Response| {
+        r.headers()
+            .get("location")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_owned()
+    };
+    // One sign-in through the provider: returns the callback URL it sends the browser to.
+    let sign_in = |cookie: String| {
+        let (http, url) = (http.clone(), e.url.clone());
+        async move {
+            let start = http
+                .get(format!("{url}/portal/oidc"))
+                .header("cookie", &cookie)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(start.status(), 303);
+            let authorize = start
+                .headers()
+                .get("location")
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .to_owned();
+            let back = http.get(&authorize).send().await.unwrap();
+            assert_eq!(back.status(), 302);
+            back.headers()
+                .get("location")
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+
+    let page = http.get(format!("{}/portal", e.url)).send().await.unwrap();
+    let cookie = cookie_pair(page.headers().get("set-cookie").unwrap().to_str().unwrap());
+    assert!(page.text().await.unwrap().contains("id=\"sign-in-oidc\""));
+    let callback = sign_in(cookie.clone()).await;
+    assert!(
+        callback.starts_with(&format!("{}/portal/oidc/callback?code=", e.url)),
+        "{callback}"
+    );
+    let done = http
+        .get(&callback)
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), 303, "{}", done.text().await.unwrap());
+    assert_eq!(location(&done), "/portal");
+    let signed_in = cookie_pair(done.headers().get("set-cookie").unwrap().to_str().unwrap());
+    let html = http
+        .get(format!("{}/portal", e.url))
+        .header("cookie", &signed_in)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("id=\"display-name\">Megan Bowen<"), "{html}");
+
+    // The same answer again: the pending sign-in was used.
+    let again = http
+        .get(&callback)
+        .header("cookie", &signed_in)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 403);
+    assert!(
+        again
+            .text()
+            .await
+            .unwrap()
+            .contains("no sign-in was started")
+    );
+
+    // A forged state is refused by its check, and the pending sign-in is spent.
+    let page = http.get(format!("{}/portal", e.url)).send().await.unwrap();
+    let cookie = cookie_pair(page.headers().get("set-cookie").unwrap().to_str().unwrap());
+    let callback = sign_in(cookie.clone()).await;
+    let forged = format!("{}forged", callback);
+    let refused = http
+        .get(&forged)
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+    assert!(refused.text().await.unwrap().contains("state"));
+
+    // Someone the provider knows but the directory does not, and a leaver: refused.
+    for (upn, why) in [
+        ("stranger@contoso.example", "not an employee"),
+        ("adele@contoso.example", "disabled"),
+    ] {
+        *provider.upn.lock().unwrap() = upn.to_owned();
+        let page = http.get(format!("{}/portal", e.url)).send().await.unwrap();
+        let cookie = cookie_pair(page.headers().get("set-cookie").unwrap().to_str().unwrap());
+        let callback = sign_in(cookie.clone()).await;
+        let refused = http
+            .get(&callback)
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), 403);
+        let text = refused.text().await.unwrap();
+        assert!(text.contains(why), "{upn}: {text}");
+    }
 }

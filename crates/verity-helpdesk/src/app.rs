@@ -15,6 +15,7 @@ use verity_core::{Clock, Secret};
 
 use crate::directory::{Action, ActionOutcome, Directory, EmployeeKey, TemporaryAccessPass};
 use crate::error::DirectoryError;
+use crate::oidc::{OidcClient, OidcError, PendingLogin};
 use crate::settings::Settings;
 use crate::store::{
     AuditRecord, NewPass, NewRequest, RequestRecord, RequestUpdate, Store, VerifiedPerson, digest,
@@ -40,6 +41,9 @@ pub enum AppError {
     /// The form is wrong (field, reason).
     #[error("{field}: {reason}")]
     BadInput { field: &'static str, reason: String },
+    /// The OpenID Connect sign-in failed (the check is named).
+    #[error(transparent)]
+    Oidc(#[from] OidcError),
 }
 
 /// The running helpdesk.
@@ -50,6 +54,8 @@ pub struct Helpdesk {
     pub verity: VerityClient,
     pub store: Store,
     pub clock: Arc<dyn Clock>,
+    /// Portal sign-in with OpenID Connect, when configured.
+    pub oidc: Option<Arc<OidcClient>>,
 }
 
 impl std::fmt::Debug for Helpdesk {
@@ -829,6 +835,103 @@ impl Helpdesk {
             return Ok((upn, true));
         }
         Err(refused())
+    }
+
+    fn oidc_redirect_uri(&self) -> String {
+        format!(
+            "{}/portal/oidc/callback",
+            self.settings.public_url.as_str().trim_end_matches('/')
+        )
+    }
+
+    /// Starts an OpenID Connect sign-in for the session: the provider's URL to send the browser
+    /// to. The pending login (state, nonce, PKCE verifier) stays on the server, with the session.
+    pub async fn begin_oidc(&self, session_hash: &str) -> Result<url::Url, AppError> {
+        let Some(client) = &self.oidc else {
+            return Err(AppError::Denied(
+                "sign-in with OpenID Connect is not configured".into(),
+            ));
+        };
+        let (url, pending) = client.begin(&self.oidc_redirect_uri()).await?;
+        let text = serde_json::to_string(&pending).map_err(|e| crate::store::StoreError {
+            operation: "keeping a pending sign-in",
+            reason: e.to_string(),
+        })?;
+        self.store
+            .set_pending_login(session_hash, Some(&text))
+            .await?;
+        Ok(url)
+    }
+
+    /// Finishes it: the provider's answer (`query`) is checked against the session's pending
+    /// login (used once, whatever the outcome), and the identity must be an enabled employee.
+    /// Returns the user principal name.
+    pub async fn finish_oidc(&self, session_hash: &str, query: &str) -> Result<String, AppError> {
+        let Some(client) = &self.oidc else {
+            return Err(AppError::Denied(
+                "sign-in with OpenID Connect is not configured".into(),
+            ));
+        };
+        let pending = self.store.take_pending_login(session_hash).await?;
+        if let Some(e) = crate::oidc::callback_error(query) {
+            return Err(e.into());
+        }
+        let Some(pending) = pending.and_then(|t| serde_json::from_str::<PendingLogin>(&t).ok())
+        else {
+            return Err(AppError::Denied(
+                "no sign-in was started in this browser session (or it was already used); start again"
+                    .into(),
+            ));
+        };
+        let param = |name: &str| {
+            url::form_urlencoded::parse(query.trim_start_matches('?').as_bytes())
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default()
+        };
+        let identity = client
+            .finish(
+                &pending,
+                &self.oidc_redirect_uri(),
+                &param("state"),
+                &param("code"),
+            )
+            .await?;
+        let employee = match self
+            .directory
+            .find(&EmployeeKey::UserPrincipalName(identity.upn.clone()))
+            .await
+        {
+            Ok(e) => e,
+            Err(DirectoryError::NotFound { .. }) => {
+                return Err(AppError::Denied(format!(
+                    "{} signed in, but is not an employee in the directory",
+                    identity.upn
+                )));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if !employee.profile.enabled {
+            return Err(AppError::Denied(format!(
+                "{} is disabled in the directory",
+                identity.upn
+            )));
+        }
+        self.store
+            .record(
+                &AuditRecord {
+                    at: self.now(),
+                    actor: format!("portal:{}", employee.profile.user_principal_name),
+                    action: "sign-in with OpenID Connect".into(),
+                    subject: Some(employee.profile.user_principal_name.clone()),
+                    outcome: "performed".into(),
+                    detail: Some(format!("subject {}", identity.subject)),
+                    request_id: None,
+                },
+                None,
+            )
+            .await?;
+        Ok(employee.profile.user_principal_name)
     }
 
     /// `verity-helpdesk sync`: revokes the cards of every disabled employee. Returns

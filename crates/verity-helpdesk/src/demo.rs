@@ -295,6 +295,7 @@ pub async fn run(args: DemoArgs, clock: Arc<dyn Clock>) -> Result<(), DemoError>
         },
         actions: ActionSettings::default(),
         webhook,
+        oidc: None,
         callbacks: false,
         session_minutes: 60,
     };

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::config::DirectoryConfig;
+use crate::oidc::OidcConfig;
 use crate::verity_api::VerityConfig;
 use crate::webhook::WebhookConfig;
 
@@ -36,6 +37,9 @@ pub struct Settings {
     pub actions: ActionSettings,
     #[serde(default)]
     pub webhook: Option<WebhookConfig>,
+    /// Portal sign-in with OpenID Connect (e.g. Entra ID), besides the directory password.
+    #[serde(default)]
+    pub oidc: Option<OidcConfig>,
     /// Ask Verity for callbacks (it must be allowed to reach `public_url`); without them the
     /// app polls Verity while a page is open.
     #[serde(default = "yes")]
@@ -211,6 +215,9 @@ impl Settings {
         }
         if let Some(w) = &self.webhook {
             w.validate().map_err(|e| bad("webhook", e.to_string()))?;
+        }
+        if let Some(o) = &self.oidc {
+            o.validate().map_err(|e| bad("oidc", e.to_string()))?;
         }
         Ok(())
     }

@@ -13,6 +13,7 @@ use crate::config::DirectoryConfig;
 use crate::directory::Directory;
 use crate::graph::GraphDirectory;
 use crate::ldap::LdapDirectory;
+use crate::oidc::OidcClient;
 use crate::settings::Settings;
 use crate::store::Store;
 use crate::verity_api::VerityClient;
@@ -34,7 +35,12 @@ pub async fn build(settings: Settings, clock: Arc<dyn Clock>) -> Result<Helpdesk
     let directory = directory(&settings.directory, clock.clone())?;
     let verity = VerityClient::new(settings.verity.clone(), clock.clone())?;
     let store = Store::open(&settings.database).await?;
+    let oidc = match &settings.oidc {
+        Some(c) => Some(Arc::new(OidcClient::new(c.clone(), clock.clone())?)),
+        None => None,
+    };
     Ok(Helpdesk {
+        oidc,
         settings: Arc::new(settings),
         directory,
         verity,

@@ -42,7 +42,7 @@ pub fn digest(value: &str) -> String {
 const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS sessions (
         id_hash TEXT PRIMARY KEY, csrf TEXT NOT NULL, upn TEXT, via_pass INTEGER NOT NULL DEFAULT 0,
-        created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL)",
+        pending_login TEXT, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL)",
     "CREATE TABLE IF NOT EXISTS requests (
         request_id TEXT PRIMARY KEY, kind TEXT NOT NULL, session_hash TEXT NOT NULL,
         upn TEXT, url TEXT NOT NULL, qr_code TEXT, pin TEXT, callback_key_hash TEXT NOT NULL,
@@ -274,7 +274,8 @@ impl Store {
     ) -> Result<()> {
         let mut tx = self.begin().await?;
         let done = sqlx::query(
-            "UPDATE sessions SET id_hash = ?, upn = ?, via_pass = ?, csrf = ? WHERE id_hash = ?",
+            "UPDATE sessions SET id_hash = ?, upn = ?, via_pass = ?, csrf = ?, pending_login = NULL
+             WHERE id_hash = ?",
         )
         .bind(new_hash)
         .bind(upn)
@@ -298,6 +299,35 @@ impl Store {
             .await
             .map_err(db("renewing a session"))?;
         tx.commit().await.map_err(db("renewing a session"))
+    }
+
+    /// Keeps (or with `None` drops) the session's pending OpenID Connect sign-in.
+    pub async fn set_pending_login(&self, id_hash: &str, pending: Option<&str>) -> Result<()> {
+        sqlx::query("UPDATE sessions SET pending_login = ? WHERE id_hash = ?")
+            .bind(pending)
+            .bind(id_hash)
+            .execute(&self.pool)
+            .await
+            .map_err(db("keeping a pending sign-in"))?;
+        Ok(())
+    }
+
+    /// Takes the session's pending sign-in: it can be used once.
+    pub async fn take_pending_login(&self, id_hash: &str) -> Result<Option<String>> {
+        let mut tx = self.begin().await?;
+        let pending: Option<Option<String>> =
+            sqlx::query_scalar("SELECT pending_login FROM sessions WHERE id_hash = ?")
+                .bind(id_hash)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db("taking a pending sign-in"))?;
+        sqlx::query("UPDATE sessions SET pending_login = NULL WHERE id_hash = ?")
+            .bind(id_hash)
+            .execute(&mut *tx)
+            .await
+            .map_err(db("taking a pending sign-in"))?;
+        tx.commit().await.map_err(db("taking a pending sign-in"))?;
+        Ok(pending.flatten())
     }
 
     // ---- requests

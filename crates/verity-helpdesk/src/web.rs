@@ -40,6 +40,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/portal", web::get().to(portal))
             .route("/portal/sign-in", web::post().to(sign_in))
             .route("/portal/sign-out", web::post().to(sign_out))
+            .route("/portal/oidc", web::get().to(oidc_start))
+            .route("/portal/oidc/callback", web::get().to(oidc_callback))
             .route("/portal/photo", web::get().to(photo))
             .route("/portal/card", web::post().to(get_card))
             .route("/portal/password", web::post().to(set_password))
@@ -275,6 +277,10 @@ fn error_page(hd: &Helpdesk, e: &AppError) -> Page {
             };
             Page::error(hd, StatusCode::BAD_GATEWAY, title, &e.to_string())
         }
+        AppError::Oidc(o) => {
+            tracing::warn!(error = %o, "OpenID Connect sign-in failed");
+            Page::error(hd, StatusCode::FORBIDDEN, "Sign-in failed", &o.to_string())
+        }
         AppError::Store(s) => {
             tracing::error!(error = %s, "helpdesk database failed");
             Page::error(
@@ -369,8 +375,15 @@ async fn portal(hd: web::Data<Helpdesk>, req: HttpRequest) -> HttpResponse {
                  <input id=\"username\" name=\"username\" autocomplete=\"username\" required>\
                  <label for=\"password\">Password or access pass</label>\
                  <input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>\
-                 <button type=\"submit\" id=\"sign-in\">Sign in</button></form>",
-                csrf = csrf_field(&s)
+                 <button type=\"submit\" id=\"sign-in\">Sign in</button></form>{oidc}",
+                csrf = csrf_field(&s),
+                oidc = if hd.oidc.is_some() {
+                    // A link, not a form: the page's CSP limits form targets to this origin, and
+                    // the state bound to the session is what protects the sign-in.
+                    "<p><a class=\"button\" id=\"sign-in-oidc\" href=\"/portal/oidc\">Sign in with your organisation account</a></p>".to_owned()
+                } else {
+                    String::new()
+                }
             ),
         ),
         Some(upn) => match profile_page(&hd, &s, upn).await {
@@ -481,6 +494,34 @@ async fn sign_out(
     let result = async {
         let s = form_session(&hd, &req, &form.csrf).await?;
         let cookie = renew(&hd, &s, None, false).await?;
+        Ok(redirect("/portal", Some(cookie)))
+    }
+    .await;
+    respond(&hd, result)
+}
+
+async fn oidc_start(hd: web::Data<Helpdesk>, req: HttpRequest) -> HttpResponse {
+    let result = async {
+        let (s, cookie) = session(&hd, &req).await.map_err(|e| error_page(&hd, &e))?;
+        let url = hd
+            .begin_oidc(&s.id_hash)
+            .await
+            .map_err(|e| error_page(&hd, &e))?;
+        Ok(redirect(url.as_str(), cookie))
+    }
+    .await;
+    respond(&hd, result)
+}
+
+async fn oidc_callback(hd: web::Data<Helpdesk>, req: HttpRequest) -> HttpResponse {
+    let result = async {
+        let (s, _) = session(&hd, &req).await.map_err(|e| error_page(&hd, &e))?;
+        let upn = hd
+            .finish_oidc(&s.id_hash, req.query_string())
+            .await
+            .map_err(|e| error_page(&hd, &e))?;
+        let cookie = renew(&hd, &s, Some(&upn), false).await?;
+        tracing::info!(upn = %upn, "portal sign-in with OpenID Connect");
         Ok(redirect("/portal", Some(cookie)))
     }
     .await;
