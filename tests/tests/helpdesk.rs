@@ -350,6 +350,20 @@ async fn the_whole_helpdesk_in_a_browser() {
     for c in e.webhook.calls() {
         assert!(!String::from_utf8_lossy(&c.raw).contains(&pass));
     }
+    // And the audit log has both, without the pass.
+    let audit = e.hd.store.audit(50).await.unwrap();
+    let entry = audit
+        .iter()
+        .find(|a| a.action == "issue a temporary access pass")
+        .unwrap();
+    assert_eq!(entry.outcome, "performed");
+    assert_eq!(entry.subject.as_deref(), Some("megan@contoso.example"));
+    assert!(
+        audit
+            .iter()
+            .any(|a| a.action == "verification" && a.outcome == "verified")
+    );
+    assert!(audit.iter().all(|a| !format!("{a:?}").contains(&pass)));
 
     // 6. The pass signs Megan in to the portal once, which then asks for a new password.
     b.new_context().await;

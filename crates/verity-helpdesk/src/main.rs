@@ -41,6 +41,14 @@ enum Command {
         #[arg(long, short, default_value = "helpdesk.toml", env = "HELPDESK_CONFIG")]
         config: PathBuf,
     },
+    /// Print the newest audit records (verifications, actions, sign-ins, revocations) as JSON lines.
+    Audit {
+        #[arg(long, short, default_value = "helpdesk.toml", env = "HELPDESK_CONFIG")]
+        config: PathBuf,
+        /// How many records.
+        #[arg(long, default_value_t = 50)]
+        last: i64,
+    },
     /// Run the whole sample locally against a running Verity: starts a seeded OpenLDAP
     /// (Debian's slapd) on a loopback port, registers the VerifiedEmployee contract and an API
     /// client with Verity's admin API, and serves the app.
@@ -61,6 +69,7 @@ async fn main() -> ExitCode {
     let result: Result<(), String> = match cli.command {
         Command::Serve { config } => serve(config, clock).await,
         Command::Sync { config } => sync(config, clock).await,
+        Command::Audit { config, last } => audit(config, last).await,
         Command::Demo(args) => demo::run(args, clock).await.map_err(|e| e.to_string()),
     };
     match result {
@@ -94,5 +103,23 @@ async fn sync(config: PathBuf, clock: Arc<dyn Clock>) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let (leavers, revoked) = hd.revoke_leavers().await.map_err(|e| e.to_string())?;
     println!("{leavers} disabled employee(s) in the directory; {revoked} card(s) revoked");
+    Ok(())
+}
+
+async fn audit(config: PathBuf, last: i64) -> Result<(), String> {
+    let settings = Settings::load(Some(&config)).map_err(|e| e.to_string())?;
+    let store = verity_helpdesk::store::Store::open(&settings.database)
+        .await
+        .map_err(|e| e.to_string())?;
+    for record in store
+        .audit(last.clamp(1, 10_000))
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        println!(
+            "{}",
+            serde_json::to_string(&record).map_err(|e| e.to_string())?
+        );
+    }
     Ok(())
 }
