@@ -161,7 +161,7 @@ impl Settings {
         let mut figment = Figment::new();
         if let Some(p) = path {
             if !p.is_file() {
-                return Err(bad("--config", format!("{} does not exist", p.display())));
+                return Err(bad("--config", format!("{} is not a file", p.display())));
             }
             figment = figment.merge(Toml::file(p));
         }
