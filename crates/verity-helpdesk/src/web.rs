@@ -138,7 +138,7 @@ async fn renew(
     hd.store
         .rotate_session(&s.id_hash, &digest(&id), upn, via_pass, &random_token(24))
         .await
-        .map_err(|e| error_page(hd, &e.into()))?;
+        .or_page(hd)?;
     Ok(session_cookie(hd, &id))
 }
 
@@ -146,11 +146,7 @@ async fn renew(
 async fn form_session(hd: &Helpdesk, req: &HttpRequest, csrf: &str) -> Result<Session, Page> {
     let now = hd.clock.now();
     let found = match cookie_value(req) {
-        Some(id) => hd
-            .store
-            .session(&digest(&id), now)
-            .await
-            .map_err(|e| error_page(hd, &e.into()))?,
+        Some(id) => hd.store.session(&digest(&id), now).await.or_page(hd)?,
         None => None,
     };
     let Some(s) = found else {
@@ -290,6 +286,18 @@ fn error_page(hd: &Helpdesk, e: &AppError) -> Page {
                 "The helpdesk could not record this; nothing was done. Try again in a moment.",
             )
         }
+    }
+}
+
+/// A failed step as its error page (rendered at once, so its size does not matter).
+#[allow(clippy::result_large_err)]
+trait OrPage<T> {
+    fn or_page(self, hd: &Helpdesk) -> Result<T, Page>;
+}
+
+impl<T, E: Into<AppError>> OrPage<T> for Result<T, E> {
+    fn or_page(self, hd: &Helpdesk) -> Result<T, Page> {
+        self.map_err(|e| error_page(hd, &e.into()))
     }
 }
 
@@ -473,10 +481,7 @@ async fn sign_in(
     let password = Secret::new(form.password);
     let result = async {
         let s = form_session(&hd, &req, &form.csrf).await?;
-        let (upn, via_pass) = hd
-            .sign_in(&form.username, &password)
-            .await
-            .map_err(|e| error_page(&hd, &e))?;
+        let (upn, via_pass) = hd.sign_in(&form.username, &password).await.or_page(&hd)?;
         // A new session id and CSRF token on every change of who is signed in.
         let cookie = renew(&hd, &s, Some(&upn), via_pass).await?;
         tracing::info!(upn = %upn, via_pass, "portal sign-in");
@@ -502,11 +507,8 @@ async fn sign_out(
 
 async fn oidc_start(hd: web::Data<Helpdesk>, req: HttpRequest) -> HttpResponse {
     let result = async {
-        let (s, cookie) = session(&hd, &req).await.map_err(|e| error_page(&hd, &e))?;
-        let url = hd
-            .begin_oidc(&s.id_hash)
-            .await
-            .map_err(|e| error_page(&hd, &e))?;
+        let (s, cookie) = session(&hd, &req).await.or_page(&hd)?;
+        let url = hd.begin_oidc(&s.id_hash).await.or_page(&hd)?;
         Ok(redirect(url.as_str(), cookie))
     }
     .await;
@@ -515,11 +517,11 @@ async fn oidc_start(hd: web::Data<Helpdesk>, req: HttpRequest) -> HttpResponse {
 
 async fn oidc_callback(hd: web::Data<Helpdesk>, req: HttpRequest) -> HttpResponse {
     let result = async {
-        let (s, _) = session(&hd, &req).await.map_err(|e| error_page(&hd, &e))?;
+        let (s, _) = session(&hd, &req).await.or_page(&hd)?;
         let upn = hd
             .finish_oidc(&s.id_hash, req.query_string())
             .await
-            .map_err(|e| error_page(&hd, &e))?;
+            .or_page(&hd)?;
         let cookie = renew(&hd, &s, Some(&upn), false).await?;
         tracing::info!(upn = %upn, "portal sign-in with OpenID Connect");
         Ok(redirect("/portal", Some(cookie)))
@@ -529,7 +531,7 @@ async fn oidc_callback(hd: web::Data<Helpdesk>, req: HttpRequest) -> HttpRespons
 }
 
 async fn signed_in(hd: &Helpdesk, req: &HttpRequest) -> Result<(Session, String), Page> {
-    let (s, _) = session(hd, req).await.map_err(|e| error_page(hd, &e))?;
+    let (s, _) = session(hd, req).await.or_page(hd)?;
     match s.upn.clone() {
         Some(upn) => Ok((s, upn)),
         None => Err(Page::error(
@@ -548,7 +550,7 @@ async fn photo(hd: web::Data<Helpdesk>, req: HttpRequest) -> HttpResponse {
             .directory
             .find(&EmployeeKey::UserPrincipalName(upn))
             .await
-            .map_err(|e| error_page(&hd, &e.into()))?;
+            .or_page(&hd)?;
         match hd.directory.photo(&e.id).await {
             Ok(Some(jpeg)) => Ok(HttpResponse::Ok()
                 .content_type("image/jpeg")
@@ -577,10 +579,7 @@ async fn get_card(
                 "Sign in to get your card.",
             ));
         };
-        let id = hd
-            .start_issuance(&s.id_hash, &upn)
-            .await
-            .map_err(|e| error_page(&hd, &e))?;
+        let id = hd.start_issuance(&s.id_hash, &upn).await.or_page(&hd)?;
         Ok(redirect(&format!("/portal/requests/{id}"), None))
     }
     .await;
@@ -637,11 +636,11 @@ async fn set_password(
             .directory
             .find(&EmployeeKey::UserPrincipalName(upn.clone()))
             .await
-            .map_err(|e| error_page(&hd, &e.into()))?;
+            .or_page(&hd)?;
         hd.directory
             .perform(&e.id, &Action::SetPassword { new_password }, hd.clock.now())
             .await
-            .map_err(|e| error_page(&hd, &e.into()))?;
+            .or_page(&hd)?;
         let cookie = renew(&hd, &s, Some(&upn), false).await?;
         hd.store
             .record(
@@ -657,7 +656,7 @@ async fn set_password(
                 None,
             )
             .await
-            .map_err(|e| error_page(&hd, &e.into()))?;
+            .or_page(&hd)?;
         Ok(redirect("/portal", Some(cookie)))
     }
     .await;
@@ -729,7 +728,7 @@ async fn card_request(
         let r = hd
             .owned_request(&s.id_hash, &path)
             .await
-            .map_err(|e| error_page(&hd, &e))?;
+            .or_page(&hd)?;
         let r = fresh(&hd, r).await;
         let pin = r
             .pin
@@ -789,10 +788,7 @@ async fn verify(
 ) -> HttpResponse {
     let result = async {
         let s = form_session(&hd, &req, &form.csrf).await?;
-        let id = hd
-            .start_verification(&s.id_hash)
-            .await
-            .map_err(|e| error_page(&hd, &e))?;
+        let id = hd.start_verification(&s.id_hash).await.or_page(&hd)?;
         Ok(redirect(&format!("/helpdesk/requests/{id}"), None))
     }
     .await;
@@ -805,11 +801,11 @@ async fn verification(
     path: web::Path<String>,
 ) -> HttpResponse {
     let result = async {
-        let (s, _) = session(&hd, &req).await.map_err(|e| error_page(&hd, &e))?;
+        let (s, _) = session(&hd, &req).await.or_page(&hd)?;
         let r = hd
             .owned_request(&s.id_hash, &path)
             .await
-            .map_err(|e| error_page(&hd, &e))?;
+            .or_page(&hd)?;
         let r = fresh(&hd, r).await;
         let mut body = String::from("<h1>Verification</h1>");
         match (&r.result, r.status.as_str()) {
@@ -930,7 +926,7 @@ async fn action(
         let done = hd
             .perform(&s.id_hash, &path, action)
             .await
-            .map_err(|e| error_page(&hd, &e))?;
+            .or_page(&hd)?;
         let body = match &done {
             ActionOutcome::TemporaryAccessPass(t) => format!(
                 "<h1>Your temporary access pass</h1><p>Use it to sign in (on My account, or wherever you sign in) and set up your account again. \
