@@ -42,6 +42,8 @@ use crate::{Header, JoseError, Signed, Signer};
 pub const REQUEST_OBJECT_TYP: &str = "oauth-authz-req+jwt";
 /// `typ` of OAuth 2.0 JWT access tokens (RFC 9068 section 2.1).
 pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
+/// `typ` of IETF Token Status List tokens (draft-ietf-oauth-status-list section 5.1).
+pub const STATUS_LIST_TOKEN_TYP: &str = "statuslist+jwt";
 /// `typ` of the kinds whose interop profile names no explicit type.
 pub const JWT_TYP: &str = "JWT";
 /// `iss` of a SIOP v2 id_token.
@@ -112,6 +114,8 @@ pub const RESERVED_CLAIM_NAMES: &[&str] = &[
     "status",
     "_sd",
     "_sd_alg",
+    "status_list",
+    "ttl",
     "@context",
     "credentialSubject",
     "credentialStatus",
@@ -152,6 +156,8 @@ pub enum TokenKind {
     IdToken,
     /// An OAuth 2.0 access token for the Request Service API, signed by the service key.
     AccessToken,
+    /// An IETF Token Status List token (the status of SD-JWT VCs), signed by an issuer.
+    StatusListToken,
 }
 
 /// How `vc` must look for a kind.
@@ -210,7 +216,7 @@ const NOT_IN_CREDENTIALS: &[&str] = &[
 
 impl TokenKind {
     /// Every kind, in a fixed order.
-    pub const ALL: [TokenKind; 10] = [
+    pub const ALL: [TokenKind; 11] = [
         TokenKind::RequestObject,
         TokenKind::Manifest,
         TokenKind::IdTokenHint,
@@ -221,6 +227,7 @@ impl TokenKind {
         TokenKind::HolderRequest,
         TokenKind::IdToken,
         TokenKind::AccessToken,
+        TokenKind::StatusListToken,
     ];
 
     /// The header `typ` tokens of this kind are signed with.
@@ -228,6 +235,7 @@ impl TokenKind {
         match self {
             TokenKind::RequestObject => REQUEST_OBJECT_TYP,
             TokenKind::AccessToken => ACCESS_TOKEN_TYP,
+            TokenKind::StatusListToken => STATUS_LIST_TOKEN_TYP,
             _ => JWT_TYP,
         }
     }
@@ -245,6 +253,7 @@ impl TokenKind {
             TokenKind::HolderRequest => "holder request",
             TokenKind::IdToken => "SIOP id_token",
             TokenKind::AccessToken => "access token",
+            TokenKind::StatusListToken => "status list token",
         }
     }
 
@@ -404,6 +413,12 @@ impl TokenKind {
             TokenKind::AccessToken => Rules {
                 required: &["iss", "sub", "aud", "exp", "iat", "jti"],
                 forbidden: &["vc", "vp", "nonce"],
+                iss: IssRule::Any,
+                vc: None,
+            },
+            TokenKind::StatusListToken => Rules {
+                required: &["sub", "iat", "status_list"],
+                forbidden: &["vc", "vp", "nonce", "cnf", "_sd", "vct", "status"],
                 iss: IssRule::Any,
                 vc: None,
             },
@@ -682,6 +697,10 @@ mod tests {
                 "iss": "https://v", "sub": "client-1", "aud": "https://v/api", "azp": "client-1",
                 "appid": "client-1", "tid": "t-1", "roles": ["VerifiableCredential.Create.All"],
                 "iat": 1, "nbf": 1, "exp": 2, "jti": "j-4",
+            }),
+            TokenKind::StatusListToken => json!({
+                "iss": AUTHORITY, "sub": "https://v/status-lists/1", "iat": 1, "exp": 2, "ttl": 300,
+                "status_list": { "bits": 1, "lst": "eNrbuRgAAhcBXQ" },
             }),
         }
     }

@@ -207,6 +207,42 @@ pub enum StatusListError {
     /// claim only other kinds carry).
     #[error("status list token is not a status list credential: {0}")]
     WrongKind(JoseError),
+    /// A Token Status List with `bits` other than 1, 2, 4 or 8.
+    #[error("status_list.bits {bits} is not supported: it must be 1, 2, 4 or 8")]
+    UnsupportedBits {
+        /// The value as found (JSON).
+        bits: String,
+    },
+    /// `status_list.lst` is not a ZLIB stream (RFC 1950), or it is damaged.
+    #[error("status_list.lst is not a valid ZLIB stream: {reason}")]
+    CorruptZlib {
+        /// What was wrong.
+        reason: String,
+    },
+    /// A member of a Token Status List token is missing or has the wrong shape.
+    #[error("status list token: {field} is invalid: {reason}")]
+    MalformedListToken {
+        /// The claim, e.g. `"status_list.lst"`.
+        field: &'static str,
+        /// What was wrong.
+        reason: String,
+    },
+    /// The token's `sub` is not the URI it was fetched from (another list served in its place).
+    #[error("status list token sub is {found:?}, but the list was fetched from {expected:?}")]
+    SubjectMismatch {
+        /// The URI the caller fetched.
+        expected: String,
+        /// The token's `sub`.
+        found: String,
+    },
+    /// A referenced token's `status.status_list` is missing or has the wrong shape.
+    #[error("status.status_list.{field} is invalid: {reason}")]
+    MalformedReference {
+        /// The member (`idx`, `uri`).
+        field: &'static str,
+        /// What was wrong.
+        reason: String,
+    },
 }
 
 impl StatusListError {
@@ -242,6 +278,11 @@ impl StatusListError {
             StatusListError::UnsupportedPurpose { .. } => "STATUS-027",
             StatusListError::InvalidParameter { .. } => "STATUS-028",
             StatusListError::WrongKind(_) => "STATUS-029",
+            StatusListError::UnsupportedBits { .. } => "STATUS-030",
+            StatusListError::CorruptZlib { .. } => "STATUS-031",
+            StatusListError::MalformedListToken { .. } => "STATUS-032",
+            StatusListError::SubjectMismatch { .. } => "STATUS-033",
+            StatusListError::MalformedReference { .. } => "STATUS-034",
         }
     }
 

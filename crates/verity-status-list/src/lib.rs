@@ -22,6 +22,10 @@
 //!    list with a GZIP-bomb limit ([`DecodeLimits`]) and the 131,072-entry minimum.
 //! 4. [`check`] reads the entry's bit from the [`VerifiedStatusList`]: [`CredentialStatus`].
 //!
+//! The IETF Token Status List (the status of SD-JWT VCs) is [`TokenStatusList`]: 1-8 bit
+//! entries, ZLIB, least significant bits first, signed as a `statuslist+jwt`
+//! ([`sign_list_token`], [`verify_list_token`], [`StatusReference`]).
+//!
 //! Every failure is a [`StatusListError`] with a stable `STATUS-0xx` code.
 
 mod alloc;
@@ -30,6 +34,7 @@ mod codec;
 mod credential;
 mod entry;
 mod error;
+mod token;
 
 pub use alloc::{RANDOM_PROBES, pick_free_index};
 pub use bitstring::{Bitstring, MIN_LIST_BITS};
@@ -45,3 +50,7 @@ pub use entry::{
     StatusEntry, StatusPurpose, check,
 };
 pub use error::StatusListError;
+pub use token::{
+    StatusReference, TokenStatus, TokenStatusList, VerifiedListToken, list_token_signer,
+    sign_list_token, verify_list_token,
+};
