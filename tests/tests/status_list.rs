@@ -205,6 +205,49 @@ async fn revoke_by_claim_and_by_jti_republishes_the_list(backend: Backend) {
     );
     assert_eq!(list.bitstring().count_set(), 2);
 
+    // The same URL serves the same bits as an IETF Token Status List token (SD-JWT VCs' status).
+    let resp = env
+        .app
+        .http
+        .get(&url)
+        .header("accept", "application/statuslist+jwt")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], "application/statuslist+jwt");
+    assert_eq!(resp.headers()["vary"], "Accept");
+    assert_ne!(resp.headers()["etag"].to_str().unwrap(), etag_after);
+    let token = resp.text().await.unwrap();
+    let kid = UnverifiedJws::parse(&token)
+        .unwrap()
+        .header()
+        .kid
+        .clone()
+        .unwrap();
+    let key = env.app.published_key("/.well-known/did.json", &kid).await;
+    let tsl = verity_status_list::verify_list_token(
+        &token,
+        &key,
+        &url,
+        env.app.clock.unix(),
+        60,
+        &verity_status_list::DecodeLimits::default(),
+    )
+    .unwrap();
+    assert_eq!(tsl.list.bits(), 1);
+    for (who, status) in [
+        (&megan, verity_status_list::TokenStatus::Invalid),
+        (&alex, verity_status_list::TokenStatus::Invalid),
+        (&nestor, verity_status_list::TokenStatus::Valid),
+    ] {
+        let reference = verity_status_list::StatusReference {
+            idx: entry(who).status_list_index as usize,
+            uri: url.clone(),
+        };
+        assert_eq!(reference.check(&tsl).unwrap(), status);
+    }
+
     // Search shows the states.
     let (status, found) = env
         .app

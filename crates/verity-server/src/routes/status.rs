@@ -1,11 +1,15 @@
 //! Status list publishing (W3C Bitstring Status List): `GET /v1.0/status/{listId}` returns the
 //! signed list credential. A list keeps its URL for life; it is re-signed only when its bits
 //! changed (the store's `version`), and answers carry an ETag and a max-age for verifier caches.
+//!
+//! With `Accept: application/statuslist+jwt` the same URL answers with the same bits as an IETF
+//! Token Status List token (`typ: statuslist+jwt`, `sub` = this URL, 1-bit entries, 1 =
+//! INVALID), the status mechanism of SD-JWT VCs; it is signed on each request.
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use uuid::Uuid;
-use verity_status_list::{Bitstring, StatusPurpose};
+use verity_status_list::{Bitstring, StatusPurpose, TokenStatus, TokenStatusList};
 
 use crate::authorities;
 use crate::error::ApiError;
@@ -35,7 +39,13 @@ async fn status_list(
         .status_list(list_id)
         .await?
         .ok_or_else(not_found)?;
-    let etag = format!("\"{}-{}\"", list.id.simple(), list.version);
+    let wants_token = accepts(&req, TOKEN_MEDIA_TYPE);
+    let etag = format!(
+        "\"{}-{}{}\"",
+        list.id.simple(),
+        list.version,
+        if wants_token { "-t" } else { "" }
+    );
     let cache = format!("public, max-age={STATUS_LIST_MAX_AGE}");
     let matches = req
         .headers()
@@ -46,17 +56,23 @@ async fn status_list(
         return Ok(HttpResponse::NotModified()
             .insert_header((header::ETAG, etag))
             .insert_header((header::CACHE_CONTROL, cache))
+            .insert_header((header::VARY, "Accept"))
             .finish());
+    }
+    if wants_token {
+        let token = sign_token_list(&state, &list).await?;
+        return Ok(HttpResponse::Ok()
+            .content_type(TOKEN_MEDIA_TYPE)
+            .insert_header((header::ETAG, etag))
+            .insert_header((header::CACHE_CONTROL, cache))
+            .insert_header((header::VARY, "Accept"))
+            .body(token));
     }
     let jwt = match (&list.signed_jwt, list.signed_version) {
         (Some(jwt), Some(v)) if v == list.version => jwt.clone(),
         _ => sign_list(&state, &list).await?,
     };
-    let wants_vc_jwt = req
-        .headers()
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("application/vc+jwt"));
+    let wants_vc_jwt = accepts(&req, "application/vc+jwt");
     Ok(HttpResponse::Ok()
         .content_type(if wants_vc_jwt {
             "application/vc+jwt"
@@ -65,7 +81,52 @@ async fn status_list(
         })
         .insert_header((header::ETAG, etag))
         .insert_header((header::CACHE_CONTROL, cache))
+        .insert_header((header::VARY, "Accept"))
         .body(jwt))
+}
+
+/// The media type of a Token Status List token (draft-ietf-oauth-status-list section 8.1).
+pub const TOKEN_MEDIA_TYPE: &str = "application/statuslist+jwt";
+
+fn accepts(req: &HttpRequest, media_type: &str) -> bool {
+    req.headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains(media_type))
+}
+
+/// The list's current bits as a signed Token Status List token.
+async fn sign_token_list(
+    state: &AppState,
+    list: &verity_store::StatusList,
+) -> Result<String, ApiError> {
+    let authority = state
+        .store
+        .authority(list.authority_id)
+        .await?
+        .ok_or_else(|| ApiError::internal(format!("status list {} has no authority", list.id)))?;
+    let signer = authorities::signer_for(state.store.as_ref(), &state.kek, &authority).await?;
+    let bits = Bitstring::from_bytes(list.bits.clone(), list.length as usize)
+        .map_err(ApiError::internal)?;
+    let mut token_list = TokenStatusList::new(bits.len(), 1).map_err(ApiError::internal)?;
+    for index in 0..bits.len() {
+        if bits.get(index).map_err(ApiError::internal)? {
+            token_list
+                .set(index, TokenStatus::Invalid)
+                .map_err(ApiError::internal)?;
+        }
+    }
+    verity_status_list::sign_list_token(
+        &signer,
+        &authority.did,
+        &list_url(state, list.id),
+        &token_list,
+        state.clock.unix(),
+        None,
+        Some(i64::from(STATUS_LIST_MAX_AGE)),
+    )
+    .await
+    .map_err(ApiError::internal)
 }
 
 /// Signs the current version of a list with its authority's active key and caches the result.
