@@ -417,7 +417,11 @@ mod tests {
             if bits >= 2 {
                 list.set(1, TokenStatus::Suspended).unwrap();
                 // Entry 1 follows entry 0 upwards: the next bits of byte 0, or byte 1 at 8 bits.
-                let entry1 = if bits == 8 { list.bytes[1] } else { list.bytes[0] >> bits };
+                let entry1 = if bits == 8 {
+                    list.bytes[1]
+                } else {
+                    list.bytes[0] >> bits
+                };
                 assert_eq!(entry1 & 0x0F, 0x02, "bits {bits}");
                 assert_eq!(list.get(0).unwrap(), TokenStatus::Invalid, "bits {bits}");
             }
