@@ -171,6 +171,12 @@ pub enum IssuanceError {
         /// Why it failed.
         reason: String,
     },
+    /// Building or signing an SD-JWT VC failed.
+    #[error("could not issue the SD-JWT VC: {source}")]
+    SdJwt {
+        /// The SD-JWT library's explanation.
+        source: Box<verity_sd_jwt::SdJwtError>,
+    },
 }
 
 impl IssuanceError {
@@ -202,6 +208,7 @@ impl IssuanceError {
             Self::ClaimMapping { .. } => "ISS-034",
             Self::Signing { .. } => "ISS-040",
             Self::Encoding { .. } => "ISS-041",
+            Self::SdJwt { .. } => "ISS-042",
         }
     }
 
@@ -248,7 +255,10 @@ impl IssuanceError {
     /// True for failures on our side (signing, encoding): the caller logs the message and
     /// answers only with a correlation id.
     pub fn is_internal(&self) -> bool {
-        matches!(self, Self::Signing { .. } | Self::Encoding { .. })
+        matches!(
+            self,
+            Self::Signing { .. } | Self::Encoding { .. } | Self::SdJwt { .. }
+        )
     }
 
     /// The attestation an attestation error is about (`attestations.selfIssued`, ...).
@@ -327,6 +337,9 @@ mod tests {
             IssuanceError::Encoding {
                 what: "credential",
                 reason: "r".into(),
+            },
+            IssuanceError::SdJwt {
+                source: Box::new(verity_sd_jwt::SdJwtError::MissingIssuer),
             },
         ];
         let mut codes: Vec<&str> = all.iter().map(IssuanceError::code).collect();

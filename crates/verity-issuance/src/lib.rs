@@ -54,6 +54,7 @@ mod error;
 mod holder;
 mod pin;
 mod request_object;
+mod sd_jwt_vc;
 #[cfg(any(test, feature = "test-util"))]
 pub mod test_util;
 #[cfg(test)]
@@ -71,3 +72,4 @@ pub use request_object::{
     PinPrompt, RequestObjectParams, id_token_hint_claims, request_object_claims,
     sign_request_object,
 };
+pub use sd_jwt_vc::{IssuedSdJwtVc, SdJwtVcDraft, default_vct, issue_sd_jwt_vc};
