@@ -110,19 +110,10 @@ fn decode_multibase(encoded: &str) -> Result<Vec<u8>, StatusListError> {
 /// Decompresses one GZIP member, reading at most `limit + 1` bytes so a bomb is stopped early
 /// instead of being inflated into memory.
 fn gunzip(compressed: &[u8], limit: usize) -> Result<Vec<u8>, StatusListError> {
-    let corrupt = |e: std::io::Error| StatusListError::CorruptGzip {
-        reason: e.to_string(),
-    };
     let mut decoder = GzDecoder::new(compressed);
-    let mut out = Vec::new();
-    let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
-    (&mut decoder)
-        .take(cap)
-        .read_to_end(&mut out)
-        .map_err(corrupt)?;
-    if out.len() > limit {
-        return Err(StatusListError::DecompressedTooLarge { limit });
-    }
+    let out = read_bounded(&mut decoder, limit, |e| StatusListError::CorruptGzip {
+        reason: e.to_string(),
+    })?;
     // Reaching EOF means the CRC-32 and ISIZE trailer matched; anything left after the member
     // is not part of the list.
     let rest = decoder.into_inner();
@@ -133,6 +124,22 @@ fn gunzip(compressed: &[u8], limit: usize) -> Result<Vec<u8>, StatusListError> {
                 rest.len()
             ),
         });
+    }
+    Ok(out)
+}
+
+/// Reads a decompressor to its end, at most `limit` bytes: one byte more stops it, so a bomb
+/// is caught early ([`StatusListError::DecompressedTooLarge`]).
+pub(crate) fn read_bounded(
+    decoder: &mut impl Read,
+    limit: usize,
+    corrupt: impl Fn(std::io::Error) -> StatusListError,
+) -> Result<Vec<u8>, StatusListError> {
+    let mut out = Vec::new();
+    let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
+    decoder.take(cap).read_to_end(&mut out).map_err(corrupt)?;
+    if out.len() > limit {
+        return Err(StatusListError::DecompressedTooLarge { limit });
     }
     Ok(out)
 }

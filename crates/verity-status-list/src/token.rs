@@ -8,7 +8,7 @@
 //! here sits in the **least** significant bits of byte 0 (section 4.1).
 
 use std::fmt;
-use std::io::{Read, Write};
+use std::io::Write;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -18,6 +18,7 @@ use flate2::write::ZlibEncoder;
 use serde_json::{Value, json};
 use verity_jose::{Jwk, Signer, TokenKind, UnverifiedJws, check_times, sign_kind};
 
+use crate::codec::read_bounded;
 use crate::{DecodeLimits, StatusListError};
 
 /// The status values the draft registers (section 7.1); others are application-specific.
@@ -209,19 +210,10 @@ impl TokenStatusList {
 }
 
 fn inflate(z: &[u8], limit: usize) -> Result<Vec<u8>, StatusListError> {
-    let corrupt = |e: std::io::Error| StatusListError::CorruptZlib {
-        reason: e.to_string(),
-    };
     let mut decoder = ZlibDecoder::new(z);
-    let mut out = Vec::new();
-    let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
-    (&mut decoder)
-        .take(cap)
-        .read_to_end(&mut out)
-        .map_err(corrupt)?;
-    if out.len() > limit {
-        return Err(StatusListError::DecompressedTooLarge { limit });
-    }
+    let out = read_bounded(&mut decoder, limit, |e| StatusListError::CorruptZlib {
+        reason: e.to_string(),
+    })?;
     let rest = decoder.into_inner();
     if !rest.is_empty() {
         return Err(StatusListError::CorruptZlib {

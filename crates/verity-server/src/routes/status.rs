@@ -100,14 +100,7 @@ async fn sign_token_list(
     state: &AppState,
     list: &verity_store::StatusList,
 ) -> Result<String, ApiError> {
-    let authority = state
-        .store
-        .authority(list.authority_id)
-        .await?
-        .ok_or_else(|| ApiError::internal(format!("status list {} has no authority", list.id)))?;
-    let signer = authorities::signer_for(state.store.as_ref(), &state.kek, &authority).await?;
-    let bits = Bitstring::from_bytes(list.bits.clone(), list.length as usize)
-        .map_err(ApiError::internal)?;
+    let (authority, signer, bits) = signing_inputs(state, list).await?;
     let mut token_list = TokenStatusList::new(bits.len(), 1).map_err(ApiError::internal)?;
     for index in 0..bits.len() {
         if bits.get(index).map_err(ApiError::internal)? {
@@ -129,11 +122,18 @@ async fn sign_token_list(
     .map_err(ApiError::internal)
 }
 
-/// Signs the current version of a list with its authority's active key and caches the result.
-pub async fn sign_list(
+/// What signing a list needs: its authority, that authority's active signer, and the bits.
+async fn signing_inputs(
     state: &AppState,
     list: &verity_store::StatusList,
-) -> Result<String, ApiError> {
+) -> Result<
+    (
+        verity_store::Authority,
+        authorities::AuthoritySigner,
+        Bitstring,
+    ),
+    ApiError,
+> {
     let authority = state
         .store
         .authority(list.authority_id)
@@ -142,6 +142,15 @@ pub async fn sign_list(
     let signer = authorities::signer_for(state.store.as_ref(), &state.kek, &authority).await?;
     let bits = Bitstring::from_bytes(list.bits.clone(), list.length as usize)
         .map_err(ApiError::internal)?;
+    Ok((authority, signer, bits))
+}
+
+/// Signs the current version of a list with its authority's active key and caches the result.
+pub async fn sign_list(
+    state: &AppState,
+    list: &verity_store::StatusList,
+) -> Result<String, ApiError> {
+    let (authority, signer, bits) = signing_inputs(state, list).await?;
     let purpose = match list.purpose.as_str() {
         "suspension" => StatusPurpose::Suspension,
         _ => StatusPurpose::Revocation,
