@@ -428,6 +428,77 @@ pub enum PresentationError {
         /// The kind check's explanation (names the offending `typ` or claim).
         reason: String,
     },
+
+    /// A DCQL query (OpenID4VP 1.0 section 6) breaks a rule of the specification, or a
+    /// requested credential cannot be expressed as one. Raised while a request is built, before
+    /// anything is sent to a wallet; the message names the offending member.
+    #[error("dcql_query: {member}: {reason}")]
+    DcqlInvalid {
+        /// The member, as a JSON path into the query (`credentials[0].claims[1].path`) or into
+        /// the request it was built from (`requestedCredentials[0].type`).
+        member: String,
+        /// The rule it breaks.
+        reason: String,
+    },
+    /// The DCQL `vp_token` is not a JSON object (OpenID4VP 1.0 section 8.1).
+    #[error("vp_token: must be a JSON object keyed by credential query id: {reason}")]
+    VpTokenNotObject {
+        /// What was found instead.
+        reason: String,
+    },
+    /// The `vp_token` has a key that is not the id of a credential query of the request.
+    #[error("vp_token: {key:?} is not the id of a credential query of this request")]
+    VpTokenUnknownQuery {
+        /// The unknown key.
+        key: String,
+    },
+    /// A credential query (or a required credential set) has no answer in the `vp_token`.
+    #[error("vp_token: no presentation answers {missing}")]
+    VpTokenCredentialMissing {
+        /// The credential query or credential set left unanswered.
+        missing: String,
+    },
+    /// A credential query without `multiple: true` is answered with more than one presentation.
+    #[error("vp_token: credential query {query:?} allows one presentation, {count} were sent")]
+    VpTokenTooManyPresentations {
+        /// The credential query id.
+        query: String,
+        /// How many presentations were sent.
+        count: usize,
+    },
+    /// A `vp_token` entry is not a non-empty array of presentation strings.
+    #[error("vp_token: the entry for {query:?} is malformed: {reason}")]
+    VpTokenEntryMalformed {
+        /// The credential query id.
+        query: String,
+        /// What was wrong (never the presentation itself).
+        reason: String,
+    },
+    /// A claim the credential query asks for is not in the presented credential.
+    #[error("credential for {descriptor:?}: requested claim {claim} was not disclosed")]
+    ClaimNotDisclosed {
+        /// The credential query id.
+        descriptor: String,
+        /// The claims path pointer, as JSON.
+        claim: String,
+    },
+    /// None of the credential query's `claim_sets` options is disclosed in full.
+    #[error(
+        "credential for {descriptor:?}: no option of claim_sets is disclosed in full: {reason}"
+    )]
+    ClaimSetsUnsatisfied {
+        /// The credential query id.
+        descriptor: String,
+        /// The first missing claim of each option.
+        reason: String,
+    },
+    /// The credential query requires cryptographic holder binding and the presentation has no
+    /// verified Key Binding JWT.
+    #[error("credential for {descriptor:?}: holder binding is required and was not proven")]
+    HolderBindingMissing {
+        /// The credential query id.
+        descriptor: String,
+    },
 }
 
 impl PresentationError {
@@ -490,6 +561,15 @@ impl PresentationError {
             E::FaceCheckUnavailable { .. } => "PRES-053",
             E::CredentialKind { .. } => "PRES-054",
             E::NothingRequested => "PRES-055",
+            E::DcqlInvalid { .. } => "PRES-056",
+            E::VpTokenNotObject { .. } => "PRES-057",
+            E::VpTokenUnknownQuery { .. } => "PRES-058",
+            E::VpTokenCredentialMissing { .. } => "PRES-059",
+            E::VpTokenTooManyPresentations { .. } => "PRES-060",
+            E::VpTokenEntryMalformed { .. } => "PRES-061",
+            E::ClaimNotDisclosed { .. } => "PRES-062",
+            E::ClaimSetsUnsatisfied { .. } => "PRES-063",
+            E::HolderBindingMissing { .. } => "PRES-064",
         }
     }
 
@@ -522,13 +602,18 @@ impl PresentationError {
             | E::VpTokenNonce
             | E::VpTokenTimes { .. }
             | E::VpTokenJtiMissing
-            | E::VpTokenReplayed { .. } => "tokenValidationError",
+            | E::VpTokenReplayed { .. }
+            | E::VpTokenNotObject { .. }
+            | E::VpTokenEntryMalformed { .. } => "tokenValidationError",
             E::SubmissionMalformed { .. }
             | E::SubmissionDefinitionMismatch { .. }
             | E::SubmissionDescriptorMissing { .. }
             | E::SubmissionUnknownDescriptor { .. }
             | E::SubmissionPath { .. }
-            | E::SubmissionCredentialReused { .. } => "presentationSubmissionError",
+            | E::SubmissionCredentialReused { .. }
+            | E::VpTokenUnknownQuery { .. }
+            | E::VpTokenCredentialMissing { .. }
+            | E::VpTokenTooManyPresentations { .. } => "presentationSubmissionError",
             E::CredentialMalformed { .. }
             | E::CredentialAlgorithm { .. }
             | E::CredentialKidMismatch { .. }
@@ -537,17 +622,22 @@ impl PresentationError {
             | E::CredentialIssuerMismatch { .. }
             | E::CredentialTimes { .. }
             | E::CredentialSubjectMismatch { .. }
-            | E::CredentialKind { .. } => "credentialValidationError",
+            | E::CredentialKind { .. }
+            | E::HolderBindingMissing { .. } => "credentialValidationError",
             E::IssuerNotAccepted { .. }
             | E::CredentialType { .. }
             | E::ConstraintFailed { .. }
             | E::FaceCheckPhotoMissing { .. }
             | E::FaceCheckBelowThreshold { .. }
-            | E::FaceCheckFailed { .. } => "claimValidationError",
+            | E::FaceCheckFailed { .. }
+            | E::ClaimNotDisclosed { .. }
+            | E::ClaimSetsUnsatisfied { .. } => "claimValidationError",
             E::CredentialRevoked { .. } | E::CredentialSuspended { .. } => "credentialRevoked",
             E::StatusCheckFailed { .. } => "revocationCheckFailed",
             E::LinkedDomainUnverified { .. } => "linkedDomainValidationError",
             E::FaceCheckNotConfigured { .. } => "faceCheckNotConfigured",
+            // Raised while building a request: the API answers 400 with this code.
+            E::DcqlInvalid { .. } => "badOrMissingField",
             // Transient variants returned above; listed so a new variant must be placed.
             E::HolderDidUnavailable { .. }
             | E::ReplayGuardUnavailable { .. }
@@ -1029,6 +1119,75 @@ mod tests {
                     reason: s(),
                 },
                 "PRES-054",
+                "credentialValidationError",
+                false,
+            ),
+            (
+                E::DcqlInvalid {
+                    member: s(),
+                    reason: s(),
+                },
+                "PRES-056",
+                "badOrMissingField",
+                false,
+            ),
+            (
+                E::VpTokenNotObject { reason: s() },
+                "PRES-057",
+                "tokenValidationError",
+                false,
+            ),
+            (
+                E::VpTokenUnknownQuery { key: s() },
+                "PRES-058",
+                "presentationSubmissionError",
+                false,
+            ),
+            (
+                E::VpTokenCredentialMissing { missing: s() },
+                "PRES-059",
+                "presentationSubmissionError",
+                false,
+            ),
+            (
+                E::VpTokenTooManyPresentations {
+                    query: s(),
+                    count: 2,
+                },
+                "PRES-060",
+                "presentationSubmissionError",
+                false,
+            ),
+            (
+                E::VpTokenEntryMalformed {
+                    query: s(),
+                    reason: s(),
+                },
+                "PRES-061",
+                "tokenValidationError",
+                false,
+            ),
+            (
+                E::ClaimNotDisclosed {
+                    descriptor: d(),
+                    claim: s(),
+                },
+                "PRES-062",
+                "claimValidationError",
+                false,
+            ),
+            (
+                E::ClaimSetsUnsatisfied {
+                    descriptor: d(),
+                    reason: s(),
+                },
+                "PRES-063",
+                "claimValidationError",
+                false,
+            ),
+            (
+                E::HolderBindingMissing { descriptor: d() },
+                "PRES-064",
                 "credentialValidationError",
                 false,
             ),

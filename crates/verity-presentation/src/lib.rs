@@ -40,6 +40,7 @@
 
 mod checks;
 mod context;
+pub mod dcql;
 mod error;
 mod linkage;
 mod model;
