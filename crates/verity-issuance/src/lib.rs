@@ -52,6 +52,7 @@ mod attest;
 mod credential;
 mod error;
 mod holder;
+pub mod openid4vci;
 mod pin;
 mod request_object;
 mod sd_jwt_vc;

@@ -28,6 +28,7 @@
 //! | holder request | `JWT` | `sub`, `sub_jwk`, `did`, `aud`, `nonce` | `vc`, `vp`, `client_id`, `response_type`, `_vp_token`, ... |
 //! | SIOP id_token | `JWT` | `iss` = `https://self-issued.me/v2/openid-vc`, `sub`, `aud`, `nonce` | `vc`, `vp`, `client_id`, `response_type`, `did`, `attestations`, ... |
 //! | access token | `at+jwt` | `iss`, `sub`, `aud`, `exp`, `iat`, `jti` | `vc`, `vp`, `nonce` |
+//! | OpenID4VCI key proof | `openid4vci-proof+jwt` | `aud`, `iat` | `vc`, `vp`, `vct`, `_sd`, `cnf`, `status_list`, `sub_jwk`, `attestations` |
 //!
 //! The exact lists are [`TokenKind::required_claims`] and [`TokenKind::forbidden_claims`].
 
@@ -44,6 +45,8 @@ pub const REQUEST_OBJECT_TYP: &str = "oauth-authz-req+jwt";
 pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
 /// `typ` of IETF Token Status List tokens (draft-ietf-oauth-status-list section 5.1).
 pub const STATUS_LIST_TOKEN_TYP: &str = "statuslist+jwt";
+/// `typ` of OpenID4VCI key proofs (OpenID4VCI 1.0 section F.1).
+pub const KEY_PROOF_TYP: &str = "openid4vci-proof+jwt";
 /// `typ` of the kinds whose interop profile names no explicit type.
 pub const JWT_TYP: &str = "JWT";
 /// `iss` of a SIOP v2 id_token.
@@ -158,6 +161,8 @@ pub enum TokenKind {
     AccessToken,
     /// An IETF Token Status List token (the status of SD-JWT VCs), signed by an issuer.
     StatusListToken,
+    /// An OpenID4VCI `jwt` key proof, signed by the key a credential is to be bound to.
+    KeyProof,
 }
 
 /// How `vc` must look for a kind.
@@ -216,7 +221,7 @@ const NOT_IN_CREDENTIALS: &[&str] = &[
 
 impl TokenKind {
     /// Every kind, in a fixed order.
-    pub const ALL: [TokenKind; 11] = [
+    pub const ALL: [TokenKind; 12] = [
         TokenKind::RequestObject,
         TokenKind::Manifest,
         TokenKind::IdTokenHint,
@@ -228,6 +233,7 @@ impl TokenKind {
         TokenKind::IdToken,
         TokenKind::AccessToken,
         TokenKind::StatusListToken,
+        TokenKind::KeyProof,
     ];
 
     /// The header `typ` tokens of this kind are signed with.
@@ -236,6 +242,7 @@ impl TokenKind {
             TokenKind::RequestObject => REQUEST_OBJECT_TYP,
             TokenKind::AccessToken => ACCESS_TOKEN_TYP,
             TokenKind::StatusListToken => STATUS_LIST_TOKEN_TYP,
+            TokenKind::KeyProof => KEY_PROOF_TYP,
             _ => JWT_TYP,
         }
     }
@@ -254,6 +261,7 @@ impl TokenKind {
             TokenKind::IdToken => "SIOP id_token",
             TokenKind::AccessToken => "access token",
             TokenKind::StatusListToken => "status list token",
+            TokenKind::KeyProof => "OpenID4VCI key proof",
         }
     }
 
@@ -419,6 +427,21 @@ impl TokenKind {
             TokenKind::StatusListToken => Rules {
                 required: &["sub", "iat", "status_list"],
                 forbidden: &["vc", "vp", "nonce", "cnf", "_sd", "vct", "status"],
+                iss: IssRule::Any,
+                vc: None,
+            },
+            TokenKind::KeyProof => Rules {
+                required: &["aud", "iat"],
+                forbidden: &[
+                    "vc",
+                    "vp",
+                    "vct",
+                    "_sd",
+                    "cnf",
+                    "status_list",
+                    "sub_jwk",
+                    "attestations",
+                ],
                 iss: IssRule::Any,
                 vc: None,
             },
@@ -701,6 +724,9 @@ mod tests {
             TokenKind::StatusListToken => json!({
                 "iss": AUTHORITY, "sub": "https://v/status-lists/1", "iat": 1, "exp": 2, "ttl": 300,
                 "status_list": { "bits": 1, "lst": "eNrbuRgAAhcBXQ" },
+            }),
+            TokenKind::KeyProof => json!({
+                "iss": "wallet-client", "aud": "https://v", "iat": 1, "nonce": "n-1",
             }),
         }
     }
