@@ -664,7 +664,7 @@ impl PresentationError {
 }
 
 /// What a seam implementation ([`crate::StatusListSource`], [`crate::ReplayGuard`],
-/// [`crate::FaceCheckHook`]) reports when it has no answer. The pipeline turns it into the
+/// [`crate::LinkageChecker`]) reports when it has no answer. The pipeline turns it into the
 /// [`PresentationError`] of the check that asked, so it carries no code of its own.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SourceError {
