@@ -430,11 +430,26 @@ fn last_lines(text: &str) -> String {
     }
 }
 
+/// A free loopback port never handed out before in this process: the probe socket is closed
+/// before slapd binds, so without the record two servers started at once could be given the
+/// same port, and one's readiness probe would reach the other.
 fn free_port() -> Result<u16, DirectoryError> {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| failed("the start", format!("no free loopback port: {e}")))
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|p| p.into_inner());
+    for _ in 0..64 {
+        let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .map_err(|e| failed("the start", format!("no free loopback port: {e}")))?;
+        if !given.contains(&port) {
+            given.push(port);
+            return Ok(port);
+        }
+    }
+    Err(failed(
+        "the start",
+        "no loopback port that this process has not used already",
+    ))
 }
 
 /// Starts slapd on `port` and waits until it accepts connections.
@@ -489,7 +504,13 @@ async fn run(
             .await
             .is_ok()
         {
-            return Ok(child);
+            // Something listens; it is ours only if our slapd is still running (one that lost
+            // the port to another process has exited, and is retried on another port).
+            tokio::time::sleep(step).await;
+            if matches!(child.try_wait(), Ok(None)) {
+                return Ok(child);
+            }
+            continue;
         }
         if waited >= timeout {
             let _ = child.kill();
