@@ -1170,3 +1170,54 @@ async fn employees_sign_in_to_the_portal_with_openid_connect() {
         assert!(text.contains(why), "{upn}: {text}");
     }
 }
+
+#[tokio::test]
+async fn a_directory_outage_is_shown_without_its_internals() {
+    let Some(e) = env().await else { return };
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let (cookie, csrf) = open_page(&http, &format!("{}/portal", e.url)).await;
+    let answer = http
+        .post(format!("{}/portal/sign-in", e.url))
+        .header("cookie", cookie_pair(&cookie))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("username", "alex"),
+            ("password", slapd::DEMO_ALEX_PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 303);
+    let signed_in = cookie_pair(
+        answer
+            .headers()
+            .get("set-cookie")
+            .unwrap()
+            .to_str()
+            .unwrap(),
+    );
+    // The directory goes away.
+    let port = e.ldap.port();
+    let ldap = e.ldap;
+    drop(ldap);
+    let page = http
+        .get(format!("{}/portal", e.url))
+        .header("cookie", &signed_in)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 502);
+    let text = page.text().await.unwrap();
+    assert!(text.contains("could not be reached"), "{text}");
+    assert!(
+        !text.contains(&port.to_string()),
+        "the directory's address leaked: {text}"
+    );
+    assert!(
+        !text.contains("cn=helpdesk"),
+        "the service account leaked: {text}"
+    );
+}

@@ -15,6 +15,7 @@ use verity_core::Secret;
 
 use crate::app::{AppError, Helpdesk, random_token, status};
 use crate::directory::{Action, ActionOutcome, EmployeeKey, ProfileField};
+use crate::error::DirectoryError;
 use crate::store::{RequestRecord, Session, digest};
 
 const COOKIE: &str = "helpdesk_session";
@@ -264,14 +265,38 @@ fn error_page(hd: &Helpdesk, e: &AppError) -> Page {
             "Not found",
             "There is no such request in this browser session.",
         ),
-        AppError::Directory(_) | AppError::Verity(_) => {
-            tracing::warn!(error = %e, "a call the page needed failed");
-            let title = if matches!(e, AppError::Directory(_)) {
-                "The directory could not do this"
-            } else {
-                "Verity refused or could not be reached"
+        AppError::Directory(d) => {
+            tracing::warn!(error = %d, "directory call failed");
+            // What the person can act on is shown; where the directory is and how it failed
+            // (URLs, DNs, the service account) stays in the log.
+            let reason = match d {
+                DirectoryError::Unsupported { .. }
+                | DirectoryError::InvalidRequest { .. }
+                | DirectoryError::NotFound { .. } => d.to_string(),
+                DirectoryError::Forbidden { .. } => {
+                    "the directory does not allow the helpdesk to do this".to_owned()
+                }
+                _ => "the directory could not be reached or failed; try again later".to_owned(),
             };
-            Page::error(hd, StatusCode::BAD_GATEWAY, title, &e.to_string())
+            Page::error(
+                hd,
+                StatusCode::BAD_GATEWAY,
+                "The directory could not do this",
+                &reason,
+            )
+        }
+        AppError::Verity(v) => {
+            tracing::warn!(error = %v, "Verity call failed");
+            let reason = match v.inner_code().or(v.status().map(|_| "refused")) {
+                Some(code) => format!("Verity refused the request ({code}); try again later"),
+                None => "Verity could not be reached; try again later".to_owned(),
+            };
+            Page::error(
+                hd,
+                StatusCode::BAD_GATEWAY,
+                "Verity refused or could not be reached",
+                &reason,
+            )
         }
         AppError::Oidc(o) => {
             tracing::warn!(error = %o, "OpenID Connect sign-in failed");
