@@ -100,6 +100,42 @@ impl TokenStatusList {
         })
     }
 
+    /// The same statuses as a W3C [`Bitstring`], whose set bits mean `set_means` (INVALID for
+    /// a revocation list, SUSPENDED for a suspension list). The W3C list keeps entry 0 in the
+    /// most significant bit of byte 0 and this one in the least, so for 1-bit statuses each
+    /// byte is its bit reversal; SUSPENDED needs 2-bit entries.
+    pub fn from_bitstring(
+        bits: &crate::Bitstring,
+        set_means: TokenStatus,
+    ) -> Result<Self, StatusListError> {
+        if set_means == TokenStatus::Valid {
+            return Err(StatusListError::InvalidParameter {
+                name: "set_means",
+                reason: "a set bit cannot mean VALID".into(),
+            });
+        }
+        if set_means == TokenStatus::Invalid {
+            let mut list = Self::new(bits.len(), 1)?;
+            for (out, byte) in list.bytes.iter_mut().zip(bits.as_bytes()) {
+                *out = byte.reverse_bits();
+            }
+            return Ok(list);
+        }
+        let width = if set_means.value() <= 3 { 2 } else { 8 };
+        let mut list = Self::new(bits.len(), width)?;
+        for (i, byte) in bits.as_bytes().iter().enumerate() {
+            if *byte == 0 {
+                continue;
+            }
+            for bit in 0..8 {
+                if byte & (0x80 >> bit) != 0 {
+                    list.set(i * 8 + bit, set_means)?;
+                }
+            }
+        }
+        Ok(list)
+    }
+
     /// Bits per entry.
     pub fn bits(&self) -> u8 {
         self.bits
@@ -441,6 +477,33 @@ mod tests {
             list.get(8),
             Err(StatusListError::IndexOutOfRange { .. })
         ));
+    }
+
+    #[test]
+    fn a_w3c_bitstring_converts_entry_by_entry() {
+        let mut w3c = crate::Bitstring::new(crate::MIN_LIST_BITS).unwrap();
+        for i in [0, 1, 7, 8, 13, 4_095, 131_071] {
+            w3c.set(i, true).unwrap();
+        }
+        for set_means in [TokenStatus::Invalid, TokenStatus::Suspended] {
+            let list = TokenStatusList::from_bitstring(&w3c, set_means).unwrap();
+            assert_eq!(list.len(), w3c.len());
+            for i in 0..w3c.len() {
+                let want = if w3c.get(i).unwrap() {
+                    set_means
+                } else {
+                    TokenStatus::Valid
+                };
+                assert_eq!(list.get(i).unwrap(), want, "entry {i}, {set_means:?}");
+            }
+        }
+        assert_eq!(
+            TokenStatusList::from_bitstring(&w3c, TokenStatus::Suspended)
+                .unwrap()
+                .bits(),
+            2
+        );
+        assert!(TokenStatusList::from_bitstring(&w3c, TokenStatus::Valid).is_err());
     }
 
     #[test]

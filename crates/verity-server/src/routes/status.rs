@@ -3,8 +3,9 @@
 //! changed (the store's `version`), and answers carry an ETag and a max-age for verifier caches.
 //!
 //! With `Accept: application/statuslist+jwt` the same URL answers with the same bits as an IETF
-//! Token Status List token (`typ: statuslist+jwt`, `sub` = this URL, 1-bit entries, 1 =
-//! INVALID), the status mechanism of SD-JWT VCs; it is signed on each request.
+//! Token Status List token (`typ: statuslist+jwt`, `sub` = this URL; a set bit is INVALID in a
+//! revocation list, SUSPENDED in a suspension list), the status mechanism of SD-JWT VCs; it is
+//! signed on each request.
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -101,14 +102,12 @@ async fn sign_token_list(
     list: &verity_store::StatusList,
 ) -> Result<String, ApiError> {
     let (authority, signer, bits) = signing_inputs(state, list).await?;
-    let mut token_list = TokenStatusList::new(bits.len(), 1).map_err(ApiError::internal)?;
-    for index in 0..bits.len() {
-        if bits.get(index).map_err(ApiError::internal)? {
-            token_list
-                .set(index, TokenStatus::Invalid)
-                .map_err(ApiError::internal)?;
-        }
-    }
+    let set_means = match list.purpose.as_str() {
+        "suspension" => TokenStatus::Suspended,
+        _ => TokenStatus::Invalid,
+    };
+    let token_list =
+        TokenStatusList::from_bitstring(&bits, set_means).map_err(ApiError::internal)?;
     verity_status_list::sign_list_token(
         &signer,
         &authority.did,
