@@ -551,6 +551,15 @@ async fn leavers_get_no_card_and_sync_revokes_theirs() {
             .unwrap_err();
     assert!(err.to_string().contains("disabled"), "{err}");
 
+    // Without the admin token, sync says which setting it needs.
+    let mut without = (*e.hd.settings).clone();
+    without.verity.admin_token = None;
+    let hd = startup::build(without, Arc::new(e.verity.app.clock.clone()))
+        .await
+        .unwrap();
+    let err = hd.revoke_leavers().await.unwrap_err().to_string();
+    assert!(err.contains("verity.admin_token"), "{err}");
+
     // Nothing to revoke yet (Adele never had a card).
     assert_eq!(e.hd.revoke_leavers().await.unwrap(), (1, 0));
     // Megan leaves: the directory marks her disabled, and sync revokes her card.

@@ -38,6 +38,12 @@ pub enum VerityApiError {
         target: Option<String>,
         message: String,
     },
+    /// A call needs a setting the helpdesk was not given.
+    #[error("{operation} needs the setting {setting}")]
+    NotConfigured {
+        operation: &'static str,
+        setting: &'static str,
+    },
     /// Verity answered 2xx with a body that is not what the API documents.
     #[error("Verity's answer to {operation} is not as documented: {reason}")]
     Unexpected {
@@ -282,13 +288,9 @@ impl VerityClient {
         reason: &str,
     ) -> Result<usize, VerityApiError> {
         let Some(admin) = self.config.admin_token.as_ref() else {
-            return Err(VerityApiError::Refused {
-                operation: "revocation",
-                status: 0,
-                code: "configuration".into(),
-                inner_code: None,
-                target: Some("verity.admin_token".into()),
-                message: "revoking leavers' cards needs verity.admin_token".into(),
+            return Err(VerityApiError::NotConfigured {
+                operation: "revoking leavers' cards",
+                setting: "verity.admin_token",
             });
         };
         let answer = self
