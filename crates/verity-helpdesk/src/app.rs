@@ -192,21 +192,11 @@ impl Helpdesk {
                     callback_key_hash: &digest(&key),
                     expires_at: created.expiry,
                 },
-                now,
-            )
-            .await?;
-        self.store
-            .record(
-                &AuditRecord {
-                    at: now,
-                    actor: format!("portal:{upn}"),
-                    action: "card requested".into(),
-                    subject: Some(upn.to_owned()),
-                    outcome: "started".into(),
-                    detail: None,
+                Some(&AuditRecord {
                     request_id: Some(created.request_id.clone()),
-                },
-                None,
+                    ..portal_audit(now, upn, "card requested", "started")
+                }),
+                now,
             )
             .await?;
         Ok(created.request_id)
@@ -268,6 +258,7 @@ impl Helpdesk {
                     callback_key_hash: &digest(&key),
                     expires_at: created.expiry,
                 },
+                None,
                 self.now(),
             )
             .await?;
@@ -820,15 +811,12 @@ impl Helpdesk {
         {
             self.store
                 .record(
-                    &AuditRecord {
-                        at: self.now(),
-                        actor: format!("portal:{upn}"),
-                        action: "sign-in with a temporary access pass".into(),
-                        subject: Some(upn.clone()),
-                        outcome: "performed".into(),
-                        detail: None,
-                        request_id: None,
-                    },
+                    &portal_audit(
+                        self.now(),
+                        &upn,
+                        "sign-in with a temporary access pass",
+                        "performed",
+                    ),
                     None,
                 )
                 .await?;
@@ -917,21 +905,43 @@ impl Helpdesk {
                 identity.upn
             )));
         }
+        let audit = AuditRecord {
+            detail: Some(format!("subject {}", identity.subject)),
+            ..portal_audit(
+                self.now(),
+                &employee.profile.user_principal_name,
+                "sign-in with OpenID Connect",
+                "performed",
+            )
+        };
+        self.store.record(&audit, None).await?;
+        Ok(employee.profile.user_principal_name)
+    }
+
+    /// Sets the password an employee chose after signing in with an access pass, and audits it.
+    pub async fn set_password_after_pass(
+        &self,
+        upn: &str,
+        new_password: Secret,
+    ) -> Result<(), AppError> {
+        let employee = self
+            .directory
+            .find(&EmployeeKey::UserPrincipalName(upn.to_owned()))
+            .await?;
+        self.directory
+            .perform(
+                &employee.id,
+                &Action::SetPassword { new_password },
+                self.now(),
+            )
+            .await?;
         self.store
             .record(
-                &AuditRecord {
-                    at: self.now(),
-                    actor: format!("portal:{}", employee.profile.user_principal_name),
-                    action: "sign-in with OpenID Connect".into(),
-                    subject: Some(employee.profile.user_principal_name.clone()),
-                    outcome: "performed".into(),
-                    detail: Some(format!("subject {}", identity.subject)),
-                    request_id: None,
-                },
+                &portal_audit(self.now(), upn, "set a new password", "performed"),
                 None,
             )
             .await?;
-        Ok(employee.profile.user_principal_name)
+        Ok(())
     }
 
     /// `verity-helpdesk sync`: revokes the cards of every disabled employee. Returns
@@ -968,6 +978,19 @@ impl Helpdesk {
             }
         }
         Ok((leavers.len(), revoked))
+    }
+}
+
+/// An audit record of something an employee did on the portal, about themselves.
+fn portal_audit(at: DateTime<Utc>, upn: &str, action: &str, outcome: &str) -> AuditRecord {
+    AuditRecord {
+        at,
+        actor: format!("portal:{upn}"),
+        action: action.to_owned(),
+        subject: Some(upn.to_owned()),
+        outcome: outcome.to_owned(),
+        detail: None,
+        request_id: None,
     }
 }
 

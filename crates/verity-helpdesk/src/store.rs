@@ -332,8 +332,14 @@ impl Store {
 
     // ---- requests
 
-    /// Records a request Verity created.
-    pub async fn insert_request(&self, r: &NewRequest<'_>, now: DateTime<Utc>) -> Result<()> {
+    /// Records a request Verity created, with its audit record (one transaction).
+    pub async fn insert_request(
+        &self,
+        r: &NewRequest<'_>,
+        audit: Option<&AuditRecord>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let mut tx = self.begin().await?;
         sqlx::query(
             "INSERT INTO requests (request_id, kind, session_hash, upn, url, qr_code, pin,
                 callback_key_hash, status, expires_at, created_at, updated_at)
@@ -350,10 +356,13 @@ impl Store {
         .bind(ts(r.expires_at))
         .bind(ts(now))
         .bind(ts(now))
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(db("recording a request"))?;
-        Ok(())
+        if let Some(a) = audit {
+            insert_audit(&mut tx, a).await?;
+        }
+        tx.commit().await.map_err(db("recording a request"))
     }
 
     /// One request.

@@ -657,31 +657,10 @@ async fn set_password(
                 },
             ));
         }
-        let e = hd
-            .directory
-            .find(&EmployeeKey::UserPrincipalName(upn.clone()))
-            .await
-            .or_page(&hd)?;
-        hd.directory
-            .perform(&e.id, &Action::SetPassword { new_password }, hd.clock.now())
+        hd.set_password_after_pass(&upn, new_password)
             .await
             .or_page(&hd)?;
         let cookie = renew(&hd, &s, Some(&upn), false).await?;
-        hd.store
-            .record(
-                &crate::store::AuditRecord {
-                    at: hd.clock.now(),
-                    actor: format!("portal:{upn}"),
-                    action: "set a new password".into(),
-                    subject: Some(upn.clone()),
-                    outcome: "performed".into(),
-                    detail: None,
-                    request_id: None,
-                },
-                None,
-            )
-            .await
-            .or_page(&hd)?;
         Ok(redirect("/portal", Some(cookie)))
     }
     .await;

@@ -37,6 +37,7 @@ async fn request(store: &Store, id: &str) {
                 callback_key_hash: &digest("key"),
                 expires_at: now() + Duration::minutes(5),
             },
+            None,
             now(),
         )
         .await
