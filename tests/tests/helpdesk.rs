@@ -615,6 +615,33 @@ fn cookie_pair(set_cookie: &str) -> String {
     set_cookie.split(';').next().unwrap().to_owned()
 }
 
+/// Signs Alex in to the portal as a new browser would: (the cookie before, the cookie after).
+async fn sign_in_alex(http: &reqwest::Client, base: &str) -> (String, String) {
+    let (before, csrf) = open_page(http, &format!("{base}/portal")).await;
+    let before = cookie_pair(&before);
+    let answer = http
+        .post(format!("{base}/portal/sign-in"))
+        .header("cookie", &before)
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("username", "alex"),
+            ("password", slapd::DEMO_ALEX_PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 303);
+    let after = cookie_pair(
+        answer
+            .headers()
+            .get("set-cookie")
+            .unwrap()
+            .to_str()
+            .unwrap(),
+    );
+    (before, after)
+}
+
 /// What an administrator does when someone leaves: `employeeType: disabled` on their entry.
 async fn disable(ldap: &LocalSlapd, uid: &str) {
     let (conn, mut ldap3) = ldap3::LdapConnAsync::new(ldap.url()).await.unwrap();
@@ -732,28 +759,7 @@ async fn forms_need_the_sessions_csrf_token_and_cookies_are_locked_down() {
     assert_eq!(ours.status(), 200);
 
     // Signing in gives the browser a new session id: the one known before is worthless after.
-    let (before, csrf) = open_page(&http, &format!("{}/portal", e.url)).await;
-    let before = cookie_pair(&before);
-    let answer = http
-        .post(format!("{}/portal/sign-in", e.url))
-        .header("cookie", &before)
-        .form(&[
-            ("csrf", csrf.as_str()),
-            ("username", "alex"),
-            ("password", slapd::DEMO_ALEX_PASSWORD),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(answer.status(), 303);
-    let after = cookie_pair(
-        answer
-            .headers()
-            .get("set-cookie")
-            .unwrap()
-            .to_str()
-            .unwrap(),
-    );
+    let (before, after) = sign_in_alex(&http, &e.url).await;
     assert_ne!(before, after);
     let signed_in = |cookie: String| {
         let http = http.clone();
@@ -1187,27 +1193,7 @@ async fn a_directory_outage_is_shown_without_its_internals() {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let (cookie, csrf) = open_page(&http, &format!("{}/portal", e.url)).await;
-    let answer = http
-        .post(format!("{}/portal/sign-in", e.url))
-        .header("cookie", cookie_pair(&cookie))
-        .form(&[
-            ("csrf", csrf.as_str()),
-            ("username", "alex"),
-            ("password", slapd::DEMO_ALEX_PASSWORD),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(answer.status(), 303);
-    let signed_in = cookie_pair(
-        answer
-            .headers()
-            .get("set-cookie")
-            .unwrap()
-            .to_str()
-            .unwrap(),
-    );
+    let (_, signed_in) = sign_in_alex(&http, &e.url).await;
     // The directory goes away.
     let port = e.ldap.port();
     let ldap = e.ldap;
