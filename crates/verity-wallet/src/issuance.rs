@@ -17,7 +17,7 @@ use crate::request::{
     RequestObject, check_kind, check_token_times, check_typ, fetch_request, require_eq,
     sign_claims, str_field, unverified_str, verify_did_signed,
 };
-use crate::wallet::{StoredCredential, Wallet};
+use crate::wallet::{CredentialFormat, StoredCredential, Wallet};
 
 /// `iss` of the holder request (docs/PROTOCOL.md step 4).
 pub const SELF_ISSUED_ISSUER: &str = "https://self-issued.me";
@@ -490,6 +490,7 @@ impl<'w> IssuanceSession<'w> {
         check_kind(WHAT, TokenKind::Credential, &header, &claims)?;
         Ok(StoredCredential {
             id: claims.get("jti").and_then(Value::as_str).map(str::to_owned),
+            format: CredentialFormat::JwtVc,
             jwt: vc.trim().to_owned(),
             issuer: iss,
             subject: holder,
@@ -610,7 +611,8 @@ impl Wallet {
             }
             let now = self.now();
             let found = self.credentials().into_iter().rev().find(|c| {
-                c.subject == holder
+                c.format == CredentialFormat::JwtVc
+                    && c.subject == holder
                     && c.types.contains(&ty)
                     && (issuers.is_empty() || issuers.contains(&c.issuer))
                     && c.expires_at.is_none_or(|e| e.timestamp() > now)

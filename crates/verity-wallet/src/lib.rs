@@ -66,7 +66,8 @@ pub use presentation::{
     schema_accepts,
 };
 pub use request::{REQUEST_OBJECT_MEDIA_TYPE, RequestObject, request_uri_from};
-pub use wallet::{DidMethod, HolderInfo, StoredCredential, WALLET_FILE, Wallet, holder_did_for};
+pub use wallet::{
+    CredentialFormat, DidMethod, HolderInfo, StoredCredential, WALLET_FILE, Wallet, holder_did_for};
 
 // Re-exported so callers can name key algorithms and swap resolvers without extra imports.
 pub use verity_did::{DidResolver, FetchPolicy};

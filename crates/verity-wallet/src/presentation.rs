@@ -7,7 +7,7 @@ use verity_jose::{SigningKey, UnverifiedJws};
 
 use crate::error::{ServerError, WalletError};
 use crate::request::{RequestObject, fetch_request, sign_claims};
-use crate::wallet::{StoredCredential, Wallet};
+use crate::wallet::{CredentialFormat, StoredCredential, Wallet};
 
 /// `iss` of the id_token (protocol §2; SIOPv2 as the DIF JWT VC Presentation Profile uses it).
 pub const SIOP_V2_ISSUER: &str = "https://self-issued.me/v2/openid-vc";
@@ -453,6 +453,8 @@ impl<'w> PresentationSession<'w> {
             .credentials()
             .into_iter()
             .rev()
+            // The compatibility profile presents JWT-VCs only.
+            .filter(|c| c.format == CredentialFormat::JwtVc)
             .filter(|c| self.wallet.owns(&c.subject))
             .filter(|c| c.expires_at.is_none_or(|e| e.timestamp() > now))
             .filter_map(|c| {

@@ -96,21 +96,48 @@ pub fn holder_did_for(jwk: &Jwk, method: DidMethod) -> Result<(String, String), 
     }
 }
 
+/// How a stored credential is encoded and bound to its holder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CredentialFormat {
+    /// A VCDM 1.1 JWT-VC bound to the holder's DID (`sub`): the hosted profile's credentials
+    /// and OpenID4VCI `jwt_vc_json`. Files written before formats existed hold only these.
+    #[default]
+    JwtVc,
+    /// An SD-JWT VC (`dc+sd-jwt`): `<issuer-jwt>~<disclosure>~...~`, bound to the holder's key
+    /// by `cnf.jwk`; presented with only the disclosures asked for and a Key Binding JWT.
+    SdJwtVc,
+}
+
+impl CredentialFormat {
+    /// The OpenID4VC format identifier (`jwt_vc_json` or `dc+sd-jwt`).
+    pub fn identifier(self) -> &'static str {
+        match self {
+            CredentialFormat::JwtVc => "jwt_vc_json",
+            CredentialFormat::SdJwtVc => "dc+sd-jwt",
+        }
+    }
+}
+
 /// A credential the wallet received and verified.
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct StoredCredential {
     /// The credential's `jti` (e.g. `urn:uuid:...`), when it has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
-    /// The JWT-VC exactly as issued.
+    /// How `jwt` is encoded.
+    #[serde(default)]
+    pub format: CredentialFormat,
+    /// The credential exactly as issued: a JWT-VC, or an SD-JWT VC with all its disclosures.
     pub jwt: String,
-    /// The issuer DID (`iss`).
+    /// The issuer (`iss`, a DID).
     pub issuer: String,
-    /// The holder DID it is bound to (`sub`).
+    /// The holder DID it is bound to: `sub` of a JWT-VC; for an SD-JWT VC the `did:jwk` of its
+    /// `cnf.jwk`, which is one of this wallet's keys.
     pub subject: String,
-    /// `vc.type`, e.g. `["VerifiableCredential", "VerifiedEmployee"]`.
+    /// `vc.type`, e.g. `["VerifiableCredential", "VerifiedEmployee"]`; an SD-JWT VC's `[vct]`.
     pub types: Vec<String>,
-    /// `vc.credentialSubject` without its `id`.
+    /// `vc.credentialSubject` without its `id`; every claim of an SD-JWT VC, disclosed.
     pub claims: Map<String, Value>,
     /// When the wallet stored it.
     pub received_at: DateTime<Utc>,
@@ -124,6 +151,7 @@ impl fmt::Debug for StoredCredential {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("StoredCredential")
             .field("id", &self.id)
+            .field("format", &self.format)
             .field("jwt", &format_args!("[redacted; {} bytes]", self.jwt.len()))
             .field("issuer", &self.issuer)
             .field("subject", &self.subject)
@@ -627,6 +655,7 @@ mod tests {
     fn cred(jwt: &str) -> StoredCredential {
         StoredCredential {
             id: Some(format!("urn:uuid:{jwt}")),
+            format: CredentialFormat::JwtVc,
             jwt: jwt.into(),
             issuer: "did:web:issuer.example".into(),
             subject: "did:jwk:x".into(),
