@@ -11,8 +11,10 @@
 //! | both | retrieve (first request-object fetch) | `request_created` | `request_retrieved` | no |
 //! | issuance | report failure (a wallet reports `issuance_failed` before any credential; counted, limited) | `request_created`, `request_retrieved`, `issuance_failure_reported` | `issuance_failure_reported` | no |
 //! | issuance | issue (holder request accepted, credential recorded) | `request_created`, `request_retrieved`, `issuance_failure_reported` | `credential_issued` | no |
+//! | issuance | redeem (OpenID4VCI: pre-authorized code and `tx_code` accepted, access token handed out) | `request_created`, `request_retrieved` | `token_issued` | no |
+//! | issuance | deliver (OpenID4VCI: key proof accepted, credential recorded and returned) | `token_issued` | `issuance_successful` | yes |
 //! | issuance | complete | `credential_issued` | `issuance_successful` | yes |
-//! | issuance | fail (PIN lockout; the wallet reports failure after its credential was issued) | `request_created`, `request_retrieved`, `issuance_failure_reported`, `credential_issued` | `issuance_error` | yes |
+//! | issuance | fail (PIN / `tx_code` lockout; the wallet reports failure after its credential was issued) | `request_created`, `request_retrieved`, `issuance_failure_reported`, `credential_issued` | `issuance_error` | yes |
 //! | presentation | refuse (a signed answer failed a check; counted, limited) | `request_created`, `request_retrieved`, `presentation_error`, `face_check_failed` | `presentation_error` | no |
 //! | presentation | verify | `request_created`, `request_retrieved`, `presentation_error`, `face_check_failed`, `face_check_pending` | `presentation_verified` | yes |
 //! | presentation | await selfie (answer verified, the request asks for a face check) | `request_created`, `request_retrieved`, `presentation_error`, `face_check_failed` | `face_check_pending` | no |
@@ -64,10 +66,14 @@ pub enum FlowStatus {
     /// Presentation: the selfie did not match or could not be used (reported to RPs as
     /// `presentation_error`); the request is answerable again.
     FaceCheckFailed,
+    /// Issuance (OpenID4VCI): the pre-authorized code was redeemed for an access token
+    /// (internal: RPs still see `request_retrieved`). The code is never redeemed again; the
+    /// credential request with that token moves on to `issuance_successful`.
+    TokenIssued,
 }
 
 /// Every status, for tables and tests.
-pub const ALL_STATUSES: [FlowStatus; 10] = [
+pub const ALL_STATUSES: [FlowStatus; 11] = [
     FlowStatus::RequestCreated,
     FlowStatus::RequestRetrieved,
     FlowStatus::CredentialIssued,
@@ -78,6 +84,7 @@ pub const ALL_STATUSES: [FlowStatus; 10] = [
     FlowStatus::PresentationVerified,
     FlowStatus::FaceCheckPending,
     FlowStatus::FaceCheckFailed,
+    FlowStatus::TokenIssued,
 ];
 
 impl FlowStatus {
@@ -94,6 +101,7 @@ impl FlowStatus {
             FlowStatus::PresentationVerified => "presentation_verified",
             FlowStatus::FaceCheckPending => "face_check_pending",
             FlowStatus::FaceCheckFailed => "face_check_failed",
+            FlowStatus::TokenIssued => "token_issued",
         }
     }
 
@@ -102,6 +110,7 @@ impl FlowStatus {
         match self {
             FlowStatus::IssuanceFailureReported => FlowStatus::IssuanceError.as_str(),
             FlowStatus::FaceCheckFailed => FlowStatus::PresentationError.as_str(),
+            FlowStatus::TokenIssued => FlowStatus::RequestRetrieved.as_str(),
             other => other.as_str(),
         }
     }
@@ -116,6 +125,12 @@ impl FlowStatus {
         )
     }
 
+    /// Whether a step to this status records the wallet's first contact (`retrieved_at`): the
+    /// request object was fetched, or (OpenID4VCI) the offer's code was redeemed.
+    pub fn marks_retrieved(self) -> bool {
+        matches!(self, FlowStatus::RequestRetrieved | FlowStatus::TokenIssued)
+    }
+
     /// Whether RPs receive this status as a callback (`credential_issued` is internal).
     pub fn is_reported(self) -> bool {
         !matches!(
@@ -123,6 +138,7 @@ impl FlowStatus {
             FlowStatus::RequestCreated
                 | FlowStatus::CredentialIssued
                 | FlowStatus::FaceCheckPending
+                | FlowStatus::TokenIssued
         )
     }
 
@@ -137,7 +153,10 @@ impl FlowStatus {
                 S::RequestRetrieved,
                 S::IssuanceFailureReported,
             ],
-            (RequestKind::Issuance, S::IssuanceSuccessful) => &[S::CredentialIssued],
+            (RequestKind::Issuance, S::TokenIssued) => &[S::RequestCreated, S::RequestRetrieved],
+            (RequestKind::Issuance, S::IssuanceSuccessful) => {
+                &[S::CredentialIssued, S::TokenIssued]
+            }
             (RequestKind::Issuance, S::IssuanceError) => &[
                 S::RequestCreated,
                 S::RequestRetrieved,
@@ -471,6 +490,7 @@ mod tests {
             S::IssuanceSuccessful,
             S::IssuanceError,
             S::IssuanceFailureReported,
+            S::TokenIssued,
         ] {
             assert!(
                 to.allowed_from(RequestKind::Presentation).is_empty(),
@@ -519,6 +539,22 @@ mod tests {
             "one answer awaits its selfie"
         );
         assert!(!S::RequestRetrieved.can_move_to(p, S::FaceCheckFailed));
+        assert!(S::RequestCreated.can_move_to(i, S::TokenIssued));
+        assert!(S::RequestRetrieved.can_move_to(i, S::TokenIssued));
+        assert!(
+            !S::TokenIssued.can_move_to(i, S::TokenIssued),
+            "a pre-authorized code is redeemed once"
+        );
+        assert!(S::TokenIssued.can_move_to(i, S::IssuanceSuccessful));
+        assert!(
+            !S::TokenIssued.can_move_to(i, S::CredentialIssued),
+            "no hosted-profile holder request after the code was redeemed"
+        );
+        assert!(
+            !S::TokenIssued.can_move_to(i, S::IssuanceFailureReported),
+            "a stranger's failure report does not touch a redeemed offer"
+        );
+        assert!(!S::IssuanceFailureReported.can_move_to(i, S::TokenIssued));
     }
 
     #[test]
@@ -532,10 +568,13 @@ mod tests {
             FlowStatus::FaceCheckFailed.reported_as(),
             "presentation_error"
         );
+        assert_eq!(FlowStatus::TokenIssued.reported_as(), "request_retrieved");
         for s in ALL_STATUSES.into_iter().filter(|s| {
             !matches!(
                 s,
-                FlowStatus::IssuanceFailureReported | FlowStatus::FaceCheckFailed
+                FlowStatus::IssuanceFailureReported
+                    | FlowStatus::FaceCheckFailed
+                    | FlowStatus::TokenIssued
             )
         }) {
             assert_eq!(s.reported_as(), s.as_str());
@@ -553,7 +592,8 @@ mod tests {
             [
                 FlowStatus::RequestCreated,
                 FlowStatus::CredentialIssued,
-                FlowStatus::FaceCheckPending
+                FlowStatus::FaceCheckPending,
+                FlowStatus::TokenIssued
             ]
         );
     }

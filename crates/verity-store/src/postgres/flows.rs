@@ -508,7 +508,7 @@ async fn apply_step(
     .bind(&t.body)
     .bind(t.to.is_final())
     .bind(now)
-    .bind(t.to == FlowStatus::RequestRetrieved)
+    .bind(t.to.marks_retrieved())
     .bind(counted)
     .fetch_one(&mut **tx)
     .await
@@ -545,7 +545,7 @@ async fn guarded_update(
     .bind(&t.body)
     .bind(t.to.is_final())
     .bind(now)
-    .bind(t.to == FlowStatus::RequestRetrieved)
+    .bind(t.to.marks_retrieved())
     .bind(i32::from(t.counter.is_some()))
     .bind(t.kind.as_str())
     .bind(&allowed)

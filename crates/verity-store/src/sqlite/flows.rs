@@ -567,7 +567,7 @@ async fn apply_step(
     .bind(json_text("result", &t.body)?)
     .bind(t.to.is_final())
     .bind(time_text(now))
-    .bind(t.to == FlowStatus::RequestRetrieved)
+    .bind(t.to.marks_retrieved())
     .bind(counted)
     .fetch_one(&mut **tx)
     .await
@@ -607,7 +607,7 @@ async fn guarded_update(
     .bind(json_text("result", &t.body)?)
     .bind(t.to.is_final())
     .bind(time_text(now))
-    .bind(t.to == FlowStatus::RequestRetrieved)
+    .bind(t.to.marks_retrieved())
     .bind(i32::from(t.counter.is_some()))
     .bind(t.kind.as_str())
     .bind(allowed)

@@ -24,6 +24,7 @@ store_suite!(
     request_is_retrieved_once,
     concurrent_retrievals_have_one_winner,
     issuance_steps_follow_the_machine,
+    an_offer_code_is_redeemed_once_and_delivers_once,
     rejected_steps_write_nothing,
     concurrent_verdicts_have_one_winner,
     refusals_are_counted_reported_and_limited,
@@ -501,6 +502,103 @@ async fn issuance_steps_follow_the_machine(store: Arc<dyn Store>) {
     wrong_kind.kind = RequestKind::Presentation;
     let err = store.transition(&wrong_kind, t(9)).await.unwrap_err();
     expect_not_found(err, "request", r.id);
+}
+
+/// OpenID4VCI: redeem (code -> access token) then deliver (proof -> credential), each once,
+/// however many wallets try at the same moment.
+async fn an_offer_code_is_redeemed_once_and_delivers_once(store: Arc<dyn Store>) {
+    let f = fixture(&store).await;
+    let r = request(&store, &f, "n").await;
+    // Delivering before the code was redeemed is not a step of the machine.
+    let (why, _) = rejected(
+        store
+            .transition(&step(&r, FlowStatus::IssuanceSuccessful), t(2))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(why, Rejection::WrongStatus(FlowStatus::RequestCreated));
+
+    let tasks: Vec<_> = (0..6)
+        .map(|i| {
+            let store = store.clone();
+            let mut redeem = step(&r, FlowStatus::TokenIssued);
+            redeem.callback = Some(target());
+            tokio::spawn(async move { store.transition(&redeem, t(10 + i)).await })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for task in tasks {
+        match task.await.unwrap().unwrap() {
+            TransitionOutcome::Applied(req) => winners.push(req),
+            TransitionOutcome::Rejected(why, _) => {
+                assert_eq!(why, Rejection::WrongStatus(FlowStatus::TokenIssued));
+            }
+        }
+    }
+    assert_eq!(winners.len(), 1, "one redemption");
+    assert!(
+        winners[0].retrieved_at.is_some(),
+        "redeeming is the wallet's first contact"
+    );
+    assert!(
+        store.callbacks_for_request(r.id).await.unwrap().is_empty(),
+        "token_issued is internal: no callback"
+    );
+    // The hosted profile's steps do not apply to a redeemed offer.
+    for to in [
+        FlowStatus::CredentialIssued,
+        FlowStatus::IssuanceFailureReported,
+        FlowStatus::RequestRetrieved,
+    ] {
+        let (why, _) = rejected(store.transition(&step(&r, to), t(20)).await.unwrap());
+        assert_eq!(why, Rejection::WrongStatus(FlowStatus::TokenIssued), "{to}");
+    }
+
+    let deliver = |jti: &str, nonce: &str| {
+        let mut d = step(&r, FlowStatus::IssuanceSuccessful);
+        d.issued = Some(NewIssuedCredential {
+            request_id: Some(r.id),
+            ..credential(&f, jti)
+        });
+        d.once = vec![once("openid4vci-c_nonce", nonce)];
+        d.callback = Some(target());
+        d.require_live = false;
+        d
+    };
+    let tasks: Vec<_> = (0..4)
+        .map(|i| {
+            let store = store.clone();
+            let d = deliver(&format!("urn:uuid:vc-{i}"), &format!("nonce-{i}"));
+            tokio::spawn(async move { store.transition(&d, t(30)).await })
+        })
+        .collect();
+    let mut delivered = 0;
+    for task in tasks {
+        if matches!(task.await.unwrap().unwrap(), TransitionOutcome::Applied(_)) {
+            delivered += 1;
+        }
+    }
+    assert_eq!(delivered, 1, "one credential per offer");
+    let mut recorded = 0;
+    for i in 0..4 {
+        let jti = format!("urn:uuid:vc-{i}");
+        if store.issued_credential_by_jti(&jti).await.unwrap().is_some() {
+            recorded += 1;
+        }
+    }
+    assert_eq!(recorded, 1, "only the winner's credential is recorded");
+    let sent = store.callbacks_for_request(r.id).await.unwrap();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].request_status, "issuance_successful");
+    // Past the request's expiry the access token still delivers (require_live = false), but
+    // a second code redemption never happens: the request is final.
+    let (why, _) = rejected(
+        store
+            .transition(&step(&r, FlowStatus::TokenIssued), t(400))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(why, Rejection::WrongStatus(FlowStatus::IssuanceSuccessful));
 }
 
 async fn rejected_steps_write_nothing(store: Arc<dyn Store>) {
