@@ -8,15 +8,15 @@
 //! |---|---|---|
 //! | metadata | [`credential_issuer_metadata`] from [`CredentialConfiguration::from_contract`] (`dc+sd-jwt`, `jwt_vc_json`), [`authorization_server_metadata`], [`well_known_url`] | 12.2, 12.3, A.1.1, A.3, B.2 |
 //! | offer | [`CredentialOffer`], [`offer_uri_by_value`], [`offer_uri_by_reference`] | 4.1 |
-//! | token | [`parse_token_request`], [`PreAuthorizedTokenRequest::check_tx_code`], [`token_response`] | 6.1-6.3 |
+//! | token | [`parse_token_request`], [`PreAuthorizedTokenRequest::check_tx_code`], [`token_response`]; access tokens [`mint_access_token`] / [`check_access_token`] (HMAC, any replica checks them) | 6.1-6.3, RFC 6750 |
 //! | nonce | [`issue_nonce`], [`check_nonce`], [`StatelessNonces`], [`nonce_response`] | 7, 13.8 |
 //! | credential | [`parse_credential_request`], [`verify_proof_jwt`] / [`verify_proofs`], [`credential_response`] | 8.2, 8.3, F.1, F.4 |
 //! | errors | [`Oid4vciError`]: the spec's `error` codes, HTTP status, `error_description` | 6.3, 8.3.1 |
 //!
 //! **What stays with the caller** (the server, over its store): looking the pre-authorized code
 //! up (single use, short lived: an unknown, used or expired code is
-//! [`Oid4vciError::InvalidGrant`]), counting wrong `tx_code` guesses, minting and checking the
-//! access token (bound to the offer's configuration ids), and **single use of a `c_nonce`**:
+//! [`Oid4vciError::InvalidGrant`]), counting wrong `tx_code` guesses, binding the access token's request
+//! to the offer's configuration id and delivering once, and **single use of a `c_nonce`**:
 //! the nonce of an accepted proof ([`HolderBinding::nonce`]) is recorded by the issue step in
 //! the replay store, kept until `now + lifetime + NONCE_SKEW_SECS`, and a [`NonceValidator`]
 //! that consults that store refuses it the second time. [`check_nonce`] alone only proves the
@@ -1086,6 +1086,109 @@ pub fn check_nonce(
         return refuse(NonceCheck::Expired);
     }
     Ok(())
+}
+
+const ACCESS_TOKEN_DOMAIN: &[u8] = b"verity openid4vci access token v1\0";
+const ACCESS_TOKEN_VERSION: u8 = 1;
+const ACCESS_TOKEN_BODY: usize = 1 + 16 + 8;
+const ACCESS_TOKEN_LEN: usize = ACCESS_TOKEN_BODY + 32;
+
+/// The key that signs access tokens: an HMAC-SHA256 key every replica derives from the same
+/// secret, so any replica accepts a token another handed out. Kept apart from the [`NonceKey`]
+/// (derive the two from different labels) so a `c_nonce` never passes for an access token.
+#[derive(Clone)]
+pub struct AccessTokenKey {
+    mac: HmacSha256,
+}
+
+impl fmt::Debug for AccessTokenKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AccessTokenKey(..)")
+    }
+}
+
+impl AccessTokenKey {
+    /// A key from `secret` (at least [`MIN_NONCE_KEY_BYTES`] bytes).
+    pub fn new(secret: &[u8]) -> Result<AccessTokenKey, NonceKeyError> {
+        if secret.len() < MIN_NONCE_KEY_BYTES {
+            return Err(NonceKeyError { len: secret.len() });
+        }
+        let mac = <HmacSha256 as Mac>::new_from_slice(secret)
+            .map_err(|_| NonceKeyError { len: secret.len() })?;
+        Ok(AccessTokenKey { mac })
+    }
+
+    fn tag(&self, body: &[u8]) -> HmacSha256 {
+        let mut mac = self.mac.clone();
+        mac.update(ACCESS_TOKEN_DOMAIN);
+        mac.update(body);
+        mac
+    }
+}
+
+/// What an access token grants: the credential of one issuance request (the offer whose code
+/// was redeemed), until `expires_at` (unix seconds). Which configuration and claims that is,
+/// and whether the credential was already delivered, the server reads from the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccessGrant {
+    /// The issuance request.
+    pub request_id: uuid::Uuid,
+    /// Unix seconds after which the token is refused.
+    pub expires_at: i64,
+}
+
+/// Mints the bearer access token of `grant`: opaque to the wallet, checked by
+/// [`check_access_token`] on any replica without a lookup. Single use comes from the request's
+/// state machine (the credential step leaves `token_issued` once).
+pub fn mint_access_token(key: &AccessTokenKey, grant: &AccessGrant) -> String {
+    let mut body = [0u8; ACCESS_TOKEN_BODY];
+    body[0] = ACCESS_TOKEN_VERSION;
+    body[1..17].copy_from_slice(grant.request_id.as_bytes());
+    body[17..].copy_from_slice(&grant.expires_at.to_be_bytes());
+    let tag = key.tag(&body).finalize().into_bytes();
+    let mut out = Vec::with_capacity(ACCESS_TOKEN_LEN);
+    out.extend_from_slice(&body);
+    out.extend_from_slice(&tag);
+    URL_SAFE_NO_PAD.encode(out)
+}
+
+/// Checks a bearer access token (RFC 6750): ours by its MAC and not expired at `now`.
+/// [`Oid4vciError::InvalidToken`] otherwise, never saying more than which check failed.
+pub fn check_access_token(
+    key: &AccessTokenKey,
+    token: &str,
+    now: i64,
+) -> Result<AccessGrant, Oid4vciError> {
+    let refuse = |reason: &str| {
+        Err(Oid4vciError::InvalidToken {
+            reason: reason.to_owned(),
+        })
+    };
+    if token.len() > 2 * ACCESS_TOKEN_LEN {
+        return refuse("the access token is not one of this issuer's");
+    }
+    let Ok(bytes) = URL_SAFE_NO_PAD.decode(token) else {
+        return refuse("the access token is not one of this issuer's");
+    };
+    if bytes.len() != ACCESS_TOKEN_LEN || bytes.first() != Some(&ACCESS_TOKEN_VERSION) {
+        return refuse("the access token is not one of this issuer's");
+    }
+    let (body, tag) = bytes.split_at(ACCESS_TOKEN_BODY);
+    if key.tag(body).verify_slice(tag).is_err() {
+        return refuse("the access token was not issued by this issuer");
+    }
+    let mut id = [0u8; 16];
+    id.copy_from_slice(&body[1..17]);
+    let mut exp = [0u8; 8];
+    exp.copy_from_slice(&body[17..]);
+    let expires_at = i64::from_be_bytes(exp);
+    if now >= expires_at {
+        return refuse("the access token has expired");
+    }
+    Ok(AccessGrant {
+        request_id: uuid::Uuid::from_bytes(id),
+        expires_at,
+    })
 }
 
 /// The nonce response (7.2); send with `Cache-Control: no-store`.

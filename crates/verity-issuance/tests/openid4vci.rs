@@ -1022,3 +1022,41 @@ fn the_full_pre_authorized_flow_through_the_building_blocks() {
         json!({ "credentials": [{ "credential": "eyJ.sd-jwt~" }] })
     );
 }
+
+#[test]
+fn access_tokens_are_ours_unexpired_and_bound_to_one_request() {
+    let key = AccessTokenKey::new(&[7u8; 32]).unwrap();
+    let grant = AccessGrant {
+        request_id: uuid::Uuid::new_v4(),
+        expires_at: 1_000,
+    };
+    let token = mint_access_token(&key, &grant);
+    assert_eq!(check_access_token(&key, &token, 999).unwrap(), grant);
+    let code = |r: Result<AccessGrant, Oid4vciError>| {
+        let e = r.unwrap_err();
+        assert_eq!(e.status(), 401);
+        assert!(e.www_authenticate().unwrap().contains("invalid_token"));
+        e.to_string()
+    };
+    assert!(code(check_access_token(&key, &token, 1_000)).contains("expired"));
+    let other = AccessTokenKey::new(&[8u8; 32]).unwrap();
+    assert!(code(check_access_token(&other, &token, 10)).contains("not issued by this issuer"));
+    // A token for another request: the MAC covers the request id.
+    let mut bytes = URL_SAFE_NO_PAD.decode(&token).unwrap();
+    bytes[5] ^= 1;
+    let forged = URL_SAFE_NO_PAD.encode(&bytes);
+    assert!(code(check_access_token(&key, &forged, 10)).contains("not issued"));
+    // A later expiry: also covered.
+    let mut bytes = URL_SAFE_NO_PAD.decode(&token).unwrap();
+    bytes[20] ^= 1;
+    let forged = URL_SAFE_NO_PAD.encode(&bytes);
+    assert!(code(check_access_token(&key, &forged, 10)).contains("not issued"));
+    for junk in ["", "not base64 !", "AAAA", &"A".repeat(500)] {
+        assert!(code(check_access_token(&key, junk, 10)).contains("not one of this issuer's"));
+    }
+    // A c_nonce made with the same secret is not an access token.
+    let nonce_key = NonceKey::new(&[7u8; 32]).unwrap();
+    let nonce = issue_nonce(&nonce_key, 10);
+    assert!(check_access_token(&key, &nonce, 10).is_err());
+    assert!(AccessTokenKey::new(&[1u8; 16]).is_err());
+}
