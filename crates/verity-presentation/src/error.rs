@@ -499,6 +499,80 @@ pub enum PresentationError {
         /// The credential query id.
         descriptor: String,
     },
+
+    /// The wallet answered the OpenID4VP request with an Authorization Error Response
+    /// (`error`, OpenID4VP 1.0 section 8.5) instead of a `vp_token`.
+    #[error("wallet: answered with error {error:?} instead of a vp_token: {description}")]
+    WalletError {
+        /// The OAuth error code the wallet sent (e.g. `access_denied`).
+        error: String,
+        /// Its `error_description`, or a placeholder when it sent none.
+        description: String,
+    },
+    /// The Key Binding JWT of an SD-JWT VC presentation names another audience than this
+    /// verifier's Client Identifier (with its prefix, OpenID4VP 1.0 Appendix B.3.6).
+    #[error(
+        "credential for {descriptor:?}: key binding JWT aud must be {expected:?}, found {found:?}"
+    )]
+    KeyBindingAudience {
+        /// The credential query id.
+        descriptor: String,
+        /// Our Client Identifier.
+        expected: String,
+        /// The `aud` found.
+        found: String,
+    },
+    /// The Key Binding JWT's `nonce` is not the request's.
+    #[error(
+        "credential for {descriptor:?}: key binding JWT nonce does not match the request's nonce"
+    )]
+    KeyBindingNonce {
+        /// The credential query id.
+        descriptor: String,
+    },
+    /// The Key Binding JWT's signature does not verify under the credential's `cnf` key.
+    #[error("credential for {descriptor:?}: key binding JWT signature rejected: {reason}")]
+    KeyBindingSignature {
+        /// The credential query id.
+        descriptor: String,
+        /// The verifier's explanation (with its `SDJWT-0xx` code).
+        reason: String,
+    },
+    /// The Key Binding JWT fails another check: typ, claims, `iat` window, `sd_hash`, its own
+    /// times, or the credential has no usable `cnf` key.
+    #[error("credential for {descriptor:?}: key binding JWT invalid: {reason}")]
+    KeyBindingInvalid {
+        /// The credential query id.
+        descriptor: String,
+        /// The failed check (with its `SDJWT-0xx` code).
+        reason: String,
+    },
+    /// A Disclosure of the SD-JWT VC is malformed, tampered with or not referenced by the
+    /// issuer-signed JWT (RFC 9901 section 7.1 steps 3-5).
+    #[error("credential for {descriptor:?}: disclosure check failed: {reason}")]
+    DisclosureInvalid {
+        /// The credential query id.
+        descriptor: String,
+        /// The failed check (with its `SDJWT-0xx` code).
+        reason: String,
+    },
+    /// The presentation is not an SD-JWT VC (`dc+sd-jwt`) Verity can read: separators, the
+    /// issuer-signed JWT, `typ`, `_sd_alg`, `vct`, `cnf` or `status`.
+    #[error("credential for {descriptor:?}: not a valid SD-JWT VC: {reason}")]
+    SdJwtMalformed {
+        /// The credential query id.
+        descriptor: String,
+        /// The failed check (with its `SDJWT-0xx` code).
+        reason: String,
+    },
+    /// The Key Binding JWT was already accepted once: the presentation is a replay.
+    #[error(
+        "credential for {descriptor:?}: key binding JWT was already used: the presentation is a replay"
+    )]
+    KeyBindingReplayed {
+        /// The credential query id.
+        descriptor: String,
+    },
 }
 
 impl PresentationError {
@@ -570,6 +644,14 @@ impl PresentationError {
             E::ClaimNotDisclosed { .. } => "PRES-062",
             E::ClaimSetsUnsatisfied { .. } => "PRES-063",
             E::HolderBindingMissing { .. } => "PRES-064",
+            E::WalletError { .. } => "PRES-065",
+            E::KeyBindingAudience { .. } => "PRES-066",
+            E::KeyBindingNonce { .. } => "PRES-067",
+            E::KeyBindingSignature { .. } => "PRES-068",
+            E::KeyBindingInvalid { .. } => "PRES-069",
+            E::DisclosureInvalid { .. } => "PRES-070",
+            E::SdJwtMalformed { .. } => "PRES-071",
+            E::KeyBindingReplayed { .. } => "PRES-072",
         }
     }
 
@@ -604,7 +686,12 @@ impl PresentationError {
             | E::VpTokenJtiMissing
             | E::VpTokenReplayed { .. }
             | E::VpTokenNotObject { .. }
-            | E::VpTokenEntryMalformed { .. } => "tokenValidationError",
+            | E::VpTokenEntryMalformed { .. }
+            | E::KeyBindingAudience { .. }
+            | E::KeyBindingNonce { .. }
+            | E::KeyBindingSignature { .. }
+            | E::KeyBindingInvalid { .. }
+            | E::KeyBindingReplayed { .. } => "tokenValidationError",
             E::SubmissionMalformed { .. }
             | E::SubmissionDefinitionMismatch { .. }
             | E::SubmissionDescriptorMissing { .. }
@@ -613,7 +700,8 @@ impl PresentationError {
             | E::SubmissionCredentialReused { .. }
             | E::VpTokenUnknownQuery { .. }
             | E::VpTokenCredentialMissing { .. }
-            | E::VpTokenTooManyPresentations { .. } => "presentationSubmissionError",
+            | E::VpTokenTooManyPresentations { .. }
+            | E::WalletError { .. } => "presentationSubmissionError",
             E::CredentialMalformed { .. }
             | E::CredentialAlgorithm { .. }
             | E::CredentialKidMismatch { .. }
@@ -623,7 +711,9 @@ impl PresentationError {
             | E::CredentialTimes { .. }
             | E::CredentialSubjectMismatch { .. }
             | E::CredentialKind { .. }
-            | E::HolderBindingMissing { .. } => "credentialValidationError",
+            | E::HolderBindingMissing { .. }
+            | E::DisclosureInvalid { .. }
+            | E::SdJwtMalformed { .. } => "credentialValidationError",
             E::IssuerNotAccepted { .. }
             | E::CredentialType { .. }
             | E::ConstraintFailed { .. }
@@ -1189,6 +1279,73 @@ mod tests {
                 E::HolderBindingMissing { descriptor: d() },
                 "PRES-064",
                 "credentialValidationError",
+                false,
+            ),
+            (
+                E::WalletError {
+                    error: s(),
+                    description: s(),
+                },
+                "PRES-065",
+                "presentationSubmissionError",
+                false,
+            ),
+            (
+                E::KeyBindingAudience {
+                    descriptor: d(),
+                    expected: s(),
+                    found: s(),
+                },
+                "PRES-066",
+                "tokenValidationError",
+                false,
+            ),
+            (
+                E::KeyBindingNonce { descriptor: d() },
+                "PRES-067",
+                "tokenValidationError",
+                false,
+            ),
+            (
+                E::KeyBindingSignature {
+                    descriptor: d(),
+                    reason: s(),
+                },
+                "PRES-068",
+                "tokenValidationError",
+                false,
+            ),
+            (
+                E::KeyBindingInvalid {
+                    descriptor: d(),
+                    reason: s(),
+                },
+                "PRES-069",
+                "tokenValidationError",
+                false,
+            ),
+            (
+                E::DisclosureInvalid {
+                    descriptor: d(),
+                    reason: s(),
+                },
+                "PRES-070",
+                "credentialValidationError",
+                false,
+            ),
+            (
+                E::SdJwtMalformed {
+                    descriptor: d(),
+                    reason: s(),
+                },
+                "PRES-071",
+                "credentialValidationError",
+                false,
+            ),
+            (
+                E::KeyBindingReplayed { descriptor: d() },
+                "PRES-072",
+                "tokenValidationError",
                 false,
             ),
         ]

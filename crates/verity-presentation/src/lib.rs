@@ -44,6 +44,7 @@ pub mod dcql;
 mod error;
 mod linkage;
 mod model;
+pub mod openid4vp;
 mod pipeline;
 mod record;
 mod status_source;
