@@ -98,6 +98,37 @@ fn mapped(
     })
 }
 
+/// Whether `contract` can be issued with a pre-authorized code (OpenID4VCI): every claim
+/// comes from the RP's idTokenHint claims, so nothing is left for the wallet to attest.
+pub fn pre_authorizable(contract: &Contract) -> bool {
+    let a = &contract.rules.attestations;
+    !a.id_token_hints.is_empty()
+        && a.id_tokens.is_empty()
+        && a.self_issued.is_none()
+        && a.access_tokens.is_empty()
+        && a.presentations.is_empty()
+}
+
+/// The credential subject of a pre-authorized issuance: the contract's idTokenHint mappings
+/// over the claims the RP gave when it created the offer (checked again here, as
+/// [`collect_claims`] checks them for the compatibility profile).
+pub fn pre_authorized_claims(
+    contract: &Contract,
+    hint_claims: &Map<String, Value>,
+) -> Result<Map<String, Value>, IssuanceError> {
+    let mut out = Map::new();
+    for a in &contract.rules.attestations.id_token_hints {
+        let target = id_token_target(SELF_ISSUED_CONFIGURATION);
+        out.extend(mapped(
+            AttestationKind::IdTokenHint,
+            hint_claims,
+            &a.mapping,
+            &target,
+        )?);
+    }
+    Ok(out)
+}
+
 /// Runs every attestation of `contract` for `holder` and maps the claims into the
 /// credential subject. A later attestation's output claim replaces an earlier one's (contract
 /// validation keeps output claims unique, so this does not happen for a valid contract).

@@ -61,7 +61,9 @@ pub mod test_util;
 #[cfg(test)]
 mod tests;
 
-pub use attest::{AttestationContext, TokenValidator, collect_claims};
+pub use attest::{
+    AttestationContext, TokenValidator, collect_claims, pre_authorizable, pre_authorized_claims,
+};
 pub use credential::{
     CredentialDraft, CredentialPayload, IssuedCredential, StatusAssignment, VC_CONTEXT_V1,
     build_credential, indexed_claim_hash, issue_credential,

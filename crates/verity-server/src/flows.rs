@@ -439,12 +439,14 @@ pub struct Opening {
     pub include_qr_code: bool,
 }
 
-/// Stores a new request with a fresh nonce and answers 201 with its `openid-vc://` URL (and a
-/// QR code of it when asked), as both create endpoints do.
+/// Stores a new request with a fresh nonce and answers 201 with its wallet URL (`openid-vc://`,
+/// or the `openid-credential-offer://` of an OpenID4VCI offer) and a QR code of it when asked,
+/// as both create endpoints do.
 pub async fn open_request(
     state: &AppState,
     o: Opening,
 ) -> Result<actix_web::HttpResponse, ApiError> {
+    let offer = o.payload["profile"].as_str() == Some(crate::routes::openid4vci::PROFILE);
     state
         .store
         .create_request(
@@ -461,10 +463,14 @@ pub async fn open_request(
             state.clock.now(),
         )
         .await?;
-    let url = format!(
-        "openid-vc://?request_uri={}/v1.0/requests/{}",
-        state.public_url, o.id
-    );
+    let url = if offer {
+        crate::routes::openid4vci::offer_url(state, o.authority_id, o.id)
+    } else {
+        format!(
+            "openid-vc://?request_uri={}/v1.0/requests/{}",
+            state.public_url, o.id
+        )
+    };
     let qr_code = if o.include_qr_code {
         Some(crate::qr::png_data_uri(&url).map_err(ApiError::internal)?)
     } else {

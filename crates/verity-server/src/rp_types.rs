@@ -71,6 +71,15 @@ pub struct IssuanceRequest {
     /// Latest expiry of the issued credential (RFC 3339); earlier than the contract's validity wins.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expiration_date: Option<String>,
+    /// The wallet protocol: absent (the compatibility profile, an `openid-vc://` request) or
+    /// `openid4vci` (an OpenID4VCI 1.0 credential offer with a pre-authorized code; the PIN
+    /// becomes its `tx_code`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
+    /// With `profile: openid4vci`: the credential format, `dc+sd-jwt` (default, an SD-JWT VC)
+    /// or `jwt_vc_json` (a VCDM 1.1 JWT-VC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
 }
 
 /// 201 answer of the create endpoints.

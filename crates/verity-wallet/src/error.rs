@@ -352,6 +352,18 @@ impl ServerError {
     /// becomes a message excerpt so the user still sees what the server said.
     pub fn from_response(url: &str, status: u16, body: &Value) -> ServerError {
         let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_owned);
+        // OAuth 2.0 / OpenID4VC endpoints: `{ "error": "<code>", "error_description": ... }`.
+        if let Some(Value::String(code)) = body.get("error") {
+            return ServerError {
+                url: url.to_owned(),
+                status,
+                code: Some(code.clone()),
+                inner_code: None,
+                message: text(body.get("error_description")).unwrap_or_else(|| code.clone()),
+                target: None,
+                request_id: None,
+            };
+        }
         let error = body.get("error");
         let inner = error.and_then(|e| e.get("innererror"));
         let message = text(inner.and_then(|i| i.get("message")))

@@ -408,100 +408,7 @@ impl<'w> IssuanceSession<'w> {
         vc: &str,
         holder: Option<&str>,
     ) -> Result<StoredCredential, WalletError> {
-        const WHAT: &str = "credential";
-        let holder = self.wallet.holder(holder)?.did;
-        check_typ(WHAT, TokenKind::Credential, vc)?;
-        let iss = unverified_str(WHAT, vc, "iss")?;
-        if iss != self.issuer {
-            return Err(WalletError::IdentityMismatch {
-                what: WHAT,
-                field: "iss",
-                expected: self.issuer.clone(),
-                found: iss,
-            });
-        }
-        let verified = verify_did_signed(
-            self.wallet,
-            WHAT,
-            vc,
-            &self.issuer,
-            &[Relationship::AssertionMethod],
-        )
-        .await?;
-        let header = verified.header;
-        let claims = verified.claims;
-        check_token_times(self.wallet, WHAT, &claims, false)?;
-        let sub = str_field(WHAT, &claims, "sub")?;
-        if sub != holder {
-            return Err(WalletError::WrongSubject {
-                field: "sub",
-                expected: holder,
-                found: sub.to_owned(),
-            });
-        }
-        let missing = |field: &str, expected| WalletError::MissingField {
-            what: WHAT,
-            field: field.into(),
-            expected,
-        };
-        let body = claims
-            .get("vc")
-            .and_then(Value::as_object)
-            .ok_or_else(|| missing("vc", "an object"))?;
-        let types: Vec<String> = body
-            .get("type")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_owned)
-                    .collect()
-            })
-            .filter(|t: &Vec<String>| t.iter().any(|t| t == "VerifiableCredential"))
-            .ok_or_else(|| missing("vc.type", "an array containing \"VerifiableCredential\""))?;
-        if let Some(vc_issuer) = body.get("issuer") {
-            let id = vc_issuer
-                .as_str()
-                .or_else(|| vc_issuer.get("id").and_then(Value::as_str))
-                .ok_or_else(|| missing("vc.issuer", "a string or an object with an id"))?;
-            if id != iss {
-                return Err(WalletError::IdentityMismatch {
-                    what: WHAT,
-                    field: "vc.issuer",
-                    expected: iss,
-                    found: id.to_owned(),
-                });
-            }
-        }
-        let mut subject = body
-            .get("credentialSubject")
-            .and_then(Value::as_object)
-            .cloned()
-            .ok_or_else(|| missing("vc.credentialSubject", "an object"))?;
-        if let Some(id) = subject.remove("id")
-            && id.as_str() != Some(holder.as_str())
-        {
-            return Err(WalletError::WrongSubject {
-                field: "vc.credentialSubject.id",
-                expected: holder,
-                found: id.as_str().map_or_else(|| id.to_string(), str::to_owned),
-            });
-        }
-        check_kind(WHAT, TokenKind::Credential, &header, &claims)?;
-        Ok(StoredCredential {
-            id: claims.get("jti").and_then(Value::as_str).map(str::to_owned),
-            format: CredentialFormat::JwtVc,
-            jwt: vc.trim().to_owned(),
-            issuer: iss,
-            subject: holder,
-            types,
-            claims: subject,
-            received_at: self.wallet.config().clock.now(),
-            expires_at: claims
-                .get("exp")
-                .and_then(Value::as_i64)
-                .and_then(|e| DateTime::from_timestamp(e, 0)),
-        })
+        verify_jwt_vc(self.wallet, vc, &self.issuer, holder).await
     }
 
     /// Verifies an issued JWT-VC ([`IssuanceSession::verify_credential`]) and stores it.
@@ -660,6 +567,104 @@ impl Wallet {
         }
         Ok(cred)
     }
+}
+
+/// Verifies a JWT-VC issued by `issuer` (a DID) to `holder` (the active DID when `None`),
+/// without storing it; see [`IssuanceSession::verify_credential`].
+pub(crate) async fn verify_jwt_vc(
+    wallet: &Wallet,
+    vc: &str,
+    issuer: &str,
+    holder: Option<&str>,
+) -> Result<StoredCredential, WalletError> {
+    const WHAT: &str = "credential";
+    let holder = wallet.holder(holder)?.did;
+    check_typ(WHAT, TokenKind::Credential, vc)?;
+    let iss = unverified_str(WHAT, vc, "iss")?;
+    if iss != issuer {
+        return Err(WalletError::IdentityMismatch {
+            what: WHAT,
+            field: "iss",
+            expected: issuer.to_owned(),
+            found: iss,
+        });
+    }
+    let verified =
+        verify_did_signed(wallet, WHAT, vc, issuer, &[Relationship::AssertionMethod]).await?;
+    let header = verified.header;
+    let claims = verified.claims;
+    check_token_times(wallet, WHAT, &claims, false)?;
+    let sub = str_field(WHAT, &claims, "sub")?;
+    if sub != holder {
+        return Err(WalletError::WrongSubject {
+            field: "sub",
+            expected: holder,
+            found: sub.to_owned(),
+        });
+    }
+    let missing = |field: &str, expected| WalletError::MissingField {
+        what: WHAT,
+        field: field.into(),
+        expected,
+    };
+    let body = claims
+        .get("vc")
+        .and_then(Value::as_object)
+        .ok_or_else(|| missing("vc", "an object"))?;
+    let types: Vec<String> = body
+        .get("type")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .filter(|t: &Vec<String>| t.iter().any(|t| t == "VerifiableCredential"))
+        .ok_or_else(|| missing("vc.type", "an array containing \"VerifiableCredential\""))?;
+    if let Some(vc_issuer) = body.get("issuer") {
+        let id = vc_issuer
+            .as_str()
+            .or_else(|| vc_issuer.get("id").and_then(Value::as_str))
+            .ok_or_else(|| missing("vc.issuer", "a string or an object with an id"))?;
+        if id != iss {
+            return Err(WalletError::IdentityMismatch {
+                what: WHAT,
+                field: "vc.issuer",
+                expected: iss,
+                found: id.to_owned(),
+            });
+        }
+    }
+    let mut subject = body
+        .get("credentialSubject")
+        .and_then(Value::as_object)
+        .cloned()
+        .ok_or_else(|| missing("vc.credentialSubject", "an object"))?;
+    if let Some(id) = subject.remove("id")
+        && id.as_str() != Some(holder.as_str())
+    {
+        return Err(WalletError::WrongSubject {
+            field: "vc.credentialSubject.id",
+            expected: holder,
+            found: id.as_str().map_or_else(|| id.to_string(), str::to_owned),
+        });
+    }
+    check_kind(WHAT, TokenKind::Credential, &header, &claims)?;
+    Ok(StoredCredential {
+        id: claims.get("jti").and_then(Value::as_str).map(str::to_owned),
+        format: CredentialFormat::JwtVc,
+        jwt: vc.trim().to_owned(),
+        issuer: iss,
+        subject: holder,
+        types,
+        claims: subject,
+        received_at: wallet.config().clock.now(),
+        expires_at: claims
+            .get("exp")
+            .and_then(Value::as_i64)
+            .and_then(|e| DateTime::from_timestamp(e, 0)),
+    })
 }
 
 #[cfg(test)]

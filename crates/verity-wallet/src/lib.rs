@@ -48,6 +48,7 @@ mod config;
 mod error;
 mod http;
 mod issuance;
+mod openid4vci;
 mod presentation;
 mod request;
 mod wallet;
@@ -59,6 +60,10 @@ pub use error::{ServerError, WalletError};
 pub use issuance::{
     DETAILS_CREDENTIAL_REJECTED, IssuanceSession, PinRequirement, ReceiveOptions,
     SELF_ISSUED_ISSUER, pin_hash,
+};
+pub use openid4vci::{
+    Answer, CREDENTIAL_OFFER_SCHEME, OfferOptions, OfferSession, OfferSource, PRE_AUTHORIZED_GRANT,
+    offer_from, well_known_url,
 };
 pub use presentation::{
     CREDENTIALS_V1_CONTEXT, DescriptorMatch, FieldConstraint, InputDescriptor, PresentationOptions,

@@ -388,6 +388,9 @@ async fn receive_future_is_send() {
     assert_send(&fut);
     let present = fx.wallet.present("openid-vc://?x");
     assert_send(&present);
+    let opts = verity_wallet::OfferOptions::default();
+    let offer = fx.wallet.receive_offer("openid-credential-offer://?x", &opts);
+    assert_send(&offer);
 }
 
 /// Runs `receive` for request `id` and asserts it fails with `code` before anything is POSTed.

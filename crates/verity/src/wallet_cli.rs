@@ -38,10 +38,11 @@ enum WalletCommand {
     },
     /// Print the wallet's DID.
     Did,
-    /// Receive a credential from an `openid-vc://` issuance URL.
+    /// Receive a credential from an `openid-vc://` issuance URL or an OpenID4VCI
+    /// `openid-credential-offer://` offer (pre-authorized code; `--pin` is its tx_code).
     Receive {
         url: String,
-        /// PIN shown by the issuing app.
+        /// PIN shown by the issuing app (an offer's transaction code).
         #[arg(long)]
         pin: Option<String>,
         /// Self-issued claim, `name=value` (repeatable).
@@ -72,6 +73,50 @@ fn split_pair(s: &str, what: &str) -> Result<(String, String), String> {
         .ok_or_else(|| format!("{what} `{s}` must be NAME=VALUE"))
 }
 
+async fn receive_compat(
+    wallet: &Wallet,
+    url: &str,
+    pin: &Option<String>,
+    claims: &[String],
+    id_tokens: &[String],
+) -> Result<verity_wallet::StoredCredential, String> {
+    let mut opts = ReceiveOptions {
+        pin: pin.clone(),
+        ..Default::default()
+    };
+    let mut self_issued = Map::new();
+    for c in claims {
+        let (k, v) = split_pair(c, "--claim")?;
+        self_issued.insert(k, Value::String(v));
+    }
+    opts.self_issued = self_issued;
+    for t in id_tokens {
+        let (k, v) = split_pair(t, "--id-token")?;
+        opts.id_tokens.insert(k, v);
+    }
+    wallet.receive(url, opts).await.map_err(|e| e.to_string())
+}
+
+fn print_received(cred: &verity_wallet::StoredCredential) {
+    println!(
+        "received {} ({}) from {}",
+        cred.types.last().cloned().unwrap_or_default(),
+        cred.format.identifier(),
+        cred.issuer
+    );
+    for (k, v) in &cred.claims {
+        let shown = match v {
+            Value::String(s) if s.len() > 80 => {
+                let head: String = s.chars().take(40).collect();
+                format!("{head}... ({} chars)", s.len())
+            }
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        println!("  {k}: {shown}");
+    }
+}
+
 /// Runs a wallet subcommand.
 pub async fn run(args: &WalletArgs) -> Result<(), String> {
     let config = if args.insecure_local {
@@ -100,36 +145,28 @@ pub async fn run(args: &WalletArgs) -> Result<(), String> {
             claims,
             id_tokens,
         } => {
-            let mut opts = ReceiveOptions {
-                pin: pin.clone(),
-                ..Default::default()
-            };
-            let mut self_issued = Map::new();
-            for c in claims {
-                let (k, v) = split_pair(c, "--claim")?;
-                self_issued.insert(k, Value::String(v));
-            }
-            opts.self_issued = self_issued;
-            for t in id_tokens {
-                let (k, v) = split_pair(t, "--id-token")?;
-                opts.id_tokens.insert(k, v);
-            }
-            let cred = wallet.receive(url, opts).await.map_err(|e| e.to_string())?;
-            println!(
-                "received {} from {}",
-                cred.types.last().cloned().unwrap_or_default(),
-                cred.issuer
-            );
-            for (k, v) in &cred.claims {
-                let shown = match v {
-                    Value::String(s) if s.len() > 80 => {
-                        format!("{}... ({} chars)", &s[..40], s.len())
-                    }
-                    Value::String(s) => s.clone(),
-                    other => other.to_string(),
+            let cred = if url
+                .trim_start()
+                .starts_with(verity_wallet::CREDENTIAL_OFFER_SCHEME)
+            {
+                if !claims.is_empty() || !id_tokens.is_empty() {
+                    return Err(
+                        "--claim and --id-token do not apply to a credential offer: its claims come from the issuer"
+                            .into(),
+                    );
+                }
+                let opts = verity_wallet::OfferOptions {
+                    tx_code: pin.clone(),
+                    holder: None,
                 };
-                println!("  {k}: {shown}");
-            }
+                wallet
+                    .receive_offer(url, &opts)
+                    .await
+                    .map_err(|e| e.to_string())?
+            } else {
+                receive_compat(&wallet, url, pin, claims, id_tokens).await?
+            };
+            print_received(&cred);
             Ok(())
         }
         WalletCommand::List { json } => {

@@ -116,6 +116,31 @@ async fn create(
     }
     let (stored, contract) =
         contract_for_manifest(&state, &caller, &authority, &body.manifest).await?;
+    let openid4vci = match body.profile.as_deref() {
+        None => false,
+        Some(super::openid4vci::PROFILE) => {
+            if !verity_issuance::pre_authorizable(&contract) {
+                return Err(ApiError::bad_field(
+                    "profile",
+                    "an OpenID4VCI offer issues contracts whose claims all come from the app \
+                     (idTokenHint attestation only); this contract needs attestations from the wallet",
+                ));
+            }
+            true
+        }
+        Some(other) => {
+            return Err(ApiError::bad_field(
+                "profile",
+                format!("`{other}` is not a profile (omit it, or `openid4vci`)"),
+            ));
+        }
+    };
+    if body.format.is_some() && !openid4vci {
+        return Err(ApiError::bad_field(
+            "format",
+            "a format is chosen only with `profile: openid4vci`",
+        ));
+    }
     let hint = contract.uses_id_token_hint();
     if body.claims.is_some() && !hint {
         return Err(ApiError::bad_field(
@@ -194,7 +219,7 @@ async fn create(
         }
     };
     let id = Uuid::new_v4();
-    let payload = json!({
+    let mut payload = json!({
         "type": body.credential_type,
         "registration": body.registration,
         "callback": body.callback,
@@ -203,6 +228,11 @@ async fn create(
         "expirationDate": expiration,
         "manifest": flows::manifest_url(&state, stored.id),
     });
+    if openid4vci {
+        payload["profile"] = json!(super::openid4vci::PROFILE);
+        payload["openid4vci"] =
+            super::openid4vci::offer_payload(stored.id, body.format.as_deref())?;
+    }
     flows::open_request(
         &state,
         flows::Opening {
@@ -253,6 +283,7 @@ async fn request_object(
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id("request", &id)?;
     let req = flows::live_request(&state, id).await?;
+    refuse_offer(&req)?;
     let authority = flows::authority_of(&state, &req).await?;
     let signer = authorities::signer_for(state.store.as_ref(), &state.kek, &authority).await?;
     let now = state.clock.unix();
@@ -357,6 +388,7 @@ async fn completion(
         .await?
         .filter(|r| r.kind == RequestKind::Issuance)
         .ok_or_else(|| ApiError::not_found(format!("request `{id}` not found")))?;
+    refuse_offer(&req)?;
     // A completed request keeps its outcome: repeating the same completion is a no-op (the
     // wallet may retry), the opposite one is a conflict, so the RP never gets
     // `issuance_successful` and `issuance_error` for the same request. The step's
@@ -468,6 +500,7 @@ async fn issue(
     let request_id =
         Uuid::parse_str(unverified.state()?).map_err(|_| IssuanceError::MissingState)?;
     let req = flows::live_request(&state, request_id).await?;
+    refuse_offer(&req)?;
     if req.kind != RequestKind::Issuance || req.contract_id != Some(contract_id) {
         return Err(ApiError::bad_field(
             "contract",
@@ -575,6 +608,23 @@ async fn issue(
             ))
         }
     }
+}
+
+/// Keeps the two profiles apart: an OpenID4VCI offer is answered only through its own
+/// endpoints (its code and `tx_code`), never by the compatibility profile's request object,
+/// holder request or completion, which would skip them.
+fn refuse_offer(req: &FlowRequest) -> Result<(), ApiError> {
+    if super::openid4vci::is_offer(req) {
+        return Err(ApiError::bad_field(
+            "profile",
+            format!(
+                "request `{}` is an OpenID4VCI credential offer: wallets redeem it at the credential issuer's token endpoint",
+                req.id
+            ),
+        )
+        .with_request_id(req.id.to_string()));
+    }
+    Ok(())
 }
 
 /// The credential a `credential_issued` request holds for `holder`, when it was issued to
@@ -687,25 +737,7 @@ async fn issue_credential(
     subject: Map<String, Value>,
 ) -> Result<(String, NewIssuedCredential), ApiError> {
     let now = state.clock.now();
-    let mut allocation = None;
-    if contract.rules.revocable {
-        allocation = Some(
-            state
-                .status_leases
-                .take(
-                    state.store.as_ref(),
-                    authority.id,
-                    "revocation",
-                    STATUS_LIST_BITS,
-                    now,
-                )
-                .await?,
-        );
-    }
-    let status = allocation.as_ref().map(|a| StatusAssignment {
-        list_url: super::status::list_url(state, a.list_id),
-        index: a.index,
-    });
+    let (allocation, status) = allocate_status(state, authority, contract).await?;
     let signer = authorities::signer_for(state.store.as_ref(), &state.kek, authority).await?;
     let issued = verity_issuance::issue_credential(
         &signer,
@@ -736,6 +768,39 @@ async fn issue_credential(
         expires_at: DateTime::from_timestamp(issued.expires_at, 0).unwrap_or(now),
     };
     Ok((issued.token, record))
+}
+
+/// A revocable contract's status list entry: an index taken from this replica's lease and the
+/// list it is in. `None` for contracts that are not revocable.
+pub(crate) async fn allocate_status(
+    state: &AppState,
+    authority: &Authority,
+    contract: &Contract,
+) -> Result<
+    (
+        Option<verity_store::StatusAllocation>,
+        Option<StatusAssignment>,
+    ),
+    ApiError,
+> {
+    if !contract.rules.revocable {
+        return Ok((None, None));
+    }
+    let a = state
+        .status_leases
+        .take(
+            state.store.as_ref(),
+            authority.id,
+            "revocation",
+            STATUS_LIST_BITS,
+            state.clock.now(),
+        )
+        .await?;
+    let status = StatusAssignment {
+        list_url: super::status::list_url(state, a.list_id),
+        index: a.index,
+    };
+    Ok((Some(a), Some(status)))
 }
 
 /// The claim a mapping error is about, for the error's `target`.

@@ -10,6 +10,7 @@ pub mod health;
 pub mod issuance;
 pub mod linked_domains;
 pub mod oauth;
+pub mod openid4vci;
 pub mod presentation;
 pub mod status;
 
@@ -24,6 +25,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     admin_credentials::configure(cfg);
     admin::configure(cfg);
     issuance::configure(cfg);
+    openid4vci::configure(cfg);
     presentation::configure(cfg);
     face_check::configure(cfg);
     api::configure(cfg);
