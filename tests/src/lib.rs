@@ -7,6 +7,7 @@ pub mod benches;
 pub mod browser;
 pub mod issuance;
 pub mod linkage;
+pub mod openid4vp;
 pub mod presentation;
 pub mod rp;
 

@@ -169,6 +169,10 @@ pub struct RequestedCredential {
     pub constraints: Vec<ClaimConstraint>,
     #[serde(default)]
     pub configuration: RequestedConfiguration,
+    /// Profile `openid4vp` only: claims the wallet is asked to disclose besides the constrained
+    /// ones (top-level SD-JWT VC claims, `credentialSubject` members of a JWT-VC).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub claims: Vec<String>,
 }
 
 /// `POST /v1.0/verifiableCredentials/createPresentationRequest`.
@@ -188,4 +192,13 @@ pub struct PresentationRequest {
     pub callback: Option<Callback>,
     /// At least one.
     pub requested_credentials: Vec<RequestedCredential>,
+    /// The wallet protocol: absent for the hosted profile (`openid-vc://`), `openid4vp` for
+    /// OpenID4VP 1.0 with DCQL and `direct_post` (`openid4vp://`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
+    /// Profile `openid4vp` only: the Client Identifier Prefix, `decentralized_identifier`
+    /// (default: a request object signed by the authority) or `redirect_uri` (an unsigned
+    /// request passed by value).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id_prefix: Option<String>,
 }

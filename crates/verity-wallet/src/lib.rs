@@ -34,6 +34,13 @@
 //! mapping each descriptor to `$.verifiableCredential[i]`), and form-POST `id_token`, `vp_token`
 //! and `state` to `redirect_uri`.
 //!
+//! **OpenID4VP 1.0** (`openid4vp://`; [`Wallet::present`], or step by step with
+//! [`Openid4vpSession`]): the request object signed by the verifier's DID
+//! (`decentralized_identifier:` Client Identifier) or an unsigned request by value
+//! (`redirect_uri:`), a DCQL query evaluated against stored JWT-VCs and SD-JWT VCs, and a
+//! `vp_token` keyed by Credential Query id (SD-JWT VCs with only the requested Disclosures and
+//! a KB-JWT; JWT-VCs in a VP JWT) posted `direct_post` to the `response_uri`.
+//!
 //! The step-by-step sessions expose every payload before it is signed and take override keys,
 //! kids and claims, so tests can build the malformed or hostile messages a server must refuse.
 //!
@@ -49,6 +56,7 @@ mod error;
 mod http;
 mod issuance;
 mod openid4vci;
+mod openid4vp;
 mod presentation;
 mod request;
 mod wallet;
@@ -60,6 +68,10 @@ pub use error::{ServerError, WalletError};
 pub use issuance::{
     DETAILS_CREDENTIAL_REJECTED, IssuanceSession, PinRequirement, ReceiveOptions,
     SELF_ISSUED_ISSUER, pin_hash,
+};
+pub use openid4vp::{
+    OPENID4VP_SCHEME, Openid4vpAnswer, Openid4vpOptions, Openid4vpRequest, Openid4vpSession,
+    QueryMatch, is_openid4vp_url, key_binding, present_sd_jwt,
 };
 pub use openid4vci::{
     Answer, CREDENTIAL_OFFER_SCHEME, OfferOptions, OfferSession, OfferSource, PRE_AUTHORIZED_GRANT,
@@ -77,3 +89,4 @@ pub use wallet::{
 // Re-exported so callers can name key algorithms and swap resolvers without extra imports.
 pub use verity_did::{DidResolver, FetchPolicy};
 pub use verity_jose::{Algorithm, SigningKey};
+pub use verity_sd_jwt::{ClaimPath, KeyBindingClaims};

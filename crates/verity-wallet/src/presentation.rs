@@ -699,7 +699,12 @@ impl Wallet {
 
     /// Answers the presentation request behind `url` with stored credentials picked
     /// automatically; fails with the server's error unless it answers 2xx.
+    /// An `openid4vp://` URL is answered over OpenID4VP 1.0 (DCQL, `direct_post`; the
+    /// `openid4vp` module).
     pub async fn present(&self, url: &str) -> Result<Presented, WalletError> {
+        if crate::openid4vp::is_openid4vp_url(url) {
+            return self.present_openid4vp(url).await;
+        }
         self.present_with(url, &PresentationOptions::default())
             .await
     }

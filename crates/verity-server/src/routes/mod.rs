@@ -11,6 +11,7 @@ pub mod issuance;
 pub mod linked_domains;
 pub mod oauth;
 pub mod openid4vci;
+pub mod openid4vp;
 pub mod presentation;
 pub mod status;
 
@@ -27,6 +28,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     issuance::configure(cfg);
     openid4vci::configure(cfg);
     presentation::configure(cfg);
+    openid4vp::configure(cfg);
     face_check::configure(cfg);
     api::configure(cfg);
     status::configure(cfg);

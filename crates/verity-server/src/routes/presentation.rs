@@ -100,6 +100,9 @@ async fn create(
     if let Some(cb) = &body.callback {
         flows::check_callback(&state, cb)?;
     }
+    // The wallet protocol (docs/API.md `profile`); checked first, so a face check asked in a
+    // profile that has none is refused as such.
+    let openid4vp = super::openid4vp::profile_of(&body)?;
     if body.requested_credentials.is_empty() {
         return Err(ApiError::bad_field(
             "requestedCredentials",
@@ -143,6 +146,9 @@ async fn create(
                 "requestedCredentials[{i}].configuration.validation.faceCheck"
             )));
         }
+    }
+    if openid4vp {
+        return super::openid4vp::create(&state, &caller, &authority, &body).await;
     }
     let now = state.clock.now();
     let id = Uuid::new_v4();
@@ -324,7 +330,8 @@ async fn response(
     };
     match verification.result {
         Ok(verified) => {
-            let extra = verified_body(&req, &verified, &wallet)?;
+            let receipt = json!({ "id_token": wallet.id_token, "vp_token": wallet.vp_token, "state": wallet.state });
+            let extra = verified_body(&req, &verified, receipt)?;
             // A face check holds the verdict back until the holder's selfie is compared.
             let (mut t, upload_token) = match verified.pending_face_check() {
                 Some(pending) => {
@@ -475,50 +482,49 @@ fn pipeline_request(
         client_id: client_id.to_owned(),
         definition_id: Some(req.id.to_string()),
         expires_at: req.expires_at.timestamp(),
-        requested_credentials: requested
-            .iter()
-            .map(|r| {
-                let mut rc =
-                    verity_presentation::RequestedCredential::new(r.credential_type.clone());
-                rc.accepted_issuers = r.accepted_issuers.clone();
-                rc.allow_revoked = r.configuration.validation.allow_revoked;
-                rc.validate_linked_domain = r.configuration.validation.validate_linked_domain;
-                rc.constraints = r
-                    .constraints
-                    .iter()
-                    .filter_map(|c| {
-                        let op = if let Some(v) = &c.values {
-                            verity_presentation::ConstraintOp::Values(v.clone())
-                        } else if let Some(v) = &c.contains {
-                            verity_presentation::ConstraintOp::Contains(v.clone())
-                        } else {
-                            verity_presentation::ConstraintOp::StartsWith(c.starts_with.clone()?)
-                        };
-                        Some(verity_presentation::Constraint {
-                            claim_name: c.claim_name.clone(),
-                            op,
-                        })
-                    })
-                    .collect();
-                rc.face_check = r.configuration.validation.face_check.as_ref().map(|f| {
-                    verity_presentation::FaceCheckRequest {
-                        source_photo_claim_name: f.source_photo_claim_name.clone(),
-                        threshold: u8::try_from(
-                            f.match_confidence_threshold
-                                .unwrap_or(DEFAULT_FACE_THRESHOLD),
-                        )
-                        .unwrap_or(100),
-                    }
-                });
-                rc
-            })
-            .collect(),
+        requested_credentials: requested.iter().map(to_pipeline).collect(),
     })
+}
+
+/// One requested credential in the pipeline's terms.
+pub(crate) fn to_pipeline(r: &RequestedCredential) -> verity_presentation::RequestedCredential {
+    let mut rc = verity_presentation::RequestedCredential::new(r.credential_type.clone());
+    rc.accepted_issuers = r.accepted_issuers.clone();
+    rc.allow_revoked = r.configuration.validation.allow_revoked;
+    rc.validate_linked_domain = r.configuration.validation.validate_linked_domain;
+    rc.constraints = r
+        .constraints
+        .iter()
+        .filter_map(|c| {
+            let op = if let Some(v) = &c.values {
+                verity_presentation::ConstraintOp::Values(v.clone())
+            } else if let Some(v) = &c.contains {
+                verity_presentation::ConstraintOp::Contains(v.clone())
+            } else {
+                verity_presentation::ConstraintOp::StartsWith(c.starts_with.clone()?)
+            };
+            Some(verity_presentation::Constraint {
+                claim_name: c.claim_name.clone(),
+                op,
+            })
+        })
+        .collect();
+    rc.face_check = r.configuration.validation.face_check.as_ref().map(|f| {
+        verity_presentation::FaceCheckRequest {
+            source_photo_claim_name: f.source_photo_claim_name.clone(),
+            threshold: u8::try_from(
+                f.match_confidence_threshold
+                    .unwrap_or(DEFAULT_FACE_THRESHOLD),
+            )
+            .unwrap_or(100),
+        }
+    });
+    rc
 }
 
 /// The credentials a stored request asks for. Fails closed: a stored payload that no longer
 /// parses, or asks for nothing, is an internal error, never a request for zero credentials.
-fn stored_requested(req: &FlowRequest) -> Result<Vec<RequestedCredential>, ApiError> {
+pub(crate) fn stored_requested(req: &FlowRequest) -> Result<Vec<RequestedCredential>, ApiError> {
     let requested: Vec<RequestedCredential> =
         serde_json::from_value(req.payload["requestedCredentials"].clone()).map_err(|e| {
             ApiError::internal(format!(
@@ -536,10 +542,11 @@ fn stored_requested(req: &FlowRequest) -> Result<Vec<RequestedCredential>, ApiEr
 }
 
 /// The `presentation_verified` body members of protocol.md §1.
-fn verified_body(
+/// `receipt` is what the wallet sent, added when the RP asked for it (`includeReceipt`).
+pub(crate) fn verified_body(
     req: &FlowRequest,
     v: &verity_presentation::VerifiedPresentation,
-    wallet: &WalletResponse,
+    receipt: Value,
 ) -> Result<Value, ApiError> {
     let requested = stored_requested(req)?;
     let data: Vec<Value> = v
@@ -582,7 +589,7 @@ fn verified_body(
         .collect();
     let mut body = json!({ "subject": v.subject, "verifiedCredentialsData": data });
     if req.payload["includeReceipt"].as_bool() == Some(true) {
-        body["receipt"] = json!({ "id_token": wallet.id_token, "vp_token": wallet.vp_token, "state": wallet.state });
+        body["receipt"] = receipt;
     }
     Ok(body)
 }
