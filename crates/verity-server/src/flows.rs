@@ -446,6 +446,14 @@ pub async fn open_request(
     state: &AppState,
     o: Opening,
 ) -> Result<actix_web::HttpResponse, ApiError> {
+    Ok(actix_web::HttpResponse::Created().json(create_request(state, o).await?))
+}
+
+/// Stores a new request with a fresh nonce; its id, wallet URL, expiry and QR code.
+pub async fn create_request(
+    state: &AppState,
+    o: Opening,
+) -> Result<crate::rp_types::CreatedRequest, ApiError> {
     let offer = o.payload["profile"].as_str() == Some(crate::routes::openid4vci::PROFILE);
     state
         .store
@@ -477,12 +485,10 @@ pub async fn open_request(
         None
     };
     tracing::info!(request_id = %o.id, kind = %o.kind, "request created");
-    Ok(
-        actix_web::HttpResponse::Created().json(crate::rp_types::CreatedRequest {
-            request_id: o.id.to_string(),
-            url,
-            expiry: o.expires_at.timestamp(),
-            qr_code,
-        }),
-    )
+    Ok(crate::rp_types::CreatedRequest {
+        request_id: o.id.to_string(),
+        url,
+        expiry: o.expires_at.timestamp(),
+        qr_code,
+    })
 }

@@ -610,6 +610,19 @@ pub enum ContractCommand {
     Enable { id: String },
     /// Fetch the contract's signed manifest as a wallet would and print it decoded.
     Manifest { id: String },
+    /// Make an OpenID4VCI credential offer (pre-authorized code) for a standard wallet.
+    Offer {
+        id: String,
+        /// A claim the contract's idTokenHint mapping reads, `name=value` (repeatable).
+        #[arg(long = "claim", value_name = "NAME=VALUE")]
+        claims: Vec<String>,
+        /// A transaction code (4-16 digits) the holder must type in the wallet.
+        #[arg(long)]
+        pin: Option<String>,
+        /// `dc+sd-jwt` (SD-JWT VC, default) or `jwt_vc_json`.
+        #[arg(long)]
+        format: Option<String>,
+    },
 }
 
 fn read_definition(file: &std::path::Path) -> Result<serde_json::Value, String> {
@@ -704,6 +717,45 @@ impl AdminAction for ContractCommand {
                 )
                 .await?,
             )?),
+            Self::Offer {
+                id,
+                claims,
+                pin,
+                format,
+            } => {
+                let mut map = serde_json::Map::new();
+                for c in claims {
+                    let (k, v) = c
+                        .split_once('=')
+                        .ok_or_else(|| format!("--claim `{c}` must be NAME=VALUE"))?;
+                    map.insert(k.to_owned(), serde_json::Value::String(v.to_owned()));
+                }
+                let mut body = serde_json::json!({ "claims": map });
+                if let Some(p) = pin {
+                    body["pin"] = serde_json::json!({ "value": p, "length": p.chars().count() });
+                }
+                if let Some(f) = format {
+                    body["format"] = serde_json::json!(f);
+                }
+                let v: serde_json::Value = required(
+                    c.call(
+                        Method::POST,
+                        &format!("/contracts/{}/offers", enc(id)),
+                        Some(body),
+                    )
+                    .await?,
+                )?;
+                if json {
+                    return print_json(&v);
+                }
+                println!("offer {}", v["requestId"].as_str().unwrap_or_default());
+                println!("  by reference: {}", v["url"].as_str().unwrap_or_default());
+                println!(
+                    "  by value:     {}",
+                    v["offerByValue"].as_str().unwrap_or_default()
+                );
+                Ok(())
+            }
             Self::Manifest { id } => {
                 let url = format!("{}/v1.0/manifests/{}", c.base, enc(id));
                 let resp = c

@@ -234,3 +234,88 @@ async fn init_on_postgres_prints_the_database_url_without_its_password() {
     assert!(text.contains("already holds authorities"), "{text}");
     assert!(!text.contains(&password), "{text}");
 }
+
+/// Runs `verity wallet <args> --dir <dir> --insecure-local`.
+async fn wallet_cli(dir: &std::path::Path, args: &[&str]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_verity"));
+    cmd.current_dir(dir)
+        .arg("wallet")
+        .args(args)
+        .args([
+            "--dir",
+            &dir.join("w").display().to_string(),
+            "--insecure-local",
+        ])
+        .env_remove("VERITY_WALLET_DIR");
+    tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_offer_is_received_by_a_standard_wallet_on_the_command_line() {
+    let env = verity_tests::issuance::issuance_env(Backend::Sqlite)
+        .await
+        .unwrap();
+    let contract = env
+        .create_contract(verity_tests::issuance::example_contract(
+            "id-token-hint",
+            &env.authority,
+        ))
+        .await;
+    // The command-line wallet reads the system clock: the server's test clock follows it.
+    env.app
+        .clock
+        .set(verity_core::Clock::now(&verity_core::SystemClock));
+    let out = verity(
+        &env.app,
+        &[
+            "contract",
+            "offer",
+            &contract,
+            "--claim",
+            "given_name=Megan",
+            "--claim",
+            "family_name=Bowen",
+            "--pin",
+            "2468",
+        ],
+    )
+    .await;
+    let text = all_output(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    let by_value = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("by value:"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    assert!(by_value.starts_with("openid-credential-offer://?credential_offer=%7B"));
+    let by_reference = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("by reference:"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    assert!(by_reference.starts_with("openid-credential-offer://?credential_offer_uri="));
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = wallet_cli(dir.path(), &["create"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", all_output(&out));
+    // Without the transaction code the wallet says so before sending anything.
+    let out = wallet_cli(dir.path(), &["receive", &by_value]).await;
+    assert_ne!(out.status.code(), Some(0));
+    let out = wallet_cli(dir.path(), &["receive", &by_value, "--pin", "2468"]).await;
+    let text = all_output(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("(dc+sd-jwt)"), "{text}");
+    assert!(text.contains("givenName: Megan"), "{text}");
+    // The same offer's code is used: by reference now refuses it.
+    let out = wallet_cli(dir.path(), &["receive", &by_reference, "--pin", "2468"]).await;
+    let text = all_output(&out);
+    assert_ne!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("invalid_grant"), "{text}");
+    let out = wallet_cli(dir.path(), &["list", "--json"]).await;
+    let list: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(list[0]["format"], "sd_jwt_vc");
+}

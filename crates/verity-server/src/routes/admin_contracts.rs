@@ -20,7 +20,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/{id}", web::get().to(show))
             .route("/{id}", web::put().to(update))
             .route("/{id}/disable", web::post().to(disable))
-            .route("/{id}/enable", web::post().to(enable)),
+            .route("/{id}/enable", web::post().to(enable))
+            .route("/{id}/offers", web::post().to(offer)),
     );
 }
 
@@ -194,4 +195,92 @@ async fn enable(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     set_enabled(&state, &id, true).await
+}
+
+/// `POST /admin/v1/contracts/{id}/offers`: an OpenID4VCI credential offer made by an operator
+/// (no RP app involved), for a contract whose claims all come from the caller.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct OfferRequest {
+    /// The claims the idTokenHint mapping reads (string values).
+    pub claims: serde_json::Map<String, serde_json::Value>,
+    /// A transaction code the holder must type (4-16 digits).
+    #[serde(default)]
+    pub pin: Option<crate::rp_types::Pin>,
+    /// `dc+sd-jwt` (default) or `jwt_vc_json`.
+    #[serde(default)]
+    pub format: Option<String>,
+    /// Latest expiry of the credential (RFC 3339).
+    #[serde(default)]
+    pub expiration_date: Option<String>,
+    /// Where status events go (as createIssuanceRequest's `callback`).
+    #[serde(default)]
+    pub callback: Option<crate::rp_types::Callback>,
+    /// Also return the URL as a PNG QR code.
+    #[serde(default, rename = "includeQRCode")]
+    pub include_qr_code: bool,
+}
+
+async fn offer(
+    _: AdminCaller,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    crate::extract::ApiJson(body): crate::extract::ApiJson<OfferRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let id = find_id(&id)?;
+    let c = state
+        .store
+        .contract(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("contract `{id}` not found")))?;
+    let authority = state
+        .store
+        .authority(c.authority_id)
+        .await?
+        .ok_or_else(|| ApiError::internal("contract without authority"))?;
+    let parsed = flows::load_contract(&c)?;
+    let caller = crate::extract::ApiCaller {
+        tenant_id: c.tenant_id,
+        principal: "admin".into(),
+    };
+    let request = crate::rp_types::IssuanceRequest {
+        authority: authority.did.clone(),
+        include_qr_code: body.include_qr_code,
+        registration: crate::rp_types::Registration {
+            client_name: authority.name.clone(),
+            purpose: None,
+            logo_url: None,
+            terms_of_service_urls: None,
+        },
+        callback: body.callback,
+        credential_type: parsed
+            .credential_types()
+            .last()
+            .cloned()
+            .unwrap_or_default(),
+        manifest: flows::manifest_url(&state, c.id),
+        claims: Some(body.claims),
+        pin: body.pin,
+        expiration_date: body.expiration_date,
+        profile: Some(super::openid4vci::PROFILE.into()),
+        format: body.format,
+    };
+    let opening = super::issuance::prepare(&state, &caller, request).await?;
+    let created = flows::create_request(&state, opening).await?;
+    let request_id = Uuid::parse_str(&created.request_id).map_err(ApiError::internal)?;
+    let req = state
+        .store
+        .request(request_id)
+        .await?
+        .ok_or_else(|| ApiError::internal("the offer was not stored"))?;
+    let code = super::openid4vci::offer_code(&state, request_id)?;
+    let by_value = super::openid4vci::offer_object(&state, &req, &code);
+    tracing::info!(request_id = %request_id, contract = %c.id, "credential offer created by an operator");
+    Ok(HttpResponse::Created().json(serde_json::json!({
+        "requestId": created.request_id,
+        "url": created.url,
+        "offerByValue": verity_issuance::openid4vci::offer_uri_by_value(&by_value),
+        "expiry": created.expiry,
+        "qrCode": created.qr_code,
+    })))
 }

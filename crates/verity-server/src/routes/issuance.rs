@@ -106,16 +106,27 @@ async fn create(
     state: web::Data<AppState>,
     ApiJson(body): ApiJson<IssuanceRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let authority = flows::caller_authority(&state, &caller, &body.authority).await?;
+    let opening = prepare(&state, &caller, body).await?;
+    flows::open_request(&state, opening).await
+}
+
+/// Checks a createIssuanceRequest body for `caller`'s tenant and makes the request to store
+/// (also used by the admin API's offers).
+pub(crate) async fn prepare(
+    state: &AppState,
+    caller: &ApiCaller,
+    body: IssuanceRequest,
+) -> Result<flows::Opening, ApiError> {
+    let authority = flows::caller_authority(state, caller, &body.authority).await?;
     flows::check_registration(&body.registration)?;
     if let Some(cb) = &body.callback {
-        flows::check_callback(&state, cb)?;
+        flows::check_callback(state, cb)?;
     }
     if body.credential_type.trim().is_empty() {
         return Err(ApiError::bad_field("type", "is required"));
     }
     let (stored, contract) =
-        contract_for_manifest(&state, &caller, &authority, &body.manifest).await?;
+        contract_for_manifest(state, caller, &authority, &body.manifest).await?;
     let openid4vci = match body.profile.as_deref() {
         None => false,
         Some(super::openid4vci::PROFILE) => {
@@ -226,27 +237,23 @@ async fn create(
         "claims": claims,
         "pin": pin,
         "expirationDate": expiration,
-        "manifest": flows::manifest_url(&state, stored.id),
+        "manifest": flows::manifest_url(state, stored.id),
     });
     if openid4vci {
         payload["profile"] = json!(super::openid4vci::PROFILE);
         payload["openid4vci"] =
             super::openid4vci::offer_payload(stored.id, body.format.as_deref())?;
     }
-    flows::open_request(
-        &state,
-        flows::Opening {
-            id,
-            tenant_id: caller.tenant_id,
-            kind: RequestKind::Issuance,
-            authority_id: authority.id,
-            contract_id: Some(stored.id),
-            payload,
-            expires_at,
-            include_qr_code: body.include_qr_code,
-        },
-    )
-    .await
+    Ok(flows::Opening {
+        id,
+        tenant_id: caller.tenant_id,
+        kind: RequestKind::Issuance,
+        authority_id: authority.id,
+        contract_id: Some(stored.id),
+        payload,
+        expires_at,
+        include_qr_code: body.include_qr_code,
+    })
 }
 
 fn random_bytes(n: usize) -> Vec<u8> {
