@@ -19,7 +19,9 @@ use verity_tests::presentation::{
     poll, requested, second_wallet,
 };
 use verity_tests::{Backend, assert_error_shape, both_backends};
-use verity_wallet::{Algorithm, Openid4vpOptions, Openid4vpSession, StoredCredential};
+use verity_wallet::{
+    Algorithm, CredentialFormat, OfferOptions, Openid4vpOptions, Openid4vpSession, StoredCredential,
+};
 
 both_backends!(
     jwt_vc_json_presentation_is_verified_and_reported,
@@ -35,6 +37,10 @@ both_backends!(
     wallet_error_response_is_recorded_and_the_request_stays_open,
     redirect_uri_prefix_passes_the_request_by_value,
     create_and_request_object_input_is_checked,
+    sd_jwt_vc_presentation_discloses_only_the_claims_asked_for,
+    both_formats_answer_one_request,
+    sd_jwt_vc_refusals_each_have_their_code,
+    sd_jwt_vc_revocation_counts_on_the_next_request,
 );
 
 /// The fixture's default requested credential with the RP asking for `givenName` as well.
@@ -595,4 +601,227 @@ async fn create_and_request_object_input_is_checked(backend: Backend) {
             .ends_with("(PRES-001)"),
         "{body}"
     );
+}
+
+/// An SD-JWT VC of the fixture's contract issued to the fixture's wallet over OpenID4VCI
+/// (givenName "Megan", familyName "Bowen", every claim selectively disclosable).
+async fn sd_jwt_vc(f: &Fixture) -> StoredCredential {
+    let env = &f.env;
+    let mut body = env.request_body(&f.contract);
+    body["claims"] = json!({ "given_name": "Megan", "family_name": "Bowen" });
+    body["profile"] = json!("openid4vci");
+    let (status, created) = env.create_request(&body).await;
+    assert_eq!(status, 201, "{created}");
+    let cred = env
+        .wallet
+        .receive_offer(created["url"].as_str().unwrap(), &OfferOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(cred.format, CredentialFormat::SdJwtVc);
+    cred
+}
+
+/// The issuer-signed JWT's payload of an SD-JWT.
+fn sd_payload(sd_jwt: &str) -> Value {
+    payload_of(sd_jwt.split('~').next().unwrap())
+}
+
+async fn sd_jwt_vc_presentation_discloses_only_the_claims_asked_for(backend: Backend) {
+    let Some(f) = Fixture::start(backend).await else {
+        return;
+    };
+    let env = &f.env;
+    let cred = sd_jwt_vc(&f).await;
+    let (id, url) = new_openid4vp(env, &openid4vp_body(env, vec![expert(&f)])).await;
+    let presented = env.wallet.present(&url).await.unwrap();
+    // The SD-JWT VC is the preferred option of the credential set.
+    assert_eq!(presented.descriptors, vec![EXPERT.to_owned()]);
+    let verified = verified_callback(env, &id).await;
+    let presentation = verified["receipt"]["vp_token"][EXPERT][0]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // One disclosure (givenName) and a KB-JWT for this verifier and nonce.
+    let parts: Vec<&str> = presentation.split('~').collect();
+    assert_eq!(parts.len(), 3, "issuer JWT, one disclosure, KB-JWT");
+    let kb = payload_of(parts[2]);
+    assert_eq!(
+        kb["aud"],
+        format!("decentralized_identifier:{}", env.authority)
+    );
+    let issued = sd_payload(&cred.jwt);
+    let rfc3339 = |v: &Value| {
+        chrono::DateTime::from_timestamp(v.as_i64().unwrap(), 0)
+            .unwrap()
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    };
+    let mut expected_data = json!({
+        "issuer": env.authority,
+        "type": [issued["vct"]],
+        "claims": { "givenName": "Megan" },
+        "credentialState": { "revocationStatus": "VALID" },
+        "domainValidation": { "url": format!("http://localhost:{}/", env.app.port) },
+        "expirationDate": rfc3339(&issued["exp"]),
+    });
+    let issued_at = issued.get("nbf").unwrap_or(&issued["iat"]);
+    expected_data["issuanceDate"] = json!(rfc3339(issued_at));
+    assert_eq!(
+        verified,
+        json!({
+            "requestId": id,
+            "requestStatus": "presentation_verified",
+            "state": RP_STATE,
+            "subject": env.wallet.did(),
+            "verifiedCredentialsData": [expected_data],
+            "receipt": { "vp_token": { EXPERT: [presentation] }, "state": id },
+        })
+    );
+    assert_eq!(poll(env, &id).await.1, verified);
+}
+
+async fn both_formats_answer_one_request(backend: Backend) {
+    let Some(f) = Fixture::start(backend).await else {
+        return;
+    };
+    let env = &f.env;
+    sd_jwt_vc(&f).await;
+    let badge = env
+        .create_contract(contract_for(&env.authority, "badge", "BuildingBadge"))
+        .await;
+    let badge_vc = issue_to(env, &env.wallet, &env.authority, &badge, "Megan", |_| {}).await;
+    let mut badge_wanted = requested("BuildingBadge", &[&env.authority]);
+    badge_wanted["constraints"] = json!([ { "claimName": "familyName", "values": ["Bowen"] } ]);
+    let (id, url) = new_openid4vp(env, &openid4vp_body(env, vec![expert(&f), badge_wanted])).await;
+    let session = Openid4vpSession::start(&env.wallet, &url).await.unwrap();
+    // The badge was never issued as an SD-JWT VC: only its JWT-VC query is answerable.
+    let answer = session.build(&Openid4vpOptions::default()).unwrap();
+    assert_eq!(
+        answer.queries,
+        vec![EXPERT.to_owned(), "BuildingBadge_jwt".to_owned()]
+    );
+    let (status, body) = session.submit(&answer).await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    let verified = verified_callback(env, &id).await;
+    let data = verified["verifiedCredentialsData"].as_array().unwrap();
+    assert_eq!(data.len(), 2);
+    assert_eq!(data[0]["claims"], json!({ "givenName": "Megan" }));
+    assert_eq!(data[1]["type"], payload_of(&badge_vc)["vc"]["type"]);
+    assert_eq!(
+        data[1]["claims"],
+        json!({ "givenName": "Megan", "familyName": "Bowen" })
+    );
+}
+
+/// A disclosure of the same claim with another value, which the issuer never signed.
+fn tamper_disclosure(presentation: &str) -> String {
+    let mut parts: Vec<String> = presentation.split('~').map(str::to_owned).collect();
+    let forged = serde_json::to_vec(&json!(["c2FsdHNhbHRzYWx0", "givenName", "Mallory"])).unwrap();
+    use base64::Engine as _;
+    parts[1] = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(forged);
+    parts.join("~")
+}
+
+async fn sd_jwt_vc_refusals_each_have_their_code(backend: Backend) {
+    let Some(f) = Fixture::start(backend).await else {
+        return;
+    };
+    let env = &f.env;
+    sd_jwt_vc(&f).await;
+    let with = |edit: fn(&mut Openid4vpOptions)| {
+        let mut o = Openid4vpOptions::default();
+        edit(&mut o);
+        o
+    };
+    let cases: Vec<(&str, Openid4vpOptions, &str, &str)> = vec![
+        (
+            "wrong nonce",
+            with(|o| o.nonce_override = Some("not-the-requests-nonce".into())),
+            "PRES-067",
+            "tokenValidationError",
+        ),
+        (
+            "aud without the Client Identifier Prefix",
+            Openid4vpOptions {
+                aud_override: Some(env.authority.clone()),
+                ..Openid4vpOptions::default()
+            },
+            "PRES-066",
+            "tokenValidationError",
+        ),
+        (
+            "KB-JWT signed by another key",
+            with(|o| o.key_override = Some(SigningKey::generate(Algorithm::ES256).unwrap())),
+            "PRES-068",
+            "tokenValidationError",
+        ),
+        (
+            "the requested claim withheld",
+            with(|o| o.withhold = vec!["givenName".into()]),
+            "PRES-062",
+            "claimValidationError",
+        ),
+        (
+            "the credential left out",
+            with(|o| o.drop_queries = vec![EXPERT.into()]),
+            "PRES-059",
+            "presentationSubmissionError",
+        ),
+    ];
+    for (what, opts, code, hosted) in cases {
+        let (id, answer) = answer(&f, vec![expert(&f)], &opts).await;
+        let cb = assert_vp_refused(env, &id, &answer, code, hosted).await;
+        eprintln!("{what}: {}", cb["error"]["message"]);
+    }
+    // A tampered disclosure (the KB-JWT is not even reached).
+    let (id, url) = new_openid4vp(env, &openid4vp_body(env, vec![expert(&f)])).await;
+    let session = Openid4vpSession::start(&env.wallet, &url).await.unwrap();
+    let mut answer = session.build(&Openid4vpOptions::default()).unwrap();
+    let good = answer.vp_token[EXPERT][0].as_str().unwrap().to_owned();
+    answer.vp_token[EXPERT] = json!([tamper_disclosure(&good)]);
+    let refused = session.submit(&answer).await.unwrap();
+    let cb = assert_vp_refused(env, &id, &refused, "PRES-070", "credentialValidationError").await;
+    assert!(
+        cb["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("SDJWT-018"),
+        "{cb}"
+    );
+    // None of it ended the request: the untouched answer verifies.
+    answer.vp_token[EXPERT] = json!([good]);
+    let (status, body) = session.submit(&answer).await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    verified_callback(env, &id).await;
+}
+
+async fn sd_jwt_vc_revocation_counts_on_the_next_request(backend: Backend) {
+    let Some(f) = Fixture::start(backend).await else {
+        return;
+    };
+    let env = &f.env;
+    let cred = sd_jwt_vc(&f).await;
+    let (_, first) = answer(&f, vec![expert(&f)], &Openid4vpOptions::default()).await;
+    assert_eq!(first.0, 200, "{}", first.1);
+    let idx = sd_payload(&cred.jwt)["status"]["status_list"]["idx"]
+        .as_u64()
+        .unwrap();
+    let record = env
+        .store()
+        .find_credentials(None, None, None, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|c| c.status_index.map(u64::from) == Some(idx))
+        .unwrap();
+    let (status, body) = env
+        .app
+        .admin(
+            Method::POST,
+            "/credentials/revoke",
+            Some(json!({ "jti": record.jti })),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (id, refused) = answer(&f, vec![expert(&f)], &Openid4vpOptions::default()).await;
+    assert_vp_refused(env, &id, &refused, "PRES-043", "credentialRevoked").await;
 }

@@ -132,7 +132,7 @@ fn request_uri(state: &AppState, id: Uuid) -> String {
 
 /// The SD-JWT VC types (`vct`) of the contracts that issue `types`, per type: our contracts
 /// whose `rules.vc.type` has it, from an accepted issuer (any of ours when none is named),
-/// each with the `vct` Verity issues for it ([`verity_issuance::default_vct`]). A type that is
+/// each with the `vct` Verity's OpenID4VCI issuer gives it (`openid4vci::vct_of`). A type that is
 /// itself a URL is also taken as a `vct`, for other issuers that use one.
 async fn vct_values(
     state: &AppState,
@@ -160,7 +160,8 @@ async fn vct_values(
         let Some(issuer) = state.store.authority(stored.authority_id).await? else {
             continue;
         };
-        let vct = verity_issuance::default_vct(&state.public_url, &stored.name);
+        // The vct the OpenID4VCI issuer gives this contract's SD-JWT VCs.
+        let vct = super::openid4vci::vct_of(state, &contract);
         for r in wanted {
             if r.accepted_issuers.is_empty() || r.accepted_issuers.contains(&issuer.did) {
                 let list = out.entry(r.credential_type.clone()).or_default();
