@@ -612,7 +612,7 @@ async fn a_used_c_nonce_is_refused_on_another_offer(backend: Backend) {
     let proof = s1.sign_proof(&s1.proof_claims(&nonce), None).unwrap();
     let t1 = s1.redeem(None).await.unwrap();
     let a = s1
-        .credential_raw(&t1, &s1.credential_request(&[proof.clone()]))
+        .credential_raw(&t1, &s1.credential_request(std::slice::from_ref(&proof)))
         .await
         .unwrap();
     assert_eq!(a.0, 200, "{}", a.1);
