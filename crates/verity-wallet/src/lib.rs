@@ -69,13 +69,13 @@ pub use issuance::{
     DETAILS_CREDENTIAL_REJECTED, IssuanceSession, PinRequirement, ReceiveOptions,
     SELF_ISSUED_ISSUER, pin_hash,
 };
-pub use openid4vp::{
-    OPENID4VP_SCHEME, Openid4vpAnswer, Openid4vpOptions, Openid4vpRequest, Openid4vpSession,
-    QueryMatch, is_openid4vp_url, key_binding, present_sd_jwt,
-};
 pub use openid4vci::{
     Answer, CREDENTIAL_OFFER_SCHEME, OfferOptions, OfferSession, OfferSource, PRE_AUTHORIZED_GRANT,
     offer_from, well_known_url,
+};
+pub use openid4vp::{
+    OPENID4VP_SCHEME, Openid4vpAnswer, Openid4vpOptions, Openid4vpRequest, Openid4vpSession,
+    QueryMatch, is_openid4vp_url, key_binding, present_sd_jwt,
 };
 pub use presentation::{
     CREDENTIALS_V1_CONTEXT, DescriptorMatch, FieldConstraint, InputDescriptor, PresentationOptions,
@@ -84,7 +84,8 @@ pub use presentation::{
 };
 pub use request::{REQUEST_OBJECT_MEDIA_TYPE, RequestObject, request_uri_from};
 pub use wallet::{
-    CredentialFormat, DidMethod, HolderInfo, StoredCredential, WALLET_FILE, Wallet, holder_did_for};
+    CredentialFormat, DidMethod, HolderInfo, StoredCredential, WALLET_FILE, Wallet, holder_did_for,
+};
 
 // Re-exported so callers can name key algorithms and swap resolvers without extra imports.
 pub use verity_did::{DidResolver, FetchPolicy};

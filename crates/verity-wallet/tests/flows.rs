@@ -389,7 +389,9 @@ async fn receive_future_is_send() {
     let present = fx.wallet.present("openid-vc://?x");
     assert_send(&present);
     let opts = verity_wallet::OfferOptions::default();
-    let offer = fx.wallet.receive_offer("openid-credential-offer://?x", &opts);
+    let offer = fx
+        .wallet
+        .receive_offer("openid-credential-offer://?x", &opts);
     assert_send(&offer);
 }
 

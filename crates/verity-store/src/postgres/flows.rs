@@ -18,8 +18,8 @@ use crate::flow_model::{
 };
 use crate::flows::{CredentialStore, FlowStore, OutboxStore};
 use crate::machine::{
-    Counter, OnceRecord, PinOutcome, Rejection, Transition, TransitionOutcome,
-    callback_seq, check_pin_failure, check_step,
+    Counter, OnceRecord, PinOutcome, Rejection, Transition, TransitionOutcome, callback_seq,
+    check_pin_failure, check_step,
 };
 use crate::model::{new_id, normalize_time};
 

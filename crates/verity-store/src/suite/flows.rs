@@ -582,7 +582,12 @@ async fn an_offer_code_is_redeemed_once_and_delivers_once(store: Arc<dyn Store>)
     let mut recorded = 0;
     for i in 0..4 {
         let jti = format!("urn:uuid:vc-{i}");
-        if store.issued_credential_by_jti(&jti).await.unwrap().is_some() {
+        if store
+            .issued_credential_by_jti(&jti)
+            .await
+            .unwrap()
+            .is_some()
+        {
             recorded += 1;
         }
     }
