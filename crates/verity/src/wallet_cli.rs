@@ -58,7 +58,8 @@ enum WalletCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Answer an `openid-vc://` presentation request with matching credentials.
+    /// Answer an `openid-vc://` presentation request, or an OpenID4VP `openid4vp://` one (DCQL,
+    /// `direct_post`), with matching credentials.
     Present {
         url: String,
         /// A JPEG or PNG selfie to upload when the verifier asks for a face check.

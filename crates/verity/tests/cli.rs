@@ -319,3 +319,66 @@ async fn an_operator_offer_is_received_by_a_standard_wallet_on_the_command_line(
     let list: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(list[0]["format"], "sd_jwt_vc");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_command_line_wallet_answers_an_openid4vp_request() {
+    let env = verity_tests::issuance::issuance_env(Backend::Sqlite)
+        .await
+        .unwrap();
+    let contract = env
+        .create_contract(verity_tests::issuance::example_contract(
+            "id-token-hint",
+            &env.authority,
+        ))
+        .await;
+    // The command-line wallet reads the system clock: the server's follows it, and the RP takes
+    // a token on it.
+    env.app
+        .clock
+        .set(verity_core::Clock::now(&verity_core::SystemClock));
+    let (client, secret) = env.app.create_client("verifier-app", None).await;
+    let (_, token) = env.app.token(&client, &secret, None).await;
+    let token = token["access_token"].as_str().unwrap().to_owned();
+    let post = |path: &'static str, body: Value| {
+        let req = env
+            .app
+            .http
+            .post(format!("{}/v1.0/verifiableCredentials/{path}", env.app.url))
+            .bearer_auth(&token)
+            .json(&body);
+        async move {
+            let resp = req.send().await.unwrap();
+            assert_eq!(resp.status(), 201);
+            resp.json::<Value>().await.unwrap()["url"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let mut offer = env.request_body(&contract);
+    offer["claims"] = serde_json::json!({ "given_name": "Megan", "family_name": "Bowen" });
+    offer["profile"] = serde_json::json!("openid4vci");
+    let offer_url = post("createIssuanceRequest", offer).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = wallet_cli(dir.path(), &["create"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", all_output(&out));
+    let out = wallet_cli(dir.path(), &["receive", &offer_url]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", all_output(&out));
+
+    let mut wanted = verity_tests::presentation::requested(
+        verity_tests::presentation::EXPERT,
+        &[&env.authority],
+    );
+    wanted["claims"] = serde_json::json!(["givenName"]);
+    let body = verity_tests::openid4vp::openid4vp_body(&env, vec![wanted]);
+    let url = post("createPresentationRequest", body).await;
+    assert!(url.starts_with("openid4vp://?client_id=decentralized_identifier"));
+    let out = wallet_cli(dir.path(), &["present", &url]).await;
+    let text = all_output(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("presented VerifiedCredentialExpert as did:"),
+        "{text}"
+    );
+    assert!(text.contains("(HTTP 200)"), "{text}");
+}
