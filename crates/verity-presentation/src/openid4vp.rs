@@ -26,7 +26,7 @@
 //!      (`status.status_list`, read from the [`crate::StatusListSource`]: the list at `uri`, which
 //!      must be the issuer's, entry `idx`); linked domain;
 //!    - `jwt_vc_json`: a VP JWT signed by the holder DID in `iss` (authentication key) with
-//!      `aud` = the Client Identifier, the nonce, times and a `jti` (Appendix B.1.3.1.4), holding
+//!      `aud` = the Client Identifier, the nonce, times and a `jti` (Appendix B.1.3.1.5), holding
 //!      a JWT-VC of the requested type that passes every check of the hosted pipeline (issuer
 //!      key, times, holder binding, accepted issuers, type, constraints, status, linked
 //!      domain), and whose `vc` has every claim the query names;
