@@ -575,6 +575,22 @@ async fn create_and_request_object_input_is_checked(backend: Backend) {
         .await;
     assert_eq!(status, 404);
     let (id, _) = new_openid4vp(env, &openid4vp_body(env, vec![expert(&f)])).await;
+    // The hosted profile's endpoints do not take an OpenID4VP request.
+    let (status, answer) = env.app.get(&format!("/v1.0/requests/{id}"), None).await;
+    assert_eq!(status, 400, "{answer}");
+    let inner = assert_error_shape(&answer, "badRequest", "badOrMissingField");
+    assert_eq!(inner["target"], "profile");
+    let answer =
+        verity_tests::presentation::post_response(&env.app, &id, "a.b.c", "a.b.c", &id).await;
+    assert_eq!(answer.0, 400, "{}", answer.1);
+    assert_eq!(
+        assert_error_shape(&answer.1, "badRequest", "badOrMissingField")["target"],
+        "profile"
+    );
+    assert!(
+        outbox_of(&env.app, &id).await.is_empty(),
+        "nothing recorded"
+    );
     env.app.clock.advance(chrono::Duration::seconds(301));
     let (status, answer) = env
         .app

@@ -307,6 +307,23 @@ fn stored_of(req: &FlowRequest) -> Option<Stored> {
     serde_json::from_value(req.payload["openid4vp"].clone()).ok()
 }
 
+/// Keeps the two profiles apart: an OpenID4VP request is answered only through its own
+/// endpoints (its DCQL query, Client Identifier and `direct_post`), never through the hosted
+/// profile's request object or response endpoint.
+pub(crate) fn refuse_openid4vp(req: &FlowRequest) -> Result<(), ApiError> {
+    if stored_of(req).is_some() {
+        return Err(ApiError::bad_field(
+            "profile",
+            format!(
+                "request `{}` is an OpenID4VP request: wallets answer it through its openid4vp:// URL",
+                req.id
+            ),
+        )
+        .with_request_id(req.id.to_string()));
+    }
+    Ok(())
+}
+
 /// `GET /openid4vp/requests/{id}`: the signed request object (OpenID4VP 1.0 section 5 with
 /// JAR, RFC 9101).
 async fn request_object(

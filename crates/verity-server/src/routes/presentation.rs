@@ -218,6 +218,7 @@ pub fn presentation_request_claims(
     authority: &Authority,
     now: i64,
 ) -> Result<Value, ApiError> {
+    super::openid4vp::refuse_openid4vp(req)?;
     let requested = stored_requested(req)?;
     let descriptors: Vec<Value> = requested
         .iter()
@@ -291,6 +292,9 @@ async fn response(
             .filter(|r| r.kind == RequestKind::Presentation),
         None => None,
     };
+    if let Some(r) = &stored {
+        super::openid4vp::refuse_openid4vp(r)?;
+    }
     // Once verified, nothing changes the verdict (the step below enforces it; this answers
     // early).
     if let Some(r) = &stored
