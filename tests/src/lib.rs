@@ -5,6 +5,7 @@
 
 pub mod benches;
 pub mod browser;
+pub mod interop;
 pub mod issuance;
 pub mod linkage;
 pub mod openid4vp;

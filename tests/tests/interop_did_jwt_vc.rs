@@ -16,7 +16,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use base64::Engine as _;
@@ -43,31 +43,9 @@ both_backends!(
     did_jwt_vc_verifies_wallet_presentations_but_neither_their_credentials_nor_status,
 );
 
-fn interop_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("interop")
-}
-
-/// Whether Node and the three libraries are installed; a note (or, when required, a failure)
-/// otherwise.
+/// Whether Node and the three libraries are installed (`verity_tests::interop::available`).
 fn available() -> bool {
-    let modules = interop_dir().join("node_modules");
-    let ok = ["did-jwt-vc", "did-resolver", "web-did-resolver"]
-        .iter()
-        .all(|m| modules.join(m).is_dir())
-        && std::process::Command::new("node")
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(
-            std::env::var("VERITY_TEST_REQUIRE_INTEROP").as_deref() != Ok("1"),
-            "VERITY_TEST_REQUIRE_INTEROP=1 but node or tests/interop/node_modules is missing (npm ci there)"
-        );
-        eprintln!(
-            "note: node or tests/interop/node_modules missing (npm ci there); interop test skipped"
-        );
-    }
-    ok
+    verity_tests::interop::available(&["did-jwt-vc", "did-resolver", "web-did-resolver"])
 }
 
 /// A test CA and a server certificate it signed for `localhost` and `127.0.0.1`.
@@ -207,27 +185,14 @@ async fn interop(backend: Backend) -> Option<Interop> {
 impl Interop {
     /// Runs `node did-jwt-vc.mjs <command>` with `input`; returns its JSON answer.
     async fn js(&self, command: &str, input: &Value) -> Value {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("input.json");
-        std::fs::write(&file, input.to_string()).unwrap();
-        let out = tokio::process::Command::new("node")
-            .current_dir(interop_dir())
+        let ca = self.ca_path.display().to_string();
+        verity_tests::interop::Node {
             // The servers listen on 127.0.0.1; `localhost` must not be tried as ::1 first.
-            .arg("--dns-result-order=ipv4first")
-            .arg("did-jwt-vc.mjs")
-            .arg(command)
-            .arg(&file)
-            .env("NODE_EXTRA_CA_CERTS", &self.ca_path)
-            .output()
-            .await
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "node did-jwt-vc.mjs {command}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout)
-            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+            flags: &["--dns-result-order=ipv4first"],
+            env: &[("NODE_EXTRA_CA_CERTS", &ca)],
+        }
+        .run("did-jwt-vc.mjs", command, input)
+        .await
     }
 
     /// The apps' time (both replicas start at the test epoch and never move).

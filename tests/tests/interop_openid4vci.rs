@@ -11,8 +11,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::{Path, PathBuf};
-
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
@@ -32,55 +30,16 @@ both_backends!(
 
 const PIN: &str = "4821";
 
-fn interop_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("interop")
-}
-
-/// Whether Node and the library are installed; a note (or, when required, a failure) otherwise.
+/// Whether Node and the library are installed (`verity_tests::interop::available`).
 fn available() -> bool {
-    let modules = interop_dir().join("node_modules/@openid4vc");
-    let ok = ["openid4vci", "oauth2"]
-        .iter()
-        .all(|m| modules.join(m).is_dir())
-        && std::process::Command::new("node")
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(
-            std::env::var("VERITY_TEST_REQUIRE_INTEROP").as_deref() != Ok("1"),
-            "VERITY_TEST_REQUIRE_INTEROP=1 but node or tests/interop/node_modules is missing (npm ci there)"
-        );
-        eprintln!(
-            "note: node or tests/interop/node_modules missing (npm ci there); interop test skipped"
-        );
-    }
-    ok
+    verity_tests::interop::available(&["@openid4vc/openid4vci", "@openid4vc/oauth2"])
 }
 
 /// Runs `node openid4vci.mjs receive` with `input` (plus the app's clock as `now`) and returns
 /// its JSON answer. Asynchronous, so the app on this runtime keeps serving the library.
 async fn receive_js(env: &IssuanceEnv, mut input: Value) -> Value {
     input["now"] = json!(env.app.clock.unix());
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("input.json");
-    std::fs::write(&file, input.to_string()).unwrap();
-    let out = tokio::process::Command::new("node")
-        .current_dir(interop_dir())
-        .arg("openid4vci.mjs")
-        .arg("receive")
-        .arg(&file)
-        .kill_on_drop(true)
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "node openid4vci.mjs: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+    verity_tests::interop::node("openid4vci.mjs", "receive", &input).await
 }
 
 /// The answer of a flow that must have succeeded; its one credential.

@@ -8,8 +8,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::{Path, PathBuf};
-
 use serde_json::{Value, json};
 use verity_core::{Clock, SystemClock};
 use verity_tests::issuance::{IssuanceEnv, allow_local_callbacks, env_for_app, example_contract};
@@ -18,55 +16,14 @@ use verity_tests::presentation::{EXPERT, issue, requested};
 use verity_tests::{Backend, allow_local_resolution, spawn_app_with};
 use verity_wallet::{Algorithm, CredentialFormat, OfferOptions, WALLET_FILE};
 
-fn interop_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("interop")
-}
-
-/// Whether the library is installed; a note (or, when required, a failure) otherwise.
+/// Whether Node and the library are installed (`verity_tests::interop::available`).
 fn available() -> bool {
-    let ok = interop_dir()
-        .join("node_modules/@openid4vc/openid4vp")
-        .is_dir()
-        && std::process::Command::new("node")
-            .arg("--version")
-            .output()
-            .is_ok();
-    if !ok {
-        assert!(
-            std::env::var("VERITY_TEST_REQUIRE_INTEROP").as_deref() != Ok("1"),
-            "VERITY_TEST_REQUIRE_INTEROP=1 but node or tests/interop/node_modules is missing (npm ci there)"
-        );
-        eprintln!(
-            "note: node or tests/interop/node_modules missing (npm ci there); interop test skipped"
-        );
-    }
-    ok
+    verity_tests::interop::available(&["@openid4vc/openid4vp"])
 }
 
-/// Runs `node openid4vp.mjs present` with `input` (off the async runtime: the script calls
-/// back into the app) and returns its JSON answer.
+/// Runs `node openid4vp.mjs present` with `input` and returns its JSON answer.
 async fn openid4vp_js(input: Value) -> Value {
-    tokio::task::spawn_blocking(move || {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("input.json");
-        std::fs::write(&file, input.to_string()).unwrap();
-        let out = std::process::Command::new("node")
-            .current_dir(interop_dir())
-            .arg("openid4vp.mjs")
-            .arg("present")
-            .arg(&file)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "node openid4vp.mjs: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice::<Value>(&out.stdout)
-            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
-    })
-    .await
-    .unwrap()
+    verity_tests::interop::node("openid4vp.mjs", "present", &input).await
 }
 
 /// An app with an ES256 holder wallet holding a JWT-VC (hosted issuance) and an SD-JWT VC

@@ -6,8 +6,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::{Path, PathBuf};
-
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value, json};
@@ -23,50 +21,14 @@ const ISSUER: &str = "did:web:issuer.example";
 const LIST_URI: &str = "https://issuer.example/v1.0/status/0193";
 const VERIFIER: &str = "https://verifier.example";
 
-fn interop_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("interop")
-}
-
-/// Whether the library is installed; a note (or, when required, a failure) otherwise.
+/// Whether Node and the library are installed (`verity_tests::interop::available`).
 fn available() -> bool {
-    let ok = interop_dir()
-        .join("node_modules/@sd-jwt/sd-jwt-vc")
-        .is_dir()
-        && std::process::Command::new("node")
-            .arg("--version")
-            .output()
-            .is_ok();
-    if !ok {
-        assert!(
-            std::env::var("VERITY_TEST_REQUIRE_INTEROP").as_deref() != Ok("1"),
-            "VERITY_TEST_REQUIRE_INTEROP=1 but node or tests/interop/node_modules is missing (npm ci there)"
-        );
-        eprintln!(
-            "note: node or tests/interop/node_modules missing (npm ci there); interop test skipped"
-        );
-    }
-    ok
+    verity_tests::interop::available(&["@sd-jwt/sd-jwt-vc"])
 }
 
 /// Runs `node sd-jwt.mjs <command>` with `input` and returns its JSON answer.
-fn sd_jwt_js(command: &str, input: &Value) -> Value {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("input.json");
-    std::fs::write(&file, input.to_string()).unwrap();
-    let out = std::process::Command::new("node")
-        .current_dir(interop_dir())
-        .arg("sd-jwt.mjs")
-        .arg(command)
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "node sd-jwt.mjs {command}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+async fn sd_jwt_js(command: &str, input: &Value) -> Value {
+    verity_tests::interop::node("sd-jwt.mjs", command, input).await
 }
 
 struct Issued {
@@ -84,7 +46,7 @@ async fn issue(idx: u32) -> Issued {
         SigningKey::generate(Algorithm::ES256).unwrap(),
         format!("{ISSUER}#key-1"),
     );
-    let keys = sd_jwt_js("keygen", &json!({}));
+    let keys = sd_jwt_js("keygen", &json!({})).await;
     let holder = SigningKey::from_private_jwk(&keys["privateKey"]).unwrap();
     let contract = Contract::from_json(include_str!(
         "../../examples/contracts/verified-employee-hint.json"
@@ -129,14 +91,15 @@ async fn issue(idx: u32) -> Issued {
     }
 }
 
-fn present_js(issued: &Issued, frame: Value, aud: &str, nonce: &str) -> String {
+async fn present_js(issued: &Issued, frame: Value, aud: &str, nonce: &str) -> String {
     let answer = sd_jwt_js(
         "present",
         &json!({
             "token": issued.token, "holderPrivateJwk": issued.holder_private, "frame": frame,
             "kb": { "aud": aud, "nonce": nonce, "iat": SystemClock.now().timestamp() },
         }),
-    );
+    )
+    .await;
     answer["presentation"]
         .as_str()
         .unwrap_or_else(|| panic!("present: {answer}"))
@@ -169,7 +132,8 @@ async fn our_sd_jwt_vcs_verify_in_sd_jwt_js_and_its_presentations_verify_in_veri
             "token": issued.token, "issuerJwk": issued.signer.public_jwk(),
             "statusListToken": issued.list_token,
         }),
-    );
+    )
+    .await;
     assert_eq!(checked["ok"], true, "{checked}");
     assert_eq!(checked["claims"]["displayName"], "Megan Bowen");
     assert_eq!(
@@ -179,7 +143,7 @@ async fn our_sd_jwt_vcs_verify_in_sd_jwt_js_and_its_presentations_verify_in_veri
     assert_eq!(checked["claims"]["status"]["status_list"]["idx"], 4);
 
     // The library's holder discloses only the job title, with key binding; Verity verifies it.
-    let shown = present_js(&issued, json!({ "jobTitle": true }), VERIFIER, "n-1");
+    let shown = present_js(&issued, json!({ "jobTitle": true }), VERIFIER, "n-1").await;
     let claims = verity_verifies(&issued, &shown, "n-1").unwrap();
     assert_eq!(claims["jobTitle"], "Marketing Manager");
     assert!(claims.get("displayName").is_none(), "{claims}");
@@ -192,7 +156,8 @@ async fn our_sd_jwt_vcs_verify_in_sd_jwt_js_and_its_presentations_verify_in_veri
             "token": revoked.token, "issuerJwk": revoked.signer.public_jwk(),
             "statusListToken": revoked.list_token,
         }),
-    );
+    )
+    .await;
     assert_eq!(checked["ok"], false, "{checked}");
     assert!(
         checked["error"]
@@ -211,13 +176,11 @@ async fn where_sd_jwt_js_is_looser_verity_follows_rfc_9901() {
     }
     let issued = issue(4).await;
     let verify_js = |presentation: &str, nonce: &str| {
-        sd_jwt_js(
-            "verify",
-            &json!({
-                "token": presentation, "issuerJwk": issued.signer.public_jwk(),
-                "statusListToken": issued.list_token, "requireKb": true, "kb": { "nonce": nonce },
-            }),
-        )
+        let input = json!({
+            "token": presentation, "issuerJwk": issued.signer.public_jwk(),
+            "statusListToken": issued.list_token, "requireKb": true, "kb": { "nonce": nonce },
+        });
+        async move { sd_jwt_js("verify", &input).await }
     };
 
     // A key-binding JWT for another verifier: the library does not check `aud`.
@@ -226,8 +189,9 @@ async fn where_sd_jwt_js_is_looser_verity_follows_rfc_9901() {
         json!({ "jobTitle": true }),
         "https://other.example",
         "n-2",
-    );
-    let js = verify_js(&elsewhere, "n-2");
+    )
+    .await;
+    let js = verify_js(&elsewhere, "n-2").await;
     let verity = verity_verifies(&issued, &elsewhere, "n-2");
     assert!(verity.is_err(), "Verity checks the KB-JWT's aud");
     assert!(verity.unwrap_err().contains("aud"));
@@ -254,7 +218,8 @@ async fn where_sd_jwt_js_is_looser_verity_follows_rfc_9901() {
         &json!({
             "token": tampered, "issuerJwk": key, "statusListToken": issued.list_token,
         }),
-    );
+    )
+    .await;
     assert_eq!(
         js["ok"], true,
         "@sd-jwt 0.19 ignores an unreferenced disclosure: {js}"
