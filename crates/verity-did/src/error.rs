@@ -208,6 +208,19 @@ pub enum FetchError {
     /// The HTTP client could not be built from the policy.
     #[error("could not build HTTP client: {reason}")]
     Client { reason: String },
+
+    /// The server's TLS certificate was refused; `cause` names why (unknown issuer, expired,
+    /// name mismatch).
+    #[error("TLS certificate of `{url}` refused: {cause}")]
+    Certificate { url: String, cause: String },
+
+    /// A loopback target that is not one of the origins loopback is allowed for (the
+    /// development switch allows only Verity's own origins); refused before connecting.
+    #[error(
+        "refused `{host_port}`: loopback is allowed only for this service's own origins, not \
+         other local ports"
+    )]
+    LoopbackNotAllowed { host_port: String },
 }
 
 impl FetchError {
@@ -227,6 +240,8 @@ impl FetchError {
             Self::Connect { .. } => "FETCH-011",
             Self::InvalidJson { .. } => "FETCH-012",
             Self::Client { .. } => "FETCH-013",
+            Self::Certificate { .. } => "FETCH-014",
+            Self::LoopbackNotAllowed { .. } => "FETCH-015",
         }
     }
 
@@ -422,6 +437,14 @@ mod tests {
                 "FETCH-012",
             ),
             (FetchError::Client { reason: s() }, "FETCH-013"),
+            (
+                FetchError::Certificate {
+                    url: s(),
+                    cause: s(),
+                },
+                "FETCH-014",
+            ),
+            (FetchError::LoopbackNotAllowed { host_port: s() }, "FETCH-015"),
         ];
         for (err, code) in table {
             assert_eq!(err.code(), code, "{err}");

@@ -34,8 +34,15 @@ pub struct FetchPolicy {
     pub max_body_bytes: usize,
     /// Redirects followed (same host only) before giving up.
     pub max_redirects: usize,
-    /// Allow loopback addresses (127.0.0.0/8, ::1); for tests and single-machine setups.
+    /// Allow loopback addresses (127.0.0.0/8, ::1) on every port; for tests of this crate.
+    /// Services use `loopback_origins` instead.
     pub allow_loopback: bool,
+    /// `host:port` origins that may be reached on loopback addresses although
+    /// `allow_loopback` is off (a service's own origins in development). A name listed here
+    /// may be resolved to loopback, and only on the listed ports: any other port of it is
+    /// refused before connecting, so the fetcher cannot be used to probe local ports. An
+    /// entry without a port stands for the default ports (443, 80).
+    pub loopback_origins: Vec<String>,
     /// Allow private ranges (10/8, 172.16/12, 192.168/16, fc00::/7, 100.64/10 shared).
     pub allow_private: bool,
     /// `host` or `host:port` entries that may be fetched over plain http (development only).
@@ -44,6 +51,10 @@ pub struct FetchPolicy {
     /// Test-only: send requests for these domains over plain http to a fixed socket address
     /// instead of resolving them. Address checks still apply. Empty in production.
     pub host_overrides: HashMap<String, SocketAddr>,
+    /// Extra trust anchors (DER CA certificates) for https, e.g. an internal CA.
+    pub trust_anchors: Vec<Vec<u8>>,
+    /// Trust the public (webpki) roots too; off = only `trust_anchors`.
+    pub public_roots: bool,
 }
 
 impl Default for FetchPolicy {
@@ -57,6 +68,9 @@ impl Default for FetchPolicy {
             allow_private: false,
             allow_http_hosts: Vec::new(),
             host_overrides: HashMap::new(),
+            loopback_origins: Vec::new(),
+            trust_anchors: Vec::new(),
+            public_roots: true,
         }
     }
 }
@@ -71,11 +85,35 @@ impl FetchPolicy {
         })
     }
 
+    /// True when `host` is named by a `loopback_origins` entry (some port of it may be on
+    /// loopback).
+    fn loopback_host(&self, host: &str) -> bool {
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        self.loopback_origins
+            .iter()
+            .any(|e| split_host_port(e).0.eq_ignore_ascii_case(host))
+    }
+
+    /// True when `host` with `port` is a `loopback_origins` entry.
+    pub fn is_loopback_origin(&self, host: &str, port: u16) -> bool {
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        self.loopback_origins.iter().any(|e| {
+            let (h, p) = split_host_port(e);
+            h.eq_ignore_ascii_case(host)
+                && match p.and_then(|p| p.parse::<u16>().ok()) {
+                    Some(p) => p == port,
+                    None => port == 443 || port == 80,
+                }
+        })
+    }
+
     /// Refuses `ip` unless its range is allowed; returns the range name in the error.
     pub fn check_ip(&self, host: &str, ip: IpAddr) -> Result<(), FetchError> {
         match classify(ip) {
             None => Ok(()),
-            Some((_, Gate::Loopback)) if self.allow_loopback => Ok(()),
+            Some((_, Gate::Loopback)) if self.allow_loopback || self.loopback_host(host) => {
+                Ok(())
+            }
             Some((_, Gate::Private)) if self.allow_private => Ok(()),
             Some((range, _)) => Err(FetchError::AddressRefused {
                 host: host.to_owned(),
@@ -288,7 +326,13 @@ impl HttpFetcher {
     /// Builds a fetcher enforcing `policy`.
     pub fn new(policy: FetchPolicy) -> Result<Self, FetchError> {
         let policy = Arc::new(policy);
-        let client = reqwest::Client::builder()
+        let builder = crate::tls::apply_trust(
+            reqwest::Client::builder(),
+            &policy.trust_anchors,
+            policy.public_roots,
+        )
+        .map_err(|reason| FetchError::Client { reason })?;
+        let client = builder
             .dns_resolver(Arc::new(GuardedResolver {
                 policy: policy.clone(),
             }))
@@ -494,6 +538,18 @@ impl HttpFetcher {
             reason: "has no host".into(),
         })?;
         let host_str = url.host_str().unwrap_or_default().to_owned();
+        // A name (or literal) listed for loopback is reachable only on its listed ports, so
+        // the development switch cannot be turned into a scanner of other local ports.
+        if !self.policy.allow_loopback && self.policy.loopback_host(&host_str) {
+            let port = url.port_or_known_default().unwrap_or(0);
+            let is_override = matches!(&host, url::Host::Domain(d)
+                if self.policy.host_overrides.contains_key(*d));
+            if !is_override && !self.policy.is_loopback_origin(&host_str, port) {
+                return Err(FetchError::LoopbackNotAllowed {
+                    host_port: format!("{host_str}:{port}"),
+                });
+            }
+        }
         if let url::Host::Domain(d) = &host
             && self.policy.host_overrides.contains_key(*d)
         {
@@ -613,6 +669,12 @@ fn map_reqwest(e: reqwest::Error, url: &Url, timeout: Duration) -> FetchError {
             return inner.clone();
         }
         source = s.source();
+    }
+    if let Some(cause) = crate::tls::certificate_cause(&e) {
+        return FetchError::Certificate {
+            url: url.to_string(),
+            cause,
+        };
     }
     if e.is_timeout() {
         return FetchError::Timeout {
@@ -975,6 +1037,49 @@ mod tests {
         let err = f.get_json("https://issuer.test/x").await.unwrap_err();
         assert!(matches!(err, FetchError::AddressRefused { .. }), "{err}");
         assert_eq!(server.hits("/x"), 0, "nothing reached the server");
+    }
+
+    #[tokio::test]
+    async fn loopback_origins_allow_only_their_ports() {
+        let own = TestServer::start().await;
+        own.route("/x", TestResponse::json(&json!(1)));
+        let other = TestServer::start().await;
+        other.route("/x", TestResponse::json(&json!(2)));
+        let (own_port, other_port) = (own.addr().port(), other.addr().port());
+        let f = HttpFetcher::new(FetchPolicy {
+            loopback_origins: vec![format!("localhost:{own_port}")],
+            allow_http_hosts: vec!["localhost".into(), "127.0.0.1".into()],
+            ..FetchPolicy::default()
+        })
+        .unwrap();
+        // The own origin is reachable.
+        let ok = f.get_json(&format!("http://localhost:{own_port}/x")).await;
+        assert_eq!(ok.unwrap().body, json!(1));
+        // Another port of the same name is refused before connecting, and the answer does not
+        // tell whether anything listens there.
+        let err = f
+            .get_json(&format!("http://localhost:{other_port}/x"))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, FetchError::LoopbackNotAllowed { .. }),
+            "{err}"
+        );
+        let closed = f.get_json("http://localhost:1/x").await.unwrap_err();
+        assert_eq!(
+            closed.to_string().replace(":1", ":N"),
+            err.to_string().replace(&format!(":{other_port}"), ":N"),
+            "a closed port and an open one are refused alike"
+        );
+        // Literal loopback addresses are not an own origin here.
+        let err = f
+            .get_json(&format!("http://127.0.0.1:{other_port}/x"))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, FetchError::AddressRefused { .. }), "{err}");
+        assert_eq!(other.hits("/x"), 0, "nothing reached the other port");
+        assert!(f.policy().is_loopback_origin("LOCALHOST", own_port));
+        assert!(!f.policy().is_loopback_origin("localhost", other_port));
     }
 
     #[tokio::test]

@@ -33,6 +33,7 @@ mod key;
 mod resolver;
 #[cfg(any(test, feature = "test-util"))]
 pub mod test_util;
+pub mod tls;
 
 pub use did::{Did, DidWeb, did_web_from_parts, split_key_id};
 pub use document::{
