@@ -57,6 +57,18 @@ impl WalletConfig {
         config
     }
 
+    /// Trusts the CA certificates of a PEM text (an internal CA) for every request and did:web
+    /// resolution, in addition to the public roots.
+    pub fn with_ca_pem(mut self, pem: &[u8]) -> Result<Self, crate::WalletError> {
+        let certs = verity_did::tls::parse_pem_certificates(pem).map_err(|e| {
+            crate::WalletError::Config {
+                reason: format!("CA certificate {e}"),
+            }
+        })?;
+        self.fetch_policy.trust_anchors.extend(certs);
+        Ok(self)
+    }
+
     /// Replaces the clock (tests use `verity_core::ManualClock`).
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;

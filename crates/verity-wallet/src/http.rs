@@ -67,7 +67,15 @@ impl Http {
     pub fn new(policy: &FetchPolicy, max_bytes: usize) -> Result<Http, WalletError> {
         let policy = Arc::new(policy.clone());
         let redirect_policy = policy.clone();
-        let client = reqwest::Client::builder()
+        // Extra CA certificates (`--ca-cert`, an internal CA) next to or instead of the public
+        // roots.
+        let builder = verity_did::tls::apply_trust(
+            reqwest::Client::builder(),
+            &policy.trust_anchors,
+            policy.public_roots,
+        )
+        .map_err(|reason| WalletError::Config { reason })?;
+        let client = builder
             // Shorter than common server keep-alive times, so a pooled connection is not reused
             // just as the server closes it (POSTs are not retried on that race).
             .pool_idle_timeout(std::time::Duration::from_secs(4))
@@ -171,7 +179,10 @@ impl Http {
         let http_err = |e: reqwest::Error| WalletError::Http {
             method,
             url: url.to_owned(),
-            reason: error_chain(&e),
+            reason: match verity_did::tls::certificate_cause(&e) {
+                Some(cause) => format!("TLS certificate refused: {cause}"),
+                None => error_chain(&e),
+            },
         };
         let mut resp = req.send().await.map_err(http_err)?;
         let status = resp.status().as_u16();
