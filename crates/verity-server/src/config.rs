@@ -27,6 +27,8 @@ pub struct Config {
     pub resolver: ResolverConfig,
     /// Delivery of status callbacks to relying parties.
     pub callbacks: crate::outbox::CallbackConfig,
+    /// Outbound TLS: CA certificates trusted by everything Verity fetches (`crate::trust`).
+    pub tls: crate::trust::OutboundTlsConfig,
     /// How presentations are verified.
     pub verifier: VerifierConfig,
     /// How credentials are issued.
@@ -360,6 +362,7 @@ impl Default for Config {
             bootstrap: BootstrapConfig::default(),
             resolver: ResolverConfig::default(),
             callbacks: crate::outbox::CallbackConfig::default(),
+            tls: crate::trust::OutboundTlsConfig::default(),
             verifier: VerifierConfig::default(),
             issuance: IssuanceConfig::default(),
             face_check: verity_face_match::FaceMatchConfig::default(),

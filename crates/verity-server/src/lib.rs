@@ -25,6 +25,7 @@ pub mod status_leases;
 pub mod sweeper;
 pub mod telemetry;
 pub mod tokens;
+pub mod trust;
 
 pub use config::Config;
 pub use startup::{Application, Seams};

@@ -64,20 +64,29 @@ impl Resolution {
     /// Builds the fetcher and resolvers; `seam` replaces both resolvers (tests).
     pub fn build(
         config: &ResolverConfig,
+        outbound: &crate::trust::Outbound,
         skew_secs: i64,
         clock: Arc<dyn Clock>,
         seam: Option<Arc<dyn DidResolver>>,
     ) -> Result<Self, ConfigError> {
-        let policy = FetchPolicy {
+        let mut policy = FetchPolicy {
             connect_timeout: Duration::from_millis(config.connect_timeout_ms),
             read_timeout: Duration::from_millis(config.read_timeout_ms),
             max_body_bytes: config.max_body_bytes,
-            allow_loopback: config.allow_loopback,
             allow_private: config.allow_private,
             allow_http_hosts: config.allow_http_hosts.clone(),
             host_overrides: config.parsed_host_overrides()?,
             ..FetchPolicy::default()
         };
+        // `allow_loopback` opens loopback for our own origins (and the test overrides) only,
+        // never every local port (docs/SECURITY.md).
+        if config.allow_loopback {
+            policy.loopback_origins = outbound.own_origins().to_vec();
+            policy
+                .loopback_origins
+                .extend(policy.host_overrides.keys().cloned());
+        }
+        outbound.apply_trust(&mut policy);
         if !policy.host_overrides.is_empty() {
             tracing::warn!(
                 domains = ?policy.host_overrides.keys().collect::<Vec<_>>(),

@@ -125,8 +125,10 @@ impl Application {
         })?;
         let public_url = config.public_url_for_port(listen.port());
         let clock = seams.clock.clone();
+        let outbound = crate::trust::Outbound::load(&config, &public_url)?;
         let mut resolution = Resolution::build(
             &config.resolver,
+            &outbound,
             config.auth.clock_skew_secs,
             clock.clone(),
             seams.resolver,
@@ -169,7 +171,9 @@ impl Application {
             admin_token: prepared.admin_token_source.clone(),
             face_check: String::new(),
         };
-        let callback_fetcher = verity_did::HttpFetcher::new(config.callbacks.fetch_policy())
+        let mut callback_policy = config.callbacks.fetch_policy();
+        outbound.apply_trust(&mut callback_policy);
+        let callback_fetcher = verity_did::HttpFetcher::new(callback_policy)
             .map_err(|e| StartupError::Other(format!("callbacks: {e}")))?;
         let outbox = Outbox::new(
             store.clone(),

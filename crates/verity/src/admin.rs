@@ -26,6 +26,10 @@ pub struct Remote<C: Subcommand> {
         hide_env_values = true
     )]
     admin_token: Option<String>,
+    /// PEM file of a CA certificate (an internal CA) to trust for the server's https, in
+    /// addition to the public roots.
+    #[arg(long, global = true, env = "VERITY_CA_CERT")]
+    ca_cert: Option<std::path::PathBuf>,
     /// Print raw JSON instead of text.
     #[arg(long, global = true)]
     json: bool,
@@ -165,10 +169,7 @@ impl AdminClient {
         if let Some(b) = body {
             req = req.json(&b);
         }
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| format!("cannot reach {url}: {e}"))?;
+        let resp = req.send().await.map_err(|e| reach_error(&url, &e))?;
         let status = resp.status();
         let text = resp
             .text()
@@ -763,7 +764,7 @@ impl AdminAction for ContractCommand {
                     .get(&url)
                     .send()
                     .await
-                    .map_err(|e| format!("cannot reach {url}: {e}"))?;
+                    .map_err(|e| reach_error(&url, &e))?;
                 let status = resp.status();
                 let body: serde_json::Value =
                     resp.json().await.map_err(|e| format!("{url}: {e}"))?;
@@ -942,9 +943,25 @@ fn connect<C: Subcommand>(
             }
         }
     };
-    let http = reqwest::Client::builder()
+    let anchors = match &remote.ca_cert {
+        Some(path) => {
+            verity_did::tls::load_trust_anchors(&[path]).map_err(|e| format!("--ca-cert: {e}"))?
+        }
+        None => Vec::new(),
+    };
+    let http = verity_did::tls::apply_trust(reqwest::Client::builder(), &anchors, true)?
         .timeout(std::time::Duration::from_secs(60))
         .build()
         .map_err(|e| e.to_string())?;
     Ok(AdminClient { http, base, token })
+}
+
+/// Why the server could not be reached; a refused certificate is named by its cause.
+fn reach_error(url: &str, e: &reqwest::Error) -> String {
+    match verity_did::tls::certificate_cause(e) {
+        Some(cause) => format!(
+            "cannot reach {url}: TLS certificate refused: {cause} (--ca-cert / VERITY_CA_CERT)"
+        ),
+        None => format!("cannot reach {url}: {e}"),
+    }
 }

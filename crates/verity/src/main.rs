@@ -80,6 +80,15 @@ struct InitArgs {
     /// Name of the first API client.
     #[arg(long, default_value = "first-app")]
     client_name: String,
+    /// PEM certificate chain for built-in HTTPS (`[server.tls]`; with an https public URL).
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key for built-in HTTPS.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// PEM CA certificate (an internal CA) Verity trusts when it fetches (`[tls] trust_anchors`).
+    #[arg(long)]
+    ca_cert: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -198,6 +207,11 @@ async fn init(config_file: PathBuf, args: &InitArgs) -> Result<(), String> {
             config_file.display()
         ));
     }
+    let InitServer {
+        bind,
+        tls,
+        warnings,
+    } = init_server(args)?;
     let db_line = match &args.database_url {
         Some(url) => format!("url = \"{url}\"\n"),
         None => "# url = \"postgres://verity@localhost/verity\"  (default: SQLite in data_dir)\n"
@@ -206,7 +220,7 @@ async fn init(config_file: PathBuf, args: &InitArgs) -> Result<(), String> {
     let text = format!(
         "# Verity configuration. Every key can be overridden by an environment variable\n\
          # VERITY__<SECTION>__<KEY>, e.g. VERITY__SERVER__BIND=0.0.0.0:8080.\n\
-         mode = \"development\"\n\n[server]\nbind = \"127.0.0.1:8080\"\npublic_url = \"{}\"\ndata_dir = \"{}\"\n\n\
+         mode = \"development\"\n\n[server]\nbind = \"{bind}\"\npublic_url = \"{}\"\ndata_dir = \"{}\"\n{tls}\n\
          [database]\n{db_line}\n[keys]\n# kek = \"...\"  (production: set VERITY__KEYS__KEK; development generates <data_dir>/kek)\n\
          default_algorithm = \"ES256\"\n",
         args.public_url.trim_end_matches('/'),
@@ -247,8 +261,74 @@ async fn init(config_file: PathBuf, args: &InitArgs) -> Result<(), String> {
     println!("  API client:     client_id     = {}", client.client_id);
     println!("                  client_secret = {}", secret.expose());
     println!("                  (shown once: store it now)");
+    println!("  Listens on:     {bind}");
+    for w in &warnings {
+        println!("warning: {w}");
+    }
     println!("Next: `verity serve`, then fetch {public_url}/.well-known/did.json");
     Ok(())
+}
+
+/// What `init` writes about serving: `bind` from the public URL's port, `[server.tls]` (and
+/// `[tls]`) lines, and warnings naming what is missing.
+struct InitServer {
+    bind: String,
+    tls: String,
+    warnings: Vec<String>,
+}
+
+fn init_server(args: &InitArgs) -> Result<InitServer, String> {
+    let url = url::Url::parse(&args.public_url)
+        .map_err(|e| format!("--public-url `{}`: {e}", args.public_url))?;
+    let host = url.host_str().unwrap_or_default();
+    let port = url
+        .port_or_known_default()
+        .ok_or_else(|| format!("--public-url `{}`: no port", args.public_url))?;
+    // A local URL keeps the service on loopback; any other name must be reachable.
+    let ip = if verity_server::config::is_local_host(host) {
+        "127.0.0.1"
+    } else {
+        "0.0.0.0"
+    };
+    let mut tls = String::new();
+    let mut warnings = Vec::new();
+    let https = url.scheme() == "https";
+    match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) if https => {
+            tls.push_str(&format!(
+                "\n[server.tls]\ncert_path = {:?}\nkey_path = {:?}\n",
+                cert.display().to_string(),
+                key.display().to_string()
+            ));
+        }
+        (Some(_), _) | (_, Some(_)) => {
+            return Err("--tls-cert/--tls-key need an https --public-url".into());
+        }
+        _ if https => {
+            warnings.push(format!(
+                "the public URL is https but no --tls-cert/--tls-key was given: no [server.tls] \
+                 written, so Verity serves plain http on {ip}:{port}; put a TLS-terminating proxy \
+                 in front of it or add [server.tls] cert_path and key_path"
+            ));
+            tls.push_str(
+                "\n# Built-in HTTPS (or a TLS-terminating proxy in front):\n\
+                 # [server.tls]\n# cert_path = \"/etc/verity/tls.crt\"\n# key_path = \"/etc/verity/tls.key\"\n",
+            );
+        }
+        _ => {}
+    }
+    if let Some(ca) = &args.ca_cert {
+        tls.push_str(&format!(
+            "\n# CA certificates trusted for everything Verity fetches (an internal CA).\n\
+             [tls]\ntrust_anchors = [{:?}]\n",
+            ca.display().to_string()
+        ));
+    }
+    Ok(InitServer {
+        bind: format!("{ip}:{port}"),
+        tls,
+        warnings,
+    })
 }
 
 /// For a `http://localhost` development setup, the `[resolver]` lines that let this server fetch
@@ -260,10 +340,16 @@ fn local_resolution_section(public_url: &str) -> String {
         return String::new();
     };
     let host = url.host_str().unwrap_or_default();
-    if url.scheme() != "http" || !verity_server::config::is_local_host(host) {
+    if !verity_server::config::is_local_host(host) {
         return String::new();
     }
     let host_port = verity_server::config::host_port(&url).unwrap_or_default();
+    if url.scheme() == "https" {
+        return "\n# Development only: lets this server fetch its own https localhost origin (loopback\n\
+                # is refused by default; only this service's own origins are opened). Remove for\n\
+                # production.\n[resolver]\nallow_loopback = true\n"
+            .to_owned();
+    }
     format!(
         "\n# Development only: lets this server verify its own credentials over its plain-http\n\
          # localhost origin (loopback and http are refused by default). Remove for production.\n\

@@ -21,6 +21,9 @@ pub struct WalletArgs {
     /// Allow plain http and loopback addresses (local development against `verity serve`).
     #[arg(long, global = true)]
     insecure_local: bool,
+    /// PEM file of a CA certificate (an internal CA) to trust, in addition to the public roots.
+    #[arg(long, global = true, env = "VERITY_CA_CERT")]
+    ca_cert: Option<PathBuf>,
     #[command(subcommand)]
     command: WalletCommand,
 }
@@ -124,6 +127,16 @@ pub async fn run(args: &WalletArgs) -> Result<(), String> {
         WalletConfig::local_development()
     } else {
         WalletConfig::default()
+    };
+    let config = match &args.ca_cert {
+        Some(path) => {
+            let pem = std::fs::read(path)
+                .map_err(|e| format!("--ca-cert: cannot read {}: {e}", path.display()))?;
+            config
+                .with_ca_pem(&pem)
+                .map_err(|e| format!("--ca-cert {}: {e}", path.display()))?
+        }
+        None => config,
     };
     if let WalletCommand::Create { alg, method } = &args.command {
         let alg: Algorithm = alg.parse().map_err(|e| format!("--alg: {e}"))?;
