@@ -10,6 +10,7 @@ pub mod issuance;
 pub mod linkage;
 pub mod openid4vp;
 pub mod presentation;
+pub mod replicas;
 pub mod rp;
 
 use std::sync::Arc;

@@ -98,17 +98,27 @@ pub async fn prepare(
         Some(t) => t,
         None => match store.list_tenants().await?.into_iter().next() {
             Some(t) => t,
-            None => {
-                store
-                    .create_tenant(&config.bootstrap.tenant_name, clock.now())
+            // Replicas started at the same moment on an empty database race here: the loser's
+            // insert conflicts, and it uses the winner's tenant.
+            None => match store
+                .create_tenant(&config.bootstrap.tenant_name, clock.now())
+                .await
+            {
+                Err(verity_store::StoreError::Conflict { .. }) => store
+                    .tenant_by_name(&config.bootstrap.tenant_name)
                     .await?
-            }
+                    .ok_or(verity_store::StoreError::NotFound {
+                        entity: "tenant",
+                        id: config.bootstrap.tenant_name.clone(),
+                    })?,
+                other => other?,
+            },
         },
     };
     let mut created_authority = None;
     if config.bootstrap.create_default_authority && store.list_authorities(None).await?.is_empty() {
         let did = did_for_public_url(public_url)?;
-        let a = authorities::create_authority(
+        match authorities::create_authority(
             store.as_ref(),
             &kek,
             clock,
@@ -117,9 +127,18 @@ pub async fn prepare(
             &did,
             config.keys.default_algorithm,
         )
-        .await?;
-        tracing::info!(did = %a.did, "created the first authority");
-        created_authority = Some(a);
+        .await
+        {
+            Ok(a) => {
+                tracing::info!(did = %a.did, "created the first authority");
+                created_authority = Some(a);
+            }
+            // Another replica starting at the same moment created it first.
+            Err(AuthorityError::Store(verity_store::StoreError::Conflict { .. })) => {
+                tracing::info!(did = %did, "the first authority was created by another replica");
+            }
+            Err(e) => return Err(e.into()),
+        }
     }
     Ok(Prepared {
         store,

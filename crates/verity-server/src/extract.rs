@@ -135,6 +135,34 @@ fn state(req: &HttpRequest) -> Result<web::Data<AppState>, ApiError> {
         .ok_or_else(|| ApiError::internal("application state missing"))
 }
 
+/// Verifies an access token; a token signed by a service key this process has not seen (one
+/// another replica created) reloads the service keys from the store once and is checked again,
+/// so every replica accepts every replica's tokens.
+async fn verify_access_token(
+    state: &AppState,
+    token: &str,
+) -> Result<crate::tokens::AccessClaims, crate::tokens::TokenError> {
+    let now = state.clock.unix();
+    match state.tokens.verify(token, now) {
+        Err(crate::tokens::TokenError::UnknownKey) => {
+            if let Ok(keys) = state
+                .store
+                .service_keys(verity_store::KeyPurpose::AccessToken)
+                .await
+            {
+                let jwks = keys
+                    .iter()
+                    .filter(|k| k.state != verity_store::KeyState::Revoked)
+                    .filter_map(|k| crate::authorities::public_jwk(k).ok())
+                    .collect();
+                state.tokens.set_verify_keys(jwks);
+            }
+            state.tokens.verify(token, now)
+        }
+        other => other,
+    }
+}
+
 /// An authenticated Request Service API caller, scoped to one tenant.
 #[derive(Debug, Clone)]
 pub struct ApiCaller {
@@ -163,9 +191,8 @@ impl FromRequest for ApiCaller {
                     principal: key.id.to_string(),
                 });
             }
-            let claims = state
-                .tokens
-                .verify(&token, state.clock.unix())
+            let claims = verify_access_token(&state, &token)
+                .await
                 .map_err(|e| ApiError::unauthorized(e.to_string()))?;
             // A deleted client's tokens stop working at once, not at expiry.
             let client = state.store.api_client(&claims.sub).await?.ok_or_else(|| {
@@ -202,7 +229,7 @@ impl FromRequest for AdminCaller {
             }
             // Tell API callers why a working credential does not work here.
             let is_api_credential = token.starts_with(API_KEY_PREFIX)
-                || state.tokens.verify(&token, state.clock.unix()).is_ok();
+                || verify_access_token(&state, &token).await.is_ok();
             if is_api_credential {
                 return Err(ApiError::forbidden(
                     "API client credentials cannot call the admin API: use the admin token",

@@ -55,7 +55,9 @@ pub enum TokenError {
 pub struct TokenAuthority {
     issuer: String,
     signer: LocalSigner,
-    verify_keys: Vec<Jwk>,
+    /// The service keys read at start, replaced by [`TokenAuthority::set_verify_keys`] when a
+    /// token names a key this process has not seen (another replica created it).
+    verify_keys: std::sync::RwLock<Vec<Jwk>>,
     ttl_secs: i64,
     audiences: Vec<String>,
     skew_secs: i64,
@@ -74,7 +76,7 @@ impl TokenAuthority {
         Self {
             issuer,
             signer,
-            verify_keys,
+            verify_keys: std::sync::RwLock::new(verify_keys),
             ttl_secs,
             audiences,
             skew_secs,
@@ -96,10 +98,28 @@ impl TokenAuthority {
         &self.audiences
     }
 
+    /// The service keys tokens are verified with now.
+    fn keys(&self) -> Vec<Jwk> {
+        self.verify_keys
+            .read()
+            .map(|k| k.clone())
+            .unwrap_or_else(|e| e.into_inner().clone())
+    }
+
+    /// Replaces the verification keys with the service keys the store holds now (replicas
+    /// started at the same moment may each have created one; the last one created is active
+    /// and the others stay published as retiring).
+    pub fn set_verify_keys(&self, keys: Vec<Jwk>) {
+        match self.verify_keys.write() {
+            Ok(mut k) => *k = keys,
+            Err(e) => *e.into_inner() = keys,
+        }
+    }
+
     /// The JWK Set served at `jwks_uri`.
     pub fn jwks(&self) -> serde_json::Value {
         let keys: Vec<serde_json::Value> = self
-            .verify_keys
+            .keys()
             .iter()
             .map(|k| {
                 let mut v = serde_json::to_value(k).unwrap_or_default();
@@ -147,11 +167,12 @@ impl TokenAuthority {
         // Our kid is "<issuer>#<key id>"; the JWKS lists bare key ids.
         let bare = kid.rsplit('#').next().unwrap_or_default();
         let key = self
-            .verify_keys
+            .keys()
             .iter()
             .find(|k| k.kid.as_deref() == Some(bare))
+            .cloned()
             .ok_or(TokenError::UnknownKey)?;
-        let verified = jws.verify(key).map_err(|_| TokenError::BadSignature)?;
+        let verified = jws.verify(&key).map_err(|_| TokenError::BadSignature)?;
         let raw: serde_json::Value = verified
             .claims()
             .map_err(|e| TokenError::Malformed(e.to_string()))?;
@@ -306,5 +327,42 @@ mod tests {
             ta.verify(&jwt, 1_000_010),
             Err(TokenError::WrongKind(m)) if m.contains("at+jwt")
         ));
+    }
+
+    /// Two replicas started at once each create a service key; a token of the other's key is
+    /// unknown until the keys are reloaded from the store (`extract::verify_access_token`).
+    #[tokio::test]
+    async fn a_key_created_elsewhere_verifies_after_the_keys_are_reloaded() {
+        let mine = verity_jose::SigningKey::generate(verity_jose::Algorithm::ES256).unwrap();
+        let mut my_jwk = mine.public_jwk();
+        my_jwk.kid = Some("key-a".into());
+        let other = verity_jose::SigningKey::generate(verity_jose::Algorithm::ES256).unwrap();
+        let mut other_jwk = other.public_jwk();
+        other_jwk.kid = Some("key-b".into());
+        let issuer = "http://localhost:1";
+        let a = TokenAuthority::new(
+            issuer.into(),
+            LocalSigner::new(mine, "http://localhost:1#key-a"),
+            vec![my_jwk.clone()],
+            3600,
+            accepted(),
+            60,
+        );
+        let b = TokenAuthority::new(
+            issuer.into(),
+            LocalSigner::new(other, "http://localhost:1#key-b"),
+            vec![my_jwk.clone(), other_jwk.clone()],
+            3600,
+            accepted(),
+            60,
+        );
+        let tok = b
+            .issue("client-a", Uuid::new_v4(), "verity", 1_000_000)
+            .await
+            .unwrap();
+        assert_eq!(a.verify(&tok, 1_000_010), Err(TokenError::UnknownKey));
+        a.set_verify_keys(vec![my_jwk, other_jwk]);
+        assert_eq!(a.verify(&tok, 1_000_010).unwrap().sub, "client-a");
+        assert_eq!(a.jwks()["keys"].as_array().unwrap().len(), 2);
     }
 }

@@ -1,0 +1,423 @@
+//! Replicas as operators run them: N `verity serve` processes (a real binary each) on ONE
+//! Postgres database with the same KEK, admin token and public URL, behind a round-robin
+//! reverse proxy on loopback that sends every HTTP request to the next replica. The proxy's
+//! origin is the service's public URL, so wallets, RPs and the replicas' own did:web all go
+//! through it; [`Cluster::direct`] reaches one replica on its own port (with the public Host).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+use verity_store::testing::{Backend, TestDatabase, fresh_database};
+
+/// A loopback reverse proxy that forwards each HTTP/1.1 request to the next backend in turn
+/// (request by request, not connection by connection: it answers with `connection: close`).
+pub struct RoundRobinProxy {
+    /// The port it listens on (127.0.0.1).
+    pub port: u16,
+    served: Arc<Vec<AtomicUsize>>,
+    task: JoinHandle<()>,
+}
+
+impl Drop for RoundRobinProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl RoundRobinProxy {
+    /// Binds 127.0.0.1:0; backends are set with [`RoundRobinProxy::serve`].
+    pub async fn bind() -> (TcpListener, u16) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        (listener, port)
+    }
+
+    /// Starts forwarding connections of `listener` to `backends`, round robin.
+    pub fn serve(listener: TcpListener, backends: Vec<SocketAddr>) -> RoundRobinProxy {
+        let port = listener.local_addr().unwrap().port();
+        let served: Arc<Vec<AtomicUsize>> =
+            Arc::new(backends.iter().map(|_| AtomicUsize::new(0)).collect());
+        let next = Arc::new(AtomicUsize::new(0));
+        let backends = Arc::new(backends);
+        let counts = served.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let (backends, next, counts) = (backends.clone(), next.clone(), counts.clone());
+                tokio::spawn(async move {
+                    let _ = forward(stream, &backends, &next, &counts).await;
+                });
+            }
+        });
+        RoundRobinProxy { port, served, task }
+    }
+
+    /// Requests forwarded to each backend so far.
+    pub fn served(&self) -> Vec<usize> {
+        self.served
+            .iter()
+            .map(|c| c.load(Ordering::SeqCst))
+            .collect()
+    }
+}
+
+/// Reads one request (head + `content-length` body) from `client`, sends it to the next
+/// backend with `connection: close`, and copies the backend's answer back until it closes.
+async fn forward(
+    mut client: TcpStream,
+    backends: &[SocketAddr],
+    next: &AtomicUsize,
+    counts: &[AtomicUsize],
+) -> std::io::Result<()> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    let head_end = loop {
+        let n = client.read(&mut chunk).await?;
+        if n == 0 {
+            return Ok(());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+    let mut lines = head.split("\r\n");
+    let mut out = format!("{}\r\n", lines.next().unwrap_or_default());
+    let mut len = 0usize;
+    for line in lines.filter(|l| !l.is_empty()) {
+        let name = line.split(':').next().unwrap_or_default().trim();
+        let lower = name.to_ascii_lowercase();
+        if lower == "content-length" {
+            len = line[name.len() + 1..].trim().parse().unwrap_or(0);
+        }
+        if matches!(
+            lower.as_str(),
+            "connection" | "keep-alive" | "proxy-connection"
+        ) {
+            continue;
+        }
+        out.push_str(line);
+        out.push_str("\r\n");
+    }
+    out.push_str("connection: close\r\n\r\n");
+    while buf.len() < head_end + len {
+        let n = client.read(&mut chunk).await?;
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    let i = next.fetch_add(1, Ordering::SeqCst) % backends.len();
+    counts[i].fetch_add(1, Ordering::SeqCst);
+    let mut backend = TcpStream::connect(backends[i]).await?;
+    backend.write_all(out.as_bytes()).await?;
+    backend.write_all(&buf[head_end..]).await?;
+    tokio::io::copy(&mut backend, &mut client).await?;
+    client.shutdown().await
+}
+
+/// One `verity serve` child process of a [`Cluster`].
+pub struct Replica {
+    child: Child,
+    /// The port it binds (127.0.0.1).
+    pub port: u16,
+    /// Where its stdout and stderr go.
+    pub log_path: PathBuf,
+}
+
+impl Replica {
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The last lines of its log.
+    pub fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log_path).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(30)..].join("\n")
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+}
+
+/// N replicas on one Postgres database behind a [`RoundRobinProxy`].
+pub struct Cluster {
+    /// `http://localhost:<proxy port>`: the public URL every replica is configured with.
+    pub url: String,
+    pub proxy: RoundRobinProxy,
+    pub replicas: Vec<Replica>,
+    pub admin_token: String,
+    /// The Postgres database name (whose backend processes the bench measures).
+    pub db_name: String,
+    /// Client for RP and admin calls (no redirects, short idle pool).
+    pub http: reqwest::Client,
+    // Dropped after the replicas (field order): the database and the directories.
+    db: Option<TestDatabase>,
+    dir: Option<tempfile::TempDir>,
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.replicas.clear();
+        self.db.take();
+        self.dir.take();
+    }
+}
+
+/// A TOML basic string holding `s`.
+fn toml_string(s: &str) -> String {
+    let escaped = s.replace('\\', "\\\\").replace('"', "\\\"");
+    format!("\"{escaped}\"")
+}
+
+/// The configuration of one replica: its own bind port and data directory; the shared
+/// database, KEK, admin token and public URL (the proxy); `[resolver]` allowing exactly the
+/// public origin; `extra` appended (more sections).
+pub fn replica_toml(
+    port: u16,
+    public_port: u16,
+    data_dir: &Path,
+    database_url: &str,
+    kek: &str,
+    admin_token: &str,
+    extra: &str,
+) -> String {
+    format!(
+        "mode = \"development\"\n\n\
+         [server]\nbind = \"127.0.0.1:{port}\"\npublic_url = \"http://localhost:{public_port}\"\n\
+         data_dir = {data_dir}\nshutdown_timeout_secs = 2\n\n\
+         [database]\nurl = {database_url}\n\n\
+         [keys]\nkek = \"{kek}\"\ndefault_algorithm = \"ES256\"\n\n\
+         [auth]\nadmin_token = \"{admin_token}\"\n\n\
+         [resolver]\nallow_loopback = true\nallow_http_hosts = [\"localhost:{public_port}\"]\n\n\
+         {extra}",
+        data_dir = toml_string(&data_dir.display().to_string()),
+        database_url = toml_string(database_url),
+    )
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Cluster {
+    /// Starts `n` replicas of `binary` at the same time on a fresh Postgres database, with
+    /// `extra` TOML appended to each configuration; waits until each answers `/health/ready`.
+    /// `Ok(None)` when Postgres is not configured (the skip is printed).
+    pub async fn start(n: usize, binary: &Path, extra: &str) -> Result<Option<Cluster>, String> {
+        if !binary.is_file() {
+            return Err(format!("{} not found", binary.display()));
+        }
+        let Some(db) = fresh_database(Backend::Postgres).await else {
+            return Ok(None);
+        };
+        let db_name = db
+            .url
+            .rsplit('/')
+            .next()
+            .map(|s| s.split('?').next().unwrap_or_default().to_owned())
+            .unwrap_or_default();
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let (listener, public_port) = RoundRobinProxy::bind().await;
+        let admin_token = format!("vrt_admin_replicas_{}", uuid::Uuid::new_v4().simple());
+        let kek = verity_jose::KeyEncryptionKey::generate().1;
+        let mut replicas = Vec::new();
+        for i in 0..n {
+            let port = free_port();
+            let data_dir = dir.path().join(format!("data-{i}"));
+            let config_path = dir.path().join(format!("verity-{i}.toml"));
+            let toml = replica_toml(
+                port,
+                public_port,
+                &data_dir,
+                &db.url,
+                &kek,
+                &admin_token,
+                extra,
+            );
+            std::fs::write(&config_path, toml).map_err(|e| e.to_string())?;
+            let log_path = dir.path().join(format!("replica-{i}.log"));
+            let log = std::fs::File::create(&log_path).map_err(|e| e.to_string())?;
+            let log_err = log.try_clone().map_err(|e| e.to_string())?;
+            let mut command = Command::new(binary);
+            command
+                .arg("--config")
+                .arg(&config_path)
+                .arg("serve")
+                .current_dir(dir.path());
+            for (key, _) in std::env::vars_os() {
+                if key.to_string_lossy().starts_with("VERITY_") {
+                    command.env_remove(key);
+                }
+            }
+            let child = command
+                .stdin(Stdio::null())
+                .stdout(Stdio::from(log))
+                .stderr(Stdio::from(log_err))
+                .spawn()
+                .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
+            replicas.push(Replica {
+                child,
+                port,
+                log_path,
+            });
+        }
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .pool_idle_timeout(Duration::from_secs(5))
+            .build()
+            .map_err(|e| e.to_string())?;
+        let backends = replicas
+            .iter()
+            .map(|r| SocketAddr::from(([127, 0, 0, 1], r.port)))
+            .collect();
+        let mut cluster = Cluster {
+            url: format!("http://localhost:{public_port}"),
+            proxy: RoundRobinProxy::serve(listener, backends),
+            replicas,
+            admin_token,
+            db_name,
+            http,
+            db: Some(db),
+            dir: Some(dir),
+        };
+        for i in 0..n {
+            cluster.wait_ready(i, Duration::from_secs(60)).await?;
+        }
+        Ok(Some(cluster))
+    }
+
+    async fn wait_ready(&mut self, i: usize, limit: Duration) -> Result<(), String> {
+        let start = Instant::now();
+        loop {
+            if let Ok(Some(status)) = self.replicas[i].child.try_wait() {
+                return Err(format!(
+                    "replica {i} exited ({status}) before it was ready:\n{}",
+                    self.replicas[i].log_tail()
+                ));
+            }
+            let url = format!("http://127.0.0.1:{}/health/ready", self.replicas[i].port);
+            if let Ok(resp) = self.http.get(&url).send().await
+                && resp.status().as_u16() == 200
+            {
+                return Ok(());
+            }
+            if start.elapsed() > limit {
+                return Err(format!(
+                    "replica {i} was not ready after {limit:?}:\n{}",
+                    self.replicas[i].log_tail()
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The proxy's port (the public URL's).
+    pub fn public_port(&self) -> u16 {
+        self.proxy.port
+    }
+
+    /// The authority every replica serves at `/.well-known/did.json` (created on first start).
+    pub fn authority(&self) -> String {
+        format!("did:web:localhost%3A{}", self.proxy.port)
+    }
+
+    /// A request straight to replica `i` (not through the proxy), with the public `Host`.
+    pub fn direct(&self, i: usize, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(
+                method,
+                format!("http://127.0.0.1:{}{path}", self.replicas[i].port),
+            )
+            .header("host", format!("localhost:{}", self.proxy.port))
+    }
+
+    /// An admin API call through the proxy.
+    pub async fn admin(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self
+            .http
+            .request(method, format!("{}/admin/v1{path}", self.url))
+            .bearer_auth(&self.admin_token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        crate::send(req).await
+    }
+
+    /// An admin API call straight to replica `i`.
+    pub async fn admin_on(
+        &self,
+        i: usize,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self
+            .direct(i, method, &format!("/admin/v1{path}"))
+            .bearer_auth(&self.admin_token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        crate::send(req).await
+    }
+
+    /// Creates an API client (through the proxy) and returns an access token for it.
+    pub async fn access_token(&self) -> String {
+        let (status, client) = self
+            .admin(
+                reqwest::Method::POST,
+                "/clients",
+                Some(json!({ "name": "replicas-rp" })),
+            )
+            .await;
+        assert_eq!(status, 201, "{client}");
+        let form = [
+            ("grant_type", "client_credentials"),
+            ("client_id", client["clientId"].as_str().unwrap()),
+            ("client_secret", client["clientSecret"].as_str().unwrap()),
+        ];
+        let (status, token) = crate::send(
+            self.http
+                .post(format!("{}/oauth2/token", self.url))
+                .form(&form),
+        )
+        .await;
+        assert_eq!(status, 200, "{token}");
+        token["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// The last log lines of every replica, for failure messages.
+    pub fn logs(&self) -> String {
+        self.replicas
+            .iter()
+            .enumerate()
+            .map(|(i, r)| format!("--- replica {i} ---\n{}", r.log_tail()))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
