@@ -13,6 +13,7 @@ pub mod error;
 pub mod extract;
 pub mod flows;
 pub mod linkage;
+pub mod limits;
 pub mod outbox;
 pub mod own;
 pub mod qr;

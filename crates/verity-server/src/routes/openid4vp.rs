@@ -400,6 +400,10 @@ async fn response(
     id: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
+    let limit = crate::limits::Endpoint::PresentationResponse;
+    if let Err(l) = state.limits.check(limit, &req_http) {
+        return Ok(l.oauth_response(limit.what()));
+    }
     let ct = req_http
         .headers()
         .get(actix_web::http::header::CONTENT_TYPE)
