@@ -26,6 +26,7 @@ both_backends!(
     the_face_check_upload_answers_429_in_the_hosted_shape,
     an_api_client_is_limited_whatever_its_address,
     json_bodies_nested_deeper_than_the_limit_are_refused,
+    slow_clients_are_cut_off_by_the_timeouts,
 );
 
 /// An app whose limits are `limits` (everything else off), behind `proxies`.
@@ -376,6 +377,16 @@ async fn json_bodies_nested_deeper_than_the_limit_are_refused(backend: Backend) 
     let (s, _, b) = call(post(nested(100_000))).await;
     assert_eq!(s, 400, "{b}");
     assert!(b.to_string().contains("limit of 8 levels"), "{b}");
+    // The JSON vp_token of an OpenID4VP answer too.
+    let (s, _, b) = call(
+        app.http
+            .post(format!("{}/openid4vp/responses/{}", app.url, random_id()))
+            .form(&[("vp_token", nested(8).as_str()), ("state", "y")]),
+    )
+    .await;
+    assert_eq!(s, 400, "{b}");
+    assert_eq!(b["error"], "invalid_request", "{b}");
+    assert!(b.to_string().contains("limit of 8 levels"), "{b}");
     // Brackets inside strings are not nesting.
     let (s, b) = app
         .admin(
@@ -385,5 +396,50 @@ async fn json_bodies_nested_deeper_than_the_limit_are_refused(backend: Backend) 
         )
         .await;
     assert_eq!(s, 201, "{b}");
+    app.stop().await;
+}
+
+/// Writes `head` (and nothing more) on a fresh connection and returns what the server answers
+/// within 10 s.
+async fn stall(app: &TestApp, head: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut conn = tokio::net::TcpStream::connect(app.socket()).await.unwrap();
+    conn.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        conn.read_to_end(&mut answer),
+    )
+    .await;
+    assert!(read.is_ok(), "the server kept a stalled connection open");
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+async fn slow_clients_are_cut_off_by_the_timeouts(backend: Backend) {
+    let Some(app) = spawn_app_with(backend, |c: &mut Config| {
+        c.server.client_request_timeout_ms = 500;
+        c.server.request_timeout_secs = 1;
+    })
+    .await
+    else {
+        return;
+    };
+    // A head that never ends: 408 from the HTTP layer.
+    let answer = stall(&app, "GET /health/live HTTP/1.1\r\nHost: localhost\r\n").await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    // A body that never arrives: the request deadline answers 503 with Retry-After.
+    let head = format!(
+        "POST /admin/v1/clients HTTP/1.1\r\nHost: localhost\r\n\
+         Authorization: Bearer {}\r\nContent-Type: application/json\r\n\
+         Content-Length: 100\r\n\r\n{{\"name\":",
+        app.admin_token
+    );
+    let answer = stall(&app, &head).await;
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(
+        answer.to_ascii_lowercase().contains("retry-after: 1"),
+        "{answer}"
+    );
+    assert!(answer.contains("transientError"), "{answer}");
     app.stop().await;
 }
