@@ -320,6 +320,9 @@ pub struct ResolverConfig {
     /// Test/development only: fetch these domains over plain http from a fixed `ip:port`
     /// instead of resolving them (`"issuer.test" = "127.0.0.1:9000"`). Refused in production.
     pub host_overrides: BTreeMap<String, String>,
+    /// Besides this service's own origins, `host:port` pairs `allow_loopback` opens (another
+    /// local deployment, in development and tests). No other loopback port is ever fetched.
+    pub loopback_origins: Vec<String>,
 }
 
 impl Default for ResolverConfig {
@@ -335,6 +338,7 @@ impl Default for ResolverConfig {
             allow_private: false,
             allow_http_hosts: Vec::new(),
             host_overrides: BTreeMap::new(),
+            loopback_origins: Vec::new(),
         }
     }
 }

@@ -85,6 +85,9 @@ impl Resolution {
             policy
                 .loopback_origins
                 .extend(policy.host_overrides.keys().cloned());
+            policy
+                .loopback_origins
+                .extend(config.loopback_origins.iter().cloned());
         }
         outbound.apply_trust(&mut policy);
         if !policy.host_overrides.is_empty() {
