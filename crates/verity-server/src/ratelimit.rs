@@ -13,7 +13,15 @@ pub struct RateLimiter<K = IpAddr> {
     /// `None`: no limit (configured as 0).
     capacity: Option<f64>,
     per_sec: f64,
-    buckets: Mutex<HashMap<K, Bucket>>,
+    buckets: Mutex<Buckets<K>>,
+}
+
+#[derive(Debug)]
+struct Buckets<K> {
+    map: HashMap<K, Bucket>,
+    /// When full buckets were last forgotten (at most once a second: a flood of new keys must
+    /// not make every request scan the map).
+    pruned: Option<Instant>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -33,7 +41,10 @@ impl<K: Hash + Eq + Clone> RateLimiter<K> {
         Self {
             capacity,
             per_sec: f64::from(per_minute.max(1)) / 60.0,
-            buckets: Mutex::new(HashMap::new()),
+            buckets: Mutex::new(Buckets {
+                map: HashMap::new(),
+                pruned: None,
+            }),
         }
     }
 
@@ -76,12 +87,18 @@ impl<K: Hash + Eq + Clone> RateLimiter<K> {
             return Ok(());
         };
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        if buckets.len() > MAX_BUCKETS {
+        let due = buckets
+            .pruned
+            .is_none_or(|t| now.saturating_duration_since(t) >= Duration::from_secs(1));
+        if buckets.map.len() > MAX_BUCKETS && due {
             // Forget keys whose buckets have refilled: they carry no state worth keeping.
             let full = Duration::from_secs_f64(capacity / self.per_sec);
-            buckets.retain(|_, b| now.saturating_duration_since(b.at) < full);
+            buckets
+                .map
+                .retain(|_, b| now.saturating_duration_since(b.at) < full);
+            buckets.pruned = Some(now);
         }
-        let bucket = buckets.entry(key.clone()).or_insert(Bucket {
+        let bucket = buckets.map.entry(key.clone()).or_insert(Bucket {
             tokens: capacity,
             at: now,
         });
@@ -113,6 +130,19 @@ mod tests {
         assert!(retry <= Duration::from_secs(20) && retry > Duration::from_secs(19));
         assert!(rl.check(&other, t0).is_ok(), "buckets are per address");
         assert!(rl.check(&ip, t0 + Duration::from_secs(20)).is_ok());
+    }
+
+    #[test]
+    fn refilled_buckets_are_forgotten_when_there_are_many() {
+        let rl: RateLimiter<u32> = RateLimiter::per_minute(60);
+        let t0 = Instant::now();
+        for k in 0..=MAX_BUCKETS as u32 {
+            rl.check(&k, t0).unwrap();
+        }
+        let later = t0 + Duration::from_secs(61);
+        rl.check(&u32::MAX, later).unwrap();
+        let left = rl.buckets.lock().unwrap().map.len();
+        assert_eq!(left, 1, "only the new key's bucket is kept");
     }
 
     #[test]
