@@ -22,8 +22,6 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub keys: KeysConfig,
     pub auth: AuthConfig,
-    /// Abuse limits: requests per client and JSON nesting (docs/OPERATIONS.md).
-    pub limits: crate::limits::LimitsConfig,
     pub log: LogConfig,
     pub bootstrap: BootstrapConfig,
     pub resolver: ResolverConfig,
@@ -37,6 +35,8 @@ pub struct Config {
     pub issuance: IssuanceConfig,
     /// The face matcher of presentation face checks.
     pub face_check: verity_face_match::FaceMatchConfig,
+    /// Who may read `GET /metrics` (docs/OPERATIONS.md, "Observability").
+    pub metrics: crate::metrics::MetricsConfig,
 }
 
 /// Issuance tuning.
@@ -112,16 +112,6 @@ pub struct ServerConfig {
     pub tls: Option<TlsConfig>,
 }
 
-    /// Addresses or CIDR blocks of the reverse proxies / load balancers in front of this
-    /// service: only from them is `X-Forwarded-For` read to find the client's address.
-    pub trusted_proxies: Vec<String>,
-    /// Time a client has to send a request's head (line and headers), milliseconds (408).
-    pub client_request_timeout_ms: u64,
-    /// Time a closing connection has to shut down, milliseconds.
-    pub client_disconnect_timeout_ms: u64,
-    /// Time one request may take from its head to its answer, body upload included, seconds
-    /// (then 503).
-    pub request_timeout_secs: u64,
 /// PEM certificate chain and private key paths for built-in HTTPS.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -255,9 +245,8 @@ pub struct AuthConfig {
     pub access_token_ttl_secs: i64,
     /// Resources accepted in `<resource>/.default` scopes and as access-token audiences.
     pub audiences: Vec<String>,
-    /// Deprecated: `limits.oauth_token_per_minute`, which this replaces when set.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub token_rate_limit_per_minute: Option<u32>,
+    /// Token-endpoint requests allowed per client address per minute (burst size).
+    pub token_rate_limit_per_minute: u32,
     /// Allowed clock skew when checking token times.
     pub clock_skew_secs: i64,
 }
@@ -320,9 +309,6 @@ pub struct ResolverConfig {
     /// Test/development only: fetch these domains over plain http from a fixed `ip:port`
     /// instead of resolving them (`"issuer.test" = "127.0.0.1:9000"`). Refused in production.
     pub host_overrides: BTreeMap<String, String>,
-    /// Besides this service's own origins, `host:port` pairs `allow_loopback` opens (another
-    /// local deployment, in development and tests). No other loopback port is ever fetched.
-    pub loopback_origins: Vec<String>,
 }
 
 impl Default for ResolverConfig {
@@ -338,7 +324,6 @@ impl Default for ResolverConfig {
             allow_private: false,
             allow_http_hosts: Vec::new(),
             host_overrides: BTreeMap::new(),
-            loopback_origins: Vec::new(),
         }
     }
 }
@@ -377,13 +362,13 @@ impl Default for Config {
             auth: AuthConfig::default(),
             log: LogConfig::default(),
             bootstrap: BootstrapConfig::default(),
-            limits: crate::limits::LimitsConfig::default(),
             resolver: ResolverConfig::default(),
             callbacks: crate::outbox::CallbackConfig::default(),
             tls: crate::trust::OutboundTlsConfig::default(),
             verifier: VerifierConfig::default(),
             issuance: IssuanceConfig::default(),
             face_check: verity_face_match::FaceMatchConfig::default(),
+            metrics: crate::metrics::MetricsConfig::default(),
         }
     }
 }
@@ -402,10 +387,6 @@ impl Default for ServerConfig {
         }
     }
 }
-            trusted_proxies: Vec::new(),
-            client_request_timeout_ms: 5_000,
-            client_disconnect_timeout_ms: 1_000,
-            request_timeout_secs: 60,
 
 impl Default for KeysConfig {
     fn default() -> Self {
@@ -424,7 +405,7 @@ impl Default for AuthConfig {
             admin_token_file: None,
             access_token_ttl_secs: 3600,
             audiences: vec![HOSTED_SERVICE_RESOURCE.to_owned(), "verity".to_owned()],
-            token_rate_limit_per_minute: None,
+            token_rate_limit_per_minute: 120,
             clock_skew_secs: 60,
         }
     }
@@ -550,7 +531,12 @@ impl Config {
                 reason: "must be between 60 and 86400".into(),
             });
         }
-        self.validate_limits()?;
+        if self.auth.token_rate_limit_per_minute == 0 {
+            return Err(ConfigError::Invalid {
+                key: "auth.token_rate_limit_per_minute",
+                reason: "must be at least 1".into(),
+            });
+        }
         if !(1..=verity_store::MAX_STATUS_INDEX_BATCH).contains(&self.issuance.status_index_batch) {
             return Err(ConfigError::Invalid {
                 key: "issuance.status_index_batch",
@@ -581,47 +567,6 @@ impl Config {
     fn validate_resolver(&self) -> Result<(), ConfigError> {
         let r = &self.resolver;
         for (key, value) in [
-    fn validate_limits(&self) -> Result<(), ConfigError> {
-        if self.auth.token_rate_limit_per_minute == Some(0) {
-            return Err(ConfigError::Invalid {
-                key: "auth.token_rate_limit_per_minute",
-                reason: "must be at least 1 (or use limits.oauth_token_per_minute)".into(),
-            });
-        }
-        self.limits.validate()?;
-        crate::limits::TrustedProxies::parse(&self.server.trusted_proxies)?;
-        let s = &self.server;
-        for (key, value, range) in [
-            (
-                "server.client_request_timeout_ms",
-                s.client_request_timeout_ms,
-                100..=120_000,
-            ),
-            (
-                "server.client_disconnect_timeout_ms",
-                s.client_disconnect_timeout_ms,
-                100..=60_000,
-            ),
-            (
-                "server.request_timeout_secs",
-                s.request_timeout_secs,
-                1..=3_600,
-            ),
-        ] {
-            if !range.contains(&value) {
-                return Err(ConfigError::Invalid {
-                    key,
-                    reason: format!(
-                        "must be between {} and {} (never unlimited), not {value}",
-                        range.start(),
-                        range.end()
-                    ),
-                });
-            }
-        }
-        Ok(())
-    }
-
             ("resolver.connect_timeout_ms", r.connect_timeout_ms),
             ("resolver.read_timeout_ms", r.read_timeout_ms),
         ] {
@@ -811,43 +756,6 @@ mod tests {
     #[test]
     fn resolver_defaults_are_safe() {
         let c = Config::from_toml("").unwrap();
-    #[test]
-    fn limits_and_trusted_proxies_are_checked() {
-        let c = Config::from_toml("").unwrap();
-        assert!(c.server.trusted_proxies.is_empty());
-        assert_eq!(c.limits.json_max_depth, 32);
-        assert_eq!(c.server.request_timeout_secs, 60);
-        let c = Config::from_toml(
-            "[server]\ntrusted_proxies = [\"10.0.0.0/8\", \"::1\"]\n[limits]\nface_check_per_minute = 0\n",
-        )
-        .unwrap();
-        assert_eq!(c.server.trusted_proxies.len(), 2);
-        assert_eq!(c.limits.face_check_per_minute, 0);
-        for (text, key) in [
-            (
-                "[server]\ntrusted_proxies = [\"10.0.0.0/40\"]\n",
-                "server.trusted_proxies",
-            ),
-            (
-                "[server]\nclient_request_timeout_ms = 0\n",
-                "server.client_request_timeout_ms",
-            ),
-            (
-                "[server]\nrequest_timeout_secs = 0\n",
-                "server.request_timeout_secs",
-            ),
-            ("[limits]\njson_max_depth = 0\n", "limits.json_max_depth"),
-            ("[limits]\nholder_requests = 1\n", "holder_requests"),
-            (
-                "[auth]\ntoken_rate_limit_per_minute = 0\n",
-                "auth.token_rate_limit_per_minute",
-            ),
-        ] {
-            let err = Config::from_toml(text).unwrap_err();
-            assert!(err.to_string().contains(key), "{text}: {err}");
-        }
-    }
-
         assert!(!c.resolver.allow_loopback);
         assert!(!c.resolver.allow_private);
         assert!(c.resolver.allow_http_hosts.is_empty());

@@ -5,6 +5,7 @@
 //! [`error::ApiError`] in the hosted service's error shape. [`startup::Application`] wires it up.
 
 pub mod api_types;
+pub mod audit;
 pub mod authorities;
 pub mod bootstrap;
 pub mod config;
@@ -13,7 +14,7 @@ pub mod error;
 pub mod extract;
 pub mod flows;
 pub mod linkage;
-pub mod limits;
+pub mod metrics;
 pub mod outbox;
 pub mod own;
 pub mod qr;
