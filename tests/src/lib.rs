@@ -102,6 +102,8 @@ pub fn test_config(db_url: &str, data_dir: &std::path::Path) -> Config {
     config.server.workers = 2;
     config.server.shutdown_timeout_secs = 1;
     config.database.url = db_url.to_owned();
+    // Every test client is 127.0.0.1: tests of the limits set them (tests/tests/limits.rs).
+    config.limits = verity_server::limits::LimitsConfig::unlimited();
     config.keys.kek = Some(Secret::new(new_kek()));
     config.auth.admin_token = Some(Secret::new(format!(
         "vrt_admin_test_{}",

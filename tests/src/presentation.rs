@@ -482,12 +482,15 @@ pub async fn unlinked_issuer(backend: Backend) -> Option<UnlinkedIssuer> {
         Duration::ZERO,
     ));
     let site_addr = site.addr.to_string();
+    let issuer_origin = format!("localhost:{}", issuer.app.port);
     let app = crate::spawn_app_with_resolver(
         backend,
         move |c| {
             allow_local_resolution(c);
             allow_local_callbacks(c);
             c.resolver.host_overrides = BTreeMap::from([(UNLINKED_DOMAIN.to_owned(), site_addr)]);
+            // The issuer's status lists are on its local origin.
+            c.resolver.loopback_origins = vec![issuer_origin];
         },
         resolver,
     )
@@ -543,8 +546,13 @@ pub struct GoneIssuer {
 /// Starts [`GoneIssuer`] (the issuer is already stopped); `None` when the backend is
 /// unavailable.
 pub async fn gone_issuer(backend: Backend) -> Option<GoneIssuer> {
-    let verifier = issuance_env(backend).await?;
     let issuer = issuance_env(backend).await?;
+    // The verifier may fetch the issuer's local origin (another deployment on this machine).
+    let issuer_origin = format!("localhost:{}", issuer.app.port);
+    let verifier = issuance_env_with(backend, Algorithm::EdDSA, |c| {
+        c.resolver.loopback_origins = vec![issuer_origin];
+    })
+    .await?;
     let contract = issuer
         .create_contract(example_contract("id-token-hint", &issuer.authority))
         .await;

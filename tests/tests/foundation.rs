@@ -655,8 +655,7 @@ async fn health_endpoints(backend: Backend) {
 }
 
 async fn token_endpoint_is_rate_limited(backend: Backend) {
-    let Some(app) = spawn_app_with(backend, |c| c.auth.token_rate_limit_per_minute = 3).await
-    else {
+    let Some(app) = spawn_app_with(backend, |c| c.limits.oauth_token_per_minute = 3).await else {
         return;
     };
     for _ in 0..3 {

@@ -516,12 +516,20 @@ async fn resolve_endpoint_resolves_key_jwk_and_web_dids(backend: Backend) {
 }
 
 async fn resolve_endpoint_errors_are_specific(backend: Backend) {
+    // A loopback port nobody listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
     let Some(app) = spawn_app_with(backend, |c| {
         allow_local_resolution(c);
         // A name that "resolves" to a private address.
         c.resolver
             .host_overrides
             .insert("private.test".into(), "10.0.0.1:443".into());
+        // A name the operator pointed at that closed port.
+        c.resolver
+            .host_overrides
+            .insert("gone.test".into(), format!("127.0.0.1:{port}"));
     })
     .await
     else {
@@ -554,16 +562,23 @@ async fn resolve_endpoint_errors_are_specific(backend: Backend) {
         "{body}"
     );
 
-    // Nobody listening: a transient failure, worth a retry.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = closed.local_addr().unwrap().port();
-    drop(closed);
+    // Another local port than our own origin is refused before connecting (allow_loopback
+    // opens only our own origin), whether anything listens there or not.
+    let (status, body) = resolve(&app, &format!("did:web:localhost%3A{port}")).await;
+    assert_eq!(status, 502, "{body}");
+    let inner = assert_error_shape(&body, "badGateway", "didResolutionFailed");
+    assert!(
+        inner["message"].as_str().unwrap().contains("FETCH-015"),
+        "{body}"
+    );
+
+    // Nobody listening at a configured address: a transient failure, worth a retry.
     let resp = app
         .http
         .get(format!(
             "{}/admin/v1/dids/{}",
             app.url,
-            enc(&format!("did:web:localhost%3A{port}"))
+            enc("did:web:gone.test")
         ))
         .bearer_auth(&app.admin_token)
         .send()

@@ -22,6 +22,8 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub keys: KeysConfig,
     pub auth: AuthConfig,
+    /// Abuse limits: requests per client and JSON nesting (docs/OPERATIONS.md).
+    pub limits: crate::limits::LimitsConfig,
     pub log: LogConfig,
     pub bootstrap: BootstrapConfig,
     pub resolver: ResolverConfig,
@@ -35,8 +37,6 @@ pub struct Config {
     pub issuance: IssuanceConfig,
     /// The face matcher of presentation face checks.
     pub face_check: verity_face_match::FaceMatchConfig,
-    /// Who may read `GET /metrics` (docs/OPERATIONS.md, "Observability").
-    pub metrics: crate::metrics::MetricsConfig,
 }
 
 /// Issuance tuning.
@@ -110,6 +110,16 @@ pub struct ServerConfig {
     pub workers: usize,
     /// Built-in HTTPS for setups without a reverse proxy.
     pub tls: Option<TlsConfig>,
+    /// Addresses or CIDR blocks of the reverse proxies / load balancers in front of this
+    /// service: only from them is `X-Forwarded-For` read to find the client's address.
+    pub trusted_proxies: Vec<String>,
+    /// Time a client has to send a request's head (line and headers), milliseconds (408).
+    pub client_request_timeout_ms: u64,
+    /// Time a closing connection has to shut down, milliseconds.
+    pub client_disconnect_timeout_ms: u64,
+    /// Time one request may take from its head to its answer, body upload included, seconds
+    /// (then 503).
+    pub request_timeout_secs: u64,
 }
 
 /// PEM certificate chain and private key paths for built-in HTTPS.
@@ -245,8 +255,9 @@ pub struct AuthConfig {
     pub access_token_ttl_secs: i64,
     /// Resources accepted in `<resource>/.default` scopes and as access-token audiences.
     pub audiences: Vec<String>,
-    /// Token-endpoint requests allowed per client address per minute (burst size).
-    pub token_rate_limit_per_minute: u32,
+    /// Deprecated: `limits.oauth_token_per_minute`, which this replaces when set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_rate_limit_per_minute: Option<u32>,
     /// Allowed clock skew when checking token times.
     pub clock_skew_secs: i64,
 }
@@ -309,6 +320,9 @@ pub struct ResolverConfig {
     /// Test/development only: fetch these domains over plain http from a fixed `ip:port`
     /// instead of resolving them (`"issuer.test" = "127.0.0.1:9000"`). Refused in production.
     pub host_overrides: BTreeMap<String, String>,
+    /// Besides this service's own origins, `host:port` pairs `allow_loopback` opens (another
+    /// local deployment, in development and tests). No other loopback port is ever fetched.
+    pub loopback_origins: Vec<String>,
 }
 
 impl Default for ResolverConfig {
@@ -324,6 +338,7 @@ impl Default for ResolverConfig {
             allow_private: false,
             allow_http_hosts: Vec::new(),
             host_overrides: BTreeMap::new(),
+            loopback_origins: Vec::new(),
         }
     }
 }
@@ -360,6 +375,7 @@ impl Default for Config {
             database: DatabaseConfig::default(),
             keys: KeysConfig::default(),
             auth: AuthConfig::default(),
+            limits: crate::limits::LimitsConfig::default(),
             log: LogConfig::default(),
             bootstrap: BootstrapConfig::default(),
             resolver: ResolverConfig::default(),
@@ -368,7 +384,6 @@ impl Default for Config {
             verifier: VerifierConfig::default(),
             issuance: IssuanceConfig::default(),
             face_check: verity_face_match::FaceMatchConfig::default(),
-            metrics: crate::metrics::MetricsConfig::default(),
         }
     }
 }
@@ -384,6 +399,10 @@ impl Default for ServerConfig {
             shutdown_timeout_secs: 30,
             workers: 0,
             tls: None,
+            trusted_proxies: Vec::new(),
+            client_request_timeout_ms: 5_000,
+            client_disconnect_timeout_ms: 1_000,
+            request_timeout_secs: 60,
         }
     }
 }
@@ -405,7 +424,7 @@ impl Default for AuthConfig {
             admin_token_file: None,
             access_token_ttl_secs: 3600,
             audiences: vec![HOSTED_SERVICE_RESOURCE.to_owned(), "verity".to_owned()],
-            token_rate_limit_per_minute: 120,
+            token_rate_limit_per_minute: None,
             clock_skew_secs: 60,
         }
     }
@@ -531,12 +550,7 @@ impl Config {
                 reason: "must be between 60 and 86400".into(),
             });
         }
-        if self.auth.token_rate_limit_per_minute == 0 {
-            return Err(ConfigError::Invalid {
-                key: "auth.token_rate_limit_per_minute",
-                reason: "must be at least 1".into(),
-            });
-        }
+        self.validate_limits()?;
         if !(1..=verity_store::MAX_STATUS_INDEX_BATCH).contains(&self.issuance.status_index_batch) {
             return Err(ConfigError::Invalid {
                 key: "issuance.status_index_batch",
@@ -562,6 +576,52 @@ impl Config {
             });
         }
         self.validate_resolver()
+    }
+
+    fn validate_limits(&self) -> Result<(), ConfigError> {
+        if self.auth.token_rate_limit_per_minute == Some(0) {
+            return Err(ConfigError::Invalid {
+                key: "auth.token_rate_limit_per_minute",
+                reason: "must be at least 1 (or use limits.oauth_token_per_minute)".into(),
+            });
+        }
+        if self.auth.token_rate_limit_per_minute.is_some() {
+            tracing::warn!(
+                "auth.token_rate_limit_per_minute is deprecated: use limits.oauth_token_per_minute"
+            );
+        }
+        self.limits.validate()?;
+        crate::limits::TrustedProxies::parse(&self.server.trusted_proxies)?;
+        let s = &self.server;
+        for (key, value, range) in [
+            (
+                "server.client_request_timeout_ms",
+                s.client_request_timeout_ms,
+                100..=120_000,
+            ),
+            (
+                "server.client_disconnect_timeout_ms",
+                s.client_disconnect_timeout_ms,
+                100..=60_000,
+            ),
+            (
+                "server.request_timeout_secs",
+                s.request_timeout_secs,
+                1..=3_600,
+            ),
+        ] {
+            if !range.contains(&value) {
+                return Err(ConfigError::Invalid {
+                    key,
+                    reason: format!(
+                        "must be between {} and {} (never unlimited), not {value}",
+                        range.start(),
+                        range.end()
+                    ),
+                });
+            }
+        }
+        Ok(())
     }
 
     fn validate_resolver(&self) -> Result<(), ConfigError> {
@@ -750,6 +810,43 @@ mod tests {
                 err.to_string().contains("issuance.status_index_batch"),
                 "{err}"
             );
+        }
+    }
+
+    #[test]
+    fn limits_and_trusted_proxies_are_checked() {
+        let c = Config::from_toml("").unwrap();
+        assert!(c.server.trusted_proxies.is_empty());
+        assert_eq!(c.limits.json_max_depth, 32);
+        assert_eq!(c.server.request_timeout_secs, 60);
+        let c = Config::from_toml(
+            "[server]\ntrusted_proxies = [\"10.0.0.0/8\", \"::1\"]\n[limits]\nface_check_per_minute = 0\n",
+        )
+        .unwrap();
+        assert_eq!(c.server.trusted_proxies.len(), 2);
+        assert_eq!(c.limits.face_check_per_minute, 0);
+        for (text, key) in [
+            (
+                "[server]\ntrusted_proxies = [\"10.0.0.0/40\"]\n",
+                "server.trusted_proxies",
+            ),
+            (
+                "[server]\nclient_request_timeout_ms = 0\n",
+                "server.client_request_timeout_ms",
+            ),
+            (
+                "[server]\nrequest_timeout_secs = 0\n",
+                "server.request_timeout_secs",
+            ),
+            ("[limits]\njson_max_depth = 0\n", "limits.json_max_depth"),
+            ("[limits]\nholder_requests = 1\n", "holder_requests"),
+            (
+                "[auth]\ntoken_rate_limit_per_minute = 0\n",
+                "auth.token_rate_limit_per_minute",
+            ),
+        ] {
+            let err = Config::from_toml(text).unwrap_err();
+            assert!(err.to_string().contains(key), "{text}: {err}");
         }
     }
 

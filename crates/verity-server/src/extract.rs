@@ -26,9 +26,11 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let limit = req
+        let (limit, max_depth) = req
             .app_data::<web::Data<AppState>>()
-            .map_or(1024 * 1024, |s| s.config.server.body_limit_bytes);
+            .map_or((1024 * 1024, crate::limits::DEFAULT_JSON_MAX_DEPTH), |s| {
+                (s.config.server.body_limit_bytes, s.limits.json_max_depth())
+            });
         let content_type_ok = req
             .headers()
             .get(header::CONTENT_TYPE)
@@ -64,7 +66,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
                 }
                 body.extend_from_slice(&chunk);
             }
-            parse_json(&body.freeze()).map(ApiJson)
+            parse_json_with_depth(&body.freeze(), max_depth).map(ApiJson)
         })
     }
 }
@@ -77,13 +79,24 @@ fn too_large(limit: usize) -> ApiError {
     )
 }
 
-/// Parses JSON, turning serde's error into one that names the field path.
+/// Parses JSON, turning serde's error into one that names the field path; bodies nested
+/// deeper than [`crate::limits::DEFAULT_JSON_MAX_DEPTH`] are refused before parsing.
 pub fn parse_json<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
+    parse_json_with_depth(body, crate::limits::DEFAULT_JSON_MAX_DEPTH)
+}
+
+/// [`parse_json`] with the nesting limit `max_depth` (`limits.json_max_depth`): a deeper body
+/// is refused 400 naming the limit, before deserialisation.
+pub fn parse_json_with_depth<T: DeserializeOwned>(
+    body: &Bytes,
+    max_depth: usize,
+) -> Result<T, ApiError> {
     if body.is_empty() {
         return Err(ApiError::bad_body(
             "the request body is empty: a JSON object is required",
         ));
     }
+    crate::limits::check_json_depth(body, max_depth).map_err(crate::limits::too_deep)?;
     let de = &mut serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
@@ -186,10 +199,11 @@ impl FromRequest for ApiCaller {
                     .api_key_by_hash(&state.pepper.hash(&token))
                     .await?
                     .ok_or_else(|| ApiError::unauthorized("the API key is not valid"))?;
-                return Ok(ApiCaller {
+                let caller = ApiCaller {
                     tenant_id: key.tenant_id,
                     principal: key.id.to_string(),
-                });
+                };
+                return caller.within_limit(&state);
             }
             let claims = verify_access_token(&state, &token)
                 .await
@@ -203,11 +217,23 @@ impl FromRequest for ApiCaller {
                     "the access token's tenant does not match its client",
                 ));
             }
-            Ok(ApiCaller {
+            ApiCaller {
                 tenant_id: client.tenant_id,
                 principal: client.client_id,
-            })
+            }
+            .within_limit(&state)
         })
+    }
+}
+
+impl ApiCaller {
+    /// This caller, unless its API client has spent `limits.api_client_per_minute` (429).
+    fn within_limit(self, state: &AppState) -> Result<Self, ApiError> {
+        state
+            .limits
+            .check_api_client(&self.principal)
+            .map_err(|l| l.api_error("Request Service API calls by this API client"))?;
+        Ok(self)
     }
 }
 

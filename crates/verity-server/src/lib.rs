@@ -5,7 +5,6 @@
 //! [`error::ApiError`] in the hosted service's error shape. [`startup::Application`] wires it up.
 
 pub mod api_types;
-pub mod audit;
 pub mod authorities;
 pub mod bootstrap;
 pub mod config;
@@ -13,8 +12,8 @@ pub mod credentials;
 pub mod error;
 pub mod extract;
 pub mod flows;
+pub mod limits;
 pub mod linkage;
-pub mod metrics;
 pub mod outbox;
 pub mod own;
 pub mod qr;

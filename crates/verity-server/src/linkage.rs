@@ -85,6 +85,9 @@ impl Resolution {
             policy
                 .loopback_origins
                 .extend(policy.host_overrides.keys().cloned());
+            policy
+                .loopback_origins
+                .extend(config.loopback_origins.iter().cloned());
         }
         outbound.apply_trust(&mut policy);
         if !policy.host_overrides.is_empty() {
@@ -184,8 +187,6 @@ struct CachedLinkage {
 #[derive(Debug, Default)]
 pub struct LinkageCache {
     entries: Mutex<HashMap<(Uuid, String), CachedLinkage>>,
-    /// Hits and misses of `get` (`/metrics`).
-    counter: crate::metrics::CacheCounter,
 }
 
 impl LinkageCache {
@@ -194,18 +195,10 @@ impl LinkageCache {
     }
 
     fn get(&self, authority: Uuid, origin: &str, kid: &str, now: i64) -> Option<String> {
-        let hit = self
-            .lock()
+        self.lock()
             .get(&(authority, origin.to_owned()))
             .filter(|c| c.kid == kid && c.nbf <= now && now < c.exp - LINKAGE_REFRESH_SECS)
-            .map(|c| c.jwt.clone());
-        self.counter.record(hit.is_some());
-        hit
-    }
-
-    /// Hits and misses so far.
-    pub fn counter(&self) -> &crate::metrics::CacheCounter {
-        &self.counter
+            .map(|c| c.jwt.clone())
     }
 
     fn put(&self, authority: Uuid, origin: &str, entry: CachedLinkage) {

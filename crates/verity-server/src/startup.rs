@@ -24,7 +24,6 @@ use crate::error::{ApiError, InnerCode, REQUEST_ID};
 use crate::linkage::{LinkageCache, Resolution};
 use crate::outbox::Outbox;
 use crate::own::{OwnAuthorities, OwnLinkage, OwnResolver, OwnStatusLists};
-use crate::ratelimit::RateLimiter;
 use crate::routes;
 use crate::state::AppState;
 use crate::tokens::TokenAuthority;
@@ -224,7 +223,11 @@ impl Application {
             outbox,
             oidc,
             verifier,
-            token_limiter: RateLimiter::per_minute(config.auth.token_rate_limit_per_minute),
+            limits: crate::limits::Limits::new(
+                &config.limits,
+                &config.server.trusted_proxies,
+                config.auth.token_rate_limit_per_minute,
+            )?,
             admin_token_hash: prepared.pepper.hash(prepared.admin_token.expose()),
             pepper: prepared.pepper,
             kek: prepared.kek,
@@ -241,7 +244,6 @@ impl Application {
                 config.issuance.status_index_batch,
             ),
             config: config.clone(),
-            metrics: Arc::default(),
         });
 
         let server_state = state.clone();
@@ -250,21 +252,25 @@ impl Application {
             App::new()
                 .app_data(server_state.clone())
                 .app_data(web::PayloadConfig::new(limit))
-                .wrap(from_fn(crate::audit::audit_admin))
-                .wrap(from_fn(crate::metrics::track_http))
                 .wrap(ErrorHandlers::new().default_handler(error_shape))
                 .wrap(from_fn(request_id_scope))
                 .wrap(TracingLogger::default())
-                .configure(crate::metrics::configure)
-                .configure(crate::audit::configure)
                 .configure(routes::configure)
+                .wrap(from_fn(crate::limits::request_deadline))
                 .default_service(web::to(no_route))
         })
         .shutdown_timeout(config.server.shutdown_timeout_secs)
         // Longer than the idle timeout of typical client pools (ours use 4-5 s): the client,
         // not the server, should retire idle connections, or a request sent on a connection
         // the server is closing fails without being retried.
-        .keep_alive(std::time::Duration::from_secs(30));
+        .keep_alive(std::time::Duration::from_secs(30))
+        // Slow clients cannot hold a connection open forever (docs/OPERATIONS.md, limits).
+        .client_request_timeout(std::time::Duration::from_millis(
+            config.server.client_request_timeout_ms,
+        ))
+        .client_disconnect_timeout(std::time::Duration::from_millis(
+            config.server.client_disconnect_timeout_ms,
+        ));
         let http = if config.server.workers > 0 {
             http.workers(config.server.workers)
         } else {

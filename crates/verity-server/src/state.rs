@@ -10,7 +10,6 @@ use crate::config::Config;
 use crate::credentials::Pepper;
 use crate::linkage::{LinkageCache, Resolution};
 use crate::outbox::Outbox;
-use crate::ratelimit::RateLimiter;
 use crate::tokens::TokenAuthority;
 use verity_contracts::OidcValidator;
 
@@ -29,7 +28,8 @@ pub struct AppState {
     /// HMAC of the admin token (the token itself is not kept).
     pub admin_token_hash: String,
     pub tokens: TokenAuthority,
-    pub token_limiter: RateLimiter,
+    /// Abuse limits: client addresses behind trusted proxies, per-endpoint buckets.
+    pub limits: crate::limits::Limits,
     /// The hardened fetcher, DID resolvers and linkage verifiers.
     pub resolution: Resolution,
     /// Signed Domain Linkage Credentials of our authorities.
@@ -46,8 +46,6 @@ pub struct AppState {
     pub face_matcher: Option<Arc<dyn verity_face_match::FaceMatcher>>,
     /// Status-list indices taken from the store in batches, handed out one per issuance.
     pub status_leases: crate::status_leases::StatusIndexLeases,
-    /// Prometheus counters and histograms (`GET /metrics`).
-    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl AppState {

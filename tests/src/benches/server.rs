@@ -36,7 +36,8 @@ pub struct ServerProcess {
 /// The configuration file the benchmark writes: development mode with an explicit KEK and admin
 /// token (as `verity init` plus the secrets a deployment sets), a public URL on the chosen
 /// loopback port, and `[resolver]` allowing exactly that plain-http origin, so the server can
-/// verify its own credentials and status lists the way `verity init` sets it up.
+/// verify its own credentials and status lists the way `verity init` sets it up. The rate
+/// limits are off: every request of the load comes from one loopback address.
 pub fn config_toml(
     port: u16,
     data_dir: &Path,
@@ -51,7 +52,11 @@ pub fn config_toml(
          [database]\nurl = {database_url}\n\n\
          [keys]\nkek = \"{kek}\"\ndefault_algorithm = \"ES256\"\n\n\
          [auth]\nadmin_token = \"{admin_token}\"\n\n\
-         [resolver]\nallow_loopback = true\nallow_http_hosts = [\"localhost:{port}\"]\n",
+         [resolver]\nallow_loopback = true\nallow_http_hosts = [\"localhost:{port}\"]\n\n\
+         [limits]\noauth_token_per_minute = 0\noauth_client_failures_per_minute = 0\n\
+         openid4vci_token_per_minute = 0\nholder_request_per_minute = 0\n\
+         presentation_response_per_minute = 0\nface_check_per_minute = 0\n\
+         api_client_per_minute = 0\n",
         data_dir = toml_string(&data_dir.display().to_string()),
         database_url = toml_string(database_url),
     )

@@ -160,7 +160,7 @@ pub fn selfie_due(state: &AppState, req: &FlowRequest, token: &str) -> HttpRespo
 
 /// `{"image": "<base64>"}` (standard or URL-safe alphabet, a `data:` URL prefix allowed), or
 /// the raw image bytes.
-fn selfie_bytes(req: &HttpRequest, body: &Bytes) -> Result<Vec<u8>, ApiError> {
+fn selfie_bytes(req: &HttpRequest, body: &Bytes, max_depth: usize) -> Result<Vec<u8>, ApiError> {
     let content_type = req
         .headers()
         .get(actix_web::http::header::CONTENT_TYPE)
@@ -175,6 +175,7 @@ fn selfie_bytes(req: &HttpRequest, body: &Bytes) -> Result<Vec<u8>, ApiError> {
             "send the selfie as application/json {\"image\": \"<base64>\"}, image/jpeg or image/png",
         ));
     }
+    crate::limits::check_json_depth(body, max_depth).map_err(crate::limits::too_deep)?;
     let v: Value = serde_json::from_slice(body)
         .map_err(|e| ApiError::bad_body(format!("the body is not JSON: {e}")))?;
     let image = v["image"]
@@ -229,6 +230,11 @@ async fn upload(
     id: web::Path<String>,
     body: Bytes,
 ) -> Result<HttpResponse, ApiError> {
+    let limit = crate::limits::Endpoint::FaceCheck;
+    state
+        .limits
+        .check(limit, &http)
+        .map_err(|l| l.api_error(limit.what()))?;
     let id = Uuid::parse_str(&id)
         .map_err(|_| ApiError::not_found(format!("presentation request `{id}` not found")))?;
     let Some(matcher) = state.face_matcher.clone() else {
@@ -269,7 +275,7 @@ async fn upload(
     }
     let pending: PendingFaceCheck = serde_json::from_value(held["faceCheck"].clone())
         .map_err(|e| ApiError::internal(format!("stored face check unreadable: {e}")))?;
-    let selfie = selfie_bytes(&http, &body)?;
+    let selfie = selfie_bytes(&http, &body, state.limits.json_max_depth())?;
     let verdict = held["heldVerdict"].clone();
     let photo = verdict["verifiedCredentialsData"]
         .as_array()

@@ -491,10 +491,15 @@ async fn complete_step(
 }
 
 async fn issue(
+    http: actix_web::HttpRequest,
     state: web::Data<AppState>,
     id: web::Path<String>,
     body: Bytes,
 ) -> Result<HttpResponse, ApiError> {
+    state
+        .limits
+        .check(crate::limits::Endpoint::HolderRequest, &http)
+        .map_err(|l| l.api_error(crate::limits::Endpoint::HolderRequest.what()))?;
     let contract_id = parse_id("contract", &id)?;
     let token = std::str::from_utf8(&body)
         .map_err(|_| ApiError::bad_body("the holder request must be a compact JWS in text/plain"))?

@@ -1,9 +1,6 @@
 //! OAuth 2.0 client-credentials token endpoint and the OpenID discovery document MSAL needs
 //! when an app points its authority at Verity.
 
-use std::net::{IpAddr, Ipv4Addr};
-use std::time::Instant;
-
 use actix_web::http::StatusCode;
 use actix_web::http::header;
 use actix_web::web::{self, Bytes};
@@ -14,6 +11,7 @@ use serde_json::json;
 
 use crate::config::HOSTED_SERVICE_RESOURCE;
 use crate::error::{ApiError, InnerCode, correlation_id};
+use crate::limits::{Endpoint, Limited};
 use crate::state::AppState;
 use crate::tokens::audience_from_scope;
 
@@ -74,6 +72,7 @@ struct OAuthFailure {
     status: StatusCode,
     error: &'static str,
     description: String,
+    retry_after: Option<u64>,
 }
 
 impl OAuthFailure {
@@ -82,12 +81,28 @@ impl OAuthFailure {
             status,
             error,
             description: description.into(),
+            retry_after: None,
         }
+    }
+
+    /// 429 with `Retry-After`: `invalid_request` for OAuth libraries (RFC 6749 has no
+    /// rate-limit code; the status says it, RFC 6585), `rateLimited` in the API shape.
+    fn limited(l: Limited, what: &str) -> Self {
+        let mut f = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "invalid_request",
+            format!("too many {what}; retry in {} s", l.retry_after_secs),
+        );
+        f.retry_after = Some(l.retry_after_secs);
+        f
     }
 
     fn respond(self, rfc6749: bool) -> HttpResponse {
         let mut resp = HttpResponse::build(self.status);
         resp.insert_header((header::CACHE_CONTROL, "no-store"));
+        if let Some(secs) = self.retry_after {
+            resp.insert_header((header::RETRY_AFTER, secs.to_string()));
+        }
         if rfc6749 {
             return resp.json(json!({
                 "error": self.error,
@@ -97,6 +112,7 @@ impl OAuthFailure {
         }
         let inner = match self.status {
             StatusCode::UNAUTHORIZED => InnerCode::TokenError,
+            StatusCode::TOO_MANY_REQUESTS => InnerCode::RateLimited,
             _ => InnerCode::BadOrMissingField,
         };
         let api =
@@ -117,25 +133,12 @@ fn is_oauth_library(req: &HttpRequest, form: &[(String, String)]) -> bool {
         })
 }
 
-fn client_ip(req: &HttpRequest) -> IpAddr {
-    req.peer_addr()
-        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.ip())
-}
-
 async fn token(req: HttpRequest, state: web::Data<AppState>, body: Bytes) -> HttpResponse {
-    if let Err(retry) = state.token_limiter.check(client_ip(&req), Instant::now()) {
-        let secs = retry.as_secs().max(1);
-        return actix_web::ResponseError::error_response(
-            &ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                InnerCode::RateLimited,
-                format!("too many token requests from this address; retry in {secs} s"),
-            )
-            .with_retry_after(secs),
-        );
-    }
     let form: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
     let rfc = is_oauth_library(&req, &form);
+    if let Err(l) = state.limits.check(Endpoint::OAuthToken, &req) {
+        return OAuthFailure::limited(l, "token requests from this client address").respond(rfc);
+    }
     match issue(&req, &state, &form).await {
         Ok(body) => HttpResponse::Ok()
             .insert_header((header::CACHE_CONTROL, "no-store"))
@@ -204,6 +207,12 @@ async fn issue(
     let audience = audience_from_scope(field("scope").unwrap_or(""), state.tokens.audiences())
         .map_err(|m| OAuthFailure::new(StatusCode::BAD_REQUEST, "invalid_scope", m))?
         .unwrap_or_else(|| HOSTED_SERVICE_RESOURCE.to_owned());
+    if let Err(l) = state.limits.oauth_client_may_try(&client_id) {
+        return Err(OAuthFailure::limited(
+            l,
+            "failed authentications of this client",
+        ));
+    }
     let client = state.store.api_client(&client_id).await.map_err(|e| {
         tracing::error!(error = %e, "token endpoint: database");
         OAuthFailure::new(
@@ -215,6 +224,7 @@ async fn issue(
     // Same answer for an unknown client and a wrong secret: no client enumeration.
     let Some(client) = client.filter(|c| state.pepper.verify(&secret, &c.secret_hash)) else {
         tracing::info!(client_id = %client_id, "token endpoint: rejected client credentials");
+        state.limits.oauth_client_failed(&client_id);
         return Err(OAuthFailure::new(
             StatusCode::UNAUTHORIZED,
             "invalid_client",

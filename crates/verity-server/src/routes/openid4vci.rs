@@ -446,10 +446,18 @@ fn refuse_code(req: &FlowRequest, now: DateTime<chrono::Utc>) -> Result<(), Repl
 }
 
 async fn token(
+    http: HttpRequest,
     state: web::Data<AppState>,
     path: web::Path<String>,
     body: Bytes,
 ) -> Result<HttpResponse, Reply> {
+    // Before anything is looked up: a guesser spends its budget even on unknown codes.
+    if let Err(l) = state
+        .limits
+        .check(crate::limits::Endpoint::OpenId4VciToken, &http)
+    {
+        return Ok(l.oauth_response("token requests"));
+    }
     let authority = authority_at(&state, &path).await?;
     let form: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
     let request = vci::parse_token_request(&form)?;
@@ -587,6 +595,13 @@ async fn credential(
     if !is_offer(&req) || req.authority_id != authority.id {
         return Err(not_ours());
     }
+    let max_depth = state.limits.json_max_depth();
+    crate::limits::check_json_depth(&body, max_depth).map_err(|max| {
+        Reply::Spec(Oid4vciError::InvalidCredentialRequest {
+            parameter: "(body)",
+            reason: format!("nests arrays and objects deeper than the limit of {max} levels"),
+        })
+    })?;
     let body: Value = serde_json::from_slice(&body).map_err(|e| {
         Reply::Spec(Oid4vciError::InvalidCredentialRequest {
             parameter: "(body)",

@@ -400,6 +400,10 @@ async fn response(
     id: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
+    let limit = crate::limits::Endpoint::PresentationResponse;
+    if let Err(l) = state.limits.check(limit, &req_http) {
+        return Ok(l.oauth_response(limit.what()));
+    }
     let ct = req_http
         .headers()
         .get(actix_web::http::header::CONTENT_TYPE)
@@ -421,6 +425,18 @@ async fn response(
         error: field("error"),
         error_description: field("error_description"),
     };
+    // The vp_token is JSON (a DCQL answer): refused before anything parses it when it nests
+    // deeper than the limit.
+    let max_depth = state.limits.json_max_depth();
+    if let Some(t) = &answer.vp_token
+        && let Err(max) = crate::limits::check_json_depth(t.as_bytes(), max_depth)
+    {
+        return Ok(oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            format!("vp_token nests arrays and objects deeper than the limit of {max} levels"),
+        ));
+    }
 
     let stored_req = match Uuid::parse_str(&id) {
         Ok(rid) => state.store.request(rid).await?,

@@ -257,6 +257,11 @@ async fn response(
     id: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
+    let limit = crate::limits::Endpoint::PresentationResponse;
+    state
+        .limits
+        .check(limit, &req_http)
+        .map_err(|l| l.api_error(limit.what()))?;
     let ct = req_http
         .headers()
         .get(actix_web::http::header::CONTENT_TYPE)
