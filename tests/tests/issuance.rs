@@ -230,10 +230,15 @@ async fn id_token_hint_with_pin_issues_a_verifiable_credential(backend: Backend)
 }
 
 async fn id_tokens_attestation_issues_a_verified_employee(backend: Backend) {
-    let Some(env) = issuance_env(backend).await else {
+    let provider = OidcProvider::start().await;
+    let Some(env) = issuance_env_with(backend, Algorithm::EdDSA, |c| {
+        // The provider is another local origin the resolver may fetch.
+        c.resolver.loopback_origins = vec![provider.issuer().replace("http://", "")];
+    })
+    .await
+    else {
         return;
     };
-    let provider = OidcProvider::start().await;
     let mut def = example_contract("verified-employee", &env.authority);
     def["rules"]["attestations"]["idTokens"][0]["configuration"] = json!(provider.configuration());
     let contract = env.create_contract(def).await;
@@ -374,10 +379,15 @@ async fn self_issued_attestation_issues_a_credential(backend: Backend) {
 }
 
 async fn access_tokens_attestation_issues_a_credential(backend: Backend) {
-    let Some(env) = issuance_env(backend).await else {
+    let provider = OidcProvider::start().await;
+    let Some(env) = issuance_env_with(backend, Algorithm::EdDSA, |c| {
+        // The provider is another local origin the resolver may fetch.
+        c.resolver.loopback_origins = vec![provider.issuer().replace("http://", "")];
+    })
+    .await
+    else {
         return;
     };
-    let provider = OidcProvider::start().await;
     let contract = env
         .create_contract(small_contract(
             &env.authority,
@@ -1211,10 +1221,15 @@ async fn wrong_pin_is_refused_and_locks_after_five_tries(backend: Backend) {
 }
 
 async fn bad_id_tokens_are_refused(backend: Backend) {
-    let Some(env) = issuance_env(backend).await else {
+    let provider = OidcProvider::start().await;
+    let Some(env) = issuance_env_with(backend, Algorithm::EdDSA, |c| {
+        // The provider is another local origin the resolver may fetch.
+        c.resolver.loopback_origins = vec![provider.issuer().replace("http://", "")];
+    })
+    .await
+    else {
         return;
     };
-    let provider = OidcProvider::start().await;
     let mut def = example_contract("verified-employee", &env.authority);
     def["rules"]["attestations"]["idTokens"][0]["configuration"] = json!(provider.configuration());
     let contract = env.create_contract(def).await;
