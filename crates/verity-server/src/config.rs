@@ -37,6 +37,8 @@ pub struct Config {
     pub issuance: IssuanceConfig,
     /// The face matcher of presentation face checks.
     pub face_check: verity_face_match::FaceMatchConfig,
+    /// Who may read `GET /metrics` (docs/OPERATIONS.md, "Observability").
+    pub metrics: crate::metrics::MetricsConfig,
 }
 
 /// Issuance tuning.
@@ -384,6 +386,7 @@ impl Default for Config {
             verifier: VerifierConfig::default(),
             issuance: IssuanceConfig::default(),
             face_check: verity_face_match::FaceMatchConfig::default(),
+            metrics: crate::metrics::MetricsConfig::default(),
         }
     }
 }

@@ -295,6 +295,19 @@ pub fn error_extra(error: Value) -> Option<Value> {
 /// Applies a step in one store transaction and wakes the callback worker when it wrote one.
 pub async fn apply(state: &AppState, t: &Transition) -> Result<TransitionOutcome, ApiError> {
     let outcome = state.store.transition(t, state.clock.now()).await?;
+    let result = match &outcome {
+        TransitionOutcome::Applied(_) => "applied",
+        TransitionOutcome::Rejected(why, _) => match why {
+            verity_store::Rejection::WrongStatus(_) => "wrong_status",
+            verity_store::Rejection::Expired => "expired",
+            verity_store::Rejection::Replay { .. } => "replay",
+            verity_store::Rejection::LimitReached => "limit_reached",
+            verity_store::Rejection::Locked => "locked",
+        },
+    };
+    state
+        .metrics
+        .observe_flow(t.kind.as_str(), &t.to.to_string(), result);
     match &outcome {
         TransitionOutcome::Applied(req) => {
             tracing::debug!(request_id = %req.id, status = %t.to, "request status changed");

@@ -5,6 +5,7 @@
 //! [`error::ApiError`] in the hosted service's error shape. [`startup::Application`] wires it up.
 
 pub mod api_types;
+pub mod audit;
 pub mod authorities;
 pub mod bootstrap;
 pub mod config;
@@ -14,6 +15,7 @@ pub mod extract;
 pub mod flows;
 pub mod limits;
 pub mod linkage;
+pub mod metrics;
 pub mod outbox;
 pub mod own;
 pub mod qr;

@@ -187,6 +187,8 @@ struct CachedLinkage {
 #[derive(Debug, Default)]
 pub struct LinkageCache {
     entries: Mutex<HashMap<(Uuid, String), CachedLinkage>>,
+    /// Hits and misses of `get` (`/metrics`).
+    counter: crate::metrics::CacheCounter,
 }
 
 impl LinkageCache {
@@ -195,10 +197,18 @@ impl LinkageCache {
     }
 
     fn get(&self, authority: Uuid, origin: &str, kid: &str, now: i64) -> Option<String> {
-        self.lock()
+        let hit = self
+            .lock()
             .get(&(authority, origin.to_owned()))
             .filter(|c| c.kid == kid && c.nbf <= now && now < c.exp - LINKAGE_REFRESH_SECS)
-            .map(|c| c.jwt.clone())
+            .map(|c| c.jwt.clone());
+        self.counter.record(hit.is_some());
+        hit
+    }
+
+    /// Hits and misses so far.
+    pub fn counter(&self) -> &crate::metrics::CacheCounter {
+        &self.counter
     }
 
     fn put(&self, authority: Uuid, origin: &str, entry: CachedLinkage) {

@@ -4,6 +4,7 @@
 //! (requestId, requestStatus), and the store keeps one message per pair.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use rand_core::{OsRng, RngCore};
@@ -77,6 +78,30 @@ impl CallbackConfig {
     }
 }
 
+/// The header that tells an RP which of our requests caused a callback (the id in our logs
+/// and in that request's `request-id` response header).
+pub const REQUEST_ID_HEADER: &str = "X-Request-Id";
+
+/// `headers` plus [`REQUEST_ID_HEADER`] with the id of the request being handled, stored with
+/// the outbox row so every attempt (from any replica, after a restart) sends the same id. A
+/// header of that name the RP configured itself is kept; outside a request nothing is added.
+fn with_request_id(mut headers: serde_json::Value) -> serde_json::Value {
+    let Ok(id) = crate::error::REQUEST_ID.try_with(Clone::clone) else {
+        return headers;
+    };
+    if headers.is_null() {
+        headers = serde_json::Value::Object(serde_json::Map::new());
+    }
+    if let Some(map) = headers.as_object_mut()
+        && !map
+            .keys()
+            .any(|k| k.eq_ignore_ascii_case(REQUEST_ID_HEADER))
+    {
+        map.insert(REQUEST_ID_HEADER.to_owned(), serde_json::Value::String(id));
+    }
+    headers
+}
+
 /// Queues callbacks and wakes the delivery worker.
 #[derive(Debug, Clone)]
 pub struct Outbox {
@@ -85,6 +110,7 @@ pub struct Outbox {
     fetcher: HttpFetcher,
     config: CallbackConfig,
     wake: Arc<Notify>,
+    counters: Arc<crate::metrics::CallbackCounters>,
 }
 
 impl Outbox {
@@ -101,7 +127,13 @@ impl Outbox {
             fetcher,
             config,
             wake: Arc::new(Notify::new()),
+            counters: Arc::default(),
         }
+    }
+
+    /// Delivery attempts of this outbox so far, by result (for `/metrics`).
+    pub fn counters(&self) -> &crate::metrics::CallbackCounters {
+        &self.counters
     }
 
     /// The fetcher that checks callback URLs.
@@ -127,7 +159,7 @@ impl Outbox {
                     request_id,
                     request_status: request_status.to_owned(),
                     url: url.to_owned(),
-                    headers: headers.clone(),
+                    headers: with_request_id(headers.clone()),
                     body,
                     give_up_at: now + chrono::Duration::seconds(self.config.give_up_after_secs),
                 },
@@ -144,7 +176,7 @@ impl Outbox {
         verity_store::CallbackTarget {
             id: Uuid::new_v4(),
             url: url.to_owned(),
-            headers,
+            headers: with_request_id(headers),
             give_up_at: self.clock.now()
                 + chrono::Duration::seconds(self.config.give_up_after_secs),
         }
@@ -207,6 +239,7 @@ impl Outbox {
         let error = match outcome {
             Ok(status) if (200..300).contains(&status) => {
                 tracing::info!(request_id = %msg.request_id, status = %msg.request_status, attempts, "callback delivered");
+                self.counters.delivered.fetch_add(1, Ordering::Relaxed);
                 if let Err(e) = self
                     .store
                     .mark_callback_delivered(msg.id, attempts, now)
@@ -221,6 +254,7 @@ impl Outbox {
         };
         let result = if now >= msg.give_up_at {
             tracing::warn!(request_id = %msg.request_id, status = %msg.request_status, attempts, %error, "callback given up");
+            self.counters.given_up.fetch_add(1, Ordering::Relaxed);
             self.store
                 .mark_callback_failed(msg.id, attempts, &error, now)
                 .await
@@ -231,6 +265,7 @@ impl Outbox {
                     i64::try_from(delay.as_millis()).unwrap_or(i64::MAX),
                 );
             tracing::info!(request_id = %msg.request_id, status = %msg.request_status, attempts, %error, "callback failed, will retry");
+            self.counters.retried.fetch_add(1, Ordering::Relaxed);
             self.store
                 .mark_callback_retry(msg.id, attempts, next, &error, now)
                 .await
@@ -270,6 +305,27 @@ impl Outbox {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn callbacks_carry_the_request_id_but_keep_the_rps_own_header() {
+        let none = with_request_id(serde_json::json!({"api-key": "k"}));
+        assert_eq!(none, serde_json::json!({"api-key": "k"}));
+        let added = crate::error::REQUEST_ID.sync_scope("req-1".to_owned(), || {
+            with_request_id(serde_json::json!({"api-key": "k"}))
+        });
+        assert_eq!(
+            added,
+            serde_json::json!({"api-key": "k", "X-Request-Id": "req-1"})
+        );
+        let from_null = crate::error::REQUEST_ID.sync_scope("req-2".to_owned(), || {
+            with_request_id(serde_json::Value::Null)
+        });
+        assert_eq!(from_null, serde_json::json!({"X-Request-Id": "req-2"}));
+        let kept = crate::error::REQUEST_ID.sync_scope("req-3".to_owned(), || {
+            with_request_id(serde_json::json!({"x-request-id": "rp"}))
+        });
+        assert_eq!(kept, serde_json::json!({"x-request-id": "rp"}));
+    }
 
     #[test]
     fn backoff_grows_and_is_capped() {

@@ -49,6 +49,8 @@ pub struct OwnAuthorities {
     documents: Mutex<HashMap<Uuid, CachedDocument>>,
     /// Authority id -> DID (an authority's DID never changes).
     dids: Mutex<HashMap<Uuid, String>>,
+    /// Hits and misses of `documents` (`/metrics`).
+    document_hits: crate::metrics::CacheCounter,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -65,7 +67,13 @@ impl OwnAuthorities {
             domains: domains.to_vec(),
             documents: Mutex::new(HashMap::new()),
             dids: Mutex::new(HashMap::new()),
+            document_hits: crate::metrics::CacheCounter::default(),
         }
+    }
+
+    /// Hits and misses of the built-document cache.
+    pub fn document_cache(&self) -> &crate::metrics::CacheCounter {
+        &self.document_hits
     }
 
     /// The authority when `did` is one of ours. Authorities are always did:web, so other
@@ -99,8 +107,10 @@ impl OwnAuthorities {
             .get(&authority.id)
             .filter(|c| c.fingerprint == fingerprint && c.origins == origins)
         {
+            self.document_hits.record(true);
             return Ok(hit.doc.clone());
         }
+        self.document_hits.record(false);
         let doc = authorities::did_document_from_keys(authority, keys, &origins)?;
         let mut documents = lock(&self.documents);
         if documents.len() >= MAX_ENTRIES {

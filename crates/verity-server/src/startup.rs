@@ -244,6 +244,7 @@ impl Application {
                 config.issuance.status_index_batch,
             ),
             config: config.clone(),
+            metrics: Arc::default(),
         });
 
         let server_state = state.clone();
@@ -252,9 +253,13 @@ impl Application {
             App::new()
                 .app_data(server_state.clone())
                 .app_data(web::PayloadConfig::new(limit))
+                .wrap(from_fn(crate::audit::audit_admin))
+                .wrap(from_fn(crate::metrics::track_http))
                 .wrap(ErrorHandlers::new().default_handler(error_shape))
                 .wrap(from_fn(request_id_scope))
                 .wrap(TracingLogger::default())
+                .configure(crate::metrics::configure)
+                .configure(crate::audit::configure)
                 .configure(routes::configure)
                 .wrap(from_fn(crate::limits::request_deadline))
                 .default_service(web::to(no_route))

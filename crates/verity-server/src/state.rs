@@ -46,6 +46,8 @@ pub struct AppState {
     pub face_matcher: Option<Arc<dyn verity_face_match::FaceMatcher>>,
     /// Status-list indices taken from the store in batches, handed out one per issuance.
     pub status_leases: crate::status_leases::StatusIndexLeases,
+    /// Prometheus counters and histograms (`GET /metrics`).
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl AppState {

@@ -21,6 +21,7 @@
 
 #![forbid(unsafe_code)]
 
+mod audit;
 mod cache;
 mod error;
 mod fault;
@@ -42,6 +43,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+pub use audit::{AuditEntry, MAX_AUDIT_PAGE, MAX_AUDIT_TEXT, NewAuditEntry};
 pub use error::{Result, StoreError};
 pub use flow_model::{
     CallbackMessage, Contract, FlowRequest, INITIAL_REQUEST_STATUS, IssuedCredential,
@@ -57,6 +59,17 @@ pub use model::{ApiClient, ApiKey, Authority, KeyPurpose, KeyRecord, KeyState, N
 pub use postgres::{DEFAULT_PG_MAX_CONNECTIONS, PgStore};
 pub use sqlite::{DEFAULT_SQLITE_MAX_CONNECTIONS, SqliteStore};
 
+/// Connections of a store's pools (all pools of the store added up).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Open connections (in use or idle).
+    pub size: u32,
+    /// Open connections not in use.
+    pub idle: u32,
+    /// The most connections the pools may open.
+    pub max: u32,
+}
+
 /// The repository: every read and write Verity makes to its database.
 ///
 /// The credential flows' methods live in the supertraits [`FlowStore`], [`OutboxStore`] and
@@ -68,6 +81,33 @@ pub trait Store: FlowStore + OutboxStore + CredentialStore + Send + Sync + std::
 
     /// Runs a trivial query: succeeds when the database answers (readiness probe).
     async fn ping(&self) -> Result<()>;
+
+    /// Connection pool use right now (`/metrics`); `None` when there is no pool.
+    fn pool_stats(&self) -> Option<PoolStats> {
+        None
+    }
+
+    /// Appends `entry` to the audit log (texts cut to [`MAX_AUDIT_TEXT`]).
+    async fn record_audit(&self, entry: &NewAuditEntry) -> Result<AuditEntry>;
+
+    /// Audit rows at or after `since` (all when `None`), oldest first, at most `limit`
+    /// (1 to [`MAX_AUDIT_PAGE`]).
+    async fn audit_entries(
+        &self,
+        since: Option<DateTime<Utc>>,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>>;
+
+    /// [`CredentialStore::revoke_credential`] that writes `audit` in the same transaction,
+    /// with the outcome `revoked`, or `already revoked` when nothing changed (nothing is
+    /// written when the credential does not exist: `NotFound`).
+    async fn revoke_credential_audited(
+        &self,
+        id: Uuid,
+        reason: &str,
+        now: DateTime<Utc>,
+        audit: &NewAuditEntry,
+    ) -> Result<(IssuedCredential, Option<Uuid>)>;
 
     /// Creates a tenant; `Conflict` on a duplicate name.
     async fn create_tenant(&self, name: &str, now: DateTime<Utc>) -> Result<Tenant>;

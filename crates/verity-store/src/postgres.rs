@@ -19,6 +19,7 @@ use crate::model::{
     check_transition, new_id, normalize_time, refuse_authority_purpose,
 };
 
+mod audit;
 mod flows;
 
 /// A pooled connection idle this long is pinged before it is handed out.
@@ -348,6 +349,36 @@ async fn retire_active(
 impl Store for PgStore {
     fn backend(&self) -> &'static str {
         "postgres"
+    }
+
+    async fn record_audit(&self, entry: &crate::NewAuditEntry) -> Result<crate::AuditEntry> {
+        self.record_audit_entry(entry).await
+    }
+
+    async fn audit_entries(
+        &self,
+        since: Option<DateTime<Utc>>,
+        limit: u32,
+    ) -> Result<Vec<crate::AuditEntry>> {
+        self.list_audit_entries(since, limit).await
+    }
+
+    async fn revoke_credential_audited(
+        &self,
+        id: Uuid,
+        reason: &str,
+        now: DateTime<Utc>,
+        audit: &crate::NewAuditEntry,
+    ) -> Result<(crate::IssuedCredential, Option<Uuid>)> {
+        self.revoke_with(id, reason, now, Some(audit)).await
+    }
+
+    fn pool_stats(&self) -> Option<crate::PoolStats> {
+        Some(crate::PoolStats {
+            size: self.pool.size(),
+            idle: u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX),
+            max: self.pool.options().get_max_connections(),
+        })
     }
 
     async fn ping(&self) -> Result<()> {

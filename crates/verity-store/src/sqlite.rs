@@ -35,6 +35,7 @@ use crate::model::{
     check_transition, new_id, normalize_time, refuse_authority_purpose,
 };
 
+mod audit;
 mod flows;
 
 /// Read-only connections a file-backed [`SqliteStore`] opens at most (besides its one writer):
@@ -448,6 +449,48 @@ fn tenant_parent(tenant_id: Uuid) -> Option<ParentRef> {
 impl Store for SqliteStore {
     fn backend(&self) -> &'static str {
         "sqlite"
+    }
+
+    async fn record_audit(&self, entry: &crate::NewAuditEntry) -> Result<crate::AuditEntry> {
+        self.record_audit_entry(entry).await
+    }
+
+    async fn audit_entries(
+        &self,
+        since: Option<DateTime<Utc>>,
+        limit: u32,
+    ) -> Result<Vec<crate::AuditEntry>> {
+        self.list_audit_entries(since, limit).await
+    }
+
+    async fn revoke_credential_audited(
+        &self,
+        id: Uuid,
+        reason: &str,
+        now: DateTime<Utc>,
+        audit: &crate::NewAuditEntry,
+    ) -> Result<(crate::IssuedCredential, Option<Uuid>)> {
+        self.revoke_with(id, reason, now, Some(audit)).await
+    }
+
+    fn pool_stats(&self) -> Option<crate::PoolStats> {
+        let stats = |p: &SqlitePool| crate::PoolStats {
+            size: p.size(),
+            idle: u32::try_from(p.num_idle()).unwrap_or(u32::MAX),
+            max: p.options().get_max_connections(),
+        };
+        let writer = stats(&self.pool);
+        let path = self.path.to_string_lossy();
+        if path.contains(":memory:") || path.contains("mode=memory") {
+            // The reader is the writer (one connection).
+            return Some(writer);
+        }
+        let reader = stats(&self.reader);
+        Some(crate::PoolStats {
+            size: writer.size + reader.size,
+            idle: writer.idle + reader.idle,
+            max: writer.max + reader.max,
+        })
     }
 
     async fn ping(&self) -> Result<()> {

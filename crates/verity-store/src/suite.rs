@@ -79,6 +79,9 @@ mod flows;
 // Fault injection into each flow step (the `FaultyStore` test double).
 mod faults;
 
+// The audit log.
+mod audit;
+
 // ---- helpers ------------------------------------------------------------------------------
 
 fn t(secs: i64) -> DateTime<Utc> {

@@ -165,7 +165,11 @@ impl AdminClient {
         body: Option<serde_json::Value>,
     ) -> Result<Option<T>, String> {
         let url = format!("{}/admin/v1{path}", self.base);
-        let mut req = self.http.request(method, &url).bearer_auth(&self.token);
+        let mut req = self
+            .http
+            .request(method, &url)
+            .bearer_auth(&self.token)
+            .header(verity_server::audit::PRINCIPAL_HEADER, cli_principal());
         if let Some(b) = body {
             req = req.json(&b);
         }
@@ -963,5 +967,69 @@ fn reach_error(url: &str, e: &reqwest::Error) -> String {
             "cannot reach {url}: TLS certificate refused: {cause} (--ca-cert / VERITY_CA_CERT)"
         ),
         None => format!("cannot reach {url}: {e}"),
+    }
+}
+
+/// Who runs the CLI, as the audit log records it next to the admin token: `cli:<user>`.
+fn cli_principal() -> String {
+    let user = std::env::var("VERITY_PRINCIPAL")
+        .or_else(|_| std::env::var("USER"))
+        .or_else(|_| std::env::var("USERNAME"))
+        .unwrap_or_default();
+    if user.is_empty() {
+        "cli".to_owned()
+    } else {
+        format!("cli:{user}")
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// List audit entries (admin actions and revocations), oldest first.
+    List {
+        /// Only entries at or after this RFC 3339 time.
+        #[arg(long)]
+        since: Option<String>,
+        /// At most this many entries (1-1000, default 100).
+        #[arg(long)]
+        limit: Option<u32>,
+    },
+}
+
+impl AdminAction for AuditCommand {
+    async fn execute(&self, c: &AdminClient, json: bool) -> Result<(), String> {
+        let Self::List { since, limit } = self;
+        let mut query = Vec::new();
+        if let Some(s) = since {
+            query.push(format!("since={}", enc(s)));
+        }
+        if let Some(l) = limit {
+            query.push(format!("limit={l}"));
+        }
+        let path = if query.is_empty() {
+            "/audit".to_owned()
+        } else {
+            format!("/audit?{}", query.join("&"))
+        };
+        let rows: Vec<serde_json::Value> = required(c.call(Method::GET, &path, None).await?)?;
+        if json {
+            return print_json(&rows);
+        }
+        if rows.is_empty() {
+            println!("no audit entries");
+        }
+        for r in &rows {
+            let s = |k: &str| r[k].as_str().unwrap_or_default().to_owned();
+            println!(
+                "{}  {}  {}  {}  {}  {}",
+                s("at"),
+                s("actor"),
+                s("action"),
+                s("target"),
+                s("outcome"),
+                s("requestId")
+            );
+        }
+        Ok(())
     }
 }

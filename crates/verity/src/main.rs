@@ -53,6 +53,8 @@ enum Command {
     Credential(admin::Remote<admin::CredentialCommand>),
     /// Credential contracts (what an authority issues).
     Contract(admin::Remote<admin::ContractCommand>),
+    /// The audit log of admin actions and revocations.
+    Audit(admin::Remote<admin::AuditCommand>),
     /// The reference holder wallet (receive and present credentials over HTTP).
     Wallet(wallet_cli::WalletArgs),
 }
@@ -155,6 +157,7 @@ async fn run_command(cli: &Cli) -> Result<(), String> {
         Command::Did(r) => admin::run(r, config_path(cli).as_deref()).await,
         Command::Contract(r) => admin::run(r, config_path(cli).as_deref()).await,
         Command::Credential(r) => admin::run(r, config_path(cli).as_deref()).await,
+        Command::Audit(r) => admin::run(r, config_path(cli).as_deref()).await,
         Command::Wallet(w) => wallet_cli::run(w).await,
         Command::Domain(r) => admin::run_domain(r, config_path(cli).as_deref())
             .await

@@ -162,6 +162,7 @@ async fn search(
 
 async fn revoke(
     _: AdminCaller,
+    req: actix_web::HttpRequest,
     state: web::Data<AppState>,
     ApiJson(body): ApiJson<RevokeRequest>,
 ) -> Result<HttpResponse, ApiError> {
@@ -187,14 +188,21 @@ async fn revoke(
     }
     let mut out = Vec::new();
     for c in found {
+        // The audit row is written in the revocation's transaction.
+        let now = state.clock.now();
+        let audit = crate::audit::entry(&req, now, format!("credential={}", c.jti), String::new());
         let (revoked, changed) = state
             .store
-            .revoke_credential(c.id, &reason, state.clock.now())
+            .revoke_credential_audited(c.id, &reason, now, &audit)
             .await?;
         if changed.is_some() {
             tracing::info!(jti = %revoked.jti, "credential revoked");
         }
         out.push(view(&state, revoked));
+    }
+    {
+        use actix_web::HttpMessage;
+        req.extensions_mut().insert(crate::audit::Audited);
     }
     Ok(HttpResponse::Ok().json(out))
 }

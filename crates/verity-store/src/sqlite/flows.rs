@@ -1471,6 +1471,20 @@ impl CredentialStore for SqliteStore {
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<(IssuedCredential, Option<Uuid>)> {
+        self.revoke_with(id, reason, now, None).await
+    }
+}
+
+impl SqliteStore {
+    /// [`CredentialStore::revoke_credential`], writing `audit` (outcome `revoked` or
+    /// `already revoked`) in the same transaction.
+    pub(super) async fn revoke_with(
+        &self,
+        id: Uuid,
+        reason: &str,
+        now: DateTime<Utc>,
+        audit: Option<&crate::audit::NewAuditEntry>,
+    ) -> Result<(IssuedCredential, Option<Uuid>)> {
         let now = normalize_time(now)?;
         let mut tx = self.begin_write("revoke credential").await?;
         let row: Option<IssuedRow> = sqlx::query_as(concat!(
@@ -1485,6 +1499,10 @@ impl CredentialStore for SqliteStore {
         let mut credential =
             IssuedCredential::try_from(row.ok_or_else(|| not_found("issued credential", id))?)?;
         if credential.revoked_at.is_some() {
+            if let Some(a) = audit {
+                super::audit::insert(&mut tx, &revocation_entry(a, "already revoked")).await?;
+                commit(tx, "revoke credential").await?;
+            }
             return Ok((credential, None));
         }
         sqlx::query(
@@ -1501,6 +1519,9 @@ impl CredentialStore for SqliteStore {
 
         let (Some(list_id), Some(index)) = (credential.status_list_id, credential.status_index)
         else {
+            if let Some(a) = audit {
+                super::audit::insert(&mut tx, &revocation_entry(a, "revoked")).await?;
+            }
             commit(tx, "revoke credential").await?;
             return Ok((credential, None));
         };
@@ -1520,8 +1541,19 @@ impl CredentialStore for SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(|e| db_error(e, "set status bit"))?;
+        if let Some(a) = audit {
+            super::audit::insert(&mut tx, &revocation_entry(a, "revoked")).await?;
+        }
         commit(tx, "revoke credential").await?;
         Ok((credential, Some(list_id)))
+    }
+}
+
+/// `a` with the revocation's outcome.
+fn revocation_entry(a: &crate::audit::NewAuditEntry, outcome: &str) -> crate::audit::NewAuditEntry {
+    crate::audit::NewAuditEntry {
+        outcome: outcome.to_owned(),
+        ..a.clone()
     }
 }
 

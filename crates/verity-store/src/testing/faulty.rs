@@ -19,7 +19,7 @@ use crate::flow_model::{
 };
 use crate::machine::{OnceRecord, PinOutcome, Transition, TransitionOutcome};
 use crate::model::{ApiClient, ApiKey, Authority, KeyPurpose, KeyRecord, KeyState, NewKey, Tenant};
-use crate::{CredentialStore, FlowStore, OutboxStore, Store};
+use crate::{AuditEntry, CredentialStore, FlowStore, NewAuditEntry, OutboxStore, Store};
 
 /// Runs `fut` with `point` armed: every statement a flow step of this task runs asks `point`
 /// first (see [`FaultPoint`]). Steps on other tasks are not affected.
@@ -357,6 +357,9 @@ macro_rules! delegate_store {
             fn backend(&self) -> &'static str {
                 self.inner.backend()
             }
+            fn pool_stats(&self) -> Option<crate::PoolStats> {
+                self.inner.pool_stats()
+            }
             $(
                 async fn $name(&self $(, $arg: $ty)*) -> $ret {
                     self.call(stringify!($name), self.inner.$name($($arg),*)).await
@@ -368,6 +371,10 @@ macro_rules! delegate_store {
 
 delegate_store! {
     fn ping(&self) -> Result<()>;
+    fn record_audit(&self, entry: &NewAuditEntry) -> Result<AuditEntry>;
+    fn audit_entries(&self, since: Option<DateTime<Utc>>, limit: u32) -> Result<Vec<AuditEntry>>;
+    fn revoke_credential_audited(&self, id: Uuid, reason: &str, now: DateTime<Utc>,
+        audit: &NewAuditEntry) -> Result<(IssuedCredential, Option<Uuid>)>;
     fn create_tenant(&self, name: &str, now: DateTime<Utc>) -> Result<Tenant>;
     fn tenant_by_name(&self, name: &str) -> Result<Option<Tenant>>;
     fn tenant(&self, id: Uuid) -> Result<Option<Tenant>>;

@@ -1,0 +1,75 @@
+//! The audit log on SQLite.
+
+use chrono::{DateTime, Utc};
+use sqlx::SqliteConnection;
+
+use super::{SqliteStore, commit, parse_time, time_text};
+use crate::audit::{AuditEntry, MAX_AUDIT_PAGE, NewAuditEntry};
+use crate::error::{Result, db_error};
+use crate::model::normalize_time;
+
+type AuditRow = (i64, String, String, String, String, String, Option<String>);
+
+fn entry(row: AuditRow) -> Result<AuditEntry> {
+    let (seq, at, actor, action, target, outcome, request_id) = row;
+    Ok(AuditEntry {
+        seq,
+        at: parse_time("audit_log.at", &at)?,
+        actor,
+        action,
+        target,
+        outcome,
+        request_id,
+    })
+}
+
+/// Writes `e` on `conn` (inside the caller's transaction when there is one).
+pub(super) async fn insert(conn: &mut SqliteConnection, e: &NewAuditEntry) -> Result<AuditEntry> {
+    let e = e.bounded();
+    let at = normalize_time(e.at)?;
+    let row: AuditRow = sqlx::query_as(
+        "INSERT INTO audit_log (at, actor, action, target, outcome, request_id) \
+         VALUES (?, ?, ?, ?, ?, ?) \
+         RETURNING seq, at, actor, action, target, outcome, request_id",
+    )
+    .bind(time_text(at))
+    .bind(&e.actor)
+    .bind(&e.action)
+    .bind(&e.target)
+    .bind(&e.outcome)
+    .bind(&e.request_id)
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(|err| db_error(err, "write audit entry"))?;
+    entry(row)
+}
+
+impl SqliteStore {
+    pub(super) async fn record_audit_entry(&self, e: &NewAuditEntry) -> Result<AuditEntry> {
+        let mut tx = self.begin_write("write audit entry").await?;
+        let written = insert(&mut tx, e).await?;
+        commit(tx, "write audit entry").await?;
+        Ok(written)
+    }
+
+    pub(super) async fn list_audit_entries(
+        &self,
+        since: Option<DateTime<Utc>>,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>> {
+        let since = match since {
+            Some(t) => time_text(normalize_time(t)?),
+            None => String::new(),
+        };
+        let rows: Vec<AuditRow> = sqlx::query_as(
+            "SELECT seq, at, actor, action, target, outcome, request_id FROM audit_log \
+             WHERE at >= ? ORDER BY seq LIMIT ?",
+        )
+        .bind(since)
+        .bind(i64::from(limit.clamp(1, MAX_AUDIT_PAGE)))
+        .fetch_all(&self.reader)
+        .await
+        .map_err(|e| db_error(e, "list audit entries"))?;
+        rows.into_iter().map(entry).collect()
+    }
+}
