@@ -62,10 +62,9 @@ pub fn certificate_cause(err: &(dyn StdError + 'static)) -> Option<String> {
         if let Some(inner) = s
             .downcast_ref::<std::io::Error>()
             .and_then(|io| io.get_ref())
+            && let Some(cause) = certificate_cause(inner)
         {
-            if let Some(cause) = certificate_cause(inner) {
-                return Some(cause);
-            }
+            return Some(cause);
         }
         source = s.source();
     }
