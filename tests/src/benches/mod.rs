@@ -54,6 +54,9 @@ pub struct Options {
     pub holder_alg: Option<Algorithm>,
     /// Record the server with `perf record -g` during the measured phase into this file.
     pub perf: Option<PathBuf>,
+    /// `--replicas N`: N `verity serve` processes on one Postgres database behind a
+    /// round-robin proxy in this process (`crate::replicas`); server CPU is their sum.
+    pub replicas: Option<usize>,
 }
 
 /// The RESULT line's name for a backend.
@@ -143,10 +146,87 @@ pub fn presentation_mix(
     }
 }
 
+/// What the bench drives: one server, or replicas behind the round-robin proxy.
+pub enum Target {
+    One(ServerProcess),
+    Replicas(crate::replicas::Cluster),
+}
+
+impl Target {
+    /// The public URL (the proxy's for replicas).
+    pub fn url(&self) -> &str {
+        match self {
+            Target::One(s) => &s.url,
+            Target::Replicas(c) => &c.url,
+        }
+    }
+
+    /// The HTTP client for RP calls.
+    pub fn http(&self) -> &reqwest::Client {
+        match self {
+            Target::One(s) => &s.http,
+            Target::Replicas(c) => &c.http,
+        }
+    }
+
+    /// The server processes.
+    pub fn pids(&self) -> Vec<u32> {
+        match self {
+            Target::One(s) => vec![s.pid()],
+            Target::Replicas(c) => c.replicas.iter().map(|r| r.pid()).collect(),
+        }
+    }
+
+    /// CPU ticks of all server processes.
+    pub fn cpu_ticks(&self) -> Result<u64, String> {
+        self.pids().into_iter().map(procfs::process_cpu_ticks).sum()
+    }
+
+    /// CPU ticks of the Postgres backends of the database (0 on SQLite).
+    pub fn db_cpu_ticks(&self) -> u64 {
+        match self {
+            Target::One(s) => s.db_cpu_ticks(),
+            Target::Replicas(c) => procfs::processes_matching(&format!(" {} ", c.db_name))
+                .iter()
+                .map(|(_, t)| t)
+                .sum(),
+        }
+    }
+
+    /// Where the server logs are.
+    pub fn log(&self) -> String {
+        match self {
+            Target::One(s) => s.log_path.display().to_string(),
+            Target::Replicas(c) => c
+                .replicas
+                .iter()
+                .map(|r| r.log_path.display().to_string())
+                .collect::<Vec<_>>()
+                .join(","),
+        }
+    }
+
+    /// The single server (revocation runs on one).
+    pub fn one(&self) -> Result<&ServerProcess, String> {
+        match self {
+            Target::One(s) => Ok(s),
+            Target::Replicas(_) => Err("this bench runs on one server, not --replicas".into()),
+        }
+    }
+
+    /// Stops the server(s).
+    pub async fn stop(self) {
+        match self {
+            Target::One(s) => s.stop().await,
+            Target::Replicas(c) => drop(c),
+        }
+    }
+}
+
 /// The server, an RP's access token, a contract and a wallet: everything a flow needs.
 pub struct Bench {
-    /// The server under test.
-    pub server: ServerProcess,
+    /// The server(s) under test.
+    pub target: Target,
     /// The RP's access token.
     pub token: String,
     /// The contract credentials are issued under.
@@ -167,9 +247,46 @@ pub fn jws_alg(token: &str) -> Result<Algorithm, String> {
 impl Bench {
     /// Starts the server and sets up an API client, the contract and a wallet.
     pub async fn start(opts: &Options, holder_alg: Algorithm) -> Result<Bench, String> {
-        let server = ServerProcess::start(opts.backend, &opts.verity).await?;
-        let token = server.access_token().await?;
-        let contract = server.create_contract().await?;
+        let (target, token, contract, authority) = match opts.replicas {
+            None => {
+                let server = ServerProcess::start(opts.backend, &opts.verity).await?;
+                let token = server.access_token().await?;
+                let contract = server.create_contract().await?;
+                let authority = server.authority();
+                (Target::One(server), token, contract, authority)
+            }
+            Some(n) => {
+                if opts.backend != Backend::Postgres {
+                    return Err("--replicas needs --backend postgres".into());
+                }
+                // Rate limits off, as for one server: the whole load comes from one address.
+                let limits_off = "[limits]\noauth_token_per_minute = 0\n\
+                                  oauth_client_failures_per_minute = 0\n\
+                                  openid4vci_token_per_minute = 0\nholder_request_per_minute = 0\n\
+                                  presentation_response_per_minute = 0\nface_check_per_minute = 0\n\
+                                  api_client_per_minute = 0\n";
+                let cluster = crate::replicas::Cluster::start(n, &opts.verity, limits_off)
+                    .await?
+                    .ok_or("--replicas needs VERITY_TEST_POSTGRES_URL")?;
+                let token = cluster.access_token().await;
+                let mut contract: Value = serde_json::from_str(include_str!(concat!(
+                    env!("CARGO_MANIFEST_DIR"),
+                    "/../examples/contracts/id-token-hint.json"
+                )))
+                .map_err(|e| format!("examples/contracts/id-token-hint.json: {e}"))?;
+                contract["authority"] = json!(cluster.authority());
+                let (status, body) = cluster
+                    .admin(reqwest::Method::POST, "/contracts", Some(contract))
+                    .await;
+                let contract = body["id"]
+                    .as_str()
+                    .filter(|_| status == 201)
+                    .map(str::to_owned)
+                    .ok_or_else(|| format!("creating the contract: {status} {body}"))?;
+                let authority = cluster.authority();
+                (Target::Replicas(cluster), token, contract, authority)
+            }
+        };
         let dir = tempfile::tempdir().map_err(|e| format!("wallet dir: {e}"))?;
         let wallet = Wallet::create_with_config(
             dir.path(),
@@ -179,8 +296,8 @@ impl Bench {
         )
         .map_err(|e| format!("creating the wallet: {e}"))?;
         Ok(Bench {
-            authority: server.authority(),
-            server,
+            authority,
+            target,
             token,
             contract,
             wallet,
@@ -197,15 +314,15 @@ impl Bench {
             "includeQRCode": false,
             "registration": { "clientName": "Bench" },
             "type": CREDENTIAL_TYPE,
-            "manifest": format!("{}/v1.0/manifests/{}", self.server.url, self.contract),
+            "manifest": format!("{}/v1.0/manifests/{}", self.target.url(), self.contract),
             "claims": { "given_name": format!("user{i}"), "family_name": "Bench" },
         });
         let (status, created) = send(
-            self.server
-                .http
+            self.target
+                .http()
                 .post(format!(
                     "{}/v1.0/verifiableCredentials/createIssuanceRequest",
-                    self.server.url
+                    self.target.url()
                 ))
                 .bearer_auth(&self.token)
                 .json(&body),
@@ -261,11 +378,11 @@ impl Bench {
             } ],
         });
         let (status, created) = send(
-            self.server
-                .http
+            self.target
+                .http()
                 .post(format!(
                     "{}/v1.0/verifiableCredentials/createPresentationRequest",
-                    self.server.url
+                    self.target.url()
                 ))
                 .bearer_auth(&self.token)
                 .json(&body),
@@ -416,19 +533,19 @@ where
     }
     let tick_ms = 1000.0 / procfs::clock_ticks_per_sec() as f64;
     let perf = match &opts.perf {
-        Some(path) => Some(Perf::start(bench.server.pid(), path).await?),
+        Some(path) => Some(Perf::start(bench.target.pids()[0], path).await?),
         None => None,
     };
     let load_before = procfs::load_average();
-    let cpu0 = bench.server.cpu_ticks()?;
+    let cpu0 = bench.target.cpu_ticks()?;
     let own0 = procfs::process_cpu_ticks(std::process::id())?;
-    let db0 = bench.server.db_cpu_ticks();
+    let db0 = bench.target.db_cpu_ticks();
     let t0 = Instant::now();
     let result = drive(opts.count, opts.concurrency, opts.warmup, op).await;
     let elapsed = t0.elapsed();
-    let cpu1 = bench.server.cpu_ticks()?;
+    let cpu1 = bench.target.cpu_ticks()?;
     let own1 = procfs::process_cpu_ticks(std::process::id())?;
-    let db1 = bench.server.db_cpu_ticks();
+    let db1 = bench.target.db_cpu_ticks();
     let load_after = procfs::load_average();
     if let Some(p) = perf {
         p.stop();
@@ -459,9 +576,19 @@ where
             path.display()
         );
     }
+    if let Target::Replicas(c) = &bench.target {
+        println!(
+            "REPLICAS {} requests_per_replica={:?} (round robin through the proxy in this process)",
+            c.replicas.len(),
+            c.proxy.served()
+        );
+    }
     println!(
-        "RESULT {name} backend={} concurrency={} ops_per_s={ops_per_s:.1} p99_ms={} server_cpu_ms_per_op={server_ms:.3} signature_ops_per_op={} floor_ratio={:.2}",
+        "RESULT {name} backend={}{} concurrency={} ops_per_s={ops_per_s:.1} p99_ms={} server_cpu_ms_per_op={server_ms:.3} signature_ops_per_op={} floor_ratio={:.2}",
         backend_name(opts.backend),
+        opts.replicas
+            .map(|n| format!(" replicas={n}"))
+            .unwrap_or_default(),
         opts.concurrency,
         ms(percentile(&latencies, 0.99)),
         mix.count(),
@@ -473,12 +600,12 @@ where
 /// Prints where the run happens and measures the floor while the server is idle.
 fn setup_report(bench: &Bench, opts: &Options, holder_alg: Algorithm) -> Result<Floor, String> {
     println!(
-        "SETUP backend={} server_pid={} url={} holder={holder_alg} did:jwk loadavg=\"{}\" server_log={}",
+        "SETUP backend={} server_pid={:?} url={} holder={holder_alg} did:jwk loadavg=\"{}\" server_log={}",
         backend_name(opts.backend),
-        bench.server.pid(),
-        bench.server.url,
+        bench.target.pids(),
+        bench.target.url(),
         procfs::load_average(),
-        bench.server.log_path.display(),
+        bench.target.log(),
     );
     let floor = floor::measure(opts.floor_ops)?;
     if !floor::is_plausible(&floor) {
@@ -531,7 +658,7 @@ pub async fn presentation(opts: &Options) -> Result<(), String> {
 /// Stops the server gracefully once the load workers (which hold clones) are gone.
 async fn finish(bench: Arc<Bench>) {
     if let Ok(bench) = Arc::try_unwrap(bench) {
-        bench.server.stop().await;
+        bench.target.stop().await;
     }
 }
 

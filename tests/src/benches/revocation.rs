@@ -17,14 +17,18 @@ use super::{Bench, Options, backend_name, ms, payload_of, percentile, procfs};
 /// its list, which the server re-signs because the list version moved.
 pub async fn revocation(opts: &Options) -> Result<(), String> {
     let holder_alg = opts.holder_alg.unwrap_or(Algorithm::ES256);
+    if opts.replicas.is_some() {
+        return Err("bench revocation runs on one server: drop --replicas".into());
+    }
     let bench = Bench::start(opts, holder_alg).await?;
+    let server = bench.target.one()?;
     println!(
         "SETUP backend={} server_pid={} url={} loadavg=\"{}\" server_log={}",
         backend_name(opts.backend),
-        bench.server.pid(),
-        bench.server.url,
+        server.pid(),
+        server.url,
         procfs::load_average(),
-        bench.server.log_path.display(),
+        server.log_path.display(),
     );
     let mut issued = Vec::new();
     for i in 0..=opts.count {
@@ -37,8 +41,7 @@ pub async fn revocation(opts: &Options) -> Result<(), String> {
     let first = entry(&issued[0])?;
     let list_url = first.status_list_credential.clone();
     let get_list = || async {
-        let resp = bench
-            .server
+        let resp = server
             .http
             .get(&list_url)
             .send()
@@ -61,8 +64,7 @@ pub async fn revocation(opts: &Options) -> Result<(), String> {
     let (mut revoke, mut republish, mut total) = (Vec::new(), Vec::new(), Vec::new());
     for p in issued.iter().skip(1) {
         let t0 = Instant::now();
-        let (status, body) = bench
-            .server
+        let (status, body) = server
             .admin(
                 Method::POST,
                 "/credentials/revoke",
@@ -98,7 +100,7 @@ pub async fn revocation(opts: &Options) -> Result<(), String> {
     // process, fetching from the server like another verifier would.
     let policy = FetchPolicy {
         allow_loopback: true,
-        allow_http_hosts: vec![format!("localhost:{}", bench.server.port)],
+        allow_http_hosts: vec![format!("localhost:{}", server.port)],
         ..FetchPolicy::default()
     };
     let fetcher = HttpFetcher::new(policy).map_err(|e| format!("fetcher: {e}"))?;
@@ -136,6 +138,6 @@ pub async fn revocation(opts: &Options) -> Result<(), String> {
         ms(percentile(&total, 0.5)),
         ms(percentile(&total, 0.95)),
     );
-    bench.server.stop().await;
+    bench.target.stop().await;
     Ok(())
 }

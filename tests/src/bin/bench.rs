@@ -21,7 +21,7 @@ use verity_tests::benches::{self, MAX_CONCURRENCY, MAX_COUNT, Options};
 
 const USAGE: &str = "usage: bench issuance|presentation|revocation [--backend sqlite|postgres] \
 [--count N] [--concurrency C] [--warmup W] [--floor-ops N] [--holder-alg EdDSA|ES256] \
-[--verity PATH] [--perf FILE]";
+[--verity PATH] [--perf FILE] [--replicas N (postgres: N serve processes behind a round-robin proxy)]";
 
 /// The value after `--name` (None when absent); an error when the flag has no value.
 fn arg(args: &[String], name: &str) -> Result<Option<String>, String> {
@@ -64,6 +64,7 @@ fn parse(args: &[String]) -> Result<(String, Options), String> {
         "--holder-alg",
         "--verity",
         "--perf",
+        "--replicas",
     ];
     let mut i = 2;
     while i < args.len() {
@@ -100,6 +101,10 @@ fn parse(args: &[String]) -> Result<(String, Options), String> {
             .unwrap_or_else(benches::server::default_binary),
         holder_alg,
         perf: arg(args, "--perf")?.map(PathBuf::from),
+        replicas: match arg(args, "--replicas")? {
+            None => None,
+            Some(_) => Some(number(args, "--replicas", 1, (1, 8))?),
+        },
     };
     Ok((what, opts))
 }
