@@ -444,7 +444,10 @@ mod tests {
                 },
                 "FETCH-014",
             ),
-            (FetchError::LoopbackNotAllowed { host_port: s() }, "FETCH-015"),
+            (
+                FetchError::LoopbackNotAllowed { host_port: s() },
+                "FETCH-015",
+            ),
         ];
         for (err, code) in table {
             assert_eq!(err.code(), code, "{err}");

@@ -111,9 +111,7 @@ impl FetchPolicy {
     pub fn check_ip(&self, host: &str, ip: IpAddr) -> Result<(), FetchError> {
         match classify(ip) {
             None => Ok(()),
-            Some((_, Gate::Loopback)) if self.allow_loopback || self.loopback_host(host) => {
-                Ok(())
-            }
+            Some((_, Gate::Loopback)) if self.allow_loopback || self.loopback_host(host) => Ok(()),
             Some((_, Gate::Private)) if self.allow_private => Ok(()),
             Some((range, _)) => Err(FetchError::AddressRefused {
                 host: host.to_owned(),
