@@ -18,7 +18,8 @@ pub struct WalletArgs {
         default_value = "wallet"
     )]
     dir: PathBuf,
-    /// Allow plain http and loopback addresses (local development against `verity serve`).
+    /// Allow plain http and loopback addresses (local development against `verity serve`); with
+    /// `--ca-cert`, loopback addresses over https only.
     #[arg(long, global = true)]
     insecure_local: bool,
     /// PEM file of a CA certificate (an internal CA) to trust, in addition to the public roots.
@@ -132,9 +133,12 @@ pub async fn run(args: &WalletArgs) -> Result<(), String> {
         Some(path) => {
             let pem = std::fs::read(path)
                 .map_err(|e| format!("--ca-cert: cannot read {}: {e}", path.display()))?;
-            config
+            let mut config = config
                 .with_ca_pem(&pem)
-                .map_err(|e| format!("--ca-cert {}: {e}", path.display()))?
+                .map_err(|e| format!("--ca-cert {}: {e}", path.display()))?;
+            // A local server with a certificate of that CA is reached over https (did:web too).
+            config.fetch_policy.allow_http_hosts.clear();
+            config
         }
         None => config,
     };

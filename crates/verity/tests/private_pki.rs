@@ -220,6 +220,7 @@ fn text(out: &Output) -> String {
 const UNKNOWN_ISSUER: &str = "unknown issuer";
 
 both_backends!(
+    wallet_cli_with_ca_cert_receives_and_presents,
     private_ca_works_end_to_end_with_the_trust_anchor,
     without_the_trust_anchor_every_client_names_the_certificate_cause,
     loopback_is_open_only_for_the_own_origin,
@@ -417,4 +418,172 @@ async fn loopback_is_open_only_for_the_own_origin(backend: Backend) {
         "no connection was opened"
     );
     let _ = send(app.http.get(format!("{}/health/live", app.url))).await;
+}
+
+/// Runs `verity <args>` (no server options) in `dir`.
+async fn verity_plain(dir: &Path, args: &[&str]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_verity"));
+    cmd.current_dir(dir)
+        .args(args)
+        .env_remove("VERITY_CONFIG")
+        .env_remove("VERITY_SERVER")
+        .env_remove("VERITY_ADMIN_TOKEN")
+        .env_remove("VERITY_CA_CERT")
+        .env_remove("VERITY_WALLET_DIR");
+    tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap()
+}
+
+/// `verity wallet --ca-cert` receives and presents against the https server; without it the
+/// wallet names the certificate cause.
+async fn wallet_cli_with_ca_cert_receives_and_presents(backend: Backend) {
+    let pki = test_pki();
+    let Some(app) = tls_app(backend, &pki, true).await else {
+        return;
+    };
+    // The CLI wallet signs with the system clock.
+    app.clock
+        .set(verity_core::Clock::now(&verity_core::SystemClock));
+    let env: IssuanceEnv = env_for_app(app, Algorithm::EdDSA).await;
+    let contract = env
+        .create_contract(example_contract("id-token-hint", &env.authority))
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let wallet_dir = dir.path().join("w");
+    let w = wallet_dir.to_str().unwrap();
+    let ca = pki.ca_path();
+    let ca = ca.to_str().unwrap();
+    let out = verity_plain(dir.path(), &["wallet", "--dir", w, "create"]).await;
+    assert!(out.status.success(), "{}", text(&out));
+
+    let mut body = env.request_body(&contract);
+    body["claims"] = json!({ "given_name": "Megan", "family_name": "Bowen" });
+    body["callback"]["url"] = json!("https://localhost:1/cb");
+    let url = env.request_url(&body).await;
+    // Without the CA: the cause is named.
+    let out = verity_plain(
+        dir.path(),
+        &["wallet", "--dir", w, "--insecure-local", "receive", &url],
+    )
+    .await;
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains(UNKNOWN_ISSUER) || text(&out).contains("UnknownIssuer"),
+        "{}",
+        text(&out)
+    );
+    let url = env.request_url(&body).await;
+    let out = verity_plain(
+        dir.path(),
+        &[
+            "wallet",
+            "--dir",
+            w,
+            "--insecure-local",
+            "--ca-cert",
+            ca,
+            "receive",
+            &url,
+        ],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out));
+
+    let mut body = presentation_body(&env, vec![requested(EXPERT, &[&env.authority])]);
+    body["callback"]["url"] = json!("https://localhost:1/cb");
+    let (_, url) = new_presentation(&env, &body).await;
+    let out = verity_plain(
+        dir.path(),
+        &[
+            "wallet",
+            "--dir",
+            w,
+            "--insecure-local",
+            "--ca-cert",
+            ca,
+            "present",
+            &url,
+        ],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+/// `verity init --public-url https://host:port` writes a matching bind and `[server.tls]`, or a
+/// warning naming what is missing.
+#[tokio::test]
+async fn init_with_an_https_public_url_writes_bind_and_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = verity_plain(
+        dir.path(),
+        &[
+            "init",
+            "--public-url",
+            "https://localhost:9443",
+            "--tls-cert",
+            "/etc/verity/tls.crt",
+            "--tls-key",
+            "/etc/verity/tls.key",
+            "--ca-cert",
+            "/etc/verity/ca.pem",
+        ],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out));
+    let written = std::fs::read_to_string(dir.path().join("verity.toml")).unwrap();
+    let config = verity_server::Config::from_toml(&written).unwrap();
+    assert_eq!(config.server.bind.to_string(), "127.0.0.1:9443");
+    let tls = config.server.tls.expect("[server.tls]");
+    assert_eq!(tls.cert_path, PathBuf::from("/etc/verity/tls.crt"));
+    assert_eq!(tls.key_path, PathBuf::from("/etc/verity/tls.key"));
+    assert_eq!(
+        config.tls.trust_anchors,
+        vec![PathBuf::from("/etc/verity/ca.pem")]
+    );
+    // Loopback is opened for the own https origin only; no plain http.
+    assert!(config.resolver.allow_loopback);
+    assert!(config.resolver.allow_http_hosts.is_empty());
+
+    // No certificate given: no [server.tls], and a warning saying so.
+    let dir = tempfile::tempdir().unwrap();
+    let out = verity_plain(
+        dir.path(),
+        &["init", "--public-url", "https://verity.example.org:8443"],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("no --tls-cert/--tls-key"),
+        "{}",
+        text(&out)
+    );
+    let written = std::fs::read_to_string(dir.path().join("verity.toml")).unwrap();
+    let config = verity_server::Config::from_toml(&written).unwrap();
+    assert_eq!(config.server.bind.to_string(), "0.0.0.0:8443");
+    assert!(config.server.tls.is_none());
+    assert!(written.contains("# [server.tls]"), "{written}");
+
+    // A certificate for an http URL is refused.
+    let dir = tempfile::tempdir().unwrap();
+    let out = verity_plain(
+        dir.path(),
+        &[
+            "init",
+            "--public-url",
+            "http://localhost:8080",
+            "--tls-cert",
+            "a",
+            "--tls-key",
+            "b",
+        ],
+    )
+    .await;
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("need an https --public-url"),
+        "{}",
+        text(&out)
+    );
+    assert!(!dir.path().join("verity.toml").exists());
 }
