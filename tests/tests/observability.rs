@@ -88,6 +88,15 @@ async fn metrics_move_after_an_issuance_and_a_presentation(backend: Backend) {
         r#"verity_cache_requests_total{cache="own_did_document",result="miss"}"#,
     );
     assert!(doc_lookups >= 1.0, "{after}");
+    // The holder's DID and the issuer's went through the caching DID resolver.
+    let resolutions = value(
+        &after,
+        r#"verity_cache_requests_total{cache="did_resolver",result="hit"}"#,
+    ) + value(
+        &after,
+        r#"verity_cache_requests_total{cache="did_resolver",result="miss"}"#,
+    );
+    assert!(resolutions >= 1.0, "{after}");
     // The scrape before counts as a request too.
     let scrapes = r#"verity_http_requests_total{method="GET",route="/metrics",status="2xx"}"#;
     assert!(value(&after, scrapes) >= 1.0, "{after}");

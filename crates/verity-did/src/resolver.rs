@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::fmt::Debug;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -144,6 +145,9 @@ pub struct CompositeResolver {
     slots: Semaphore,
     cache: Mutex<HashMap<String, CacheEntry>>,
     in_flight: InFlight,
+    /// Resolutions answered from `cache` / not (for metrics).
+    hits: AtomicU64,
+    misses: AtomicU64,
 }
 
 impl CompositeResolver {
@@ -163,7 +167,17 @@ impl CompositeResolver {
             slots: Semaphore::new(limits.max_concurrent),
             cache: Mutex::new(HashMap::new()),
             in_flight: Mutex::new(HashMap::new()),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
         }
+    }
+
+    /// Resolutions of a supported method answered from the cache, and not: (hits, misses).
+    pub fn cache_stats(&self) -> (u64, u64) {
+        (
+            self.hits.load(Ordering::Relaxed),
+            self.misses.load(Ordering::Relaxed),
+        )
     }
 
     /// `did:key`, `did:jwk` (local) and `did:web` (over `fetcher`, a network method), waiting
@@ -364,8 +378,10 @@ impl DidResolver for CompositeResolver {
         };
         let now = self.clock.unix();
         if let Some(outcome) = self.cached(did, now) {
+            self.hits.fetch_add(1, Ordering::Relaxed);
             return outcome;
         }
+        self.misses.fetch_add(1, Ordering::Relaxed);
         if !method.network {
             let doc = method.resolver.resolve(did).await?;
             self.remember(did, &Ok(doc.clone()), now);
@@ -790,6 +806,21 @@ mod tests {
         // Our own lack of capacity is not remembered as the DID's failure.
         r.resolve("did:example:other").await.unwrap();
         assert_eq!(fetches.calls(), 2);
+    }
+
+    #[tokio::test]
+    async fn cache_hits_and_misses_are_counted() {
+        let fetches = Counting::succeeding(Duration::ZERO);
+        let r = CompositeResolver::new(Arc::new(clock()), Duration::from_secs(300))
+            .with_network_method("example", Arc::new(fetches.clone()));
+        assert_eq!(r.cache_stats(), (0, 0));
+        r.resolve("did:example:a").await.unwrap();
+        r.resolve("did:example:a").await.unwrap();
+        r.resolve("did:example:b").await.unwrap();
+        assert_eq!(r.cache_stats(), (1, 2));
+        // An unsupported method is not a cache lookup.
+        r.resolve("did:other:x").await.unwrap_err();
+        assert_eq!(r.cache_stats(), (1, 2));
     }
 
     #[tokio::test]

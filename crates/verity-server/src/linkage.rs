@@ -56,6 +56,9 @@ pub struct Resolution {
     pub resolver: Arc<dyn DidResolver>,
     /// Resolves without a cache, for checks that must see the live documents (our own).
     pub live_resolver: Arc<dyn DidResolver>,
+    /// The caching resolver behind `resolver` (its hit counts for `/metrics`); `None` when a
+    /// seam replaced it.
+    pub cached: Option<Arc<CompositeResolver>>,
     max_body_bytes: usize,
     skew_secs: i64,
 }
@@ -105,32 +108,42 @@ impl Resolution {
             max_concurrent: config.max_concurrent_fetches,
             queue_timeout: Duration::from_millis(config.read_timeout_ms),
         };
-        let (resolver, live_resolver): (Arc<dyn DidResolver>, Arc<dyn DidResolver>) = match seam {
-            Some(r) => (r.clone(), r),
-            None => (
-                Arc::new(
+        type Resolvers = (
+            Arc<dyn DidResolver>,
+            Arc<dyn DidResolver>,
+            Option<Arc<CompositeResolver>>,
+        );
+        let (resolver, live_resolver, cached): Resolvers = match seam {
+            Some(r) => (r.clone(), r, None),
+            None => {
+                let cached = Arc::new(
                     CompositeResolver::standard(
                         fetcher.clone(),
                         clock.clone(),
                         Duration::from_secs(config.cache_ttl_secs),
                     )
                     .with_limits(limits),
-                ),
-                // The admin checks must see the current state: no document and no failure
-                // is remembered, but fetches are shared and bounded all the same.
-                Arc::new(
-                    CompositeResolver::standard(fetcher.clone(), clock, Duration::ZERO)
-                        .with_limits(ResolutionLimits {
-                            failure_ttl: Duration::ZERO,
-                            ..limits
-                        }),
-                ),
-            ),
+                );
+                (
+                    cached.clone(),
+                    // The admin checks must see the current state: no document and no failure
+                    // is remembered, but fetches are shared and bounded all the same.
+                    Arc::new(
+                        CompositeResolver::standard(fetcher.clone(), clock, Duration::ZERO)
+                            .with_limits(ResolutionLimits {
+                                failure_ttl: Duration::ZERO,
+                                ..limits
+                            }),
+                    ),
+                    Some(cached),
+                )
+            }
         };
         Ok(Self {
             fetcher,
             resolver,
             live_resolver,
+            cached,
             max_body_bytes: config.max_body_bytes,
             skew_secs,
         })

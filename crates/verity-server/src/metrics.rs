@@ -240,11 +240,15 @@ impl Metrics {
             "counter",
             "Cache lookups, by cache and result.",
         );
-        for (cache, counter) in [
-            ("own_did_document", state.own.document_cache()),
-            ("domain_linkage", state.linkage_cache.counter()),
+        let did_resolver = state.resolution.cached.as_ref().map(|r| r.cache_stats());
+        for (cache, stats) in [
+            ("own_did_document", Some(state.own.document_cache().get())),
+            ("domain_linkage", Some(state.linkage_cache.counter().get())),
+            ("did_resolver", did_resolver),
         ] {
-            let (hits, misses) = counter.get();
+            let Some((hits, misses)) = stats else {
+                continue;
+            };
             let _ = writeln!(
                 out,
                 "verity_cache_requests_total{{cache=\"{cache}\",result=\"hit\"}} {hits}"
