@@ -35,6 +35,11 @@ impl TestPki {
 }
 
 fn test_pki() -> TestPki {
+    test_pki_with(&["localhost", "127.0.0.1"], false)
+}
+
+/// A test CA and a server certificate for `names`, expired when `expired`.
+fn test_pki_with(names: &[&str], expired: bool) -> TestPki {
     use rcgen::{
         BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
     };
@@ -48,8 +53,12 @@ fn test_pki() -> TestPki {
     let ca_cert = ca_params.self_signed(&ca_key).unwrap();
     let issuer = Issuer::new(ca_params, ca_key);
     let server_key = KeyPair::generate().unwrap();
-    let server_params =
-        CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).unwrap();
+    let mut server_params =
+        CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
+    if expired {
+        server_params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+        server_params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+    }
     let server_cert = server_params.signed_by(&server_key, &issuer).unwrap();
     let pki = TestPki {
         ca_pem: ca_cert.pem(),
@@ -586,4 +595,40 @@ async fn init_with_an_https_public_url_writes_bind_and_tls() {
         text(&out)
     );
     assert!(!dir.path().join("verity.toml").exists());
+}
+
+/// The fetcher's certificate errors say why: unknown issuer, expired, name mismatch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn certificate_errors_name_their_cause() {
+    let cases = [
+        (test_pki(), false, "unknown issuer"),
+        (
+            test_pki_with(&["localhost"], true),
+            true,
+            "expired certificate",
+        ),
+        (test_pki_with(&["other.test"], false), true, "name mismatch"),
+    ];
+    for (pki, trusted, cause) in cases {
+        let receiver = Receiver::start(&pki).await;
+        let port = receiver
+            .url
+            .rsplit(':')
+            .next()
+            .unwrap()
+            .trim_end_matches("/cb");
+        let mut policy = verity_did::FetchPolicy {
+            loopback_origins: vec![format!("localhost:{port}")],
+            ..verity_did::FetchPolicy::default()
+        };
+        if trusted {
+            policy.trust_anchors =
+                verity_did::tls::parse_pem_certificates(pki.ca_pem.as_bytes()).unwrap();
+        }
+        let fetcher = verity_did::HttpFetcher::new(policy).unwrap();
+        let err = fetcher.get_json(&receiver.url).await.unwrap_err();
+        assert_eq!(err.code(), "FETCH-014", "{err}");
+        assert!(err.to_string().contains(cause), "{cause}: {err}");
+        assert!(!err.is_transient(), "{err}");
+    }
 }
