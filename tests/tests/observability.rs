@@ -250,8 +250,11 @@ async fn admin_actions_and_revocations_are_in_the_audit_log(backend: Backend) {
     assert!(!created["requestId"].as_str().unwrap().is_empty());
     let client = find("POST /admin/v1/clients", "201");
     assert!(client["target"].as_str().unwrap().contains(&id), "{client}");
-    let refused = find("POST /admin/v1/tenants", "401");
-    assert_eq!(refused["actor"], "invalid-token cli:mallory");
+    // A call without the admin token is only logged, never written.
+    assert!(
+        !rows.iter().any(|r| r["outcome"] == "401"),
+        "refused call in the audit log: {log}"
+    );
     let revocation = find("POST /admin/v1/credentials/revoke", "revoked");
     assert_eq!(revocation["target"], format!("credential={jti}"));
     assert_eq!(revocation["actor"], "admin-token");

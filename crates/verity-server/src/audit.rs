@@ -3,6 +3,10 @@
 //! CLI names in [`PRINCIPAL_HEADER`]), what (method and route pattern), which ids (path
 //! parameters and the ids in the answer), the outcome (HTTP status) and the request id.
 //!
+//! Calls without the admin token are refused by the handlers and only logged (warn level,
+//! `admin call without the admin token refused`): they are not admin actions, and writing
+//! them would let anyone fill the table.
+//!
 //! A revocation is written by the store in the revocation's own transaction
 //! (`Store::revoke_credential_audited`, one row per credential); the handler then marks the
 //! request [`Audited`] and this middleware writes nothing more. Everything else is written
@@ -124,8 +128,21 @@ pub async fn audit_admin(
             .map(ServiceResponse::map_into_boxed_body);
     };
     let actor = actor_of(&req, &state);
-    req.extensions_mut().insert(Actor(actor));
+    let authenticated = actor.starts_with("admin-token");
+    req.extensions_mut().insert(Actor(actor.clone()));
     let res = next.call(req).await?;
+    if !authenticated {
+        // Not an admin action: logged, never written to the database, so callers without the
+        // token cannot fill the audit table.
+        tracing::warn!(
+            %actor,
+            method = %res.request().method(),
+            path = %res.request().path(),
+            status = res.status().as_u16(),
+            "admin call without the admin token refused"
+        );
+        return Ok(res.map_into_boxed_body());
+    }
     if res.request().extensions().get::<Audited>().is_some() {
         return Ok(res.map_into_boxed_body());
     }
