@@ -254,8 +254,39 @@ async fn private_ca_works_end_to_end_with_the_trust_anchor(backend: Backend) {
     };
     assert_eq!(doc["id"], did, "{doc}");
 
-    // The admin CLI with --ca-cert, and with VERITY_CA_CERT.
+    // The live domain-linkage check of our own origin (did.json and did-configuration.json
+    // fetched over https) verifies.
+    let (status, domains) = app
+        .admin(
+            reqwest::Method::GET,
+            &format!("/authorities/{}/domains", enc(&did)),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{domains}");
+    let d = &domains["domains"][0];
+    assert_eq!(
+        d["origin"],
+        format!("https://localhost:{}", app.port),
+        "{d}"
+    );
+    assert_eq!(d["report"]["verified"], true, "{d}");
     let ca = pki.ca_path();
+    let out = verity(
+        &app,
+        &[
+            "authority",
+            "domains",
+            &did,
+            "--ca-cert",
+            ca.to_str().unwrap(),
+        ],
+        &[],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out));
+
+    // The admin CLI with --ca-cert, and with VERITY_CA_CERT.
     let ca_arg = ca.to_str().unwrap();
     let out = verity(&app, &["did", "resolve", &did, "--ca-cert", ca_arg], &[]).await;
     assert!(out.status.success(), "{}", text(&out));
@@ -313,6 +344,19 @@ async fn without_the_trust_anchor_every_client_names_the_certificate_cause(backe
         .await;
     assert_eq!(status, 502, "{body}");
     assert!(body.to_string().contains(UNKNOWN_ISSUER), "{body}");
+
+    // The live linkage check says why it could not check.
+    let (status, domains) = app
+        .admin(
+            reqwest::Method::GET,
+            &format!("/authorities/{}/domains", enc(&did)),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{domains}");
+    let report = &domains["domains"][0]["report"];
+    assert_eq!(report["verified"], false, "{report}");
+    assert!(report.to_string().contains(UNKNOWN_ISSUER), "{report}");
 
     // The CLI without --ca-cert names it too.
     let out = verity(&app, &["did", "resolve", &did], &[]).await;
