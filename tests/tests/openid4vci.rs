@@ -16,7 +16,7 @@ use verity_wallet::{CredentialFormat, OfferOptions, OfferSession, OfferSource, o
 
 both_backends!(
     pre_authorized_flow_with_tx_code_issues_an_sd_jwt_vc,
-    pre_authorized_flow_issues_a_jwt_vc_json,
+    pre_authorized_flow_with_tx_code_issues_a_jwt_vc_json,
     issuer_metadata_is_complete_1_0_metadata,
     wrong_tx_codes_are_counted_and_lock_the_offer,
     a_code_is_redeemed_once_even_at_the_same_moment,
@@ -165,21 +165,27 @@ async fn pre_authorized_flow_with_tx_code_issues_an_sd_jwt_vc(backend: Backend) 
     );
 }
 
-async fn pre_authorized_flow_issues_a_jwt_vc_json(backend: Backend) {
+async fn pre_authorized_flow_with_tx_code_issues_a_jwt_vc_json(backend: Backend) {
     let Some(env) = issuance_env(backend).await else {
         return;
     };
     let contract = hint_contract(&env).await;
     let (_, url) = new_offer(
         &env,
-        &offer_body(&env, &contract, Some("jwt_vc_json"), false),
+        &offer_body(&env, &contract, Some("jwt_vc_json"), true),
     )
     .await;
-    let cred = env
+    // Without the transaction code the wallet stops before redeeming anything.
+    let e = env
         .wallet
         .receive_offer(&url, &OfferOptions::default())
         .await
-        .unwrap();
+        .unwrap_err();
+    assert!(
+        matches!(e, verity_wallet::WalletError::PinRequired { length: 4 }),
+        "{e}"
+    );
+    let cred = env.wallet.receive_offer(&url, &tx(PIN)).await.unwrap();
     assert_eq!(cred.format, CredentialFormat::JwtVc);
     let jws = UnverifiedJws::parse(&cred.jwt).unwrap();
     let kid = jws.header().kid.clone().unwrap();
