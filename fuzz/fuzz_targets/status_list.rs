@@ -4,7 +4,8 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use verity_status_list::{
-    DecodeLimits, StatusEntry, StatusReference, TokenStatusList, decode_with_limits, parse_status_list_jwt,
+    DecodeLimits, StatusEntry, StatusReference, TokenStatusList, decode_with_limits,
+    parse_status_list_jwt,
 };
 
 fuzz_target!(|data: &[u8]| {
