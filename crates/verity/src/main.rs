@@ -57,6 +57,13 @@ enum Command {
     Audit(admin::Remote<admin::AuditCommand>),
     /// The reference holder wallet (receive and present credentials over HTTP).
     Wallet(wallet_cli::WalletArgs),
+    /// Ask a running service whether it is ready (`/health/ready`: the database answers);
+    /// exits 0 when it is, 1 otherwise. For container health checks.
+    Health {
+        /// The service's base URL.
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        url: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -159,9 +166,33 @@ async fn run_command(cli: &Cli) -> Result<(), String> {
         Command::Credential(r) => admin::run(r, config_path(cli).as_deref()).await,
         Command::Audit(r) => admin::run(r, config_path(cli).as_deref()).await,
         Command::Wallet(w) => wallet_cli::run(w).await,
+        Command::Health { url } => health(url).await,
         Command::Domain(r) => admin::run_domain(r, config_path(cli).as_deref())
             .await
             .map(|_| ()),
+    }
+}
+
+/// `verity health`: GET `<url>/health/ready` within 5 seconds; `Ok` only for a 2xx answer.
+async fn health(url: &str) -> Result<(), String> {
+    let target = format!("{}/health/ready", url.trim_end_matches('/'));
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(5))
+        .build()
+        .map_err(|e| format!("cannot build an HTTP client: {e}"))?;
+    let resp = client
+        .get(&target)
+        .send()
+        .await
+        .map_err(|e| format!("{target}: not reachable: {e}"))?;
+    let status = resp.status();
+    if status.is_success() {
+        println!("{target}: ready");
+        Ok(())
+    } else {
+        let body = resp.text().await.unwrap_or_default();
+        let body: String = body.chars().take(200).collect();
+        Err(format!("{target}: not ready ({status}): {body}"))
     }
 }
 

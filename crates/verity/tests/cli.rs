@@ -382,3 +382,22 @@ async fn the_command_line_wallet_answers_an_openid4vp_request() {
     );
     assert!(text.contains("(HTTP 200)"), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_says_whether_the_service_is_ready() {
+    let app = spawn_app_with(Backend::Sqlite, |_| {}).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = verity_in(dir.path(), &["health", "--url", &app.url], &[]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", all_output(&out));
+    assert!(all_output(&out).contains("/health/ready: ready"));
+    // Nothing listens there any more: not ready, exit 1, naming the URL.
+    let url = app.url.clone();
+    app.stop().await;
+    let out = verity_in(dir.path(), &["health", "--url", &url], &[]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", all_output(&out));
+    assert!(
+        all_output(&out).contains("not reachable"),
+        "{}",
+        all_output(&out)
+    );
+}
