@@ -216,15 +216,47 @@ async fn offerable_contracts(
         .list_contracts(Some(authority.tenant_id))
         .await?
     {
-        if stored.authority_id != authority.id || !stored.enabled {
-            continue;
-        }
-        let parsed = flows::load_contract(&stored)?;
-        if verity_issuance::pre_authorizable(&parsed) {
-            out.push((stored, parsed));
+        if let Some(offerable) = offerable(authority, stored)? {
+            out.push(offerable);
         }
     }
     Ok(out)
+}
+
+/// `stored`, parsed, when it is a contract of `authority` the metadata publishes: enabled,
+/// with claims that all come from the app.
+fn offerable(
+    authority: &Authority,
+    stored: verity_store::Contract,
+) -> Result<Option<(verity_store::Contract, Contract)>, Reply> {
+    if stored.authority_id != authority.id || !stored.enabled {
+        return Ok(None);
+    }
+    let parsed = flows::load_contract(&stored)?;
+    Ok(verity_issuance::pre_authorizable(&parsed).then_some((stored, parsed)))
+}
+
+/// The contract a configuration id names (`{contract}.{suffix}`, see [`configuration_id`]),
+/// when the authority's metadata publishes it: one lookup instead of listing every contract.
+async fn configuration_contract(
+    state: &AppState,
+    authority: &Authority,
+    id: &str,
+) -> Result<Option<(verity_store::Contract, Contract)>, Reply> {
+    let Some((text, suffix)) = id.split_once('.') else {
+        return Ok(None);
+    };
+    let Ok(contract) = Uuid::parse_str(text) else {
+        return Ok(None);
+    };
+    // The canonical spelling only, as the metadata lists it.
+    if !FORMATS.iter().any(|(_, s)| *s == suffix) || contract.to_string() != text {
+        return Ok(None);
+    }
+    match state.store.contract(contract).await? {
+        Some(stored) => offerable(authority, stored),
+        None => Ok(None),
+    }
 }
 
 /// The algorithms the authority signs credentials with: its active key's.
@@ -608,17 +640,13 @@ async fn credential(
             reason: format!("is not JSON: {e}"),
         })
     })?;
-    let contracts = offerable_contracts(&state, &authority).await?;
-    let known: Vec<String> = contracts
-        .iter()
-        .flat_map(|(c, _)| {
-            FORMATS
-                .iter()
-                .filter_map(|(f, _)| configuration_id(c.id, f))
-        })
-        .collect();
-    let known_refs: Vec<&str> = known.iter().map(String::as_str).collect();
-    let request = vci::parse_credential_request(&body, &known_refs)?;
+    // Only the configuration asked for is looked up: known when the metadata publishes it.
+    let asked = body["credential_configuration_id"]
+        .as_str()
+        .unwrap_or_default();
+    let contract = configuration_contract(&state, &authority, asked).await?;
+    let known: &[&str] = if contract.is_some() { &[asked] } else { &[] };
+    let request = vci::parse_credential_request(&body, known)?;
     let offered = req.payload["openid4vci"]["configurationId"]
         .as_str()
         .unwrap_or_default();
@@ -652,7 +680,12 @@ async fn credential(
             reason: "`proofs.jwt` holds no proof".into(),
         })
     })?;
-    let (stored, contract) = flows::contract_of(&state, &req).await?;
+    // The offered configuration names the offer's contract, found above.
+    let Some((stored, contract)) = contract else {
+        return Err(Reply::Api(ApiError::internal(
+            "the offered configuration has no contract",
+        )));
+    };
     let hint = req.payload["claims"]
         .as_object()
         .cloned()
