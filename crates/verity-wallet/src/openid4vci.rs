@@ -26,6 +26,7 @@ use verity_jose::{Header, Jwk, sign_compact};
 use verity_sd_jwt::{IssuerKeyLookup, KeyBindingPolicy, KeyLookupError, VerifyOptions};
 
 use crate::error::WalletError;
+use crate::http::Response;
 use crate::issuance::verify_jwt_vc;
 use crate::wallet::{CredentialFormat, StoredCredential, Wallet};
 
@@ -273,19 +274,22 @@ impl<'w> OfferSession<'w> {
 
     /// POSTs a token request with exactly these form fields; the answer as it came.
     pub async fn token_raw(&self, form: &[(&str, &str)]) -> Result<Answer, WalletError> {
+        let resp = self.post_token(form).await?;
+        Ok((resp.status, resp.json_or_text()))
+    }
+
+    async fn post_token(&self, form: &[(&str, &str)]) -> Result<Response, WalletError> {
         let body = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(form)
             .finish();
-        let resp = self
-            .wallet
+        self.wallet
             .http()
             .post(
                 &self.token_endpoint,
                 "application/x-www-form-urlencoded",
                 body.into_bytes(),
             )
-            .await?;
-        Ok((resp.status, resp.json_or_text()))
+            .await
     }
 
     /// Redeems the pre-authorized code (with `tx_code` when given) for an access token.
@@ -305,17 +309,8 @@ impl<'w> OfferSession<'w> {
         if let Some(t) = tx_code {
             form.push(("tx_code", t));
         }
-        let body = url::form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(&form)
-            .finish();
         let resp = self
-            .wallet
-            .http()
-            .post(
-                &self.token_endpoint,
-                "application/x-www-form-urlencoded",
-                body.into_bytes(),
-            )
+            .post_token(&form)
             .await?
             .error_for_status()?
             .json_or_text();
@@ -396,6 +391,15 @@ impl<'w> OfferSession<'w> {
         access_token: &str,
         body: &Value,
     ) -> Result<Answer, WalletError> {
+        let resp = self.post_credential(access_token, body).await?;
+        Ok((resp.status, resp.json_or_text()))
+    }
+
+    async fn post_credential(
+        &self,
+        access_token: &str,
+        body: &Value,
+    ) -> Result<Response, WalletError> {
         let url =
             self.metadata["credential_endpoint"]
                 .as_str()
@@ -404,8 +408,7 @@ impl<'w> OfferSession<'w> {
                     field: "credential_endpoint".into(),
                     expected: "a URL",
                 })?;
-        let resp = self
-            .wallet
+        self.wallet
             .http()
             .post_with_bearer(
                 url,
@@ -413,8 +416,7 @@ impl<'w> OfferSession<'w> {
                 access_token,
                 body.to_string().into_bytes(),
             )
-            .await?;
-        Ok((resp.status, resp.json_or_text()))
+            .await
     }
 
     /// Verifies an issued credential of the offered format, bound to `holder`, without storing
@@ -438,20 +440,11 @@ impl<'w> OfferSession<'w> {
         let token = self.redeem(opts.tx_code.as_deref()).await?;
         let nonce = self.fresh_nonce().await?;
         let proof = self.sign_proof(&self.proof_claims(&nonce), opts.holder.as_deref())?;
-        let (status, body) = self
-            .credential_raw(&token, &self.credential_request(&[proof]))
-            .await?;
-        if !(200..300).contains(&status) {
-            return Err(WalletError::Server(Box::new(
-                crate::error::ServerError::from_response(
-                    self.metadata["credential_endpoint"]
-                        .as_str()
-                        .unwrap_or_default(),
-                    status,
-                    &body,
-                ),
-            )));
-        }
+        let body = self
+            .post_credential(&token, &self.credential_request(&[proof]))
+            .await?
+            .error_for_status()?
+            .json_or_text();
         let credential =
             body["credentials"][0]["credential"]
                 .as_str()
