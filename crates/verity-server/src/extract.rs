@@ -91,35 +91,9 @@ pub fn parse_json_with_depth<T: DeserializeOwned>(
     body: &Bytes,
     max_depth: usize,
 ) -> Result<T, ApiError> {
-    if body.is_empty() {
-        return Err(ApiError::bad_body(
-            "the request body is empty: a JSON object is required",
-        ));
-    }
-    crate::limits::check_json_depth(body, max_depth).map_err(crate::limits::too_deep)?;
-    let de = &mut serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        if inner.is_syntax() || inner.is_eof() {
-            ApiError::bad_body(format!("the body is not valid JSON: {inner}"))
-        } else if path == "." {
-            // Top-level errors ("missing field `name`", "unknown field `x`") name the field in
-            // the message only: lift it into `target`.
-            let msg = inner.to_string();
-            let field = msg.split('`').nth(1).unwrap_or_default().to_owned();
-            ApiError::bad_field(field, msg)
-        } else {
-            // A missing member is reported at its parent: name the member itself.
-            let msg = inner.to_string();
-            match msg
-                .strip_prefix("missing field `")
-                .and_then(|m| m.split('`').next())
-            {
-                Some(field) => ApiError::bad_field(format!("{path}.{field}"), msg),
-                None => ApiError::bad_field(path, msg),
-            }
-        }
+    verity_api::read_body(body, max_depth).map_err(|e| match e {
+        verity_api::BodyError::Field { field, message } => ApiError::bad_field(field, message),
+        other => ApiError::bad_body(other.to_string()),
     })
 }
 

@@ -4,7 +4,7 @@
 //! authentication) -> handler -> one domain function (authorities, tokens, store) -> response or
 //! [`error::ApiError`] in the hosted service's error shape. [`startup::Application`] wires it up.
 
-pub mod api_types;
+pub use verity_api::admin as api_types;
 pub mod audit;
 pub mod authorities;
 pub mod bootstrap;
@@ -21,7 +21,7 @@ pub mod own;
 pub mod qr;
 pub mod ratelimit;
 pub mod routes;
-pub mod rp_types;
+pub use verity_api::rp as rp_types;
 pub mod startup;
 pub mod state;
 pub mod status_leases;

@@ -409,38 +409,7 @@ impl FromRequest for ClientAddr {
     }
 }
 
-/// How deep arrays and objects nest in `json` (0 for a scalar), counted without parsing and
-/// stopping once past `max`: `Err(max)` when deeper than `max`. Brackets inside strings do not
-/// count; anything else malformed is left to the parser.
-pub fn check_json_depth(json: &[u8], max: usize) -> Result<(), usize> {
-    let mut depth = 0usize;
-    let mut in_string = false;
-    let mut escaped = false;
-    for &b in json {
-        if in_string {
-            if escaped {
-                escaped = false;
-            } else if b == b'\\' {
-                escaped = true;
-            } else if b == b'"' {
-                in_string = false;
-            }
-            continue;
-        }
-        match b {
-            b'"' => in_string = true,
-            b'[' | b'{' => {
-                depth += 1;
-                if depth > max {
-                    return Err(max);
-                }
-            }
-            b']' | b'}' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    Ok(())
-}
+pub use verity_api::check_json_depth;
 
 /// The 400 of a body nested deeper than `max`, naming the limit.
 pub fn too_deep(max: usize) -> ApiError {

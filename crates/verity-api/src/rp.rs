@@ -1,5 +1,6 @@
 //! Request Service API bodies (wire-compatible with the hosted service), with the rules each
-//! field must meet. Validation turns them into checked values or an error naming the field.
+//! field must meet (documented here, checked by the server's handlers, which turn them into
+//! checked values or an error naming the field).
 
 use std::collections::BTreeMap;
 
