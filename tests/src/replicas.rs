@@ -129,8 +129,50 @@ pub struct Replica {
     child: Child,
     /// The port it binds (127.0.0.1).
     pub port: u16,
-    /// Where its stdout and stderr go.
+    /// Where its stdout and stderr go (appended to across restarts).
     pub log_path: PathBuf,
+    config_path: PathBuf,
+    /// The log's length when this process started (its own lines come after).
+    log_from: usize,
+}
+
+/// Starts `binary --config <config_path> serve` in `dir`, its output appended to `log_path`,
+/// with no `VERITY_*` variable of the test's environment, and `VERITY_TEST_CRASH_POINT` set
+/// to `crash_point` when given (test builds of the binary stop there, see
+/// `verity_store::arm_crash_point`).
+fn spawn_serve(
+    binary: &Path,
+    config_path: &Path,
+    dir: &Path,
+    log_path: &Path,
+    crash_point: Option<&str>,
+) -> Result<Child, String> {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log_path)
+        .map_err(|e| e.to_string())?;
+    let log_err = log.try_clone().map_err(|e| e.to_string())?;
+    let mut command = Command::new(binary);
+    command
+        .arg("--config")
+        .arg(config_path)
+        .arg("serve")
+        .current_dir(dir);
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("VERITY_") {
+            command.env_remove(key);
+        }
+    }
+    if let Some(point) = crash_point {
+        command.env("VERITY_TEST_CRASH_POINT", point);
+    }
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(log))
+        .stderr(Stdio::from(log_err))
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", binary.display()))
 }
 
 impl Replica {
@@ -167,6 +209,7 @@ pub struct Cluster {
     pub db_name: String,
     /// Client for RP and admin calls (no redirects, short idle pool).
     pub http: reqwest::Client,
+    binary: PathBuf,
     // Dropped after the replicas (field order): the database and the directories.
     db: Option<TestDatabase>,
     dir: Option<tempfile::TempDir>,
@@ -225,10 +268,20 @@ impl Cluster {
     /// `extra` TOML appended to each configuration; waits until each answers `/health/ready`.
     /// `Ok(None)` when Postgres is not configured (the skip is printed).
     pub async fn start(n: usize, binary: &Path, extra: &str) -> Result<Option<Cluster>, String> {
+        Self::start_on(Backend::Postgres, n, binary, extra).await
+    }
+
+    /// [`Cluster::start`] on `backend` (SQLite: one file, so `n` should be 1).
+    pub async fn start_on(
+        backend: Backend,
+        n: usize,
+        binary: &Path,
+        extra: &str,
+    ) -> Result<Option<Cluster>, String> {
         if !binary.is_file() {
             return Err(format!("{} not found", binary.display()));
         }
-        let Some(db) = fresh_database(Backend::Postgres).await else {
+        let Some(db) = fresh_database(backend).await else {
             return Ok(None);
         };
         let db_name = db
@@ -257,29 +310,13 @@ impl Cluster {
             );
             std::fs::write(&config_path, toml).map_err(|e| e.to_string())?;
             let log_path = dir.path().join(format!("replica-{i}.log"));
-            let log = std::fs::File::create(&log_path).map_err(|e| e.to_string())?;
-            let log_err = log.try_clone().map_err(|e| e.to_string())?;
-            let mut command = Command::new(binary);
-            command
-                .arg("--config")
-                .arg(&config_path)
-                .arg("serve")
-                .current_dir(dir.path());
-            for (key, _) in std::env::vars_os() {
-                if key.to_string_lossy().starts_with("VERITY_") {
-                    command.env_remove(key);
-                }
-            }
-            let child = command
-                .stdin(Stdio::null())
-                .stdout(Stdio::from(log))
-                .stderr(Stdio::from(log_err))
-                .spawn()
-                .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
+            let child = spawn_serve(binary, &config_path, dir.path(), &log_path, None)?;
             replicas.push(Replica {
                 child,
                 port,
                 log_path,
+                config_path,
+                log_from: 0,
             });
         }
         let http = reqwest::Client::builder()
@@ -298,6 +335,7 @@ impl Cluster {
             admin_token,
             db_name,
             http,
+            binary: binary.to_owned(),
             db: Some(db),
             dir: Some(dir),
         };
@@ -305,6 +343,71 @@ impl Cluster {
             cluster.wait_ready(i, Duration::from_secs(60)).await?;
         }
         Ok(Some(cluster))
+    }
+
+    /// Kills replica `i` with SIGKILL (no shutdown of any kind) and reaps it.
+    pub fn kill(&mut self, i: usize) {
+        let child = &mut self.replicas[i].child;
+        if let Ok(None) = child.try_wait() {
+            let _ = child.kill();
+        }
+        let _ = child.wait();
+    }
+
+    /// Starts replica `i` again (after [`Cluster::kill`]) on the same port, configuration and
+    /// database, stopping at `crash_point` when given; waits until it is ready.
+    pub async fn restart(&mut self, i: usize, crash_point: Option<&str>) -> Result<(), String> {
+        self.kill(i);
+        let dir = self
+            .dir
+            .as_ref()
+            .map(|d| d.path().to_owned())
+            .ok_or("the cluster's directory is gone")?;
+        let replica = &mut self.replicas[i];
+        replica.log_from = std::fs::metadata(&replica.log_path)
+            .map(|m| usize::try_from(m.len()).unwrap_or(usize::MAX))
+            .unwrap_or(0);
+        replica.child = spawn_serve(
+            &self.binary,
+            &replica.config_path,
+            &dir,
+            &replica.log_path,
+            crash_point,
+        )?;
+        self.wait_ready(i, Duration::from_secs(60)).await
+    }
+
+    /// Waits (up to `limit`) until replica `i` printed that it reached the crash point `name`
+    /// and stopped there; then kills it with SIGKILL.
+    pub async fn kill_at_crash_point(
+        &mut self,
+        i: usize,
+        name: &str,
+        limit: Duration,
+    ) -> Result<(), String> {
+        let line = format!("{} {name}", verity_store::CRASH_POINT_REACHED);
+        let start = Instant::now();
+        loop {
+            let log = std::fs::read(&self.replicas[i].log_path).unwrap_or_default();
+            let own = String::from_utf8_lossy(log.get(self.replicas[i].log_from..).unwrap_or(&[]));
+            if own.lines().any(|l| l.trim_end() == line) {
+                self.kill(i);
+                return Ok(());
+            }
+            if let Ok(Some(status)) = self.replicas[i].child.try_wait() {
+                return Err(format!(
+                    "replica {i} exited ({status}) before the crash point `{name}`:\n{}",
+                    self.replicas[i].log_tail()
+                ));
+            }
+            if start.elapsed() > limit {
+                return Err(format!(
+                    "replica {i} did not reach the crash point `{name}` in {limit:?}:\n{}",
+                    self.replicas[i].log_tail()
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     async fn wait_ready(&mut self, i: usize, limit: Duration) -> Result<(), String> {

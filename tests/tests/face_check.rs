@@ -172,13 +172,38 @@ async fn a_matching_selfie_verifies_with_its_score(backend: Backend) {
     let face = &polled["verifiedCredentialsData"][0]["faceCheck"];
     assert_eq!(face["matchConfidenceScore"], 85.0, "{polled}");
     assert_eq!(face["sourcePhotoQuality"], "HIGH", "{polled}");
-    assert_eq!(polled["verifiedCredentialsData"][0]["claims"]["photo"], PNG);
-    // Sorted: both rows are written at the same (manual) clock time.
-    let mut statuses: Vec<String> = outbox_of(&e.env.app, &id)
+    // The photo the selfie was compared with is not kept once the check is decided: not in
+    // the result RPs poll, not in the callback, nowhere in the stored request.
+    assert!(
+        polled["verifiedCredentialsData"][0]["claims"]
+            .get("photo")
+            .is_none(),
+        "{polled}"
+    );
+    assert_eq!(
+        polled["verifiedCredentialsData"][0]["claims"]["displayName"], "Megan Bowen",
+        "{polled}"
+    );
+    let outbox = outbox_of(&e.env.app, &id).await;
+    assert!(
+        outbox.iter().all(|m| !m.body.to_string().contains(PNG)),
+        "the photo is in a callback"
+    );
+    let stored = e
+        .env
+        .app
+        .app_state()
+        .store
+        .request(id.parse().unwrap())
         .await
-        .into_iter()
-        .map(|m| m.request_status)
-        .collect();
+        .unwrap()
+        .unwrap();
+    assert!(
+        !serde_json::to_string(&stored.result).unwrap().contains(PNG),
+        "the photo is stored with the request"
+    );
+    // Sorted: both rows are written at the same (manual) clock time.
+    let mut statuses: Vec<String> = outbox.into_iter().map(|m| m.request_status).collect();
     statuses.sort();
     assert_eq!(statuses, ["presentation_verified", "request_retrieved"]);
     // Decided: a second upload changes nothing.

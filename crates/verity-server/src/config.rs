@@ -39,6 +39,8 @@ pub struct Config {
     pub face_check: verity_face_match::FaceMatchConfig,
     /// Who may read `GET /metrics` (docs/OPERATIONS.md, "Observability").
     pub metrics: crate::metrics::MetricsConfig,
+    /// How long flow results, callbacks and audit entries are kept (docs/OPERATIONS.md).
+    pub retention: crate::sweeper::RetentionConfig,
 }
 
 /// Issuance tuning.
@@ -387,6 +389,7 @@ impl Default for Config {
             issuance: IssuanceConfig::default(),
             face_check: verity_face_match::FaceMatchConfig::default(),
             metrics: crate::metrics::MetricsConfig::default(),
+            retention: crate::sweeper::RetentionConfig::default(),
         }
     }
 }
@@ -554,6 +557,7 @@ impl Config {
             });
         }
         self.validate_limits()?;
+        self.retention.validate()?;
         if !(1..=verity_store::MAX_STATUS_INDEX_BATCH).contains(&self.issuance.status_index_batch) {
             return Err(ConfigError::Invalid {
                 key: "issuance.status_index_batch",

@@ -208,8 +208,7 @@ impl Outbox {
         let lease_secs = i64::try_from(self.config.timeout_secs.clamp(1, 60))
             .unwrap_or(60)
             .saturating_mul(2)
-            .saturating_add(10)
-            .max(60);
+            .saturating_add(10);
         match self
             .store
             .claim_due_callbacks(self.clock.now(), limit, lease_secs)
@@ -240,6 +239,7 @@ impl Outbox {
             Ok(status) if (200..300).contains(&status) => {
                 tracing::info!(request_id = %msg.request_id, status = %msg.request_status, attempts, "callback delivered");
                 self.counters.delivered.fetch_add(1, Ordering::Relaxed);
+                verity_store::crash_point("callback: delivered, not marked");
                 if let Err(e) = self
                     .store
                     .mark_callback_delivered(msg.id, attempts, now)

@@ -92,6 +92,7 @@ pub struct Application {
     server: Server,
     summary: StartupSummary,
     state: web::Data<AppState>,
+    retention: crate::sweeper::RetentionConfig,
 }
 
 impl std::fmt::Debug for Application {
@@ -296,6 +297,7 @@ impl Application {
             server,
             summary,
             state,
+            retention: config.retention.clone(),
         })
     }
 
@@ -328,6 +330,7 @@ impl Application {
         let sweeper = tokio::spawn(crate::sweeper::run(
             self.state.store.clone(),
             self.state.clock.clone(),
+            self.retention.clone(),
         ));
         let result = self.server.await;
         worker.abort();

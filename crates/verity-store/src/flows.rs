@@ -50,16 +50,14 @@ pub trait FlowStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<PinOutcome>;
 
-    /// Deletes up to `batch` expired replay records (expired before `now`) and up to `batch`
-    /// requests that expired before `requests_before` and have no pending callback (their
-    /// callbacks go with them); returns how many rows of each were deleted. Run by the
-    /// background sweeper, never on a request's path. Issued credentials are kept.
-    async fn purge_expired(
-        &self,
-        now: DateTime<Utc>,
-        requests_before: DateTime<Utc>,
-        batch: u32,
-    ) -> Result<(u64, u64)>;
+    /// One batch of the retention sweep (docs/OPERATIONS.md, "Retention"), each part at most
+    /// `policy.batch` rows: deletes replay records that expired before `policy.now`; requests
+    /// that expired before `policy.requests_before` and have no pending callback (their
+    /// results, receipts and callbacks go with them); audit entries recorded before
+    /// `policy.audit_before`, when set; and clears the held verdict (which carries the
+    /// credential's photo) of face checks whose request expired while the selfie was awaited.
+    /// Run by the background sweeper, never on a request's path. Issued credentials are kept.
+    async fn purge_expired(&self, policy: &PurgePolicy) -> Result<Purged>;
 
     /// Whether `value` is recorded in `scope` and unexpired at `now` (a read: steps write
     /// their records themselves, atomically; this only lets a replay be reported early).
@@ -264,4 +262,52 @@ pub trait CredentialStore: Send + Sync {
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<(IssuedCredential, Option<Uuid>)>;
+}
+
+/// What one batch of the retention sweep removes ([`FlowStore::purge_expired`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PurgePolicy {
+    /// The sweep's time: replay records and face checks that expired before it.
+    pub now: DateTime<Utc>,
+    /// Requests that expired before this time go.
+    pub requests_before: DateTime<Utc>,
+    /// Audit entries recorded before this time go; `None` keeps every entry.
+    pub audit_before: Option<DateTime<Utc>>,
+    /// Rows of each kind per batch.
+    pub batch: u32,
+}
+
+/// Rows one batch of the retention sweep removed or cleared, per kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Purged {
+    pub replay_records: u64,
+    pub requests: u64,
+    pub audit_entries: u64,
+    /// Expired face checks whose held verdict (and so the credential's photo) was cleared.
+    pub face_checks: u64,
+}
+
+impl Purged {
+    /// Whether any part filled its batch (more may be left).
+    pub fn any_full(&self, batch: u32) -> bool {
+        let b = u64::from(batch);
+        self.replay_records >= b
+            || self.requests >= b
+            || self.audit_entries >= b
+            || self.face_checks >= b
+    }
+}
+
+impl std::ops::Add for Purged {
+    type Output = Purged;
+
+    /// The sum of two batches.
+    fn add(self, o: Purged) -> Purged {
+        Purged {
+            replay_records: self.replay_records + o.replay_records,
+            requests: self.requests + o.requests,
+            audit_entries: self.audit_entries + o.audit_entries,
+            face_checks: self.face_checks + o.face_checks,
+        }
+    }
 }

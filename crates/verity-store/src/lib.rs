@@ -45,12 +45,13 @@ use uuid::Uuid;
 
 pub use audit::{AuditEntry, MAX_AUDIT_PAGE, MAX_AUDIT_TEXT, NewAuditEntry};
 pub use error::{Result, StoreError};
+pub use fault::{CRASH_POINT_REACHED, arm_crash_point, crash_point};
 pub use flow_model::{
     CallbackMessage, Contract, FlowRequest, INITIAL_REQUEST_STATUS, IssuedCredential,
     MAX_STATUS_INDEX_BATCH, NewCallback, NewFlowRequest, NewIssuedCredential, OutboxState,
     RequestKind, StatusAllocation, StatusList,
 };
-pub use flows::{CredentialStore, FlowStore, OutboxStore};
+pub use flows::{CredentialStore, FlowStore, OutboxStore, PurgePolicy, Purged};
 pub use machine::{
     CallbackTarget, Counter, FlowStatus, OnceRecord, PinOutcome, Rejection, Transition,
     TransitionOutcome,

@@ -1,5 +1,6 @@
 //! [`Store`] on Postgres: native `uuid`, `timestamptz`, `jsonb` and `bytea` columns.
 
+use crate::fault;
 use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
@@ -119,7 +120,14 @@ impl PgStore {
 }
 
 async fn commit(tx: Transaction<'static, Postgres>, op: &str) -> Result<()> {
-    tx.commit().await.map_err(|e| db_error(e, op))
+    if fault::crash_points_armed() {
+        fault::crash_point(&format!("{op}: before commit"));
+    }
+    tx.commit().await.map_err(|e| db_error(e, op))?;
+    if fault::crash_points_armed() {
+        fault::crash_point(&format!("{op}: committed"));
+    }
+    Ok(())
 }
 
 // ---- rows ---------------------------------------------------------------------------------

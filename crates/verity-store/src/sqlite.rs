@@ -13,6 +13,7 @@
 //! as TEXT. Multi-statement writes open with `BEGIN IMMEDIATE`, taking the single write lock up
 //! front so concurrent writers queue on the busy timeout instead of failing on a lock upgrade.
 
+use crate::fault;
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -160,7 +161,14 @@ impl SqliteStore {
 }
 
 async fn commit(tx: Transaction<'static, Sqlite>, op: &str) -> Result<()> {
-    tx.commit().await.map_err(|e| db_error(e, op))
+    if fault::crash_points_armed() {
+        fault::crash_point(&format!("{op}: before commit"));
+    }
+    tx.commit().await.map_err(|e| db_error(e, op))?;
+    if fault::crash_points_armed() {
+        fault::crash_point(&format!("{op}: committed"));
+    }
+    Ok(())
 }
 
 // ---- encodings ----------------------------------------------------------------------------

@@ -100,8 +100,19 @@ struct InitArgs {
     ca_cert: Option<PathBuf>,
 }
 
+/// Names the crash point a test build stops at (the crash-safety harness, docs/OPERATIONS.md);
+/// any other build refuses to start with it set.
+const CRASH_POINT_ENV: &str = "VERITY_TEST_CRASH_POINT";
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(spec) = std::env::var_os(CRASH_POINT_ENV) {
+        let spec = spec.to_string_lossy();
+        if let Err(e) = verity_store::arm_crash_point(&spec) {
+            eprintln!("error: {CRASH_POINT_ENV}: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -10,7 +10,10 @@
 //! `face_check_failed` (reported as `presentation_error`, `claimValidationError`), after which
 //! the request is answerable again. While the selfie is awaited no other answer is taken, so a
 //! stranger who saw the QR code cannot end the holder's face check; the request expires as
-//! any other. Images are held in memory for the comparison only: never logged, never stored.
+//! any other. The selfie is held in memory for the comparison only: never logged, never stored.
+//! The credential's photo claim is held with the request only while the selfie is awaited: the
+//! deciding step drops it from the result and the callback, and the sweeper clears it from a
+//! request that expired waiting (`[retention]`).
 
 use actix_web::http::StatusCode;
 use actix_web::web::{self, Bytes};
@@ -326,6 +329,10 @@ async fn upload(
             let mut body = verdict;
             if let Some(all) = body["verifiedCredentialsData"].as_array_mut() {
                 for c in all.iter_mut().filter(|c| answers(c, &pending)) {
+                    // The photo served its purpose: it is not kept with the result or sent.
+                    if let Some(claims) = c["claims"].as_object_mut() {
+                        claims.remove(&pending.source_photo_claim_name);
+                    }
                     c["faceCheck"] = json!({
                         "matchConfidenceScore": result.match_confidence_score,
                         "sourcePhotoQuality": result.source_photo_quality,

@@ -165,6 +165,7 @@ pub async fn sign_list(
     )
     .await
     .map_err(ApiError::internal)?;
+    verity_store::crash_point("status list: signed, not stored");
     // Another request may have signed a newer version meanwhile: then ours is simply not kept.
     state
         .store

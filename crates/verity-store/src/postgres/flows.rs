@@ -16,10 +16,10 @@ use crate::flow_model::{
     allocation_byte_offset, batch_size, check_status_entry, lease, list_bytes, pick_batch, set_bit,
     stored_u32,
 };
-use crate::flows::{CredentialStore, FlowStore, OutboxStore};
+use crate::flows::{CredentialStore, FlowStore, OutboxStore, PurgePolicy, Purged};
 use crate::machine::{
-    Counter, OnceRecord, PinOutcome, Rejection, Transition, TransitionOutcome, callback_seq,
-    check_pin_failure, check_step,
+    Counter, FlowStatus, OnceRecord, PinOutcome, Rejection, Transition, TransitionOutcome,
+    callback_seq, check_pin_failure, check_step,
 };
 use crate::model::{new_id, normalize_time};
 
@@ -591,7 +591,9 @@ impl PgStore {
             Err(why) => return Ok(TransitionOutcome::Rejected(why, Box::new(current))),
         };
         fault::statement("commit")?;
+        fault::step_crash_point(t.to, "before commit");
         commit(tx, "flow step").await?;
+        fault::step_crash_point(t.to, "committed");
         Ok(outcome)
     }
 }
@@ -693,7 +695,9 @@ impl FlowStore for PgStore {
             {
                 write_step_records(&mut tx, t, &updated, now).await?;
                 fault::statement("commit")?;
+                fault::step_crash_point(t.to, "before commit");
                 commit(tx, "flow step").await?;
+                fault::step_crash_point(t.to, "committed");
                 return Ok(TransitionOutcome::Applied(Box::new(updated)));
             }
             // Dropped: rolls back the replay records written above.
@@ -749,20 +753,16 @@ impl FlowStore for PgStore {
         }
     }
 
-    async fn purge_expired(
-        &self,
-        now: DateTime<Utc>,
-        requests_before: DateTime<Utc>,
-        batch: u32,
-    ) -> Result<(u64, u64)> {
-        let now = normalize_time(now)?;
-        let before = normalize_time(requests_before)?;
+    async fn purge_expired(&self, policy: &PurgePolicy) -> Result<Purged> {
+        let now = normalize_time(policy.now)?;
+        let before = normalize_time(policy.requests_before)?;
+        let batch = i64::from(policy.batch);
         let mut conn = self
             .pool
             .acquire()
             .await
             .map_err(|e| db_error(e, "purge expired rows"))?;
-        let once = purge_once(&mut conn, now, i64::from(batch)).await?;
+        let replay_records = purge_once(&mut conn, now, batch).await?;
         let requests = sqlx::query(
             "DELETE FROM flow_requests WHERE id IN (SELECT r.id FROM flow_requests r \
              WHERE r.expires_at < $1 AND NOT EXISTS (SELECT 1 FROM callbacks c \
@@ -770,11 +770,42 @@ impl FlowStore for PgStore {
              ORDER BY r.expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)",
         )
         .bind(before)
-        .bind(i64::from(batch))
+        .bind(batch)
         .execute(&mut *conn)
         .await
-        .map_err(|e| db_error(e, "purge expired requests"))?;
-        Ok((once, requests.rows_affected()))
+        .map_err(|e| db_error(e, "purge expired requests"))?
+        .rows_affected();
+        let face_checks = sqlx::query(
+            "UPDATE flow_requests SET result = NULL WHERE id IN (SELECT id FROM flow_requests \
+             WHERE status = $1 AND expires_at < $2 AND result IS NOT NULL \
+             ORDER BY expires_at LIMIT $3 FOR UPDATE SKIP LOCKED)",
+        )
+        .bind(FlowStatus::FaceCheckPending.as_str())
+        .bind(now)
+        .bind(batch)
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| db_error(e, "clear expired face checks"))?
+        .rows_affected();
+        let audit_entries = match policy.audit_before {
+            None => 0,
+            Some(at) => sqlx::query(
+                "DELETE FROM audit_log WHERE seq IN (SELECT seq FROM audit_log \
+                 WHERE at < $1 ORDER BY at LIMIT $2 FOR UPDATE SKIP LOCKED)",
+            )
+            .bind(normalize_time(at)?)
+            .bind(batch)
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| db_error(e, "purge old audit entries"))?
+            .rows_affected(),
+        };
+        Ok(Purged {
+            replay_records,
+            requests,
+            audit_entries,
+            face_checks,
+        })
     }
 
     async fn is_once_taken(&self, scope: &str, value: &str, now: DateTime<Utc>) -> Result<bool> {
@@ -1485,6 +1516,8 @@ impl PgStore {
         .map_err(|e| db_error(e, "revoke credential"))?;
         credential.revoked_at = Some(now);
         credential.revocation_reason = Some(reason.into());
+        // The credential row says revoked; its status bit is not set yet (same transaction).
+        fault::crash_point("revoke credential: marked, bit not set");
 
         let (Some(list_id), Some(index)) = (credential.status_list_id, credential.status_index)
         else {

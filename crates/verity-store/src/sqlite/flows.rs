@@ -15,10 +15,10 @@ use crate::flow_model::{
     allocation_byte_offset, batch_size, check_status_entry, lease, list_bytes, pick_batch, set_bit,
     stored_u32,
 };
-use crate::flows::{CredentialStore, FlowStore, OutboxStore};
+use crate::flows::{CredentialStore, FlowStore, OutboxStore, PurgePolicy, Purged};
 use crate::machine::{
-    Counter, OnceRecord, PinOutcome, Rejection, Transition, TransitionOutcome, callback_seq,
-    check_pin_failure, check_step,
+    Counter, FlowStatus, OnceRecord, PinOutcome, Rejection, Transition, TransitionOutcome,
+    callback_seq, check_pin_failure, check_step,
 };
 use crate::model::{new_id, normalize_time};
 
@@ -653,7 +653,9 @@ impl SqliteStore {
             Err(why) => return Ok(TransitionOutcome::Rejected(why, Box::new(current))),
         };
         fault::statement("commit")?;
+        fault::step_crash_point(t.to, "before commit");
         commit(tx, "flow step").await?;
+        fault::step_crash_point(t.to, "committed");
         Ok(outcome)
     }
 }
@@ -760,7 +762,9 @@ impl FlowStore for SqliteStore {
             {
                 write_step_records(&mut tx, t, &updated, now).await?;
                 fault::statement("commit")?;
+                fault::step_crash_point(t.to, "before commit");
                 commit(tx, "flow step").await?;
+                fault::step_crash_point(t.to, "committed");
                 return Ok(TransitionOutcome::Applied(Box::new(updated)));
             }
             // Dropped: rolls back the replay records written above.
@@ -817,20 +821,16 @@ impl FlowStore for SqliteStore {
         }
     }
 
-    async fn purge_expired(
-        &self,
-        now: DateTime<Utc>,
-        requests_before: DateTime<Utc>,
-        batch: u32,
-    ) -> Result<(u64, u64)> {
-        let now = normalize_time(now)?;
-        let before = normalize_time(requests_before)?;
+    async fn purge_expired(&self, policy: &PurgePolicy) -> Result<Purged> {
+        let now = normalize_time(policy.now)?;
+        let before = normalize_time(policy.requests_before)?;
+        let batch = i64::from(policy.batch);
         let mut conn = self
             .pool
             .acquire()
             .await
             .map_err(|e| db_error(e, "purge expired rows"))?;
-        let once = purge_once(&mut conn, now, i64::from(batch)).await?;
+        let replay_records = purge_once(&mut conn, now, batch).await?;
         let requests = sqlx::query(
             "DELETE FROM flow_requests WHERE id IN (SELECT r.id FROM flow_requests r \
              WHERE r.expires_at < ? AND NOT EXISTS (SELECT 1 FROM callbacks c \
@@ -838,11 +838,42 @@ impl FlowStore for SqliteStore {
              ORDER BY r.expires_at LIMIT ?)",
         )
         .bind(time_text(before))
-        .bind(i64::from(batch))
+        .bind(batch)
         .execute(&mut *conn)
         .await
-        .map_err(|e| db_error(e, "purge expired requests"))?;
-        Ok((once, requests.rows_affected()))
+        .map_err(|e| db_error(e, "purge expired requests"))?
+        .rows_affected();
+        let face_checks = sqlx::query(
+            "UPDATE flow_requests SET result = NULL WHERE id IN (SELECT id FROM flow_requests \
+             WHERE status = ? AND expires_at < ? AND result IS NOT NULL \
+             ORDER BY expires_at LIMIT ?)",
+        )
+        .bind(FlowStatus::FaceCheckPending.as_str())
+        .bind(time_text(now))
+        .bind(batch)
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| db_error(e, "clear expired face checks"))?
+        .rows_affected();
+        let audit_entries = match policy.audit_before {
+            None => 0,
+            Some(at) => sqlx::query(
+                "DELETE FROM audit_log WHERE seq IN (SELECT seq FROM audit_log \
+                 WHERE at < ? ORDER BY at LIMIT ?)",
+            )
+            .bind(time_text(normalize_time(at)?))
+            .bind(batch)
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| db_error(e, "purge old audit entries"))?
+            .rows_affected(),
+        };
+        Ok(Purged {
+            replay_records,
+            requests,
+            audit_entries,
+            face_checks,
+        })
     }
 
     async fn is_once_taken(&self, scope: &str, value: &str, now: DateTime<Utc>) -> Result<bool> {
@@ -1516,6 +1547,8 @@ impl SqliteStore {
         .map_err(|e| db_error(e, "revoke credential"))?;
         credential.revoked_at = Some(now);
         credential.revocation_reason = Some(reason.into());
+        // The credential row says revoked; its status bit is not set yet (same transaction).
+        fault::crash_point("revoke credential: marked, bit not set");
 
         let (Some(list_id), Some(index)) = (credential.status_list_id, credential.status_index)
         else {

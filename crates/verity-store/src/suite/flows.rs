@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use chrono::{Duration, TimeZone, Timelike, Utc};
+use chrono::{DateTime, Duration, TimeZone, Timelike, Utc};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -12,7 +12,8 @@ use super::{expect_conflict, expect_invalid, expect_not_found, new_key, run, t, 
 use crate::{
     Authority, CallbackTarget, Contract, Counter, FlowRequest, FlowStatus, INITIAL_REQUEST_STATUS,
     MAX_STATUS_INDEX_BATCH, NewCallback, NewFlowRequest, NewIssuedCredential, OnceRecord,
-    OutboxState, PinOutcome, Rejection, RequestKind, Store, Tenant, Transition, TransitionOutcome,
+    OutboxState, PinOutcome, PurgePolicy, Purged, Rejection, RequestKind, Store, Tenant,
+    Transition, TransitionOutcome,
 };
 
 store_suite!(
@@ -30,6 +31,7 @@ store_suite!(
     refusals_are_counted_reported_and_limited,
     pin_failures_lock_atomically,
     the_sweeper_purges_expired_rows_only,
+    retention_clears_expired_face_checks_and_old_audit_entries,
     consume_once_refuses_replays_until_expiry,
     callbacks_are_queued_once_per_status,
     claims_lease_messages,
@@ -2063,8 +2065,11 @@ async fn the_sweeper_purges_expired_rows_only(store: Arc<dyn Store>) {
         .await
         .unwrap();
 
-    let (once, requests) = store.purge_expired(t(1_000), t(1_000), 100).await.unwrap();
-    assert_eq!((once, requests), (1, 1));
+    let purged = store
+        .purge_expired(&policy(t(1_000), t(1_000), 100))
+        .await
+        .unwrap();
+    assert_eq!((purged.replay_records, purged.requests), (1, 1));
     assert!(
         store.request(done.id).await.unwrap().is_none(),
         "expired, callbacks final"
@@ -2105,12 +2110,100 @@ async fn the_sweeper_purges_expired_rows_only(store: Arc<dyn Store>) {
             .await
             .unwrap();
     }
+    let purged = store
+        .purge_expired(&policy(t(1_000), t(0), 2))
+        .await
+        .unwrap();
+    assert_eq!((purged.replay_records, purged.requests), (2, 0));
+    assert!(purged.any_full(2));
+    let purged = store
+        .purge_expired(&policy(t(1_000), t(0), 2))
+        .await
+        .unwrap();
+    assert_eq!((purged.replay_records, purged.requests), (1, 0));
+    assert!(!purged.any_full(2));
+}
+
+fn policy(now: DateTime<Utc>, requests_before: DateTime<Utc>, batch: u32) -> PurgePolicy {
+    PurgePolicy {
+        now,
+        requests_before,
+        audit_before: None,
+        batch,
+    }
+}
+
+async fn retention_clears_expired_face_checks_and_old_audit_entries(store: Arc<dyn Store>) {
+    let f = fixture(&store).await;
+    // A presentation whose verdict (with the credential's photo) is held for the selfie.
+    let held = json!({"heldVerdict": {"claims": {"photo": "aGVsbG8="}}});
+    let mut pending = Vec::new();
+    for (nonce, expires) in [("expired", 300), ("live", 5_000)] {
+        let mut r = new_request(&f, nonce);
+        r.kind = RequestKind::Presentation;
+        r.contract_id = None;
+        r.expires_at = t(expires);
+        let r = store.create_request(&r, t(1)).await.unwrap();
+        let r = applied(
+            store
+                .transition(&step(&r, FlowStatus::RequestRetrieved), t(2))
+                .await
+                .unwrap(),
+        );
+        let mut to_pending = step(&r, FlowStatus::FaceCheckPending);
+        to_pending.body = held.clone();
+        let r = applied(store.transition(&to_pending, t(3)).await.unwrap());
+        assert_eq!(r.result, Some(held.clone()));
+        pending.push(r);
+    }
+    for at in [10, 20, 30] {
+        store
+            .record_audit(&crate::NewAuditEntry {
+                at: t(at),
+                actor: "admin".into(),
+                action: "POST /admin/v1/tenants".into(),
+                target: String::new(),
+                outcome: "201".into(),
+                request_id: None,
+            })
+            .await
+            .unwrap();
+    }
+    // Requests are kept long after they expired (requests_before is far back).
+    let purged = store
+        .purge_expired(&PurgePolicy {
+            now: t(1_000),
+            requests_before: t(0),
+            audit_before: Some(t(25)),
+            batch: 100,
+        })
+        .await
+        .unwrap();
     assert_eq!(
-        store.purge_expired(t(1_000), t(0), 2).await.unwrap(),
-        (2, 0)
+        purged,
+        Purged {
+            replay_records: 0,
+            requests: 0,
+            audit_entries: 2,
+            face_checks: 1,
+        }
     );
+    let expired = store.request(pending[0].id).await.unwrap().unwrap();
+    assert_eq!(expired.result, None, "the held photo is gone");
+    assert_eq!(expired.status, FlowStatus::FaceCheckPending.as_str());
+    let live = store.request(pending[1].id).await.unwrap().unwrap();
     assert_eq!(
-        store.purge_expired(t(1_000), t(0), 2).await.unwrap(),
-        (1, 0)
+        live.result,
+        Some(held),
+        "a live face check keeps its verdict"
     );
+    let left = store.audit_entries(None, 10).await.unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].at, t(30));
+    // No audit retention: nothing more goes.
+    let purged = store
+        .purge_expired(&policy(t(1_000), t(0), 100))
+        .await
+        .unwrap();
+    assert_eq!(purged, Purged::default());
 }

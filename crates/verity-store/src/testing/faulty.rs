@@ -303,8 +303,7 @@ delegate!(FlowStore {
     fn transition(&self, t: &Transition, now: DateTime<Utc>) -> Result<TransitionOutcome>;
     fn record_pin_failure(&self, id: Uuid, max: i32, once: &[OnceRecord], lock: &Transition,
         now: DateTime<Utc>) -> Result<PinOutcome>;
-    fn purge_expired(&self, now: DateTime<Utc>, requests_before: DateTime<Utc>, batch: u32)
-        -> Result<(u64, u64)>;
+    fn purge_expired(&self, policy: &crate::PurgePolicy) -> Result<crate::Purged>;
     fn is_once_taken(&self, scope: &str, value: &str, now: DateTime<Utc>) -> Result<bool>;
     fn consume_once(&self, scope: &str, value: &str, expires_at: DateTime<Utc>,
         now: DateTime<Utc>) -> Result<bool>;
