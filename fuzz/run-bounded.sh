@@ -14,6 +14,12 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
   cargo install cargo-fuzz --locked || { echo "cargo-fuzz could not be installed" >&2; exit 1; }
 fi
 
+# FUZZ_TARGET_DIR: where the instrumented build goes (default fuzz/target).
+if [ -n "${FUZZ_TARGET_DIR:-}" ]; then
+  export CARGO_TARGET_DIR="$FUZZ_TARGET_DIR"
+else
+  unset CARGO_TARGET_DIR
+fi
 cargo +nightly fuzz build -O
 status=0
 for target in $(cargo +nightly fuzz list); do
