@@ -23,12 +23,15 @@ const TAG_LEN: usize = 16;
 /// `aad` (e.g. the key's kid) binds a sealed blob to its row, so blobs cannot be swapped.
 pub struct KeyEncryptionKey {
     key: Zeroizing<[u8; 32]>,
+    /// During a KEK rotation: the other KEK, which opens blobs it sealed (never seals).
+    other: Option<Box<KeyEncryptionKey>>,
 }
 
 impl fmt::Debug for KeyEncryptionKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("KeyEncryptionKey")
             .field("id", &self.id())
+            .field("other_id", &self.other_id())
             .field("key", &"[redacted]")
             .finish()
     }
@@ -40,7 +43,7 @@ impl KeyEncryptionKey {
         let mut key = Zeroizing::new([0u8; 32]);
         OsRng.fill_bytes(key.as_mut_slice());
         let encoded = URL_SAFE_NO_PAD.encode(key.as_slice());
-        (KeyEncryptionKey { key }, encoded)
+        (KeyEncryptionKey { key, other: None }, encoded)
     }
 
     /// Loads a KEK from standard or URL-safe base64 (padding optional, surrounding whitespace
@@ -68,6 +71,7 @@ impl KeyEncryptionKey {
         })?;
         Ok(KeyEncryptionKey {
             key: Zeroizing::new(key),
+            other: None,
         })
     }
 
@@ -81,16 +85,52 @@ impl KeyEncryptionKey {
         digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
     }
 
+    /// This KEK, also able to open what `other` sealed (a KEK rotation: the old KEK while
+    /// keys are re-sealed under this one, or the new one while replicas still seal under
+    /// this). It never seals with `other`; `other`'s own other KEK is dropped.
+    pub fn with_other(self, mut other: KeyEncryptionKey) -> KeyEncryptionKey {
+        other.other = None;
+        KeyEncryptionKey {
+            key: self.key,
+            other: Some(Box::new(other)),
+        }
+    }
+
+    /// The id of the other KEK, when one is set ([`KeyEncryptionKey::with_other`]).
+    pub fn other_id(&self) -> Option<String> {
+        self.other.as_ref().map(|o| o.id())
+    }
+
+    /// Opens a blob that the KEK with id `kek_id` sealed: this KEK or its other one. Any other
+    /// id, or a blob that does not open, is [`JoseError::KeyDecryption`].
+    pub fn open_sealed_by(
+        &self,
+        kek_id: &str,
+        aad: &[u8],
+        sealed: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, JoseError> {
+        if kek_id == self.id() {
+            return self.open(aad, sealed);
+        }
+        match &self.other {
+            Some(other) if kek_id == other.id() => other.open(aad, sealed),
+            _ => Err(JoseError::KeyDecryption),
+        }
+    }
+
+    /// The root of derived secrets that an installation made before roots were stored used:
+    /// this KEK's own bytes (see [`SubkeyRoot`]). Only for that migration.
+    pub fn legacy_subkey_root(&self) -> SubkeyRoot {
+        SubkeyRoot {
+            key: self.key.clone(),
+        }
+    }
+
     /// A 32-byte subkey for another purpose (e.g. the credential-hash pepper), derived as
     /// SHA-256("verity kek subkey" || len(label) || label || key) so each label gets an
     /// independent key and the KEK itself never leaves this type.
     pub fn derive_subkey(&self, label: &[u8]) -> Zeroizing<[u8; 32]> {
-        let mut h = Sha256::new();
-        h.update(b"verity kek subkey");
-        h.update((label.len() as u64).to_be_bytes());
-        h.update(label);
-        h.update(self.key.as_ref());
-        Zeroizing::new(h.finalize().into())
+        derive(&self.key, label)
     }
 
     /// Encrypts `plaintext` bound to `aad`: version byte || nonce || ciphertext+tag.
@@ -140,11 +180,130 @@ impl KeyEncryptionKey {
     }
 }
 
+/// The root of the service's derived secrets (the pepper of stored client secrets and API keys,
+/// the keys of OpenID4VCI codes, nonces and access tokens). Stored sealed under the KEK, so the
+/// KEK can be rotated without changing anything derived from the root.
+pub struct SubkeyRoot {
+    key: Zeroizing<[u8; 32]>,
+}
+
+impl fmt::Debug for SubkeyRoot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SubkeyRoot([redacted])")
+    }
+}
+
+impl SubkeyRoot {
+    /// A fresh random root.
+    pub fn generate() -> SubkeyRoot {
+        let mut key = Zeroizing::new([0u8; 32]);
+        OsRng.fill_bytes(key.as_mut_slice());
+        SubkeyRoot { key }
+    }
+
+    /// A 32-byte subkey for `label`: SHA-256("verity kek subkey" || len(label) || label ||
+    /// root), the same derivation [`KeyEncryptionKey::derive_subkey`] makes from a KEK.
+    pub fn derive_subkey(&self, label: &[u8]) -> Zeroizing<[u8; 32]> {
+        derive(&self.key, label)
+    }
+
+    /// The root sealed under `kek` (bound to `aad`).
+    pub fn seal(&self, kek: &KeyEncryptionKey, aad: &[u8]) -> Result<Vec<u8>, JoseError> {
+        kek.seal(aad, self.key.as_slice())
+    }
+
+    /// Opens a root that the KEK `kek_id` (`kek` or its other KEK) sealed.
+    pub fn open(
+        kek: &KeyEncryptionKey,
+        kek_id: &str,
+        aad: &[u8],
+        sealed: &[u8],
+    ) -> Result<SubkeyRoot, JoseError> {
+        let bytes = kek.open_sealed_by(kek_id, aad, sealed)?;
+        let key = <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| JoseError::KeyDecryption)?;
+        Ok(SubkeyRoot {
+            key: Zeroizing::new(key),
+        })
+    }
+}
+
+fn derive(key: &[u8; 32], label: &[u8]) -> Zeroizing<[u8; 32]> {
+    let mut h = Sha256::new();
+    h.update(b"verity kek subkey");
+    h.update((label.len() as u64).to_be_bytes());
+    h.update(label);
+    h.update(key);
+    Zeroizing::new(h.finalize().into())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     const SECRET: &[u8] = b"a private key that must never be readable at rest";
+
+    #[test]
+    fn a_kek_with_another_opens_what_either_sealed_and_seals_with_its_own() {
+        let (old, _) = KeyEncryptionKey::generate();
+        let (new, new_b64) = KeyEncryptionKey::generate();
+        let by_old = old.seal(b"k", SECRET).unwrap();
+        let old_id = old.id();
+        let both = KeyEncryptionKey::from_base64(&new_b64)
+            .unwrap()
+            .with_other(old);
+        assert_eq!(both.id(), new.id());
+        assert_eq!(both.other_id(), Some(old_id.clone()));
+        assert_eq!(
+            both.open_sealed_by(&old_id, b"k", &by_old)
+                .unwrap()
+                .as_slice(),
+            SECRET
+        );
+        let by_both = both.seal(b"k", SECRET).unwrap();
+        assert_eq!(new.open(b"k", &by_both).unwrap().as_slice(), SECRET);
+        assert_eq!(
+            both.open_sealed_by(&new.id(), b"k", &by_both)
+                .unwrap()
+                .as_slice(),
+            SECRET
+        );
+        // The id must name the KEK that sealed it; an unknown id opens nothing.
+        assert!(both.open_sealed_by(&new.id(), b"k", &by_old).is_err());
+        assert!(
+            both.open_sealed_by("0000000000000000", b"k", &by_old)
+                .is_err()
+        );
+        assert!(new.open_sealed_by(&old_id, b"k", &by_old).is_err());
+    }
+
+    #[test]
+    fn a_subkey_root_derives_as_the_kek_it_replaces_and_survives_resealing() {
+        let (kek, _) = KeyEncryptionKey::generate();
+        let legacy = kek.legacy_subkey_root();
+        assert_eq!(
+            *legacy.derive_subkey(b"pepper"),
+            *kek.derive_subkey(b"pepper"),
+            "installations keep their derived secrets"
+        );
+        let sealed = legacy.seal(&kek, b"subkey-root").unwrap();
+        let (next, _) = KeyEncryptionKey::generate();
+        let resealed = SubkeyRoot::open(&kek, &kek.id(), b"subkey-root", &sealed)
+            .unwrap()
+            .seal(&next, b"subkey-root")
+            .unwrap();
+        let opened = SubkeyRoot::open(&next, &next.id(), b"subkey-root", &resealed).unwrap();
+        assert_eq!(
+            *opened.derive_subkey(b"pepper"),
+            *kek.derive_subkey(b"pepper")
+        );
+        assert!(SubkeyRoot::open(&next, &next.id(), b"other-aad", &resealed).is_err());
+        let fresh = SubkeyRoot::generate();
+        assert_ne!(
+            *fresh.derive_subkey(b"pepper"),
+            *kek.derive_subkey(b"pepper")
+        );
+        assert_eq!(format!("{fresh:?}"), "SubkeyRoot([redacted])");
+    }
 
     #[test]
     fn seal_open_round_trip() {

@@ -34,7 +34,7 @@ pub use error::JoseError;
 pub use jwk::Jwk;
 pub use jws::{DEFAULT_MAX_TOKEN_BYTES, Header, UnverifiedJws, VerifiedJws, sign_compact};
 pub use jwt::check_times;
-pub use kek::KeyEncryptionKey;
+pub use kek::{KeyEncryptionKey, SubkeyRoot};
 pub use key::{SigningKey, verify_signature};
 pub use kind::{TokenKind, sign_kind};
 pub use signer::{LocalSigner, Signed, Signer, sign_jwt};

@@ -9,6 +9,7 @@ use verity_core::Clock;
 use verity_did::DidDocument;
 use verity_jose::{
     Algorithm, Header, JoseError, Jwk, KeyEncryptionKey, LocalSigner, Signed, Signer, SigningKey,
+    SubkeyRoot,
 };
 use verity_store::{Authority, KeyPurpose, KeyRecord, KeyState, NewKey, Store, StoreError};
 
@@ -27,7 +28,8 @@ pub enum AuthorityError {
     NoActiveKey(String),
     #[error(
         "the key-encryption key (id {configured}) cannot decrypt the stored keys (sealed with id {stored}): \
-         start with the key-encryption key they were created with"
+         start with the key-encryption key they were created with (during a KEK rotation, set \
+         keys.other_kek to it)"
     )]
     WrongKek { configured: String, stored: String },
 }
@@ -63,16 +65,28 @@ pub fn generate_key(
     ))
 }
 
-/// Opens a stored key with the KEK.
+/// Opens a stored key with the KEK that sealed it (the KEK, or its other KEK during a
+/// rotation).
 pub fn open_key(kek: &KeyEncryptionKey, record: &KeyRecord) -> Result<SigningKey, AuthorityError> {
     let alg: Algorithm = record.alg.parse()?;
     let secret = kek
-        .open(record.id.as_bytes(), &record.private_key_enc)
-        .map_err(|_| AuthorityError::WrongKek {
-            configured: kek.id(),
-            stored: record.kek_id.clone(),
-        })?;
+        .open_sealed_by(
+            &record.kek_id,
+            record.id.as_bytes(),
+            &record.private_key_enc,
+        )
+        .map_err(|_| wrong_kek(kek, &record.kek_id))?;
     Ok(SigningKey::from_secret_bytes(alg, &secret)?)
+}
+
+fn wrong_kek(kek: &KeyEncryptionKey, stored: &str) -> AuthorityError {
+    AuthorityError::WrongKek {
+        configured: match kek.other_id() {
+            Some(other) => format!("{} (other: {other})", kek.id()),
+            None => kek.id(),
+        },
+        stored: stored.to_owned(),
+    }
 }
 
 /// Start-up check: the configured KEK must open the stored keys.
@@ -81,6 +95,69 @@ pub async fn check_kek(store: &dyn Store, kek: &KeyEncryptionKey) -> Result<(), 
         open_key(kek, &record)?;
     }
     Ok(())
+}
+
+/// KEK rotation at start-up: every key sealed under the other KEK is re-sealed under the KEK
+/// (each row only if it is still sealed as read, so replicas starting together agree). A key
+/// sealed under a KEK that is neither stops start-up, naming both. Returns how many this
+/// process re-sealed.
+pub async fn reseal_keys(store: &dyn Store, kek: &KeyEncryptionKey) -> Result<u64, AuthorityError> {
+    let mut resealed = 0;
+    for record in store.keys_sealed_with_other_kek(&kek.id()).await? {
+        let secret = kek
+            .open_sealed_by(
+                &record.kek_id,
+                record.id.as_bytes(),
+                &record.private_key_enc,
+            )
+            .map_err(|_| wrong_kek(kek, &record.kek_id))?;
+        let sealed = kek.seal(record.id.as_bytes(), &secret)?;
+        if store
+            .reseal_key(record.id, &record.kek_id, &sealed, &kek.id())
+            .await?
+        {
+            resealed += 1;
+        }
+    }
+    Ok(resealed)
+}
+
+/// The name of the stored root of derived secrets.
+pub const SUBKEY_ROOT: &str = "subkey-root";
+
+/// The root of derived secrets, from the store (re-sealed under the KEK when the other KEK
+/// sealed it). Created on first start: random on a new database; on a database an earlier
+/// version set up (it has a tenant), the KEK's own bytes, from which that version derived
+/// the secrets, so stored client secrets and API keys keep working.
+pub async fn subkey_root(
+    store: &dyn Store,
+    kek: &KeyEncryptionKey,
+    clock: &dyn Clock,
+) -> Result<SubkeyRoot, AuthorityError> {
+    let aad = SUBKEY_ROOT.as_bytes();
+    let stored = match store.service_secret(SUBKEY_ROOT).await? {
+        Some(s) => s,
+        None => {
+            let root = if store.list_tenants().await?.is_empty() {
+                SubkeyRoot::generate()
+            } else {
+                kek.legacy_subkey_root()
+            };
+            let sealed = root.seal(kek, aad)?;
+            store
+                .put_service_secret(SUBKEY_ROOT, &sealed, &kek.id(), clock.now())
+                .await?
+        }
+    };
+    let root = SubkeyRoot::open(kek, &stored.kek_id, aad, &stored.sealed)
+        .map_err(|_| wrong_kek(kek, &stored.kek_id))?;
+    if stored.kek_id != kek.id() {
+        let sealed = root.seal(kek, aad)?;
+        store
+            .reseal_service_secret(SUBKEY_ROOT, &stored.kek_id, &sealed, &kek.id(), clock.now())
+            .await?;
+    }
+    Ok(root)
 }
 
 /// Creates an authority with a fresh active key.

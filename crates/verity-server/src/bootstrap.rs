@@ -59,6 +59,8 @@ impl std::fmt::Display for AdminTokenSource {
 pub struct Prepared {
     pub store: Arc<dyn Store>,
     pub kek: Arc<KeyEncryptionKey>,
+    /// The root of derived secrets (pepper, OpenID4VCI keys), stored sealed under the KEK.
+    pub subkeys: Arc<verity_jose::SubkeyRoot>,
     pub pepper: Pepper,
     pub admin_token: Secret,
     pub admin_token_source: AdminTokenSource,
@@ -87,13 +89,18 @@ pub async fn prepare(
         })?;
     }
     let kek = Arc::new(load_kek(config)?);
-    let pepper = Pepper::new(*kek.derive_subkey(b"verity/credential-pepper/v1"));
     let (admin_token, admin_token_source) = load_admin_token(config)?;
     let store = match store {
         Some(s) => s,
         None => verity_store::connect_with(&db_url, config.database.max_connections).await?,
     };
+    let resealed = authorities::reseal_keys(store.as_ref(), &kek).await?;
+    if resealed > 0 {
+        tracing::info!(keys = resealed, kek = %kek.id(), "KEK rotation: re-sealed keys under the new KEK");
+    }
     authorities::check_kek(store.as_ref(), &kek).await?;
+    let subkeys = Arc::new(authorities::subkey_root(store.as_ref(), &kek, clock).await?);
+    let pepper = Pepper::new(*subkeys.derive_subkey(b"verity/credential-pepper/v1"));
     let tenant = match store.tenant_by_name(&config.bootstrap.tenant_name).await? {
         Some(t) => t,
         None => match store.list_tenants().await?.into_iter().next() {
@@ -143,6 +150,7 @@ pub async fn prepare(
     Ok(Prepared {
         store,
         kek,
+        subkeys,
         pepper,
         admin_token,
         admin_token_source,
@@ -200,7 +208,26 @@ pub fn origin_for_host(host_port: &str, public_url: &str) -> String {
     format!("{scheme}://{host_port}/")
 }
 
+/// The KEK, with `keys.other_kek` when a rotation is under way.
 fn load_kek(config: &Config) -> Result<KeyEncryptionKey, StartupError> {
+    let kek = load_own_kek(config)?;
+    let Some(other) = &config.keys.other_kek else {
+        return Ok(kek);
+    };
+    let other = KeyEncryptionKey::from_base64(other.expose())
+        .map_err(|e| StartupError::Kek(format!("keys.other_kek: {e}")))?;
+    if other.id() == kek.id() {
+        return Err(StartupError::Kek(format!(
+            "keys.other_kek is the same key as keys.kek (id {}): give the other KEK of the \
+             rotation, or remove it",
+            kek.id()
+        )));
+    }
+    tracing::info!(kek = %kek.id(), other_kek = %other.id(), "KEK rotation: keys sealed under the other KEK open and are re-sealed");
+    Ok(kek.with_other(other))
+}
+
+fn load_own_kek(config: &Config) -> Result<KeyEncryptionKey, StartupError> {
     if let Some(k) = &config.keys.kek {
         return KeyEncryptionKey::from_base64(k.expose())
             .map_err(|e| StartupError::Kek(format!("keys.kek: {e}")));

@@ -243,6 +243,10 @@ pub struct KeysConfig {
     pub kek: Option<Secret>,
     /// File holding the key-encryption key (base64).
     pub kek_file: Option<PathBuf>,
+    /// During a KEK rotation only (docs/OPERATIONS.md, "KEK rotation"): the other KEK (base64),
+    /// which may open stored keys but never seals. Keys and secrets found sealed under it are
+    /// re-sealed under `kek` at start-up.
+    pub other_kek: Option<Secret>,
     /// Algorithm for newly generated authority keys.
     pub default_algorithm: Algorithm,
 }
@@ -418,6 +422,7 @@ impl Default for KeysConfig {
         Self {
             kek: None,
             kek_file: None,
+            other_kek: None,
             default_algorithm: Algorithm::ES256,
         }
     }

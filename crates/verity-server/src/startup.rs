@@ -232,6 +232,7 @@ impl Application {
             admin_token_hash: prepared.pepper.hash(prepared.admin_token.expose()),
             pepper: prepared.pepper,
             kek: prepared.kek,
+            subkeys: prepared.subkeys,
             public_url,
             domains,
             store,

@@ -24,6 +24,8 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
     pub kek: Arc<KeyEncryptionKey>,
+    /// The root of derived secrets (the OpenID4VCI code, nonce and token keys).
+    pub subkeys: Arc<verity_jose::SubkeyRoot>,
     pub pepper: Pepper,
     /// HMAC of the admin token (the token itself is not kept).
     pub admin_token_hash: String,

@@ -56,7 +56,9 @@ pub use machine::{
     CallbackTarget, Counter, FlowStatus, OnceRecord, PinOutcome, Rejection, Transition,
     TransitionOutcome,
 };
-pub use model::{ApiClient, ApiKey, Authority, KeyPurpose, KeyRecord, KeyState, NewKey, Tenant};
+pub use model::{
+    ApiClient, ApiKey, Authority, KeyPurpose, KeyRecord, KeyState, NewKey, SealedSecret, Tenant,
+};
 pub use postgres::{DEFAULT_PG_MAX_CONNECTIONS, PgStore};
 pub use sqlite::{DEFAULT_SQLITE_MAX_CONNECTIONS, SqliteStore};
 
@@ -194,6 +196,44 @@ pub trait Store: FlowStore + OutboxStore + CredentialStore + Send + Sync + std::
 
     /// Some stored key (the newest), used at start-up to check that the KEK decrypts.
     async fn any_key(&self) -> Result<Option<KeyRecord>>;
+
+    /// Every key (authority and service keys, in every state) whose private half is not sealed
+    /// under the KEK `kek_id`, oldest first: what a KEK rotation re-seals.
+    async fn keys_sealed_with_other_kek(&self, kek_id: &str) -> Result<Vec<KeyRecord>>;
+
+    /// Replaces a key's sealed private half by `sealed` (under `to_kek_id`) if it is still
+    /// sealed under `from_kek_id`: `false` when it is not (another replica re-sealed it first)
+    /// or the key is gone.
+    async fn reseal_key(
+        &self,
+        key_id: Uuid,
+        from_kek_id: &str,
+        sealed: &[u8],
+        to_kek_id: &str,
+    ) -> Result<bool>;
+
+    /// The service secret `name`, if stored.
+    async fn service_secret(&self, name: &str) -> Result<Option<SealedSecret>>;
+
+    /// Stores the service secret `name` unless it exists, and returns the stored one (this or
+    /// the one another replica stored first).
+    async fn put_service_secret(
+        &self,
+        name: &str,
+        sealed: &[u8],
+        kek_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<SealedSecret>;
+
+    /// [`Store::reseal_key`] for a service secret.
+    async fn reseal_service_secret(
+        &self,
+        name: &str,
+        from_kek_id: &str,
+        sealed: &[u8],
+        to_kek_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool>;
 
     /// Creates an API client; `NotFound` for an unknown tenant, `Conflict` on a duplicate
     /// `client_id`.

@@ -149,6 +149,26 @@ impl fmt::Debug for NewKey {
     }
 }
 
+/// A secret of the service itself, sealed under the KEK (opaque to the store).
+#[derive(Clone, PartialEq, Eq)]
+pub struct SealedSecret {
+    /// Its name, e.g. `subkey-root`.
+    pub name: String,
+    /// AEAD ciphertext produced outside the store.
+    pub sealed: Vec<u8>,
+    /// Fingerprint of the key-encryption key that produced `sealed`.
+    pub kek_id: String,
+}
+
+impl std::fmt::Debug for SealedSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SealedSecret")
+            .field("name", &self.name)
+            .field("kek_id", &self.kek_id)
+            .finish_non_exhaustive()
+    }
+}
+
 /// A stored signing key.
 #[derive(Clone, PartialEq, Eq)]
 pub struct KeyRecord {

@@ -16,8 +16,8 @@ use crate::error::{
     pg_constraint_is,
 };
 use crate::model::{
-    ApiClient, ApiKey, Authority, KeyPurpose, KeyRecord, KeyState, NewKey, Tenant, Transition,
-    check_transition, new_id, normalize_time, refuse_authority_purpose,
+    ApiClient, ApiKey, Authority, KeyPurpose, KeyRecord, KeyState, NewKey, SealedSecret, Tenant,
+    Transition, check_transition, new_id, normalize_time, refuse_authority_purpose,
 };
 
 mod audit;
@@ -723,6 +723,108 @@ impl Store for PgStore {
         .await
         .map_err(|e| db_error(e, "load any key"))?;
         row.map(KeyRecord::try_from).transpose()
+    }
+
+    async fn keys_sealed_with_other_kek(&self, kek_id: &str) -> Result<Vec<KeyRecord>> {
+        let rows: Vec<KeyRow> = sqlx::query_as(concat!(
+            key_select!(),
+            "WHERE kek_id <> $1 ORDER BY created_at, id"
+        ))
+        .bind(kek_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| db_error(e, "load keys of another KEK"))?;
+        rows.into_iter().map(KeyRecord::try_from).collect()
+    }
+
+    async fn reseal_key(
+        &self,
+        key_id: Uuid,
+        from_kek_id: &str,
+        sealed: &[u8],
+        to_kek_id: &str,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE signing_keys SET private_key_enc = $1, kek_id = $2 \
+             WHERE id = $3 AND kek_id = $4",
+        )
+        .bind(sealed)
+        .bind(to_kek_id)
+        .bind(key_id)
+        .bind(from_kek_id)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| db_error(e, "re-seal key"))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn service_secret(&self, name: &str) -> Result<Option<SealedSecret>> {
+        let row: Option<(String, Vec<u8>, String)> =
+            sqlx::query_as("SELECT name, sealed, kek_id FROM service_secrets WHERE name = $1")
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(|e| db_error(e, "load service secret"))?;
+        Ok(row.map(|(name, sealed, kek_id)| SealedSecret {
+            name,
+            sealed,
+            kek_id,
+        }))
+    }
+
+    async fn put_service_secret(
+        &self,
+        name: &str,
+        sealed: &[u8],
+        kek_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<SealedSecret> {
+        let now = normalize_time(now)?;
+        sqlx::query(
+            "INSERT INTO service_secrets (name, sealed, kek_id, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $4) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(sealed)
+        .bind(kek_id)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| db_error(e, "insert service secret"))?;
+        let row: (String, Vec<u8>, String) =
+            sqlx::query_as("SELECT name, sealed, kek_id FROM service_secrets WHERE name = $1")
+                .bind(name)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(|e| db_error(e, "load service secret"))?;
+        Ok(SealedSecret {
+            name: row.0,
+            sealed: row.1,
+            kek_id: row.2,
+        })
+    }
+
+    async fn reseal_service_secret(
+        &self,
+        name: &str,
+        from_kek_id: &str,
+        sealed: &[u8],
+        to_kek_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE service_secrets SET sealed = $1, kek_id = $2, updated_at = $3 \
+             WHERE name = $4 AND kek_id = $5",
+        )
+        .bind(sealed)
+        .bind(to_kek_id)
+        .bind(normalize_time(now)?)
+        .bind(name)
+        .bind(from_kek_id)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| db_error(e, "re-seal service secret"))?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn create_api_client(

@@ -64,6 +64,8 @@ store_suite!(
     delete_key_removes_only_inactive_keys,
     service_keys_rotate_per_purpose,
     any_key_returns_the_newest_key,
+    keys_are_resealed_once_under_the_new_kek,
+    service_secrets_are_stored_once_and_resealed_once,
     api_clients_create_list_delete,
     api_keys_create_list_delete,
     bytes_and_json_round_trip,
@@ -667,6 +669,109 @@ async fn any_key_returns_the_newest_key(store: Arc<dyn Store>) {
     assert_eq!(any.id, k.id);
     assert_eq!(any.private_key_enc, k.private_key_enc);
     assert_eq!(any.kek_id, "kek-1");
+}
+
+async fn keys_are_resealed_once_under_the_new_kek(store: Arc<dyn Store>) {
+    let svc = new_key("svc");
+    store
+        .insert_service_key(KeyPurpose::AccessToken, &svc, t(10))
+        .await
+        .unwrap();
+    let ten = tenant(&store, "acme").await;
+    let first = new_key("key-1");
+    let a = store
+        .create_authority(ten.id, "a", "did:web:a", &first, t(20))
+        .await
+        .unwrap();
+    let mut second = new_key("key-2");
+    second.kek_id = "kek-2".into();
+    store
+        .rotate_authority_key(a.id, &second, t(30))
+        .await
+        .unwrap();
+    let others: Vec<Uuid> = store
+        .keys_sealed_with_other_kek("kek-2")
+        .await
+        .unwrap()
+        .iter()
+        .map(|k| k.id)
+        .collect();
+    assert_eq!(
+        others,
+        vec![svc.id, first.id],
+        "oldest first, kek-2's key left out"
+    );
+    assert!(
+        store
+            .reseal_key(first.id, "kek-1", b"resealed", "kek-2")
+            .await
+            .unwrap()
+    );
+    // A second re-seal from the same KEK finds it done (another replica was first).
+    assert!(
+        !store
+            .reseal_key(first.id, "kek-1", b"again", "kek-2")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .reseal_key(Uuid::new_v4(), "kek-1", b"x", "kek-2")
+            .await
+            .unwrap()
+    );
+    let keys = store.authority_keys(a.id).await.unwrap();
+    let resealed = keys.iter().find(|k| k.id == first.id).unwrap();
+    assert_eq!(resealed.private_key_enc, b"resealed");
+    assert_eq!(resealed.kek_id, "kek-2");
+    assert_eq!(resealed.state, KeyState::Retiring, "nothing else changes");
+    let left: Vec<Uuid> = store
+        .keys_sealed_with_other_kek("kek-2")
+        .await
+        .unwrap()
+        .iter()
+        .map(|k| k.id)
+        .collect();
+    assert_eq!(left, vec![svc.id]);
+}
+
+async fn service_secrets_are_stored_once_and_resealed_once(store: Arc<dyn Store>) {
+    assert_eq!(store.service_secret("root").await.unwrap(), None);
+    let first = store
+        .put_service_secret("root", b"one", "kek-1", t(1))
+        .await
+        .unwrap();
+    assert_eq!(first.sealed, b"one");
+    // A replica starting at the same moment keeps the first one.
+    let second = store
+        .put_service_secret("root", b"two", "kek-9", t(2))
+        .await
+        .unwrap();
+    assert_eq!(second, first);
+    assert_eq!(store.service_secret("root").await.unwrap(), Some(first));
+    assert!(
+        store
+            .reseal_service_secret("root", "kek-1", b"three", "kek-2", t(3))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .reseal_service_secret("root", "kek-1", b"four", "kek-2", t(4))
+            .await
+            .unwrap()
+    );
+    let now = store.service_secret("root").await.unwrap().unwrap();
+    assert_eq!(
+        (now.sealed.as_slice(), now.kek_id.as_str()),
+        (&b"three"[..], "kek-2")
+    );
+    assert!(
+        !store
+            .reseal_service_secret("other", "kek-1", b"x", "kek-2", t(5))
+            .await
+            .unwrap()
+    );
 }
 
 async fn api_clients_create_list_delete(store: Arc<dyn Store>) {

@@ -178,7 +178,7 @@ pub fn vct_of(state: &AppState, contract: &Contract) -> String {
 fn nonce_key(state: &AppState) -> Result<NonceKey, Reply> {
     NonceKey::new(
         state
-            .kek
+            .subkeys
             .derive_subkey(b"verity openid4vci c_nonce")
             .as_slice(),
     )
@@ -188,7 +188,7 @@ fn nonce_key(state: &AppState) -> Result<NonceKey, Reply> {
 fn access_token_key(state: &AppState) -> Result<AccessTokenKey, Reply> {
     AccessTokenKey::new(
         state
-            .kek
+            .subkeys
             .derive_subkey(b"verity openid4vci access token")
             .as_slice(),
     )
@@ -362,7 +362,7 @@ pub fn offer_code(state: &AppState, request_id: Uuid) -> Result<String, ApiError
     use base64::Engine as _;
     use hmac::Mac as _;
     let key = state
-        .kek
+        .subkeys
         .derive_subkey(b"verity openid4vci pre-authorized code");
     let mut mac = <hmac::Hmac<Sha256> as hmac::Mac>::new_from_slice(key.as_slice())
         .map_err(ApiError::internal)?;

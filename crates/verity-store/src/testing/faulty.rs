@@ -394,6 +394,14 @@ delegate_store! {
     fn insert_service_key(&self, purpose: KeyPurpose, key: &NewKey, now: DateTime<Utc>)
         -> Result<KeyRecord>;
     fn any_key(&self) -> Result<Option<KeyRecord>>;
+    fn keys_sealed_with_other_kek(&self, kek_id: &str) -> Result<Vec<KeyRecord>>;
+    fn reseal_key(&self, key_id: Uuid, from_kek_id: &str, sealed: &[u8], to_kek_id: &str)
+        -> Result<bool>;
+    fn service_secret(&self, name: &str) -> Result<Option<crate::SealedSecret>>;
+    fn put_service_secret(&self, name: &str, sealed: &[u8], kek_id: &str, now: DateTime<Utc>)
+        -> Result<crate::SealedSecret>;
+    fn reseal_service_secret(&self, name: &str, from_kek_id: &str, sealed: &[u8],
+        to_kek_id: &str, now: DateTime<Utc>) -> Result<bool>;
     fn create_api_client(&self, tenant_id: Uuid, client_id: &str, name: &str, secret_hash: &str,
         now: DateTime<Utc>) -> Result<ApiClient>;
     fn api_client(&self, client_id: &str) -> Result<Option<ApiClient>>;
