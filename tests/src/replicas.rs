@@ -181,10 +181,18 @@ impl Replica {
         self.child.id()
     }
 
-    /// The last lines of its log.
+    /// The last lines of its log (of every start).
     pub fn log_tail(&self) -> String {
         let text = std::fs::read_to_string(&self.log_path).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(30)..].join("\n")
+    }
+
+    /// The last lines the running (or last) process wrote.
+    pub fn own_log_tail(&self) -> String {
+        let log = std::fs::read(&self.log_path).unwrap_or_default();
+        let own = String::from_utf8_lossy(log.get(self.log_from..).unwrap_or(&[])).to_string();
+        let lines: Vec<&str> = own.lines().collect();
         lines[lines.len().saturating_sub(30)..].join("\n")
     }
 }
@@ -377,6 +385,18 @@ impl Cluster {
         self.wait_ready(i, Duration::from_secs(60)).await
     }
 
+    /// Rewrites replica `i`'s configuration file (read at its next start) with `edit`.
+    pub fn edit_config(&self, i: usize, edit: impl FnOnce(&str) -> String) {
+        let path = &self.replicas[i].config_path;
+        let text = std::fs::read_to_string(path).unwrap();
+        std::fs::write(path, edit(&text)).unwrap();
+    }
+
+    /// Replica `i`'s configuration file as it is now.
+    pub fn config_text(&self, i: usize) -> String {
+        std::fs::read_to_string(&self.replicas[i].config_path).unwrap()
+    }
+
     /// Waits (up to `limit`) until replica `i` printed that it reached the crash point `name`
     /// and stopped there; then kills it with SIGKILL.
     pub async fn kill_at_crash_point(
@@ -416,7 +436,7 @@ impl Cluster {
             if let Ok(Some(status)) = self.replicas[i].child.try_wait() {
                 return Err(format!(
                     "replica {i} exited ({status}) before it was ready:\n{}",
-                    self.replicas[i].log_tail()
+                    self.replicas[i].own_log_tail()
                 ));
             }
             let url = format!("http://127.0.0.1:{}/health/ready", self.replicas[i].port);
@@ -428,7 +448,7 @@ impl Cluster {
             if start.elapsed() > limit {
                 return Err(format!(
                     "replica {i} was not ready after {limit:?}:\n{}",
-                    self.replicas[i].log_tail()
+                    self.replicas[i].own_log_tail()
                 ));
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
