@@ -259,7 +259,7 @@ impl Application {
                 .wrap(from_fn(crate::metrics::track_http))
                 .wrap(ErrorHandlers::new().default_handler(error_shape))
                 .wrap(from_fn(request_id_scope))
-                .wrap(TracingLogger::default())
+                .wrap(TracingLogger::<crate::telemetry::RequestSpans>::new())
                 .configure(crate::metrics::configure)
                 .configure(crate::audit::configure)
                 .configure(routes::configure)

@@ -1,5 +1,7 @@
 //! `[log] format = "json"` on the real binary: every log line is one JSON object, and the line of
-//! a request carries the same request id as the `request-id` response header.
+//! a request carries the same request id as the `request-id` response header, and the client
+//! address and host the service itself saw (forwarding headers from an untrusted peer are not
+//! logged as either).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -46,6 +48,11 @@ async fn json_logs_carry_the_request_id() {
     let refused = if up {
         Some(
             http.post(format!("{base}/admin/v1/tenants"))
+                // Not from a trusted proxy (none is configured): neither header may reach the
+                // log as the client's address or host.
+                .header("x-forwarded-for", "203.0.113.7")
+                .header("x-forwarded-host", "evil.example")
+                .header("forwarded", "for=198.51.100.9;host=evil.example")
                 .json(&serde_json::json!({ "name": "x" }))
                 .send()
                 .await
@@ -85,4 +92,16 @@ async fn json_logs_carry_the_request_id() {
         .find(|l| l["span"]["request_id"] == id.as_str())
         .unwrap_or_else(|| panic!("no line with request id {id}:\n{out}"));
     assert_eq!(of_request["span"]["http.route"], "/admin/v1/tenants");
+    assert_eq!(
+        of_request["span"]["http.client_ip"], "127.0.0.1",
+        "{of_request}"
+    );
+    assert_eq!(
+        of_request["span"]["http.host"],
+        format!("127.0.0.1:{port}"),
+        "{of_request}"
+    );
+    for forged in ["203.0.113.7", "198.51.100.9", "evil.example"] {
+        assert!(!out.contains(forged), "{forged} reached the log:\n{out}");
+    }
 }
