@@ -8,6 +8,7 @@ pub mod floor;
 pub mod procfs;
 pub mod revocation;
 pub mod server;
+pub mod sweep;
 
 use std::future::Future;
 use std::path::PathBuf;
