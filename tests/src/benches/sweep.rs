@@ -43,10 +43,10 @@ pub async fn sweep(opts: &Options) -> Result<(), String> {
     let seeded = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..opts.count {
-        if tasks.len() >= opts.concurrency {
-            if let Some(done) = tasks.join_next().await {
-                done.map_err(|e| e.to_string())??;
-            }
+        if tasks.len() >= opts.concurrency
+            && let Some(done) = tasks.join_next().await
+        {
+            done.map_err(|e| e.to_string())??;
         }
         let store = store.clone();
         let (tenant, authority) = (tenant.id, authority.id);
