@@ -54,6 +54,14 @@ pub struct IssuanceRequest {
     pub authority: String,
     #[serde(default, rename = "includeQRCode")]
     pub include_qr_code: bool,
+    /// The image format of `qrCode` when `includeQRCode` is set: `png` (default, as the hosted
+    /// service) or `svg` (a Verity addition).
+    #[serde(
+        default,
+        rename = "qrCodeFormat",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub qr_code_format: Option<QrCodeFormat>,
     pub registration: Registration,
     /// Where status events go; without it the app polls the request's status instead.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -184,6 +192,14 @@ pub struct PresentationRequest {
     pub authority: String,
     #[serde(default, rename = "includeQRCode")]
     pub include_qr_code: bool,
+    /// The image format of `qrCode` when `includeQRCode` is set: `png` (default, as the hosted
+    /// service) or `svg` (a Verity addition).
+    #[serde(
+        default,
+        rename = "qrCodeFormat",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub qr_code_format: Option<QrCodeFormat>,
     /// Add the raw id_token/vp_token to the `presentation_verified` callback.
     #[serde(default)]
     pub include_receipt: bool,
@@ -202,4 +218,15 @@ pub struct PresentationRequest {
     /// request passed by value).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_id_prefix: Option<String>,
+}
+
+/// The image format of a returned QR code (`qrCodeFormat`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum QrCodeFormat {
+    /// `data:image/png;base64,...`
+    #[default]
+    Png,
+    /// `data:image/svg+xml;base64,...`
+    Svg,
 }

@@ -449,7 +449,8 @@ pub struct Opening {
     pub contract_id: Option<Uuid>,
     pub payload: Value,
     pub expires_at: chrono::DateTime<chrono::Utc>,
-    pub include_qr_code: bool,
+    /// The QR code to return, in this format (none when `None`).
+    pub qr_code: Option<crate::rp_types::QrCodeFormat>,
 }
 
 /// Stores a new request with a fresh nonce and answers 201 with its wallet URL (`openid-vc://`,
@@ -492,11 +493,10 @@ pub async fn create_request(
             state.public_url, o.id
         )
     };
-    let qr_code = if o.include_qr_code {
-        Some(crate::qr::png_data_uri(&url).map_err(ApiError::internal)?)
-    } else {
-        None
-    };
+    let qr_code = o
+        .qr_code
+        .map(|format| crate::qr::data_uri(&url, format).map_err(ApiError::internal))
+        .transpose()?;
     tracing::info!(request_id = %o.id, kind = %o.kind, "request created");
     Ok(crate::rp_types::CreatedRequest {
         request_id: o.id.to_string(),

@@ -216,9 +216,16 @@ pub struct OfferRequest {
     /// Where status events go (as createIssuanceRequest's `callback`).
     #[serde(default)]
     pub callback: Option<crate::rp_types::Callback>,
-    /// Also return the URL as a PNG QR code.
+    /// Also return the URL as a QR code.
     #[serde(default, rename = "includeQRCode")]
     pub include_qr_code: bool,
+    /// `png` (default) or `svg`.
+    #[serde(
+        default,
+        rename = "qrCodeFormat",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub qr_code_format: Option<crate::rp_types::QrCodeFormat>,
 }
 
 async fn offer(
@@ -246,6 +253,7 @@ async fn offer(
     let request = crate::rp_types::IssuanceRequest {
         authority: authority.did.clone(),
         include_qr_code: body.include_qr_code,
+        qr_code_format: body.qr_code_format,
         registration: crate::rp_types::Registration {
             client_name: authority.name.clone(),
             purpose: None,

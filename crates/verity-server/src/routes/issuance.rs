@@ -252,7 +252,9 @@ pub(crate) async fn prepare(
         contract_id: Some(stored.id),
         payload,
         expires_at,
-        include_qr_code: body.include_qr_code,
+        qr_code: body
+            .include_qr_code
+            .then(|| body.qr_code_format.unwrap_or_default()),
     })
 }
 

@@ -7,6 +7,7 @@ pub mod api;
 pub mod did;
 pub mod face_check;
 pub mod health;
+pub mod home;
 pub mod issuance;
 pub mod linked_domains;
 pub mod oauth;
@@ -20,6 +21,7 @@ use actix_web::web;
 /// Registers every route.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     health::configure(cfg);
+    home::configure(cfg);
     oauth::configure(cfg);
     // Before `admin`: its `/admin/v1` scope would otherwise swallow `/admin/v1/contracts`.
     admin_contracts::configure(cfg);

@@ -286,7 +286,10 @@ pub(crate) async fn create(
         )
         .await?;
     let qr_code = if body.include_qr_code {
-        Some(crate::qr::png_data_uri(&url).map_err(ApiError::internal)?)
+        Some(
+            crate::qr::data_uri(&url, body.qr_code_format.unwrap_or_default())
+                .map_err(ApiError::internal)?,
+        )
     } else {
         None
     };

@@ -169,7 +169,9 @@ async fn create(
             contract_id: None,
             payload,
             expires_at,
-            include_qr_code: body.include_qr_code,
+            qr_code: body
+                .include_qr_code
+                .then(|| body.qr_code_format.unwrap_or_default()),
         },
     )
     .await
