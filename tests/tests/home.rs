@@ -8,25 +8,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use reqwest::Method;
 use serde_json::{Value, json};
-use verity_store::testing::Backend;
-use verity_tests::{TestApp, assert_error_shape, send, spawn_app};
-
-macro_rules! both_backends {
-    ($($case:ident),* $(,)?) => {
-        $(
-            mod $case {
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn sqlite() {
-                    super::$case(verity_store::testing::Backend::Sqlite).await;
-                }
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn postgres() {
-                    super::$case(verity_store::testing::Backend::Postgres).await;
-                }
-            }
-        )*
-    };
-}
+use verity_tests::{Backend, TestApp, assert_error_shape, both_backends, send, spawn_app};
 
 both_backends!(
     the_landing_page_shows_public_facts_only,

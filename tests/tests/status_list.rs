@@ -19,6 +19,7 @@ both_backends!(
     issued_credential_points_at_a_published_signed_list,
     revoke_by_claim_and_by_jti_republishes_the_list,
     a_full_list_sends_the_next_credential_to_a_new_list,
+    closing_the_lists_sends_new_credentials_to_new_lists,
 );
 
 async fn issue_one(env: &IssuanceEnv, contract: &str, given: &str) -> Value {
@@ -373,5 +374,63 @@ async fn a_full_list_sends_the_next_credential_to_a_new_list(backend: Backend) {
     assert_eq!(
         verity_status_list::check(&entry, &new).unwrap(),
         CredentialStatus::Valid
+    );
+}
+
+/// After a restore from an older backup the allocation bitmaps forget indices handed out since;
+/// closing the open lists (admin API, `verity credential close-status-lists`) makes every new
+/// credential take an index of a new list, on this replica at once (its held indices dropped).
+async fn closing_the_lists_sends_new_credentials_to_new_lists(backend: Backend) {
+    let Some(env) = issuance_env(backend).await else {
+        return;
+    };
+    let contract = env
+        .create_contract(example_contract("id-token-hint", &env.authority))
+        .await;
+    let before = issue_one(&env, &contract, "Megan").await;
+    let before = StatusEntry::from_json(&before["vc"]["credentialStatus"]).unwrap();
+    let (status, body) = env
+        .app
+        .admin(
+            Method::POST,
+            "/status-lists/close",
+            Some(json!({ "authority": env.authority })),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["closed"], 1, "{body}");
+    let after = issue_one(&env, &contract, "Alex").await;
+    let after = StatusEntry::from_json(&after["vc"]["credentialStatus"]).unwrap();
+    assert_ne!(
+        after.status_list_credential, before.status_list_credential,
+        "a new list, although this replica held indices of the old one"
+    );
+    // The closed list is still served and verifies.
+    fetch_list(&env, &before.status_list_credential).await;
+    // Nothing left open: closing again closes nothing; an unknown authority is named.
+    let (status, body) = env
+        .app
+        .admin(Method::POST, "/status-lists/close", Some(json!({})))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["closed"], 1, "the new list: {body}");
+    let (status, body) = env
+        .app
+        .admin(
+            Method::POST,
+            "/status-lists/close",
+            Some(json!({ "authority": "did:web:nowhere.example" })),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let inner = assert_error_shape(&body, "badRequest", "badOrMissingField");
+    assert!(inner.to_string().contains("authority"), "{body}");
+    // Audited like every admin change.
+    let (_, audit) = env.app.admin(Method::GET, "/audit", None).await;
+    assert!(
+        audit
+            .to_string()
+            .contains("POST /admin/v1/status-lists/close"),
+        "{audit}"
     );
 }

@@ -92,6 +92,22 @@ impl StatusIndexLeases {
         Ok(mine)
     }
 
+    /// Forgets every index held (of one authority, or all): after its lists were closed, this
+    /// process takes its next batch from a new list. Returns how many indices were dropped;
+    /// they stay unused.
+    pub fn forget(&self, authority_id: Option<Uuid>) -> usize {
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        let mut dropped = 0;
+        held.retain(|(authority, _), indices| {
+            let keep = authority_id.is_some_and(|a| a != *authority);
+            if !keep {
+                dropped += indices.len();
+            }
+            keep
+        });
+        dropped
+    }
+
     /// Indices held for `authority_id` and `purpose` (for tests and metrics).
     pub fn held(&self, authority_id: Uuid, purpose: &str) -> usize {
         let held = self.held.lock().unwrap_or_else(|p| p.into_inner());

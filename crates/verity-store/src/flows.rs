@@ -220,6 +220,16 @@ pub trait CredentialStore: Send + Sync {
     /// The status list with this id.
     async fn status_list(&self, id: Uuid) -> Result<Option<StatusList>>;
 
+    /// Closes the open status lists (of one authority, or of all with `None`): the next index
+    /// allocation opens a new, empty list, and no index of a closed list is handed out again.
+    /// Their bits stay served and revocable. Returns how many lists were closed. For a restore
+    /// from an older backup, whose allocation bitmaps forgot indices handed out since.
+    async fn close_status_lists(
+        &self,
+        authority_id: Option<Uuid>,
+        now: DateTime<Utc>,
+    ) -> Result<u64>;
+
     /// Caches a signed list credential made from `version`: `false` (nothing stored) if the
     /// bits changed since. `NotFound` if the list does not exist.
     async fn store_signed_status_list(

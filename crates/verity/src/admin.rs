@@ -812,6 +812,13 @@ pub enum CredentialCommand {
         #[arg(long)]
         reason: Option<String>,
     },
+    /// Close the open status lists (all, or one authority's): new credentials get indices of
+    /// new lists. Run it after restoring an older backup (docs/OPERATIONS.md).
+    CloseStatusLists {
+        /// Authority id or DID (default: every authority).
+        #[arg(long)]
+        authority: Option<String>,
+    },
     /// Find issued credentials by jti, indexed claim or holder DID.
     Search {
         #[arg(long)]
@@ -858,6 +865,24 @@ impl AdminAction for CredentialCommand {
                     c.call(Method::POST, "/credentials/revoke", Some(body))
                         .await?,
                 )?
+            }
+            Self::CloseStatusLists { authority } => {
+                let body = match authority {
+                    Some(a) => serde_json::json!({ "authority": a }),
+                    None => serde_json::json!({}),
+                };
+                let answer: serde_json::Value = required(
+                    c.call(Method::POST, "/status-lists/close", Some(body))
+                        .await?,
+                )?;
+                if json {
+                    return print_json(&answer);
+                }
+                println!(
+                    "closed {} status list(s); new credentials get indices of new lists",
+                    answer["closed"]
+                );
+                return Ok(());
             }
             Self::Search {
                 jti,

@@ -17,7 +17,53 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::scope("/admin/v1/credentials")
             .route("", web::get().to(search))
             .route("/revoke", web::post().to(revoke)),
+    )
+    .route(
+        "/admin/v1/status-lists/close",
+        web::post().to(close_status_lists),
     );
+}
+
+/// `POST /admin/v1/status-lists/close`: which authority's open lists to close (all without
+/// `authority`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CloseStatusLists {
+    /// Authority id or DID.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authority: Option<String>,
+}
+
+/// Closes the open status lists (docs/OPERATIONS.md, "Backup and restore"): new credentials
+/// get indices of new lists, and this replica drops the indices it held. `{ "closed": n }`.
+async fn close_status_lists(
+    _: AdminCaller,
+    state: web::Data<AppState>,
+    ApiJson(body): ApiJson<CloseStatusLists>,
+) -> Result<HttpResponse, ApiError> {
+    let authority = match &body.authority {
+        None => None,
+        Some(a) => {
+            let found = match Uuid::parse_str(a) {
+                Ok(id) => state.store.authority(id).await?,
+                Err(_) => state.store.authority_by_did(a).await?,
+            };
+            Some(
+                found
+                    .ok_or_else(|| {
+                        ApiError::bad_field("authority", format!("authority `{a}` not found"))
+                    })?
+                    .id,
+            )
+        }
+    };
+    let closed = state
+        .store
+        .close_status_lists(authority, state.clock.now())
+        .await?;
+    let dropped = state.status_leases.forget(authority);
+    tracing::info!(closed, dropped_indices = dropped, "status lists closed");
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "closed": closed })))
 }
 
 /// Which credentials a search or revocation is about: a `jti`, or the contract's indexed claim

@@ -1377,6 +1377,24 @@ impl CredentialStore for PgStore {
         row.map(StatusList::try_from).transpose()
     }
 
+    async fn close_status_lists(
+        &self,
+        authority_id: Option<Uuid>,
+        now: DateTime<Utc>,
+    ) -> Result<u64> {
+        let now = normalize_time(now)?;
+        let done = sqlx::query(
+            "UPDATE status_lists SET is_open = false, updated_at = $1 \
+             WHERE is_open AND ($2::uuid IS NULL OR authority_id = $2)",
+        )
+        .bind(now)
+        .bind(authority_id)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| db_error(e, "close status lists"))?;
+        Ok(done.rows_affected())
+    }
+
     async fn store_signed_status_list(
         &self,
         id: Uuid,

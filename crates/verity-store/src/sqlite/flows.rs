@@ -1411,6 +1411,34 @@ impl CredentialStore for SqliteStore {
         row.map(StatusList::try_from).transpose()
     }
 
+    async fn close_status_lists(
+        &self,
+        authority_id: Option<Uuid>,
+        now: DateTime<Utc>,
+    ) -> Result<u64> {
+        let now = time_text(normalize_time(now)?);
+        let done = match authority_id {
+            Some(a) => {
+                sqlx::query(
+                    "UPDATE status_lists SET is_open = 0, updated_at = ? \
+                 WHERE is_open AND authority_id = ?",
+                )
+                .bind(&now)
+                .bind(id_text(a))
+                .execute(&self.pool)
+                .await
+            }
+            None => {
+                sqlx::query("UPDATE status_lists SET is_open = 0, updated_at = ? WHERE is_open")
+                    .bind(&now)
+                    .execute(&self.pool)
+                    .await
+            }
+        }
+        .map_err(|e| db_error(e, "close status lists"))?;
+        Ok(done.rows_affected())
+    }
+
     async fn store_signed_status_list(
         &self,
         id: Uuid,

@@ -41,6 +41,7 @@ store_suite!(
     small_lists_fill_then_a_new_list_opens,
     batches_are_distinct_and_a_full_list_gives_what_is_left,
     lists_are_per_authority_and_purpose,
+    closed_lists_are_never_allocated_from_again,
     bad_picks_and_lengths_are_refused,
     concurrent_allocations_are_unique,
     concurrent_allocations_on_tiny_lists_keep_one_open_list,
@@ -1377,6 +1378,63 @@ async fn lists_are_per_authority_and_purpose(store: Arc<dyn Store>) {
             .authority_id,
         other.id
     );
+}
+
+async fn closed_lists_are_never_allocated_from_again(store: Arc<dyn Store>) {
+    let f = fixture(&store).await;
+    let other = store
+        .create_authority(f.tenant.id, "B", "did:web:b", &new_key("k"), t(0))
+        .await
+        .unwrap();
+    let mine = store
+        .allocate_status_index(f.authority.id, "revocation", 16, &first_free, t(1))
+        .await
+        .unwrap();
+    let suspension = store
+        .allocate_status_index(f.authority.id, "suspension", 16, &first_free, t(1))
+        .await
+        .unwrap();
+    let theirs = store
+        .allocate_status_index(other.id, "revocation", 16, &first_free, t(1))
+        .await
+        .unwrap();
+    // One authority's open lists (both purposes); the other's stays open.
+    assert_eq!(
+        store
+            .close_status_lists(Some(f.authority.id), t(2))
+            .await
+            .unwrap(),
+        2
+    );
+    let next = store
+        .allocate_status_index(f.authority.id, "revocation", 16, &first_free, t(3))
+        .await
+        .unwrap();
+    assert_ne!(next.list_id, mine.list_id, "a new list");
+    assert_eq!(next.index, 0);
+    let again = store
+        .allocate_status_index(other.id, "revocation", 16, &first_free, t(3))
+        .await
+        .unwrap();
+    assert_eq!((again.list_id, again.index), (theirs.list_id, 1));
+    // A closed list keeps its bits and is still served.
+    let closed = store.status_list(mine.list_id).await.unwrap().unwrap();
+    assert_eq!(closed.allocated_count, 1);
+    assert!(
+        store
+            .status_list(suspension.list_id)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    // Every open list, then nothing left to close.
+    assert_eq!(store.close_status_lists(None, t(4)).await.unwrap(), 2);
+    assert_eq!(store.close_status_lists(None, t(5)).await.unwrap(), 0);
+    let fresh = store
+        .allocate_status_index(other.id, "revocation", 16, &first_free, t(6))
+        .await
+        .unwrap();
+    assert_ne!(fresh.list_id, theirs.list_id);
 }
 
 async fn bad_picks_and_lengths_are_refused(store: Arc<dyn Store>) {

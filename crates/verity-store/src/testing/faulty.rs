@@ -338,6 +338,7 @@ delegate!(CredentialStore {
         count: u32, pick: &(dyn for<'a> Fn(&'a [u8]) -> Option<u32> + Send + Sync),
         now: DateTime<Utc>) -> Result<Vec<StatusAllocation>>;
     fn status_list(&self, id: Uuid) -> Result<Option<StatusList>>;
+    fn close_status_lists(&self, authority_id: Option<Uuid>, now: DateTime<Utc>) -> Result<u64>;
     fn store_signed_status_list(&self, id: Uuid, version: i64, jwt: &str, now: DateTime<Utc>)
         -> Result<bool>;
     fn record_issued_credential(&self, c: &NewIssuedCredential) -> Result<IssuedCredential>;
