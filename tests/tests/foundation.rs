@@ -26,6 +26,7 @@ both_backends!(
     health_endpoints,
     token_endpoint_is_rate_limited,
     revoked_key_leaves_the_did_document,
+    an_installation_from_before_the_stored_root_keeps_its_secrets,
 );
 
 async fn did_json_for_root_and_path_dids_survives_rotation(backend: Backend) {
@@ -725,4 +726,79 @@ fn urlenc(s: &str) -> String {
     s.replace('%', "%25")
         .replace(':', "%3A")
         .replace('#', "%23")
+}
+
+/// A database set up by a version that derived the client-secret pepper from the KEK itself
+/// (no stored subkey root yet): the first start of this version stores the root those secrets
+/// were derived from, so the API client made before the upgrade still gets tokens.
+async fn an_installation_from_before_the_stored_root_keeps_its_secrets(backend: Backend) {
+    let Some(db) = verity_store::testing::fresh_database(backend).await else {
+        return;
+    };
+    let db = Arc::new(db);
+    let data_dir = Arc::new(tempfile::tempdir().unwrap());
+    let config = test_config(&db.url, data_dir.path());
+    let kek_text = config.keys.kek.as_ref().unwrap().expose().to_owned();
+    let kek = verity_jose::KeyEncryptionKey::from_base64(&kek_text).unwrap();
+    // What the earlier version left: a tenant and a client whose secret hash used the pepper
+    // derived from the KEK.
+    let store = verity_store::connect(&db.url).await.unwrap();
+    let now = chrono::Utc::now();
+    let tenant = store
+        .create_tenant(&config.bootstrap.tenant_name, now)
+        .await
+        .unwrap();
+    let legacy =
+        verity_server::credentials::Pepper::new(*kek.derive_subkey(b"verity/credential-pepper/v1"));
+    let secret = "vrt_cs_made_by_the_earlier_version_0123456789";
+    store
+        .create_api_client(tenant.id, "old-client", "old", &legacy.hash(secret), now)
+        .await
+        .unwrap();
+    assert!(store.service_secret("subkey-root").await.unwrap().is_none());
+    drop(store);
+
+    let app = verity_tests::start(config, db, data_dir).await.unwrap();
+    let (status, token) = app.token("old-client", secret, None).await;
+    assert_eq!(status, 200, "the secret made before the upgrade: {token}");
+    let root = app
+        .app_state()
+        .store
+        .service_secret("subkey-root")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(root.kek_id, kek.id());
+    // A new installation gets a random root instead: a client secret hashed with the
+    // KEK-derived pepper does not work there.
+    let Some(fresh) = spawn_app(backend).await else {
+        return;
+    };
+    let fresh_kek = verity_jose::KeyEncryptionKey::from_base64(
+        fresh.config.keys.kek.as_ref().unwrap().expose(),
+    )
+    .unwrap();
+    let derived_from_kek = verity_server::credentials::Pepper::new(
+        *fresh_kek.derive_subkey(b"verity/credential-pepper/v1"),
+    );
+    let tenant = fresh
+        .app_state()
+        .store
+        .list_tenants()
+        .await
+        .unwrap()
+        .remove(0);
+    fresh
+        .app_state()
+        .store
+        .create_api_client(
+            tenant.id,
+            "kek-derived",
+            "k",
+            &derived_from_kek.hash(secret),
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(fresh.token("kek-derived", secret, None).await.0, 401);
 }
