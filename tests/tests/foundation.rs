@@ -743,7 +743,7 @@ async fn an_installation_from_before_the_stored_root_keeps_its_secrets(backend: 
     // What the earlier version left: a tenant and a client whose secret hash used the pepper
     // derived from the KEK.
     let store = verity_store::connect(&db.url).await.unwrap();
-    let now = chrono::Utc::now();
+    let now = verity_tests::test_epoch();
     let tenant = store
         .create_tenant(&config.bootstrap.tenant_name, now)
         .await
@@ -796,7 +796,7 @@ async fn an_installation_from_before_the_stored_root_keeps_its_secrets(backend: 
             "kek-derived",
             "k",
             &derived_from_kek.hash(secret),
-            chrono::Utc::now(),
+            verity_tests::test_epoch(),
         )
         .await
         .unwrap();
