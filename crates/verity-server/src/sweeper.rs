@@ -90,15 +90,28 @@ impl RetentionConfig {
 
     /// The policy of a sweep at `now`.
     fn policy(&self, now: chrono::DateTime<chrono::Utc>) -> PurgePolicy {
-        let secs = |s: u64| chrono::Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX));
+        // `secs` before `now`; the earliest time the stores take (year 1) when that is out of
+        // range (only an unvalidated configuration gets there): nothing is that old.
+        let before = |secs: u64| {
+            i64::try_from(secs)
+                .ok()
+                .and_then(chrono::Duration::try_seconds)
+                .and_then(|d| now.checked_sub_signed(d))
+                .unwrap_or_else(year_one)
+        };
         PurgePolicy {
             now,
-            requests_before: now - secs(self.requests_after_expiry_secs),
+            requests_before: before(self.requests_after_expiry_secs),
             audit_before: (self.audit_days > 0)
-                .then(|| now - secs(u64::from(self.audit_days) * 86_400)),
+                .then(|| before(u64::from(self.audit_days).saturating_mul(86_400))),
             batch: self.batch,
         }
     }
+}
+
+/// 0001-01-01T00:00:00Z, the earliest time both stores take.
+fn year_one() -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp(-62_135_596_800, 0).unwrap_or_default()
 }
 
 /// One sweep: batches until none fills up (or `max_batches` ran). Returns what it removed.
@@ -223,6 +236,15 @@ mod tests {
         let p = keep.policy(now);
         assert_eq!(p.audit_before, None, "0 keeps the audit log");
         assert_eq!(p.requests_before, now);
+        let huge = RetentionConfig {
+            requests_after_expiry_secs: u64::MAX,
+            audit_days: u32::MAX,
+            ..RetentionConfig::default()
+        };
+        let p = huge.policy(now);
+        assert_eq!(p.requests_before, year_one());
+        assert_eq!(p.audit_before, Some(year_one()));
+        assert_eq!(year_one().to_rfc3339(), "0001-01-01T00:00:00+00:00");
     }
 
     #[test]
