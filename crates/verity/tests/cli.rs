@@ -401,3 +401,47 @@ async fn health_says_whether_the_service_is_ready() {
         all_output(&out)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_status_lists_says_how_many_it_closed() {
+    let app = spawn_app_with(Backend::Sqlite, |_| {}).await.unwrap();
+    // A fresh service has opened no list yet.
+    let out = verity(&app, &["credential", "close-status-lists"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", all_output(&out));
+    assert!(
+        stdout(&out).contains("closed 0 status list(s)"),
+        "{}",
+        all_output(&out)
+    );
+    let out = verity(
+        &app,
+        &[
+            "credential",
+            "close-status-lists",
+            "--authority",
+            &app.first_did(),
+            "--json",
+        ],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", all_output(&out));
+    let answer: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(answer["closed"], 0);
+    // An authority that does not exist is named.
+    let out = verity(
+        &app,
+        &[
+            "credential",
+            "close-status-lists",
+            "--authority",
+            "did:web:nowhere.example",
+        ],
+    )
+    .await;
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        all_output(&out).contains("did:web:nowhere.example"),
+        "{}",
+        all_output(&out)
+    );
+}
