@@ -157,6 +157,19 @@ async fn a_matching_selfie_verifies_with_its_score(backend: Backend) {
     // The verdict is held back: RPs see the request retrieved, no verdict callback yet.
     assert_eq!(e.status(&id).await["requestStatus"], "request_retrieved");
     assert_eq!(e.matcher.calls(), 0);
+    // While the selfie is awaited the photo is held sealed, never readable in the database.
+    let pending = e
+        .env
+        .app
+        .app_state()
+        .store
+        .request(id.parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let held = serde_json::to_string(&pending.result).unwrap();
+    assert!(!held.contains(PNG), "the photo is stored readable");
+    assert!(held.contains("sealedPhoto"), "{held}");
 
     let (status, body) = e
         .env

@@ -85,6 +85,14 @@ impl KeyEncryptionKey {
         digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
     }
 
+    /// A KEK from its 32 raw bytes (e.g. a key derived for one purpose).
+    pub fn from_bytes(bytes: [u8; 32]) -> KeyEncryptionKey {
+        KeyEncryptionKey {
+            key: Zeroizing::new(bytes),
+            other: None,
+        }
+    }
+
     /// This KEK, also able to open what `other` sealed (a KEK rotation: the old KEK while
     /// keys are re-sealed under this one, or the new one while replicas still seal under
     /// this). It never seals with `other`; `other`'s own other KEK is dropped.

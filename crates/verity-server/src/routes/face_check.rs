@@ -11,9 +11,10 @@
 //! the request is answerable again. While the selfie is awaited no other answer is taken, so a
 //! stranger who saw the QR code cannot end the holder's face check; the request expires as
 //! any other. The selfie is held in memory for the comparison only: never logged, never stored.
-//! The credential's photo claim is held with the request only while the selfie is awaited: the
-//! deciding step drops it from the result and the callback, and the sweeper clears it from a
-//! request that expired waiting (`[retention]`).
+//! The credential's photo claim is held with the request only while the selfie is awaited, and
+//! only sealed under a key derived from the upload token (whose hash alone is stored), so the
+//! database never holds it readable; the deciding step drops it, it is never in the result or
+//! a callback, and the sweeper clears it from a request that expired waiting (`[retention]`).
 
 use actix_web::http::StatusCode;
 use actix_web::web::{self, Bytes};
@@ -96,6 +97,16 @@ pub fn upload_url(state: &AppState, id: Uuid) -> String {
     format!("{}/v1.0/faceCheck/{id}", state.public_url)
 }
 
+/// The key the credential's photo is sealed under while the selfie is awaited: derived from the
+/// upload token, so the stored request (which holds only the token's hash) never shows it.
+fn photo_key(token: &str) -> verity_jose::KeyEncryptionKey {
+    let digest = Sha256::new()
+        .chain_update(b"verity face-check photo key\0")
+        .chain_update(token.as_bytes())
+        .finalize();
+    verity_jose::KeyEncryptionKey::from_bytes(digest.into())
+}
+
 fn token_hash(token: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(token.as_bytes()))
 }
@@ -118,8 +129,35 @@ pub fn await_selfie_step(
     verified_body: Value,
     pending: &PendingFaceCheck,
 ) -> Result<(verity_store::Transition, String), ApiError> {
-    let holder = verified_body["subject"].as_str().unwrap_or_default();
-    let token = upload_token(state, req, holder);
+    let holder = verified_body["subject"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let token = upload_token(state, req, &holder);
+    // The photo is not stored readable: it leaves the held verdict and is kept sealed under a
+    // key derived from the upload token, which only the hash of is stored.
+    let mut verified_body = verified_body;
+    let photo = verified_body["verifiedCredentialsData"]
+        .as_array_mut()
+        .and_then(|all| {
+            all.iter_mut()
+                .filter(|c| answers(c, pending))
+                .find_map(|c| {
+                    c["claims"]
+                        .as_object_mut()?
+                        .remove(&pending.source_photo_claim_name)
+                })
+        });
+    let sealed_photo = match photo {
+        Some(Value::String(p)) => Some(
+            photo_key(&token)
+                .seal(req.id.as_bytes(), p.as_bytes())
+                .map(|s| URL_SAFE_NO_PAD.encode(s))
+                .map_err(ApiError::internal)?,
+        ),
+        // Not text: nothing a face check can use (refused at upload as unreadable).
+        Some(_) | None => None,
+    };
     let held = json!({
         "heldVerdict": verified_body,
         "faceCheck": {
@@ -127,6 +165,7 @@ pub fn await_selfie_step(
             "sourcePhotoClaimName": pending.source_photo_claim_name,
             "threshold": pending.threshold,
             "uploadTokenHash": token_hash(&token),
+            "sealedPhoto": sealed_photo,
         },
     });
     let t = verity_store::Transition::new(
@@ -280,14 +319,28 @@ async fn upload(
         .map_err(|e| ApiError::internal(format!("stored face check unreadable: {e}")))?;
     let selfie = selfie_bytes(&http, &body, state.limits.json_max_depth())?;
     let verdict = held["heldVerdict"].clone();
-    let photo = verdict["verifiedCredentialsData"]
-        .as_array()
-        .and_then(|all| {
-            all.iter()
-                .find(|c| answers(c, &pending))
-                .and_then(|c| c["claims"][&pending.source_photo_claim_name].as_str())
-        })
-        .map(str::to_owned);
+    let photo = match held["faceCheck"]["sealedPhoto"].as_str() {
+        Some(sealed) => {
+            let token = bearer(&http).unwrap_or_default();
+            let opened = URL_SAFE_NO_PAD
+                .decode(sealed)
+                .ok()
+                .and_then(|s| photo_key(&token).open(req.id.as_bytes(), &s).ok())
+                .and_then(|p| String::from_utf8(p.to_vec()).ok());
+            Some(opened.ok_or_else(|| {
+                ApiError::internal("the held photo of this face check does not open")
+            })?)
+        }
+        // Held by an earlier version, in the verdict itself.
+        None => verdict["verifiedCredentialsData"]
+            .as_array()
+            .and_then(|all| {
+                all.iter()
+                    .find(|c| answers(c, &pending))
+                    .and_then(|c| c["claims"][&pending.source_photo_claim_name].as_str())
+            })
+            .map(str::to_owned),
+    };
     let outcome = match photo.as_deref().map(decode_image_text) {
         None => Err(PresentationError::FaceCheckPhotoMissing {
             descriptor: pending.descriptor_id.clone(),
