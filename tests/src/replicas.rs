@@ -475,6 +475,66 @@ impl Cluster {
             .header("host", format!("localhost:{}", self.proxy.port))
     }
 
+    /// Creates the example contract `name` (examples/contracts/) for the cluster's authority
+    /// through the proxy; its id.
+    pub async fn create_contract(&self, name: &str) -> String {
+        let definition = crate::issuance::example_contract(name, &self.authority());
+        let (status, created) = self
+            .admin(reqwest::Method::POST, "/contracts", Some(definition))
+            .await;
+        assert_eq!(status, 201, "{created}");
+        created["id"].as_str().unwrap().to_owned()
+    }
+
+    /// An issuance request body for the `VerifiedCredentialExpert` contract `contract` (the
+    /// `id-token-hint` example), calling back `callback` with state `issue-<n>`.
+    pub fn issuance_body(&self, callback: &str, contract: &str, n: usize) -> Value {
+        json!({
+            "authority": self.authority(),
+            "includeQRCode": false,
+            "registration": { "clientName": "Contoso HR" },
+            "callback": { "url": callback, "state": format!("issue-{n}") },
+            "type": crate::presentation::EXPERT,
+            "manifest": format!("{}/v1.0/manifests/{contract}", self.url),
+            "claims": { "given_name": format!("Megan {n}"), "family_name": "Bowen" },
+        })
+    }
+
+    /// A presentation request body asking for a `VerifiedCredentialExpert` of the cluster's
+    /// authority, calling back `callback` with state `present-<n>`.
+    pub fn presentation_body(&self, callback: &str, n: usize) -> Value {
+        json!({
+            "authority": self.authority(),
+            "includeQRCode": false,
+            "registration": { "clientName": "Helpdesk" },
+            "callback": { "url": callback, "state": format!("present-{n}") },
+            "requestedCredentials": [crate::presentation::requested(
+                crate::presentation::EXPERT,
+                &[&self.authority()],
+            )],
+        })
+    }
+
+    /// POSTs create{Issuance,Presentation}Request (`kind`) with the access token `token`
+    /// through the proxy; asserts 201 and returns (requestId, url).
+    pub async fn create_request(&self, token: &str, kind: &str, body: &Value) -> (String, String) {
+        let (status, created) = crate::send(
+            self.http
+                .post(format!(
+                    "{}/v1.0/verifiableCredentials/create{kind}Request",
+                    self.url
+                ))
+                .bearer_auth(token)
+                .json(body),
+        )
+        .await;
+        assert_eq!(status, 201, "{created}");
+        (
+            created["requestId"].as_str().unwrap().to_owned(),
+            created["url"].as_str().unwrap().to_owned(),
+        )
+    }
+
     /// An admin API call through the proxy.
     pub async fn admin(
         &self,

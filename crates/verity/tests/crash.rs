@@ -23,7 +23,7 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::{Value, json};
 use verity_store::testing::Backend;
-use verity_tests::presentation::{EXPERT, payload_of, presenting, requested};
+use verity_tests::presentation::{payload_of, presenting};
 use verity_tests::replicas::Cluster;
 use verity_tests::rp::TestRp;
 use verity_tests::send;
@@ -53,71 +53,29 @@ impl Service {
             .unwrap()?;
         let rp = TestRp::start().await;
         let token = cluster.access_token().await;
-        let mut definition: Value = serde_json::from_str(include_str!(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../examples/contracts/id-token-hint.json"
-        )))
-        .unwrap();
-        definition["authority"] = json!(cluster.authority());
-        let (status, created) = cluster
-            .admin(Method::POST, "/contracts", Some(definition))
-            .await;
-        assert_eq!(status, 201, "{created}");
+        let contract = cluster.create_contract("id-token-hint").await;
         Some(Service {
-            contract: created["id"].as_str().unwrap().to_owned(),
+            contract,
             cluster,
             rp,
             token,
         })
     }
 
-    async fn create(&self, kind: &str, body: Value) -> (String, String) {
-        let (status, created) = send(
-            self.cluster
-                .http
-                .post(format!(
-                    "{}/v1.0/verifiableCredentials/create{kind}Request",
-                    self.cluster.url
-                ))
-                .bearer_auth(&self.token)
-                .json(&body),
-        )
-        .await;
-        assert_eq!(status, 201, "{created}");
-        (
-            created["requestId"].as_str().unwrap().to_owned(),
-            created["url"].as_str().unwrap().to_owned(),
-        )
-    }
-
     async fn issuance(&self, n: usize) -> (String, String) {
-        self.create(
-            "Issuance",
-            json!({
-                "authority": self.cluster.authority(),
-                "includeQRCode": false,
-                "registration": { "clientName": "Contoso HR" },
-                "callback": { "url": self.rp.url(), "state": format!("issue-{n}") },
-                "type": EXPERT,
-                "manifest": format!("{}/v1.0/manifests/{}", self.cluster.url, self.contract),
-                "claims": { "given_name": format!("Megan {n}"), "family_name": "Bowen" },
-            }),
-        )
-        .await
+        let body = self
+            .cluster
+            .issuance_body(&self.rp.url(), &self.contract, n);
+        self.cluster
+            .create_request(&self.token, "Issuance", &body)
+            .await
     }
 
     async fn presentation(&self, n: usize) -> (String, String) {
-        self.create(
-            "Presentation",
-            json!({
-                "authority": self.cluster.authority(),
-                "includeQRCode": false,
-                "registration": { "clientName": "Helpdesk" },
-                "callback": { "url": self.rp.url(), "state": format!("present-{n}") },
-                "requestedCredentials": [requested(EXPERT, &[&self.cluster.authority()])],
-            }),
-        )
-        .await
+        let body = self.cluster.presentation_body(&self.rp.url(), n);
+        self.cluster
+            .create_request(&self.token, "Presentation", &body)
+            .await
     }
 
     /// The credentials recorded for `holder` (admin API).

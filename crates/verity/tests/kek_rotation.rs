@@ -68,25 +68,20 @@ async fn still_works(cluster: &Cluster, made: &Made, round: usize) {
         )
         .await;
         assert_eq!(status, 200, "round {round}: API key: {body}");
-        let (status, created) = send(
-            cluster
-                .http
-                .post(format!(
-                    "{}/v1.0/verifiableCredentials/createPresentationRequest",
-                    cluster.url
-                ))
-                .bearer_auth(token["access_token"].as_str().unwrap())
-                .json(&json!({
+        let (_, url) = cluster
+            .create_request(
+                token["access_token"].as_str().unwrap(),
+                "Presentation",
+                &json!({
                     "authority": cluster.authority(),
                     "includeQRCode": false,
                     "registration": { "clientName": "Helpdesk" },
                     "callback": { "url": "https://rp.example/cb", "state": "s" },
                     "requestedCredentials": [{ "type": "VerifiedEmployee" }],
-                })),
-        )
-        .await;
-        assert_eq!(status, 201, "round {round}: {created}");
-        let url = url::Url::parse(created["url"].as_str().unwrap()).unwrap();
+                }),
+            )
+            .await;
+        let url = url::Url::parse(&url).unwrap();
         let request_uri = url
             .query_pairs()
             .find(|(k, _)| k == "request_uri")

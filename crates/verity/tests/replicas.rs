@@ -18,7 +18,7 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::{Value, json};
 use verity_jose::UnverifiedJws;
-use verity_tests::presentation::{EXPERT, payload_of, presenting, requested};
+use verity_tests::presentation::{payload_of, presenting};
 use verity_tests::replicas::Cluster;
 use verity_tests::rp::TestRp;
 use verity_tests::send;
@@ -40,45 +40,16 @@ struct Service {
 
 impl Service {
     fn issuance_body(&self, n: usize) -> Value {
-        json!({
-            "authority": self.cluster.authority(),
-            "includeQRCode": false,
-            "registration": { "clientName": "Contoso HR" },
-            "callback": { "url": self.rp.url(), "state": format!("issue-{n}") },
-            "type": EXPERT,
-            "manifest": format!("{}/v1.0/manifests/{}", self.cluster.url, self.contract),
-            "claims": { "given_name": format!("Megan {n}"), "family_name": "Bowen" },
-        })
+        self.cluster
+            .issuance_body(&self.rp.url(), &self.contract, n)
     }
 
     fn presentation_body(&self, n: usize) -> Value {
-        json!({
-            "authority": self.cluster.authority(),
-            "includeQRCode": false,
-            "registration": { "clientName": "Helpdesk" },
-            "callback": { "url": self.rp.url(), "state": format!("present-{n}") },
-            "requestedCredentials": [requested(EXPERT, &[&self.cluster.authority()])],
-        })
+        self.cluster.presentation_body(&self.rp.url(), n)
     }
 
-    /// POSTs create{Issuance,Presentation}Request through the proxy; (requestId, url).
     async fn create(&self, kind: &str, body: &Value) -> (String, String) {
-        let (status, created) = send(
-            self.cluster
-                .http
-                .post(format!(
-                    "{}/v1.0/verifiableCredentials/create{kind}Request",
-                    self.cluster.url
-                ))
-                .bearer_auth(&self.token)
-                .json(body),
-        )
-        .await;
-        assert_eq!(status, 201, "{created}");
-        (
-            created["requestId"].as_str().unwrap().to_owned(),
-            created["url"].as_str().unwrap().to_owned(),
-        )
+        self.cluster.create_request(&self.token, kind, body).await
     }
 
     /// The statuses the RP received for `request_id`, in order.
@@ -164,18 +135,9 @@ async fn two_replicas_on_one_postgres_behave_as_one_service() {
 
     let rp = TestRp::start().await;
     let token = cluster.access_token().await;
-    let mut definition: Value = serde_json::from_str(include_str!(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../examples/contracts/id-token-hint.json"
-    )))
-    .unwrap();
-    definition["authority"] = json!(cluster.authority());
-    let (status, created) = cluster
-        .admin(Method::POST, "/contracts", Some(definition))
-        .await;
-    assert_eq!(status, 201, "{created}");
+    let contract = cluster.create_contract("id-token-hint").await;
     let svc = Service {
-        contract: created["id"].as_str().unwrap().to_owned(),
+        contract,
         cluster,
         rp,
         token,
