@@ -315,6 +315,53 @@ impl TestApp {
     }
 }
 
+/// Runs the command-line `binary` with `args` in `dir`, with `env` set and none of the test's
+/// own `VERITY_*` variables passed on (no configuration, server, token, CA or wallet of the
+/// environment leaks in); waits for it off the async runtime.
+pub async fn run_cli<V: AsRef<std::ffi::OsStr>>(
+    binary: &std::path::Path,
+    dir: &std::path::Path,
+    args: &[&str],
+    env: &[(&str, V)],
+) -> std::process::Output {
+    let mut cmd = std::process::Command::new(binary);
+    cmd.current_dir(dir).args(args);
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("VERITY_") {
+            cmd.env_remove(key);
+        }
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap()
+}
+
+/// [`run_cli`] of an admin command against `app` (`--server`, `--admin-token` added), in a
+/// fresh empty directory (so no `verity.toml` is picked up).
+pub async fn run_admin_cli<V: AsRef<std::ffi::OsStr>>(
+    binary: &std::path::Path,
+    app: &TestApp,
+    args: &[&str],
+    env: &[(&str, V)],
+) -> std::process::Output {
+    let dir = tempfile::tempdir().unwrap();
+    let mut all = args.to_vec();
+    all.extend(["--server", &app.url, "--admin-token", &app.admin_token]);
+    run_cli(binary, dir.path(), &all, env).await
+}
+
+/// Everything a command wrote: stdout, then stderr.
+pub fn output_text(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
 /// Percent-encodes a value for one URL path segment or query value (DIDs contain `%` and `:`).
 pub fn enc(value: &str) -> String {
     let mut out = String::new();

@@ -3,32 +3,23 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::Value;
 use verity_tests::presentation::{Fixture, payload_of};
-use verity_tests::{Backend, TestApp, both_backends};
+use verity_tests::{Backend, TestApp, both_backends, run_admin_cli};
 
 both_backends!(audit_list_shows_admin_actions_and_revocations);
 
 /// Runs `verity <args>` against `app` as principal `alice`, in an empty directory.
 async fn verity(app: &TestApp, args: &[&str]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_verity"));
-    let dir = tempfile::tempdir().unwrap();
-    cmd.current_dir(dir.path())
-        .args(args)
-        .args(["--server", &app.url, "--admin-token", &app.admin_token])
-        .env_remove("VERITY_CONFIG")
-        .env_remove("VERITY_SERVER")
-        .env_remove("VERITY_ADMIN_TOKEN")
-        .env("VERITY_PRINCIPAL", "alice");
-    tokio::task::spawn_blocking(move || {
-        let out = cmd.output().unwrap();
-        drop(dir);
-        out
-    })
+    run_admin_cli(
+        std::path::Path::new(env!("CARGO_BIN_EXE_verity")),
+        app,
+        args,
+        &[("VERITY_PRINCIPAL", "alice")],
+    )
     .await
-    .unwrap()
 }
 
 fn stdout(out: &Output) -> String {

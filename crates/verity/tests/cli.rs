@@ -4,30 +4,23 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::Value;
 use verity_tests::linkage::{LINKED_DID, MOVED_DID, ORPHAN_DID, spawn_linkage_setup};
-use verity_tests::{Backend, TestApp, allow_local_resolution, spawn_app_with};
+use verity_tests::{
+    Backend, TestApp, allow_local_resolution, output_text, run_admin_cli, run_cli, spawn_app_with,
+};
+
+/// The `verity` binary under test.
+fn bin() -> &'static std::path::Path {
+    std::path::Path::new(env!("CARGO_BIN_EXE_verity"))
+}
 
 /// Runs `verity <args> --server <app> --admin-token <token>` in an empty directory (so no
 /// `verity.toml` is picked up).
 async fn verity(app: &TestApp, args: &[&str]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_verity"));
-    let dir = tempfile::tempdir().unwrap();
-    cmd.current_dir(dir.path())
-        .args(args)
-        .args(["--server", &app.url, "--admin-token", &app.admin_token])
-        .env_remove("VERITY_CONFIG")
-        .env_remove("VERITY_SERVER")
-        .env_remove("VERITY_ADMIN_TOKEN");
-    tokio::task::spawn_blocking(move || {
-        let out = cmd.output().unwrap();
-        drop(dir);
-        out
-    })
-    .await
-    .unwrap()
+    run_admin_cli(bin(), app, args, &[] as &[(&str, &str)]).await
 }
 
 fn stdout(out: &Output) -> String {
@@ -135,26 +128,12 @@ async fn authority_domains_lists_origins_with_their_state() {
 
 /// Runs `verity <args>` in `dir` with `env` set and no configuration from the environment.
 async fn verity_in(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_verity"));
-    cmd.current_dir(dir)
-        .args(args)
-        .env_remove("VERITY_CONFIG")
-        .env_remove("VERITY__DATABASE__URL");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    tokio::task::spawn_blocking(move || cmd.output().unwrap())
-        .await
-        .unwrap()
+    run_cli(bin(), dir, args, env).await
 }
 
 /// Everything the command wrote, for "the password appears nowhere" checks.
 fn all_output(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+    output_text(out)
 }
 
 #[tokio::test]
@@ -237,19 +216,11 @@ async fn init_on_postgres_prints_the_database_url_without_its_password() {
 
 /// Runs `verity wallet <args> --dir <dir> --insecure-local`.
 async fn wallet_cli(dir: &std::path::Path, args: &[&str]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_verity"));
-    cmd.current_dir(dir)
-        .arg("wallet")
-        .args(args)
-        .args([
-            "--dir",
-            &dir.join("w").display().to_string(),
-            "--insecure-local",
-        ])
-        .env_remove("VERITY_WALLET_DIR");
-    tokio::task::spawn_blocking(move || cmd.output().unwrap())
-        .await
-        .unwrap()
+    let wallet_dir = dir.join("w").display().to_string();
+    let mut all = vec!["wallet"];
+    all.extend_from_slice(args);
+    all.extend(["--dir", &wallet_dir, "--insecure-local"]);
+    run_cli(bin(), dir, &all, &[] as &[(&str, &str)]).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

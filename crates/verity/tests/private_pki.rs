@@ -8,7 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -16,7 +16,10 @@ use serde_json::{Value, json};
 use verity_server::config::TlsConfig;
 use verity_tests::issuance::{IssuanceEnv, env_for_app, example_contract};
 use verity_tests::presentation::{EXPERT, new_presentation, presentation_body, requested};
-use verity_tests::{Backend, TestApp, both_backends, enc, send, start, test_config};
+use verity_tests::{
+    Backend, TestApp, both_backends, enc, output_text, run_admin_cli, run_cli, send, start,
+    test_config,
+};
 use verity_wallet::{Algorithm, DidMethod, Wallet, WalletConfig};
 
 /// A test CA, a server certificate it signed for `localhost` and `127.0.0.1`, and the same
@@ -197,33 +200,11 @@ fn wallet(app: &TestApp, ca: Option<&str>) -> (Wallet, tempfile::TempDir) {
 
 /// Runs the `verity` binary in an empty directory against `app`.
 async fn verity(app: &TestApp, args: &[&str], env: &[(&str, &Path)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_verity"));
-    let dir = tempfile::tempdir().unwrap();
-    cmd.current_dir(dir.path())
-        .args(args)
-        .args(["--server", &app.url, "--admin-token", &app.admin_token])
-        .env_remove("VERITY_CONFIG")
-        .env_remove("VERITY_SERVER")
-        .env_remove("VERITY_ADMIN_TOKEN")
-        .env_remove("VERITY_CA_CERT");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    tokio::task::spawn_blocking(move || {
-        let out = cmd.output().unwrap();
-        drop(dir);
-        out
-    })
-    .await
-    .unwrap()
+    run_admin_cli(Path::new(env!("CARGO_BIN_EXE_verity")), app, args, env).await
 }
 
 fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+    output_text(out)
 }
 
 const UNKNOWN_ISSUER: &str = "unknown issuer";
@@ -475,17 +456,13 @@ async fn loopback_is_open_only_for_the_own_origin(backend: Backend) {
 
 /// Runs `verity <args>` (no server options) in `dir`.
 async fn verity_plain(dir: &Path, args: &[&str]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_verity"));
-    cmd.current_dir(dir)
-        .args(args)
-        .env_remove("VERITY_CONFIG")
-        .env_remove("VERITY_SERVER")
-        .env_remove("VERITY_ADMIN_TOKEN")
-        .env_remove("VERITY_CA_CERT")
-        .env_remove("VERITY_WALLET_DIR");
-    tokio::task::spawn_blocking(move || cmd.output().unwrap())
-        .await
-        .unwrap()
+    run_cli(
+        Path::new(env!("CARGO_BIN_EXE_verity")),
+        dir,
+        args,
+        &[] as &[(&str, &str)],
+    )
+    .await
 }
 
 /// `verity wallet --ca-cert` receives and presents against the https server; without it the
