@@ -66,6 +66,7 @@ store_suite!(
     any_key_returns_the_newest_key,
     keys_are_resealed_once_under_the_new_kek,
     service_secrets_are_stored_once_and_resealed_once,
+    concurrent_reseals_and_first_secrets_have_one_winner,
     api_clients_create_list_delete,
     api_keys_create_list_delete,
     bytes_and_json_round_trip,
@@ -772,6 +773,38 @@ async fn service_secrets_are_stored_once_and_resealed_once(store: Arc<dyn Store>
             .await
             .unwrap()
     );
+}
+
+async fn concurrent_reseals_and_first_secrets_have_one_winner(store: Arc<dyn Store>) {
+    // Two replicas starting at once re-seal the same key: one write lands.
+    let svc = new_key("svc");
+    store
+        .insert_service_key(KeyPurpose::AccessToken, &svc, t(1))
+        .await
+        .unwrap();
+    let (a, b) = tokio::join!(
+        store.reseal_key(svc.id, "kek-1", b"by-a", "kek-2"),
+        store.reseal_key(svc.id, "kek-1", b"by-b", "kek-2"),
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert!(a ^ b, "exactly one re-seal wins: {a} {b}");
+    let stored = store.any_key().await.unwrap().unwrap();
+    assert_eq!(
+        stored.private_key_enc,
+        if a {
+            b"by-a".to_vec()
+        } else {
+            b"by-b".to_vec()
+        }
+    );
+    // Two first starts store the first secret: both get the same one back.
+    let (a, b) = tokio::join!(
+        store.put_service_secret("root", b"a", "kek-2", t(2)),
+        store.put_service_secret("root", b"b", "kek-2", t(2)),
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a, b);
+    assert_eq!(store.service_secret("root").await.unwrap(), Some(a));
 }
 
 async fn api_clients_create_list_delete(store: Arc<dyn Store>) {

@@ -32,6 +32,7 @@ store_suite!(
     pin_failures_lock_atomically,
     the_sweeper_purges_expired_rows_only,
     retention_clears_expired_face_checks_and_old_audit_entries,
+    two_sweeps_at_once_remove_each_row_once,
     consume_once_refuses_replays_until_expiry,
     callbacks_are_queued_once_per_status,
     claims_lease_messages,
@@ -2189,6 +2190,41 @@ fn policy(now: DateTime<Utc>, requests_before: DateTime<Utc>, batch: u32) -> Pur
         audit_before: None,
         batch,
     }
+}
+
+async fn two_sweeps_at_once_remove_each_row_once(store: Arc<dyn Store>) {
+    let f = fixture(&store).await;
+    for i in 0..30 {
+        request(&store, &f, &format!("old-{i}")).await;
+        store
+            .consume_once("s", &format!("v{i}"), t(100), t(2))
+            .await
+            .unwrap();
+    }
+    // Two replicas' sweepers, batches of 7, until each finds nothing left.
+    let sweep = || async {
+        let mut total = Purged::default();
+        loop {
+            let p = store
+                .purge_expired(&policy(t(1_000), t(1_000), 7))
+                .await
+                .unwrap();
+            total = total + p;
+            if p == Purged::default() {
+                return total;
+            }
+        }
+    };
+    let (a, b) = tokio::join!(sweep(), sweep());
+    assert_eq!(a.requests + b.requests, 30, "{a:?} {b:?}");
+    assert_eq!(a.replay_records + b.replay_records, 30, "{a:?} {b:?}");
+    assert_eq!(
+        store
+            .purge_expired(&policy(t(1_000), t(1_000), 7))
+            .await
+            .unwrap(),
+        Purged::default()
+    );
 }
 
 async fn retention_clears_expired_face_checks_and_old_audit_entries(store: Arc<dyn Store>) {
