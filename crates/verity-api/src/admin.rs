@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// `POST /admin/v1/tenants`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CreateTenant {
     /// 1-100 characters: letters, digits, `-`, `_`, `.`.
@@ -13,7 +13,7 @@ pub struct CreateTenant {
 }
 
 /// A tenant.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TenantView {
     pub id: Uuid,
@@ -22,7 +22,7 @@ pub struct TenantView {
 }
 
 /// `POST /admin/v1/authorities`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CreateAuthority {
     /// Display name, 1-200 characters.
@@ -46,7 +46,7 @@ pub struct CreateAuthority {
 }
 
 /// `POST /admin/v1/authorities/{authority}/keys/rotate`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RotateKey {
     /// Algorithm of the new key; defaults to the current active key's.
@@ -55,7 +55,7 @@ pub struct RotateKey {
 }
 
 /// A signing key's public view (never private material).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct KeyView {
     pub id: Uuid,
@@ -70,7 +70,7 @@ pub struct KeyView {
 }
 
 /// An authority with its keys.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AuthorityView {
     pub id: Uuid,
@@ -84,7 +84,7 @@ pub struct AuthorityView {
 }
 
 /// `POST /admin/v1/clients` and `POST /admin/v1/api-keys`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CreateCredential {
     /// A label, 1-200 characters.
@@ -95,7 +95,7 @@ pub struct CreateCredential {
 }
 
 /// An API client (the secret is only in the creation response).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ClientView {
     pub client_id: String,
@@ -111,7 +111,7 @@ pub struct ClientView {
 }
 
 /// A static API key (the key is only in the creation response).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ApiKeyView {
     pub id: Uuid,
@@ -126,7 +126,7 @@ pub struct ApiKeyView {
 }
 
 /// A domain linkage verdict and every step that led to it (`GET /admin/v1/domains/verify`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LinkageReportView {
     /// The DID checked.
@@ -142,7 +142,7 @@ pub struct LinkageReportView {
 }
 
 /// The verdict of a linkage check, tagged by `status`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum LinkageResultView {
     /// The DID is linked to `origin`.
@@ -159,7 +159,7 @@ pub enum LinkageResultView {
 }
 
 /// Why a linkage did not verify.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct UnverifiedReasonView {
     /// Stable machine name: `no_linked_domains_service`, `origin_not_in_did_document`,
     /// `configuration_missing`, `no_matching_credential`, `signature_invalid`,
@@ -173,7 +173,7 @@ pub struct UnverifiedReasonView {
 }
 
 /// One step of a linkage check.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LinkageStepView {
     /// What was checked.
     pub name: String,
@@ -185,7 +185,7 @@ pub struct LinkageStepView {
 
 /// `GET /admin/v1/authorities/{authority}/domains`: the authority's linked origins, each checked
 /// against the live endpoints.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AuthorityDomainsView {
     pub authority_id: Uuid,
@@ -194,7 +194,7 @@ pub struct AuthorityDomainsView {
 }
 
 /// One linked origin of an authority and its state.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DomainLinkageView {
     /// `scheme://host[:port]`.

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 /// `registration` of a request: shown to the user by the wallet.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Registration {
     /// Required, 1-256 characters.
@@ -24,7 +24,7 @@ pub struct Registration {
 }
 
 /// `callback`: where status events go, with headers echoed verbatim.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Callback {
     /// https URL (http only for hosts the configuration allows).
@@ -37,7 +37,7 @@ pub struct Callback {
 }
 
 /// `pin` of an issuance request.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Pin {
     /// 4-16 digits.
@@ -47,7 +47,7 @@ pub struct Pin {
 }
 
 /// `POST /v1.0/verifiableCredentials/createIssuanceRequest`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct IssuanceRequest {
     /// DID of an authority of the caller's tenant.
@@ -92,7 +92,7 @@ pub struct IssuanceRequest {
 }
 
 /// 201 answer of the create endpoints.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CreatedRequest {
     pub request_id: String,
@@ -104,7 +104,7 @@ pub struct CreatedRequest {
 }
 
 /// The wallet's completion message for an issuance.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Completion {
     /// `issuance_successful` or `issuance_failed`.
@@ -116,7 +116,7 @@ pub struct Completion {
 }
 
 /// A constraint on a claim of a presented credential; exactly one operator.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ClaimConstraint {
     pub claim_name: String,
@@ -132,7 +132,7 @@ pub struct ClaimConstraint {
 }
 
 /// `faceCheck` of a requested credential.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct FaceCheck {
     /// The claim holding the photo to compare against, e.g. `photo`.
@@ -143,7 +143,7 @@ pub struct FaceCheck {
 }
 
 /// `configuration.validation` of a requested credential.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Validation {
     #[serde(default)]
@@ -155,7 +155,7 @@ pub struct Validation {
 }
 
 /// `configuration` of a requested credential.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RequestedConfiguration {
     #[serde(default)]
@@ -163,7 +163,7 @@ pub struct RequestedConfiguration {
 }
 
 /// One credential a presentation request asks for.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RequestedCredential {
     /// The credential type, e.g. `VerifiedEmployee`.
@@ -185,7 +185,7 @@ pub struct RequestedCredential {
 }
 
 /// `POST /v1.0/verifiableCredentials/createPresentationRequest`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct PresentationRequest {
     /// DID of an authority of the caller's tenant (the verifier).
@@ -221,7 +221,9 @@ pub struct PresentationRequest {
 }
 
 /// The image format of a returned QR code (`qrCodeFormat`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum QrCodeFormat {
     /// `data:image/png;base64,...`

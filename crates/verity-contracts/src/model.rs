@@ -17,7 +17,7 @@ pub const DEFAULT_REDIRECT_URI: &str = "vcclient://openid/";
 pub const CREDENTIAL_SUBJECT_PREFIX: &str = "vc.credentialSubject.";
 
 /// One credential type an authority issues: rules (where claims come from) and display.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Contract {
     /// Slug used in URLs (manifest, issuance endpoint), e.g. `verified-employee`.
@@ -80,7 +80,7 @@ impl Contract {
 }
 
 /// `rules`: the hosted rulesModel plus Verity's `revocable`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Rules {
     /// The attestation flows that gather the claims.
@@ -99,7 +99,7 @@ fn default_true() -> bool {
 }
 
 /// `rules.vc`: the credential types this contract issues.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VcType {
     /// Types added after `VerifiableCredential`, e.g. `["VerifiedEmployee"]`.
@@ -108,7 +108,7 @@ pub struct VcType {
 }
 
 /// `rules.attestations`. `selfIssued` is one object; the other kinds are arrays (as hosted).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Attestations {
     /// Claims supplied by the RP in createIssuanceRequest (at most one entry).
@@ -178,7 +178,7 @@ impl Attestations {
 }
 
 /// An attestation kind, as named in `rules.attestations`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum AttestationKind {
     /// `idTokenHints`: claims from the RP; map_claims input is the createIssuanceRequest `claims`.
@@ -213,7 +213,7 @@ impl fmt::Display for AttestationKind {
 }
 
 /// The hosted claimMapping type: one input claim to one credential claim.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ClaimMapping {
     /// The credential claim (`vc.credentialSubject.<outputClaim>`).
@@ -232,7 +232,7 @@ pub struct ClaimMapping {
 }
 
 /// A claim type, in both the mapping and the display model.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 pub enum ClaimType {
     /// A JSON string.
     String,
@@ -284,7 +284,7 @@ impl fmt::Display for ClaimType {
 }
 
 /// The hosted idTokenHintAttestation type.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct IdTokenHintAttestation {
     /// Input to credential claim rules.
@@ -302,7 +302,7 @@ pub struct IdTokenHintAttestation {
 }
 
 /// The hosted idTokenAttestation type: a sign-in at an OpenID Connect provider.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct IdTokenAttestation {
     /// Input to credential claim rules.
@@ -335,7 +335,7 @@ fn default_scope() -> String {
 }
 
 /// The hosted selfIssuedAttestation type: values typed by the holder.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SelfIssuedAttestation {
     /// Input to credential claim rules.
@@ -347,7 +347,7 @@ pub struct SelfIssuedAttestation {
 }
 
 /// The hosted verifiablePresentationAttestation type: another credential the holder presents.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PresentationAttestation {
     /// Input to credential claim rules (input is the credential's `credentialSubject`).
@@ -364,7 +364,7 @@ pub struct PresentationAttestation {
 }
 
 /// An OAuth access token (JWT) attestation (Verity's model; wallets know the kind).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AccessTokenAttestation {
     /// Input to credential claim rules.
@@ -389,7 +389,7 @@ pub struct AccessTokenAttestation {
 }
 
 /// `display`: the hosted displayModel.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Display {
     /// BCP 47 locale of the texts, e.g. `en-US`.
@@ -404,7 +404,7 @@ pub struct Display {
 }
 
 /// The hosted displayCredential type.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct DisplayCard {
     /// Title of the credential.
@@ -422,7 +422,7 @@ pub struct DisplayCard {
 }
 
 /// The hosted displayCredentialLogo type.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct DisplayLogo {
     /// Logo URL (https) or a `data:image/...` URI.
@@ -432,7 +432,7 @@ pub struct DisplayLogo {
 }
 
 /// The hosted displayConsent type.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct DisplayConsent {
     /// Consent title.
@@ -442,7 +442,7 @@ pub struct DisplayConsent {
 }
 
 /// The hosted displayClaims type.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct DisplayClaim {
     /// `vc.credentialSubject.<outputClaim>`.

@@ -13,6 +13,7 @@
 //! right after the handler answered. Bodies are never stored: only ids, so no client secret,
 //! API key, key material or PIN reaches the log.
 
+use crate::openapi::{Op, Routes};
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::{Method, header};
@@ -168,7 +169,7 @@ pub async fn audit_admin(
 }
 
 /// `GET /admin/v1/audit?since=&limit=` query.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     /// RFC 3339 time; rows at or after it.
@@ -177,9 +178,24 @@ pub struct AuditQuery {
     pub limit: Option<u32>,
 }
 
-/// Registers `GET /admin/v1/audit`; before the `/admin/v1` scope of `routes::admin`.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/admin/v1/audit", web::get().to(list));
+/// Registers `GET /admin/v1/audit`.
+pub fn routes(r: &mut Routes) {
+    r.get(
+        "/admin/v1/audit",
+        list,
+        Op::new(
+            "listAudit",
+            "Admin",
+            "The audit log of admin actions, oldest first",
+        )
+        .admin()
+        .query_type::<AuditQuery>()
+        .ok_any(
+            200,
+            "Audit entries: time, action, target, outcome, client address",
+        )
+        .bad_request(),
+    );
 }
 
 async fn list(

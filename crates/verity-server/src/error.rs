@@ -104,6 +104,35 @@ pub enum InnerCode {
 }
 
 impl InnerCode {
+    /// Every code, in the order the API documentation lists them.
+    pub const ALL: [InnerCode; 25] = [
+        Self::BadOrMissingField,
+        Self::InvalidRequestBody,
+        Self::NotFound,
+        Self::TokenError,
+        Self::Forbidden,
+        Self::Conflict,
+        Self::PayloadTooLarge,
+        Self::RateLimited,
+        Self::MethodNotAllowed,
+        Self::TransientError,
+        Self::Internal,
+        Self::InvalidDid,
+        Self::UnsupportedDidMethod,
+        Self::DidNotFound,
+        Self::DidResolutionFailed,
+        Self::ContractDisabled,
+        Self::RequestExpired,
+        Self::CallbackUrlRefused,
+        Self::HolderRequestInvalid,
+        Self::Replay,
+        Self::WrongPin,
+        Self::PinLocked,
+        Self::AttestationInvalid,
+        Self::PresentationInvalid,
+        Self::FaceCheckNotConfigured,
+    ];
+
     /// The wire name.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -16,6 +16,7 @@ pub mod flows;
 pub mod limits;
 pub mod linkage;
 pub mod metrics;
+pub mod openapi;
 pub mod outbox;
 pub mod own;
 pub mod qr;

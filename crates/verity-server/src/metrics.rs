@@ -6,6 +6,7 @@
 //! `flows::apply`; callback deliveries in the outbox; cache hits in the caches themselves. Queue
 //! depth and database pool use are read when scraped.
 
+use crate::openapi::{Op, Routes};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Mutex;
@@ -320,9 +321,22 @@ pub async fn track_http(
     res
 }
 
-/// Registers `GET /metrics`.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/metrics", web::get().to(scrape));
+pub fn routes(r: &mut Routes) {
+    r.get(
+        "/metrics",
+        scrape,
+        Op::new(
+            "metrics",
+            "Service",
+            "Prometheus metrics (when `[metrics]` allows the caller)",
+        )
+        .ok_text(200, "text/plain", "Prometheus text exposition format")
+        .ok_empty(404, "Metrics are disabled (`[metrics] enabled = false`)")
+        .ok_empty(
+            403,
+            "Not from loopback and without the configured bearer token",
+        ),
+    );
 }
 
 async fn scrape(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {

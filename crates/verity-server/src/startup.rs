@@ -260,8 +260,6 @@ impl Application {
                 .wrap(ErrorHandlers::new().default_handler(error_shape))
                 .wrap(from_fn(request_id_scope))
                 .wrap(TracingLogger::<crate::telemetry::RequestSpans>::new())
-                .configure(crate::metrics::configure)
-                .configure(crate::audit::configure)
                 .configure(routes::configure)
                 .wrap(from_fn(crate::limits::request_deadline))
                 .default_service(web::to(no_route))

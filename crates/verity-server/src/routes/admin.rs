@@ -1,6 +1,8 @@
 //! Admin API (`/admin/v1`): tenants, authorities, keys, API clients and API keys.
 //! Every handler requires the admin token ([`AdminCaller`]).
 
+use crate::error::InnerCode;
+use crate::openapi::{Op, Routes};
 use actix_web::{HttpResponse, web};
 use uuid::Uuid;
 use verity_jose::Algorithm;
@@ -17,29 +19,159 @@ use crate::error::ApiError;
 use crate::extract::{AdminCaller, ApiJson};
 use crate::state::AppState;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::scope("/admin/v1")
-            .route("/tenants", web::get().to(list_tenants))
-            .route("/tenants", web::post().to(create_tenant))
-            .route("/authorities", web::get().to(list_authorities))
-            .route("/authorities", web::post().to(create_authority))
-            .route("/authorities/{authority}", web::get().to(show_authority))
-            .route("/authorities/{authority}/keys", web::get().to(list_keys))
-            .route(
-                "/authorities/{authority}/keys/rotate",
-                web::post().to(rotate_key),
-            )
-            .route("/keys/{key}/revoke", web::post().to(revoke_key))
-            .route("/keys/{key}", web::delete().to(delete_key))
-            .route("/clients", web::get().to(list_clients))
-            .route("/clients", web::post().to(create_client))
-            .route("/clients/{client_id}", web::delete().to(delete_client))
-            .route("/api-keys", web::get().to(list_api_keys))
-            .route("/api-keys", web::post().to(create_api_key))
-            .route("/api-keys/{id}", web::delete().to(delete_api_key))
-            .configure(crate::routes::linked_domains::configure_admin),
+pub fn routes(r: &mut Routes) {
+    const A: &str = "Admin";
+    r.get(
+        "/admin/v1/tenants",
+        list_tenants,
+        Op::new("listTenants", A, "Tenants")
+            .admin()
+            .ok::<Vec<TenantView>>(200, "Every tenant"),
+    )
+    .post(
+        "/admin/v1/tenants",
+        create_tenant,
+        Op::new("createTenant", A, "Creates a tenant")
+            .admin()
+            .body::<CreateTenant>("The tenant")
+            .ok::<TenantView>(201, "Created")
+            .bad_request()
+            .error(409, &[InnerCode::Conflict]),
+    )
+    .get(
+        "/admin/v1/authorities",
+        list_authorities,
+        Op::new("adminListAuthorities", A, "Authorities with their keys")
+            .admin()
+            .ok::<Vec<AuthorityView>>(200, "Every authority"),
+    )
+    .post(
+        "/admin/v1/authorities",
+        create_authority,
+        Op::new(
+            "createAuthority",
+            A,
+            "Creates an authority (a did:web DID and its first key)",
+        )
+        .admin()
+        .body::<CreateAuthority>("The authority")
+        .ok::<AuthorityView>(201, "Created")
+        .bad_request()
+        .error(409, &[InnerCode::Conflict]),
+    )
+    .get(
+        "/admin/v1/authorities/{authority}",
+        show_authority,
+        Op::new("getAuthority", A, "An authority (id or DID) with its keys")
+            .admin()
+            .ok::<AuthorityView>(200, "The authority")
+            .not_found(),
+    )
+    .get(
+        "/admin/v1/authorities/{authority}/keys",
+        list_keys,
+        Op::new("listKeys", A, "An authority's signing keys (public parts)")
+            .admin()
+            .ok::<Vec<KeyView>>(200, "Its keys")
+            .not_found(),
+    )
+    .post(
+        "/admin/v1/authorities/{authority}/keys/rotate",
+        rotate_key,
+        Op::new(
+            "rotateKey",
+            A,
+            "A new active key; the old one keeps verifying (retiring)",
+        )
+        .admin()
+        .body::<RotateKey>("Optionally, the new key's algorithm")
+        .ok::<KeyView>(201, "The new key")
+        .bad_request()
+        .not_found(),
+    )
+    .post(
+        "/admin/v1/keys/{key}/revoke",
+        revoke_key,
+        Op::new(
+            "revokeKey",
+            A,
+            "Revokes a key: removed from the DID document, nothing verifies with it",
+        )
+        .admin()
+        .ok::<KeyView>(200, "The revoked key")
+        .not_found()
+        .error(409, &[InnerCode::Conflict]),
+    )
+    .delete(
+        "/admin/v1/keys/{key}",
+        delete_key,
+        Op::new("deleteKey", A, "Deletes a revoked key's private part")
+            .admin()
+            .ok_empty(204, "Deleted")
+            .not_found()
+            .error(409, &[InnerCode::Conflict]),
+    )
+    .get(
+        "/admin/v1/clients",
+        list_clients,
+        Op::new("listClients", A, "API clients (never their secrets)")
+            .admin()
+            .ok::<Vec<ClientView>>(200, "Every API client"),
+    )
+    .post(
+        "/admin/v1/clients",
+        create_client,
+        Op::new(
+            "createClient",
+            A,
+            "Creates an API client; its secret is shown in this answer only",
+        )
+        .admin()
+        .body::<CreateCredential>("Name and tenant")
+        .ok::<ClientView>(201, "The client with `clientSecret`")
+        .bad_request(),
+    )
+    .delete(
+        "/admin/v1/clients/{client_id}",
+        delete_client,
+        Op::new(
+            "deleteClient",
+            A,
+            "Deletes an API client: its tokens stop working",
+        )
+        .admin()
+        .ok_empty(204, "Deleted")
+        .not_found(),
+    )
+    .get(
+        "/admin/v1/api-keys",
+        list_api_keys,
+        Op::new("listApiKeys", A, "API keys (never the keys themselves)")
+            .admin()
+            .ok::<Vec<ApiKeyView>>(200, "Every API key"),
+    )
+    .post(
+        "/admin/v1/api-keys",
+        create_api_key,
+        Op::new(
+            "createApiKey",
+            A,
+            "Creates an API key; the key is shown in this answer only",
+        )
+        .admin()
+        .body::<CreateCredential>("Name and tenant")
+        .ok::<ApiKeyView>(201, "The key record with `key`")
+        .bad_request(),
+    )
+    .delete(
+        "/admin/v1/api-keys/{id}",
+        delete_api_key,
+        Op::new("deleteApiKey", A, "Revokes an API key")
+            .admin()
+            .ok_empty(204, "Deleted")
+            .not_found(),
     );
+    crate::routes::linked_domains::admin_routes(r);
 }
 
 impl From<AuthorityError> for ApiError {

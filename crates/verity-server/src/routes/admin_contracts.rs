@@ -1,6 +1,8 @@
 //! Admin API for contracts (credential definitions): create from JSON, list, show, update,
 //! enable/disable. The definition is validated by `verity-contracts` before it is stored.
 
+use crate::error::InnerCode;
+use crate::openapi::{Op, Routes};
 use actix_web::HttpResponse;
 use actix_web::web::{self, Bytes};
 use serde::{Deserialize, Serialize};
@@ -12,21 +14,91 @@ use crate::extract::AdminCaller;
 use crate::flows;
 use crate::state::AppState;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::scope("/admin/v1/contracts")
-            .route("", web::get().to(list))
-            .route("", web::post().to(create))
-            .route("/{id}", web::get().to(show))
-            .route("/{id}", web::put().to(update))
-            .route("/{id}/disable", web::post().to(disable))
-            .route("/{id}/enable", web::post().to(enable))
-            .route("/{id}/offers", web::post().to(offer)),
+pub fn routes(r: &mut Routes) {
+    const A: &str = "Admin";
+    r.get(
+        "/admin/v1/contracts",
+        list,
+        Op::new("listContracts", A, "Contracts")
+            .admin()
+            .ok::<Vec<ContractView>>(200, "Every contract"),
+    )
+    .post(
+        "/admin/v1/contracts",
+        create,
+        Op::new(
+            "createContract",
+            A,
+            "Creates a contract: what a credential holds and how it is issued",
+        )
+        .admin()
+        .body::<verity_contracts::Contract>(
+            "The contract definition (display, rules, attestations)",
+        )
+        .ok::<ContractView>(201, "Created, with its manifest URL")
+        .bad_request()
+        .not_found()
+        .error(409, &[InnerCode::Conflict]),
+    )
+    .get(
+        "/admin/v1/contracts/{id}",
+        show,
+        Op::new("getContract", A, "A contract (id or name)")
+            .admin()
+            .ok::<ContractView>(200, "The contract")
+            .not_found(),
+    )
+    .put(
+        "/admin/v1/contracts/{id}",
+        update,
+        Op::new("updateContract", A, "Replaces a contract's definition")
+            .admin()
+            .body::<verity_contracts::Contract>("The new definition")
+            .ok::<ContractView>(200, "Updated")
+            .bad_request()
+            .not_found(),
+    )
+    .post(
+        "/admin/v1/contracts/{id}/disable",
+        disable,
+        Op::new("disableContract", A, "Stops issuance under a contract")
+            .admin()
+            .ok::<ContractView>(200, "Disabled")
+            .not_found(),
+    )
+    .post(
+        "/admin/v1/contracts/{id}/enable",
+        enable,
+        Op::new("enableContract", A, "Resumes issuance under a contract")
+            .admin()
+            .ok::<ContractView>(200, "Enabled")
+            .not_found(),
+    )
+    .post(
+        "/admin/v1/contracts/{id}/offers",
+        offer,
+        Op::new(
+            "createOffer",
+            A,
+            "An OpenID4VCI credential offer made by an operator",
+        )
+        .admin()
+        .body::<OfferRequest>("The claims, optional transaction code and format")
+        .ok_any(
+            201,
+            "`requestId`, `url`, `offerByValue`, `expiry`, `qrCode`",
+        )
+        .bad_request()
+        .not_found()
+        .error(
+            400,
+            &[InnerCode::ContractDisabled, InnerCode::CallbackUrlRefused],
+        ),
     );
 }
 
 /// A stored contract as the admin API shows it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ContractView {
     pub id: Uuid,
@@ -199,7 +271,7 @@ async fn enable(
 
 /// `POST /admin/v1/contracts/{id}/offers`: an OpenID4VCI credential offer made by an operator
 /// (no RP app involved), for a contract whose claims all come from the caller.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct OfferRequest {
     /// The claims the idTokenHint mapping reads (string values).

@@ -2,6 +2,7 @@
 //! and revoke. Revoking sets the credential's bit in its status list in the same database
 //! transaction; the list endpoint re-signs the new version on its next request.
 
+use crate::openapi::{Op, Routes};
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -12,21 +13,57 @@ use crate::extract::{AdminCaller, ApiJson};
 use crate::routes::issuance::indexed_claim_hash;
 use crate::state::AppState;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::scope("/admin/v1/credentials")
-            .route("", web::get().to(search))
-            .route("/revoke", web::post().to(revoke)),
+pub fn routes(r: &mut Routes) {
+    const A: &str = "Admin";
+    r.get(
+        "/admin/v1/credentials",
+        search,
+        Op::new(
+            "searchCredentials",
+            A,
+            "Issued credentials by jti, holder, or contract and indexed claim",
+        )
+        .admin()
+        .query_type::<CredentialQuery>()
+        .ok::<Vec<CredentialView>>(
+            200,
+            "Matching credentials (no claims: only their search hash is kept)",
+        )
+        .bad_request(),
     )
-    .route(
+    .post(
+        "/admin/v1/credentials/revoke",
+        revoke,
+        Op::new(
+            "revokeCredentials",
+            A,
+            "Revokes the matching credentials: their status bit is set now",
+        )
+        .admin()
+        .body::<RevokeRequest>("Which credentials, and why")
+        .ok::<Vec<CredentialView>>(200, "The revoked credentials")
+        .bad_request()
+        .not_found(),
+    )
+    .post(
         "/admin/v1/status-lists/close",
-        web::post().to(close_status_lists),
+        close_status_lists,
+        Op::new(
+            "closeStatusLists",
+            A,
+            "Closes the open status lists (after restoring a backup)",
+        )
+        .admin()
+        .body::<CloseStatusLists>("Optionally, one authority")
+        .ok_any(200, "`{ \"closed\": n }`")
+        .bad_request()
+        .not_found(),
     );
 }
 
 /// `POST /admin/v1/status-lists/close`: which authority's open lists to close (all without
 /// `authority`).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CloseStatusLists {
     /// Authority id or DID.
@@ -69,7 +106,7 @@ async fn close_status_lists(
 /// Which credentials a search or revocation is about: a `jti`, or the contract's indexed claim
 /// value (searched by `Base64(SHA256(contractId + value))`, as the hosted service does), or a
 /// holder DID.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CredentialQuery {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -86,7 +123,7 @@ pub struct CredentialQuery {
 }
 
 /// `POST /admin/v1/credentials/revoke`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RevokeRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -103,7 +140,7 @@ pub struct RevokeRequest {
 }
 
 /// An issued credential as the admin API shows it (no claims: only their search hash is kept).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CredentialView {
     pub id: Uuid,

@@ -1,5 +1,6 @@
 //! Request Service API (`/v1.0/verifiableCredentials`): what an API client may read of its tenant.
 
+use crate::openapi::{Op, Routes};
 use actix_web::{HttpResponse, web};
 use serde_json::json;
 
@@ -7,10 +8,20 @@ use crate::error::ApiError;
 use crate::extract::ApiCaller;
 use crate::state::AppState;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route(
+pub fn routes(r: &mut Routes) {
+    r.get(
         "/v1.0/verifiableCredentials/authorities",
-        web::get().to(list_authorities),
+        list_authorities,
+        Op::new(
+            "listAuthorities",
+            "Request Service API",
+            "The caller's tenant's authorities",
+        )
+        .api()
+        .ok_any(
+            200,
+            "`{ \"value\": [ { id, name, didModel: { did, ... } } ] }`",
+        ),
     );
 }
 

@@ -1,14 +1,39 @@
 //! did:web documents: `/.well-known/did.json` for root DIDs and `/<path>/did.json` for path DIDs.
 //! The authority is chosen from a configured domain plus the path, never from the Host alone.
 
+use crate::openapi::{Op, Routes};
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::error::ApiError;
 use crate::state::AppState;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/.well-known/did.json", web::get().to(root_did))
-        .route("/{path:.+}/did.json", web::get().to(path_did));
+pub fn routes(r: &mut Routes) {
+    r.get(
+        "/.well-known/did.json",
+        root_did,
+        Op::new(
+            "didDocument",
+            "DID and linked domains",
+            "The DID document of the authority at this host's root (did:web)",
+        )
+        .ok_text(
+            200,
+            "application/did+json",
+            "The DID document, from the store on every request",
+        )
+        .not_found(),
+    )
+    .get(
+        "/{path:.+}/did.json",
+        path_did,
+        Op::new(
+            "pathDidDocument",
+            "DID and linked domains",
+            "The DID document of a path DID (`did:web:host:a:b` at `/a/b/did.json`)",
+        )
+        .ok_text(200, "application/did+json", "The DID document")
+        .not_found(),
+    );
 }
 
 async fn root_did(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {

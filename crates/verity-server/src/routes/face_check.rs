@@ -16,6 +16,7 @@
 //! database never holds it readable; the deciding step drops it, it is never in the result or
 //! a callback, and the sweeper clears it from a request that expired waiting (`[retention]`).
 
+use crate::openapi::{Op, Routes};
 use actix_web::http::StatusCode;
 use actix_web::web::{self, Bytes};
 use actix_web::{HttpRequest, HttpResponse};
@@ -37,13 +38,46 @@ use crate::state::AppState;
 /// Largest upload body: a JSON-wrapped base64 image of [`MAX_IMAGE_BYTES`] plus room.
 const MAX_UPLOAD_BYTES: usize = MAX_IMAGE_BYTES / 3 * 4 + 4096;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/v1.0/faceCheck/{id}")
-            .app_data(web::PayloadConfig::new(MAX_UPLOAD_BYTES))
-            .route(web::post().to(upload)),
+pub fn routes(r: &mut Routes) {
+    r.post_large(
+        "/v1.0/faceCheck/{id}",
+        upload,
+        Op::new(
+            "faceCheckUpload",
+            "Face check",
+            "The holder's selfie for a face check",
+        )
+        .header(
+            "Authorization",
+            true,
+            "`Bearer <upload token>` from the capture link",
+        )
+        .body_any("`{ \"image\": \"<base64 JPEG or PNG>\" }`")
+        .ok_any(
+            200,
+            "The match outcome is sent to the relying party; the holder sees only done/failed",
+        )
+        .bad_request()
+        .error(403, &[InnerCode::Forbidden])
+        .not_found()
+        .error(404, &[InnerCode::FaceCheckNotConfigured]),
+        MAX_UPLOAD_BYTES,
     )
-    .route("/face-check/{id}", web::get().to(capture_page));
+    .get(
+        "/face-check/{id}",
+        capture_page,
+        Op::new(
+            "faceCheckPage",
+            "Face check",
+            "A page that takes the selfie with the device's camera",
+        )
+        .ok_text(
+            200,
+            "text/html",
+            "The capture page (the upload token stays in the URL fragment)",
+        )
+        .not_found(),
+    );
 }
 
 /// The capture page of request `id` with the upload token in the fragment (never sent to the

@@ -1,13 +1,27 @@
 //! Liveness and readiness probes.
 
+use crate::openapi::{Op, Routes};
 use actix_web::{HttpResponse, web};
 use serde_json::json;
 
 use crate::state::AppState;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/health/live", web::get().to(live))
-        .route("/health/ready", web::get().to(ready));
+pub fn routes(r: &mut Routes) {
+    r.get(
+        "/health/live",
+        live,
+        Op::new("healthLive", "Service", "The process is up").ok_any(200, "`{\"status\":\"ok\"}`"),
+    )
+    .get(
+        "/health/ready",
+        ready,
+        Op::new("healthReady", "Service", "The database answers")
+            .ok_any(
+                200,
+                "`{\"status\":\"ok\",\"database\":\"sqlite\"|\"postgres\"}`",
+            )
+            .ok_any(503, "The database does not answer"),
+    );
 }
 
 /// The process is up.

@@ -4,14 +4,24 @@
 //! (DIDs and their documents are public by design); no token, key or client id. Server-rendered,
 //! no script, every stored text escaped.
 
+use crate::openapi::{Op, Routes};
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 
 use crate::error::ApiError;
 use crate::state::AppState;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/", web::get().to(home));
+pub fn routes(r: &mut Routes) {
+    r.get(
+        "/",
+        home,
+        Op::new(
+            "home",
+            "Service",
+            "The landing page: what this server is, its authorities, health",
+        )
+        .ok_text(200, "text/html", "An HTML page without secrets or scripts"),
+    );
 }
 
 /// `text` safe inside HTML text and double-quoted attributes.

@@ -6,6 +6,7 @@
 //! HTTP input, run the store steps around them (request lookup, jti replay check, PIN
 //! counting and lockout, status index allocation, the issue step) and answer.
 
+use crate::openapi::{Op, Routes};
 use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
 use actix_web::web::{self, Bytes};
@@ -39,19 +40,71 @@ pub const STATUS_LIST_BITS: u32 = verity_status_list::MIN_LIST_BITS as u32;
 /// Wrong PINs before a request locks.
 pub const MAX_PIN_FAILURES: i32 = 5;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route(
+pub fn routes(r: &mut Routes) {
+    r.post(
         "/v1.0/verifiableCredentials/createIssuanceRequest",
-        web::post().to(create),
+        create,
+        Op::new("createIssuanceRequest", "Request Service API", "Starts an issuance: a URL (and QR code) for the holder's wallet")
+            .api()
+            .body::<crate::rp_types::IssuanceRequest>("What to issue, to whom, and where to send status events")
+            .ok::<crate::rp_types::CreatedRequest>(201, "The request id, the wallet URL and its expiry")
+            .bad_request()
+            .error(400, &[InnerCode::CallbackUrlRefused, InnerCode::ContractDisabled])
+            .not_found(),
     )
-    .route(
+    .get(
         "/v1.0/verifiableCredentials/issuanceRequests/{id}",
-        web::get().to(poll),
+        poll,
+        Op::new("getIssuanceRequest", "Request Service API", "The status of an issuance request")
+            .api()
+            .ok_any(200, "`requestId`, `requestStatus` (request_retrieved, issuance_successful, issuance_error), `error`")
+            .not_found(),
     )
-    .route("/v1.0/requests/{id}", web::get().to(request_object))
-    .route("/v1.0/requests/{id}/completion", web::post().to(completion))
-    .route("/v1.0/manifests/{contract}", web::get().to(manifest))
-    .route("/v1.0/issue/{contract}", web::post().to(issue));
+    .get(
+        "/v1.0/requests/{id}",
+        request_object,
+        Op::new("getRequestObject", "Wallet", "The signed request object of an issuance or presentation request")
+            .ok_text(200, "application/oauth-authz-req+jwt", "A JWT signed by the authority")
+            .not_found()
+            .error(400, &[InnerCode::RequestExpired]),
+    )
+    .post(
+        "/v1.0/requests/{id}/completion",
+        completion,
+        Op::new("completeIssuance", "Wallet", "The wallet says whether it stored the credential")
+            .body::<crate::rp_types::Completion>("`issuance_successful` or `issuance_failed`")
+            .ok_empty(204, "Recorded (and sent to the callback)")
+            .bad_request()
+            .not_found(),
+    )
+    .get(
+        "/v1.0/manifests/{contract}",
+        manifest,
+        Op::new("getManifest", "Wallet", "The contract's manifest: display, claims, attestations")
+            .ok_any(200, "`{ \"token\": \"<signed manifest JWT>\" }`")
+            .not_found()
+            .error(400, &[InnerCode::ContractDisabled]),
+    )
+    .post(
+        "/v1.0/issue/{contract}",
+        issue,
+        Op::new("issue", "Wallet", "The wallet's signed issuance request; answers the credential")
+            .body_text("text/plain", "The holder's signed request (a compact JWS)")
+            .ok_any(200, "`{ \"vc\": \"<JWT-VC>\" }`")
+            .bad_request()
+            .error(
+                400,
+                &[
+                    InnerCode::HolderRequestInvalid,
+                    InnerCode::AttestationInvalid,
+                    InnerCode::WrongPin,
+                    InnerCode::Replay,
+                    InnerCode::RequestExpired,
+                ],
+            )
+            .error(403, &[InnerCode::PinLocked])
+            .not_found(),
+    );
 }
 
 fn parse_id(field: &'static str, s: &str) -> Result<Uuid, ApiError> {

@@ -2,6 +2,7 @@
 //! `/.well-known/did-configuration.json` of each configured host, and admin routes that resolve
 //! any DID and check linkages (ours and others').
 
+use crate::openapi::{Op, Routes};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use verity_did::{Did, DidError, FetchError};
@@ -14,22 +15,73 @@ use crate::linkage::{self, LinkageError};
 use crate::routes::admin::find_authority;
 use crate::state::AppState;
 
-/// Public routes.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route(
+pub fn routes(r: &mut Routes) {
+    r.get(
         "/.well-known/did-configuration.json",
-        web::get().to(did_configuration),
+        did_configuration,
+        Op::new(
+            "didConfiguration",
+            "DID and linked domains",
+            "DID Configuration: a signed Domain Linkage Credential per authority of this host",
+        )
+        .ok_any(
+            200,
+            "`{ \"@context\": ..., \"linked_dids\": [ \"<JWT>\" ] }`",
+        ),
     );
 }
 
-/// Routes inside the `/admin/v1` scope.
-pub fn configure_admin(cfg: &mut web::ServiceConfig) {
-    cfg.route(
-        "/authorities/{authority}/domains",
-        web::get().to(authority_domains),
+pub fn admin_routes(r: &mut Routes) {
+    r.get(
+        "/admin/v1/authorities/{authority}/domains",
+        authority_domains,
+        Op::new(
+            "authorityDomains",
+            "Admin",
+            "Domain linkage of an authority, checked now, per origin with each step",
+        )
+        .admin()
+        .ok::<crate::api_types::AuthorityDomainsView>(200, "The verdict per origin")
+        .not_found(),
     )
-    .route("/dids/{did}", web::get().to(resolve_did))
-    .route("/domains/verify", web::get().to(verify_domain));
+    .get(
+        "/admin/v1/dids/{did}",
+        resolve_did,
+        Op::new(
+            "resolveDid",
+            "Admin",
+            "Resolves any DID (did:web, did:key, did:jwk, did:ion long form) without caches",
+        )
+        .admin()
+        .ok_any(200, "The DID document")
+        .error(
+            400,
+            &[InnerCode::InvalidDid, InnerCode::UnsupportedDidMethod],
+        )
+        .error(404, &[InnerCode::DidNotFound])
+        .error(502, &[InnerCode::DidResolutionFailed]),
+    )
+    .get(
+        "/admin/v1/domains/verify",
+        verify_domain,
+        Op::new(
+            "verifyDomain",
+            "Admin",
+            "Checks a DID's domain linkage (every origin, or `origin`)",
+        )
+        .admin()
+        .query("did", true, "The DID whose linkage to check")
+        .query("origin", false, "Check only this origin")
+        .ok::<crate::api_types::LinkageReportView>(
+            200,
+            "The verdict with each step; 200 whenever the check ran",
+        )
+        .bad_request()
+        .error(
+            400,
+            &[InnerCode::InvalidDid, InnerCode::UnsupportedDidMethod],
+        ),
+    );
 }
 
 impl From<LinkageError> for ApiError {

@@ -5,6 +5,7 @@ pub mod admin_contracts;
 pub mod admin_credentials;
 pub mod api;
 pub mod did;
+pub mod docs;
 pub mod face_check;
 pub mod health;
 pub mod home;
@@ -18,23 +19,33 @@ pub mod status;
 
 use actix_web::web;
 
-/// Registers every route.
+use crate::openapi::Routes;
+
+/// Registers every route with actix (each one described in `/openapi.json`).
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    health::configure(cfg);
-    home::configure(cfg);
-    oauth::configure(cfg);
-    // Before `admin`: its `/admin/v1` scope would otherwise swallow `/admin/v1/contracts`.
-    admin_contracts::configure(cfg);
-    admin_credentials::configure(cfg);
-    admin::configure(cfg);
-    issuance::configure(cfg);
-    openid4vci::configure(cfg);
-    presentation::configure(cfg);
-    openid4vp::configure(cfg);
-    face_check::configure(cfg);
-    api::configure(cfg);
-    status::configure(cfg);
-    linked_domains::configure(cfg);
+    table(&mut Routes::register(cfg));
+}
+
+/// Every route, in matching order: the one table both the server and its OpenAPI document are
+/// built from.
+pub fn table(r: &mut Routes) {
+    health::routes(r);
+    home::routes(r);
+    docs::routes(r);
+    crate::metrics::routes(r);
+    oauth::routes(r);
+    crate::audit::routes(r);
+    admin_contracts::routes(r);
+    admin_credentials::routes(r);
+    admin::routes(r);
+    issuance::routes(r);
+    openid4vci::routes(r);
+    presentation::routes(r);
+    openid4vp::routes(r);
+    face_check::routes(r);
+    api::routes(r);
+    status::routes(r);
+    linked_domains::routes(r);
     // Last: `/{path}/did.json` must not shadow the routes above.
-    did::configure(cfg);
+    did::routes(r);
 }

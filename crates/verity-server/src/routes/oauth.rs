@@ -1,6 +1,7 @@
 //! OAuth 2.0 client-credentials token endpoint and the OpenID discovery document MSAL needs
 //! when an app points its authority at Verity.
 
+use crate::openapi::{Op, Routes};
 use actix_web::http::StatusCode;
 use actix_web::http::header;
 use actix_web::web::{self, Bytes};
@@ -15,15 +16,75 @@ use crate::limits::{Endpoint, Limited};
 use crate::state::AppState;
 use crate::tokens::audience_from_scope;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route(
+pub fn routes(r: &mut Routes) {
+    r.get(
         "/.well-known/openid-configuration",
-        web::get().to(discovery),
+        discovery,
+        Op::new(
+            "oauthDiscovery",
+            "OAuth",
+            "OpenID Provider metadata of the token service",
+        )
+        .ok_any(
+            200,
+            "Issuer, token endpoint, JWKS URI, supported grants and scopes",
+        ),
     )
-    .route("/oauth2/token", web::post().to(token))
-    .route("/oauth2/keys", web::get().to(jwks))
-    .route("/oauth2/authorize", web::get().to(authorize))
-    .route("/oauth2/logout", web::get().to(logout));
+    .post(
+        "/oauth2/token",
+        token,
+        Op::new(
+            "oauthToken",
+            "OAuth",
+            "An access token for an API client (client credentials)",
+        )
+        .body_form(
+            &[
+                ("grant_type", true, "`client_credentials`"),
+                ("client_id", true, "The API client's id"),
+                ("client_secret", true, "The API client's secret"),
+                ("scope", true, "`<audience>/.default`"),
+            ],
+            "The token request (RFC 6749 section 4.4)",
+        )
+        .ok_any(200, "`access_token`, `token_type` (Bearer), `expires_in`")
+        .oauth_errors()
+        .error(400, &[])
+        .error(401, &[]),
+    )
+    .get(
+        "/oauth2/keys",
+        jwks,
+        Op::new(
+            "oauthKeys",
+            "OAuth",
+            "The keys access tokens are signed with (JWKS)",
+        )
+        .ok_any(200, "A JSON Web Key Set"),
+    )
+    .get(
+        "/oauth2/authorize",
+        authorize,
+        Op::new(
+            "oauthAuthorize",
+            "OAuth",
+            "Refused: tokens go to applications only",
+        )
+        .ok_any(
+            400,
+            "`unsupported_response_type`: use client credentials at the token endpoint",
+        ),
+    )
+    .get(
+        "/oauth2/logout",
+        logout,
+        Op::new(
+            "oauthLogout",
+            "OAuth",
+            "Nothing to end: there are no user sessions",
+        )
+        .ok_text(200, "text/plain", "A sentence saying so"),
+    );
 }
 
 async fn discovery(state: web::Data<AppState>) -> HttpResponse {

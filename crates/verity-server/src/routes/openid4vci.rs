@@ -19,6 +19,7 @@
 //! once (then nobody else can), or guess the `tx_code` (counted with the PIN lockout).
 //! Errors use the spec's `error` codes ([`Oid4vciError`]), never the hosted error shape.
 
+use crate::openapi::{Op, Routes};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::web::{self, Bytes};
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
@@ -58,24 +59,92 @@ pub const NONCE_SCOPE: &str = "openid4vci-c_nonce";
 /// The configuration id suffix and format of the two credentials one contract offers.
 const FORMATS: [(&str, &str); 2] = [("dc+sd-jwt", "sd_jwt"), ("jwt_vc_json", "jwt_vc")];
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route(
+pub fn routes(r: &mut Routes) {
+    r.get(
         "/.well-known/openid-credential-issuer/openid4vci/{authority}",
-        web::get().to(issuer_metadata),
+        issuer_metadata,
+        Op::new(
+            "vciIssuerMetadata",
+            "OpenID4VCI",
+            "Credential Issuer Metadata of an authority",
+        )
+        .ok_any(
+            200,
+            "Credential configurations (dc+sd-jwt, jwt_vc_json) of its enabled contracts",
+        )
+        .oauth_errors()
+        .error(404, &[]),
     )
-    .route(
+    .get(
         "/.well-known/oauth-authorization-server/openid4vci/{authority}",
-        web::get().to(as_metadata),
+        as_metadata,
+        Op::new(
+            "vciAuthorizationServerMetadata",
+            "OpenID4VCI",
+            "Authorization Server Metadata (pre-authorized code grant)",
+        )
+        .ok_any(200, "RFC 8414 metadata")
+        .oauth_errors()
+        .error(404, &[]),
     )
-    .route(
+    .get(
         "/openid4vci/{authority}/offers/{request}",
-        web::get().to(offer),
+        offer,
+        Op::new("vciOffer", "OpenID4VCI", "A Credential Offer by reference")
+            .ok_any(200, "The credential offer")
+            .oauth_errors()
+            .error(404, &[]),
     )
-    .route("/openid4vci/{authority}/token", web::post().to(token))
-    .route("/openid4vci/{authority}/nonce", web::post().to(nonce))
-    .route(
+    .post(
+        "/openid4vci/{authority}/token",
+        token,
+        Op::new(
+            "vciToken",
+            "OpenID4VCI",
+            "Redeems a pre-authorized code (and tx_code) for an access token",
+        )
+        .body_form(
+            &[
+                (
+                    "grant_type",
+                    true,
+                    "`urn:ietf:params:oauth:grant-type:pre-authorized_code`",
+                ),
+                ("pre-authorized_code", true, "From the offer"),
+                (
+                    "tx_code",
+                    false,
+                    "The transaction code the holder was given",
+                ),
+            ],
+            "Token request",
+        )
+        .ok_any(200, "`access_token`, `token_type`, `expires_in`")
+        .oauth_errors()
+        .error(400, &[])
+        .error(429, &[]),
+    )
+    .post(
+        "/openid4vci/{authority}/nonce",
+        nonce,
+        Op::new("vciNonce", "OpenID4VCI", "A fresh `c_nonce` for key proofs")
+            .ok_any(200, "`{ \"c_nonce\": ... }`")
+            .oauth_errors()
+            .error(404, &[]),
+    )
+    .post(
         "/openid4vci/{authority}/credential",
-        web::post().to(credential),
+        credential,
+        Op::new(
+            "vciCredential",
+            "OpenID4VCI",
+            "Issues the credential bound to the wallet's key proof",
+        )
+        .wallet_token()
+        .body_any("`credential_configuration_id` and `proofs.jwt` (one key proof)")
+        .ok_any(200, "`{ \"credentials\": [ { \"credential\": ... } ] }`")
+        .oauth_errors()
+        .error(400, &[]),
     );
 }
 

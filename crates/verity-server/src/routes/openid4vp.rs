@@ -16,6 +16,7 @@
 //!   VP `jti` replay records), a refused one the counted refusal step that leaves the request
 //!   answerable; errors are OAuth-style `{error, error_description}` bodies.
 
+use crate::openapi::{Op, Routes};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
@@ -48,9 +49,47 @@ pub const REQUEST_OBJECT_AUDIENCE: &str = "https://self-issued.me/v2";
 /// Algorithms Verity verifies, for `client_metadata.vp_formats_supported`.
 const ALGS: [&str; 3] = ["ES256", "ES256K", "EdDSA"];
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/openid4vp/requests/{id}", web::get().to(request_object))
-        .route("/openid4vp/responses/{id}", web::post().to(response));
+pub fn routes(r: &mut Routes) {
+    r.get(
+        "/openid4vp/requests/{id}",
+        request_object,
+        Op::new(
+            "vpRequestObject",
+            "OpenID4VP",
+            "The signed request object (DCQL query, direct_post)",
+        )
+        .ok_text(
+            200,
+            "application/oauth-authz-req+jwt",
+            "A JWT signed by the verifier",
+        )
+        .not_found(),
+    )
+    .post(
+        "/openid4vp/responses/{id}",
+        response,
+        Op::new(
+            "vpResponse",
+            "OpenID4VP",
+            "The wallet's response (vp_token keyed by DCQL credential id)",
+        )
+        .body_form(
+            &[
+                (
+                    "vp_token",
+                    false,
+                    "JSON: DCQL credential id -> presentations",
+                ),
+                ("state", false, "The request's state"),
+                ("error", false, "The holder declined"),
+            ],
+            "direct_post response",
+        )
+        .ok_any(200, "Accepted")
+        .oauth_errors()
+        .error(400, &[])
+        .error(404, &[]),
+    );
 }
 
 /// What the request stores besides the hosted profile's members (`payload.openid4vp`).

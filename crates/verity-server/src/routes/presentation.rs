@@ -4,6 +4,7 @@
 //! verdict goes to the RP as `presentation_verified` or `presentation_error`.
 //! The same routes are served under `/beta/verifiableCredentials/` as the hosted service does.
 
+use crate::openapi::{Op, Routes};
 use actix_web::HttpResponse;
 use actix_web::web;
 use serde_json::{Value, json};
@@ -24,18 +25,90 @@ use super::issuance::REQUEST_TTL_SECS;
 /// Default face-check threshold (hosted default).
 pub const DEFAULT_FACE_THRESHOLD: u32 = 70;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    for base in ["/v1.0/verifiableCredentials", "/beta/verifiableCredentials"] {
-        cfg.route(
+pub fn routes(r: &mut Routes) {
+    for (base, create_id, poll_id) in [
+        (
+            "/v1.0/verifiableCredentials",
+            "createPresentationRequest",
+            "getPresentationRequest",
+        ),
+        (
+            "/beta/verifiableCredentials",
+            "createPresentationRequestBeta",
+            "getPresentationRequestBeta",
+        ),
+    ] {
+        r.post(
             &format!("{base}/createPresentationRequest"),
-            web::post().to(create),
+            create,
+            Op::new(
+                create_id,
+                "Request Service API",
+                "Asks a wallet to present credentials: a URL (and QR code)",
+            )
+            .api()
+            .body::<crate::rp_types::PresentationRequest>(
+                "What to ask for, which checks, where to send status events",
+            )
+            .ok::<crate::rp_types::CreatedRequest>(
+                201,
+                "The request id, the wallet URL and its expiry",
+            )
+            .bad_request()
+            .error(
+                400,
+                &[
+                    InnerCode::CallbackUrlRefused,
+                    InnerCode::FaceCheckNotConfigured,
+                ],
+            )
+            .not_found(),
         )
-        .route(
+        .get(
             &format!("{base}/presentationRequests/{{id}}"),
-            web::get().to(poll),
+            poll,
+            Op::new(
+                poll_id,
+                "Request Service API",
+                "The status of a presentation request, with the verified claims once presented",
+            )
+            .api()
+            .ok_any(
+                200,
+                "`requestId`, `requestStatus`, `verifiedCredentialsData`, `receipt`, `error`",
+            )
+            .not_found(),
         );
     }
-    cfg.route("/v1.0/responses/{id}", web::post().to(response));
+    r.post(
+        "/v1.0/responses/{id}",
+        response,
+        Op::new(
+            "presentationResponse",
+            "Wallet",
+            "The wallet's presentation (SIOP id_token + vp_token)",
+        )
+        .body_form(
+            &[
+                ("id_token", false, "The self-issued id_token"),
+                ("vp_token", false, "The verifiable presentation(s)"),
+                ("state", false, "The request's state"),
+                ("error", false, "The holder declined (`access_denied`)"),
+            ],
+            "The presentation response",
+        )
+        .ok_any(200, "Accepted")
+        .bad_request()
+        .error(
+            400,
+            &[
+                InnerCode::PresentationInvalid,
+                InnerCode::Replay,
+                InnerCode::RequestExpired,
+            ],
+        )
+        .not_found(),
+    );
 }
 
 /// Checks one requested credential, naming the field by its index.

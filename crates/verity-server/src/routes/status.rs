@@ -7,6 +7,7 @@
 //! revocation list, SUSPENDED in a suspension list), the status mechanism of SD-JWT VCs; it is
 //! signed on each request.
 
+use crate::openapi::{Op, Routes};
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use uuid::Uuid;
@@ -19,8 +20,17 @@ use crate::state::AppState;
 /// How long verifiers may cache a list before asking again (seconds).
 pub const STATUS_LIST_MAX_AGE: u32 = 300;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/v1.0/status/{list}", web::get().to(status_list));
+pub fn routes(r: &mut Routes) {
+    r.get(
+        "/v1.0/status/{list}",
+        status_list,
+        Op::new("statusList", "Status", "A status list, signed by its authority")
+            .describe("`Accept: application/statuslist+jwt` gives a Token Status List token (SD-JWT VC); otherwise a StatusList2021/BitstringStatusList credential as a JWT (`application/vc+jwt` when asked). ETag and `If-None-Match` are honoured.")
+            .header("Accept", false, "`application/statuslist+jwt`, `application/vc+jwt` or `application/jwt`")
+            .ok_text(200, "application/jwt", "The signed list")
+            .ok_empty(304, "Not modified since the given ETag")
+            .not_found(),
+    );
 }
 
 /// The public URL of a status list.
