@@ -279,6 +279,28 @@ impl ApiError {
         self.inner
     }
 
+    /// The field the error is about, if any.
+    pub fn target(&self) -> Option<&str> {
+        self.target.as_deref()
+    }
+
+    /// What a person may be shown: the message, except for an internal error (only its
+    /// correlation id, as in the JSON body).
+    pub fn public_message(&self) -> String {
+        if self.status.is_server_error() && !self.upstream {
+            return format!(
+                "Something went wrong (correlation id {}).",
+                correlation_id()
+            );
+        }
+        self.message.clone()
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
     /// The JSON body of this error.
     pub fn body(&self) -> serde_json::Value {
         let (code, message) = top_level(self.status);

@@ -23,6 +23,15 @@ pub trait FlowStore: Send + Sync {
     /// The request with this id.
     async fn request(&self, id: Uuid) -> Result<Option<FlowRequest>>;
 
+    /// The most recent requests, newest first (at most `limit`), of one kind and/or status
+    /// when given: what the operator console lists.
+    async fn recent_requests(
+        &self,
+        kind: Option<crate::RequestKind>,
+        status: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<FlowRequest>>;
+
     /// Applies one step of a flow ([`crate::machine`]) in one transaction: checks the stored
     /// status (and expiry, and the step's counter) against the step, then writes the new
     /// status and body, the callback (when the status is reported to RPs and a target is

@@ -195,7 +195,7 @@ fn tenant_view(t: Tenant) -> TenantView {
     }
 }
 
-fn key_view(k: KeyRecord) -> KeyView {
+pub(crate) fn key_view(k: KeyRecord) -> KeyView {
     KeyView {
         id: k.id,
         kid: k.kid,
@@ -207,7 +207,10 @@ fn key_view(k: KeyRecord) -> KeyView {
     }
 }
 
-async fn authority_view(state: &AppState, a: Authority) -> Result<AuthorityView, ApiError> {
+pub(crate) async fn authority_view(
+    state: &AppState,
+    a: Authority,
+) -> Result<AuthorityView, ApiError> {
     let keys = state.store.authority_keys(a.id).await?;
     let did_document_url = verity_did::DidWeb::parse(&a.did)
         .ok()
@@ -396,14 +399,23 @@ async fn create_authority(
     state: web::Data<AppState>,
     ApiJson(body): ApiJson<CreateAuthority>,
 ) -> Result<HttpResponse, ApiError> {
+    let a = new_authority(&state, &body).await?;
+    Ok(HttpResponse::Created().json(authority_view(&state, a).await?))
+}
+
+/// Creates an authority with its first key (the admin API and the console).
+pub(crate) async fn new_authority(
+    state: &AppState,
+    body: &CreateAuthority,
+) -> Result<Authority, ApiError> {
     let name = valid_name("name", &body.name, 200)?;
     let alg = parse_alg(
         "algorithm",
         body.algorithm.as_deref(),
         state.config.keys.default_algorithm,
     )?;
-    let did = requested_did(&state, &body)?;
-    let tenant = tenant_named(&state, body.tenant.as_deref()).await?;
+    let did = requested_did(state, body)?;
+    let tenant = tenant_named(state, body.tenant.as_deref()).await?;
     let a = authorities::create_authority(
         state.store.as_ref(),
         &state.kek,
@@ -415,7 +427,7 @@ async fn create_authority(
     )
     .await?;
     tracing::info!(did = %a.did, "authority created");
-    Ok(HttpResponse::Created().json(authority_view(&state, a).await?))
+    Ok(a)
 }
 
 async fn show_authority(
@@ -449,13 +461,24 @@ async fn rotate_key(
     reference: web::Path<String>,
     body: Option<ApiJson<RotateKey>>,
 ) -> Result<HttpResponse, ApiError> {
-    let a = find_authority(&state, &reference).await?;
+    let requested = body.and_then(|ApiJson(b)| b.algorithm);
+    let key = new_key(&state, &reference, requested.as_deref()).await?;
+    Ok(HttpResponse::Created().json(key_view(key)))
+}
+
+/// Rotates an authority's key (the admin API and the console): the new key is active, the old
+/// one retiring.
+pub(crate) async fn new_key(
+    state: &AppState,
+    reference: &str,
+    requested: Option<&str>,
+) -> Result<KeyRecord, ApiError> {
+    let a = find_authority(state, reference).await?;
     let current = state.store.active_key(a.id).await?;
     let default = current
         .and_then(|k| k.alg.parse::<Algorithm>().ok())
         .unwrap_or(state.config.keys.default_algorithm);
-    let requested = body.and_then(|ApiJson(b)| b.algorithm);
-    let alg = parse_alg("algorithm", requested.as_deref(), default)?;
+    let alg = parse_alg("algorithm", requested, default)?;
     let key = authorities::rotate_key(
         state.store.as_ref(),
         &state.kek,
@@ -465,7 +488,7 @@ async fn rotate_key(
     )
     .await?;
     tracing::info!(did = %a.did, kid = %key.kid, "authority key rotated");
-    Ok(HttpResponse::Created().json(key_view(key)))
+    Ok(key)
 }
 
 fn parse_uuid(field: &'static str, value: &str) -> Result<Uuid, ApiError> {
@@ -497,7 +520,7 @@ async fn delete_key(
     Ok(HttpResponse::NoContent().finish())
 }
 
-fn client_view(c: verity_store::ApiClient) -> ClientView {
+pub(crate) fn client_view(c: verity_store::ApiClient) -> ClientView {
     ClientView {
         client_id: c.client_id,
         tenant_id: c.tenant_id,
@@ -527,8 +550,16 @@ async fn create_client(
     state: web::Data<AppState>,
     ApiJson(body): ApiJson<CreateCredential>,
 ) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Created().json(new_client(&state, &body).await?))
+}
+
+/// Creates an API client; the view holds its secret, the only time it is shown.
+pub(crate) async fn new_client(
+    state: &AppState,
+    body: &CreateCredential,
+) -> Result<ClientView, ApiError> {
     let name = valid_name("name", &body.name, 200)?;
-    let tenant = tenant_named(&state, body.tenant.as_deref()).await?;
+    let tenant = tenant_named(state, body.tenant.as_deref()).await?;
     let (client, secret) = bootstrap::create_api_client(
         state.store.as_ref(),
         &state.pepper,
@@ -541,7 +572,7 @@ async fn create_client(
     let mut view = client_view(client);
     view.client_secret = Some(secret.expose().to_owned());
     view.token_endpoint = Some(format!("{}/oauth2/token", state.public_url));
-    Ok(HttpResponse::Created().json(view))
+    Ok(view)
 }
 
 async fn delete_client(
@@ -558,7 +589,7 @@ async fn delete_client(
     }
 }
 
-fn api_key_view(k: verity_store::ApiKey) -> ApiKeyView {
+pub(crate) fn api_key_view(k: verity_store::ApiKey) -> ApiKeyView {
     ApiKeyView {
         id: k.id,
         tenant_id: k.tenant_id,
@@ -588,8 +619,16 @@ async fn create_api_key(
     state: web::Data<AppState>,
     ApiJson(body): ApiJson<CreateCredential>,
 ) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Created().json(new_api_key(&state, &body).await?))
+}
+
+/// Creates an API key; the view holds the key, the only time it is shown.
+pub(crate) async fn new_api_key(
+    state: &AppState,
+    body: &CreateCredential,
+) -> Result<ApiKeyView, ApiError> {
     let name = valid_name("name", &body.name, 200)?;
-    let tenant = tenant_named(&state, body.tenant.as_deref()).await?;
+    let tenant = tenant_named(state, body.tenant.as_deref()).await?;
     let key = credentials::generate(API_KEY_PREFIX);
     let record = state
         .store
@@ -603,7 +642,7 @@ async fn create_api_key(
         .await?;
     let mut view = api_key_view(record);
     view.key = Some(key);
-    Ok(HttpResponse::Created().json(view))
+    Ok(view)
 }
 
 async fn delete_api_key(

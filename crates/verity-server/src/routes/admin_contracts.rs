@@ -114,7 +114,10 @@ pub struct ContractView {
     pub updated_at: chrono::DateTime<chrono::Utc>,
 }
 
-async fn view(state: &AppState, c: verity_store::Contract) -> Result<ContractView, ApiError> {
+pub(crate) async fn view(
+    state: &AppState,
+    c: verity_store::Contract,
+) -> Result<ContractView, ApiError> {
     let authority = state
         .store
         .authority(c.authority_id)
@@ -135,7 +138,7 @@ async fn view(state: &AppState, c: verity_store::Contract) -> Result<ContractVie
 }
 
 /// Parses and validates a definition, naming the offending JSON path.
-fn parse_definition(body: &Bytes) -> Result<(Contract, serde_json::Value), ApiError> {
+fn parse_definition(body: &[u8]) -> Result<(Contract, serde_json::Value), ApiError> {
     let text = std::str::from_utf8(body)
         .map_err(|_| ApiError::bad_body("the contract must be UTF-8 JSON"))?;
     let contract = Contract::from_json(text).map_err(|e| {
@@ -147,7 +150,7 @@ fn parse_definition(body: &Bytes) -> Result<(Contract, serde_json::Value), ApiEr
     Ok((contract, value))
 }
 
-fn find_id(s: &str) -> Result<Uuid, ApiError> {
+pub(crate) fn find_id(s: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(s).map_err(|_| ApiError::not_found(format!("contract `{s}` not found")))
 }
 
@@ -164,7 +167,15 @@ async fn create(
     state: web::Data<AppState>,
     body: Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let (contract, value) = parse_definition(&body)?;
+    Ok(HttpResponse::Created().json(create_contract(&state, &body).await?))
+}
+
+/// Stores a new contract from its definition's JSON (the admin API and the console).
+pub(crate) async fn create_contract(
+    state: &AppState,
+    body: &[u8],
+) -> Result<ContractView, ApiError> {
+    let (contract, value) = parse_definition(body)?;
     let authority = state
         .store
         .authority_by_did(&contract.authority)
@@ -189,7 +200,7 @@ async fn create(
         )
         .await?;
     tracing::info!(contract = %stored.id, name = %stored.name, "contract created");
-    Ok(HttpResponse::Created().json(view(&state, stored).await?))
+    view(state, stored).await
 }
 
 async fn show(
@@ -212,13 +223,22 @@ async fn update(
     id: web::Path<String>,
     body: Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let id = find_id(&id)?;
+    Ok(HttpResponse::Ok().json(update_contract(&state, &id, &body).await?))
+}
+
+/// Replaces a contract's definition; its `id` and `authority` cannot change.
+pub(crate) async fn update_contract(
+    state: &AppState,
+    id: &str,
+    body: &[u8],
+) -> Result<ContractView, ApiError> {
+    let id = find_id(id)?;
     let existing = state
         .store
         .contract(id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("contract `{id}` not found")))?;
-    let (contract, value) = parse_definition(&body)?;
+    let (contract, value) = parse_definition(body)?;
     if contract.id != existing.name {
         return Err(ApiError::bad_field(
             "id",
@@ -241,7 +261,7 @@ async fn update(
         .store
         .update_contract(id, &value, state.clock.now())
         .await?;
-    Ok(HttpResponse::Ok().json(view(&state, c).await?))
+    view(state, c).await
 }
 
 async fn set_enabled(state: &AppState, id: &str, enabled: bool) -> Result<HttpResponse, ApiError> {

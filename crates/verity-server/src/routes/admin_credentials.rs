@@ -157,7 +157,7 @@ pub struct CredentialView {
     pub revocation_reason: Option<String>,
 }
 
-fn view(state: &AppState, c: IssuedCredential) -> CredentialView {
+pub(crate) fn view(state: &AppState, c: IssuedCredential) -> CredentialView {
     CredentialView {
         status: if c.revoked_at.is_some() {
             "REVOKED"
@@ -178,7 +178,10 @@ fn view(state: &AppState, c: IssuedCredential) -> CredentialView {
     }
 }
 
-async fn find(state: &AppState, q: &CredentialQuery) -> Result<Vec<IssuedCredential>, ApiError> {
+pub(crate) async fn find(
+    state: &AppState,
+    q: &CredentialQuery,
+) -> Result<Vec<IssuedCredential>, ApiError> {
     if let Some(jti) = &q.jti {
         if q.claim.is_some() || q.subject.is_some() {
             return Err(ApiError::bad_field(
@@ -249,6 +252,17 @@ async fn revoke(
     state: web::Data<AppState>,
     ApiJson(body): ApiJson<RevokeRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    let out = revoke_matching(&state, &req, &body).await?;
+    Ok(HttpResponse::Ok().json(out))
+}
+
+/// Revokes every credential `body` matches, each in one transaction with its audit row
+/// (actor from `req`), and marks `req` audited (the admin API and the console).
+pub(crate) async fn revoke_matching(
+    state: &AppState,
+    req: &actix_web::HttpRequest,
+    body: &RevokeRequest,
+) -> Result<Vec<CredentialView>, ApiError> {
     let reason = body
         .reason
         .clone()
@@ -265,7 +279,7 @@ async fn revoke(
         claim: body.claim.clone(),
         subject: body.subject.clone(),
     };
-    let found = find(&state, &query).await?;
+    let found = find(state, &query).await?;
     if found.is_empty() {
         return Err(ApiError::not_found("no issued credential matches"));
     }
@@ -273,7 +287,7 @@ async fn revoke(
     for c in found {
         // The audit row is written in the revocation's transaction.
         let now = state.clock.now();
-        let audit = crate::audit::entry(&req, now, format!("credential={}", c.jti), String::new());
+        let audit = crate::audit::entry(req, now, format!("credential={}", c.jti), String::new());
         let (revoked, changed) = state
             .store
             .revoke_credential_audited(c.id, &reason, now, &audit)
@@ -281,11 +295,11 @@ async fn revoke(
         if changed.is_some() {
             tracing::info!(jti = %revoked.jti, "credential revoked");
         }
-        out.push(view(&state, revoked));
+        out.push(view(state, revoked));
     }
     {
         use actix_web::HttpMessage;
         req.extensions_mut().insert(crate::audit::Audited);
     }
-    Ok(HttpResponse::Ok().json(out))
+    Ok(out)
 }

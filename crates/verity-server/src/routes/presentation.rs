@@ -168,14 +168,28 @@ async fn create(
     state: web::Data<AppState>,
     ApiJson(body): ApiJson<PresentationRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let authority = flows::caller_authority(&state, &caller, &body.authority).await?;
+    let (authority, openid4vp) = check(&state, &caller, &body).await?;
+    if openid4vp {
+        return super::openid4vp::create(&state, &caller, &authority, &body).await;
+    }
+    flows::open_request(&state, hosted_opening(&state, &caller, &authority, body)).await
+}
+
+/// Checks a createPresentationRequest body for `caller`'s tenant: the authority it names and
+/// whether it asks for the `openid4vp` profile (also used by the console's "try it" page).
+pub(crate) async fn check(
+    state: &AppState,
+    caller: &ApiCaller,
+    body: &PresentationRequest,
+) -> Result<(Authority, bool), ApiError> {
+    let authority = flows::caller_authority(state, caller, &body.authority).await?;
     flows::check_registration(&body.registration)?;
     if let Some(cb) = &body.callback {
-        flows::check_callback(&state, cb)?;
+        flows::check_callback(state, cb)?;
     }
     // The wallet protocol (docs/API.md `profile`); checked first, so a face check asked in a
     // profile that has none is refused as such.
-    let openid4vp = super::openid4vp::profile_of(&body)?;
+    let openid4vp = super::openid4vp::profile_of(body)?;
     if body.requested_credentials.is_empty() {
         return Err(ApiError::bad_field(
             "requestedCredentials",
@@ -220,9 +234,16 @@ async fn create(
             )));
         }
     }
-    if openid4vp {
-        return super::openid4vp::create(&state, &caller, &authority, &body).await;
-    }
+    Ok((authority, openid4vp))
+}
+
+/// The request to store for a checked hosted-profile presentation request.
+pub(crate) fn hosted_opening(
+    state: &AppState,
+    caller: &ApiCaller,
+    authority: &Authority,
+    body: PresentationRequest,
+) -> flows::Opening {
     let now = state.clock.now();
     let id = Uuid::new_v4();
     let expires_at = now + chrono::Duration::seconds(REQUEST_TTL_SECS);
@@ -232,22 +253,18 @@ async fn create(
         "includeReceipt": body.include_receipt,
         "requestedCredentials": body.requested_credentials,
     });
-    flows::open_request(
-        &state,
-        flows::Opening {
-            id,
-            tenant_id: caller.tenant_id,
-            kind: RequestKind::Presentation,
-            authority_id: authority.id,
-            contract_id: None,
-            payload,
-            expires_at,
-            qr_code: body
-                .include_qr_code
-                .then(|| body.qr_code_format.unwrap_or_default()),
-        },
-    )
-    .await
+    flows::Opening {
+        id,
+        tenant_id: caller.tenant_id,
+        kind: RequestKind::Presentation,
+        authority_id: authority.id,
+        contract_id: None,
+        payload,
+        expires_at,
+        qr_code: body
+            .include_qr_code
+            .then(|| body.qr_code_format.unwrap_or_default()),
+    }
 }
 
 async fn poll(

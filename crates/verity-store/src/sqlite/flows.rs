@@ -738,6 +738,27 @@ impl FlowStore for SqliteStore {
         row.map(FlowRequest::try_from).transpose()
     }
 
+    async fn recent_requests(
+        &self,
+        kind: Option<crate::RequestKind>,
+        status: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<FlowRequest>> {
+        let rows: Vec<RequestRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            request_columns!(),
+            " FROM flow_requests WHERE (?1 IS NULL OR kind = ?1) AND (?2 IS NULL OR status = ?2)",
+            " ORDER BY created_at DESC, id LIMIT ?3"
+        ))
+        .bind(kind.map(crate::RequestKind::as_str))
+        .bind(status)
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await
+        .map_err(|e| db_error(e, "list recent requests"))?;
+        rows.into_iter().map(FlowRequest::try_from).collect()
+    }
+
     async fn transition(&self, t: &Transition, now: DateTime<Utc>) -> Result<TransitionOutcome> {
         let now = normalize_time(now)?;
         // The usual case first, in as few statements as the step needs: a step that writes

@@ -21,6 +21,7 @@ store_suite!(
     contract_names_are_unique_per_authority,
     contracts_need_an_authority_of_their_tenant,
     requests_round_trip,
+    recent_requests_are_newest_first_by_kind_and_status,
     request_conflicts_and_missing_parents,
     request_is_retrieved_once,
     concurrent_retrievals_have_one_winner,
@@ -298,6 +299,57 @@ async fn requests_round_trip(store: Arc<dyn Store>) {
     assert_eq!(created.kind, RequestKind::Presentation);
     assert_eq!(created.contract_id, None);
     assert_eq!(store.request(presentation.id).await.unwrap(), Some(created));
+}
+
+async fn recent_requests_are_newest_first_by_kind_and_status(store: Arc<dyn Store>) {
+    let f = fixture(&store).await;
+    assert!(
+        store
+            .recent_requests(None, None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let mut new = new_request(&f, &format!("recent-{i}"));
+        if i == 1 {
+            new.kind = RequestKind::Presentation;
+            new.contract_id = None;
+        }
+        store.create_request(&new, t(10 + i)).await.unwrap();
+        ids.push(new.id);
+    }
+    let all: Vec<Uuid> = store
+        .recent_requests(None, None, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(all, vec![ids[2], ids[1], ids[0]]);
+    let two = store.recent_requests(None, None, 2).await.unwrap();
+    assert_eq!(two.len(), 2);
+    let issuance: Vec<Uuid> = store
+        .recent_requests(Some(RequestKind::Issuance), None, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(issuance, vec![ids[2], ids[0]]);
+    let created = store
+        .recent_requests(None, Some(INITIAL_REQUEST_STATUS), 10)
+        .await
+        .unwrap();
+    assert_eq!(created.len(), 3);
+    assert!(
+        store
+            .recent_requests(None, Some("issuance_successful"), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 async fn request_conflicts_and_missing_parents(store: Arc<dyn Store>) {
