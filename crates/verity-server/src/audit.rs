@@ -119,7 +119,8 @@ pub async fn audit_admin(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let changes = req.path().starts_with("/admin/")
+    let console = req.path().starts_with("/console/") && req.path() != "/console/login";
+    let changes = (req.path().starts_with("/admin/") || console)
         && !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     let state = req.app_data::<web::Data<AppState>>().cloned();
     let (true, Some(state)) = (changes, state) else {
@@ -128,8 +129,15 @@ pub async fn audit_admin(
             .await
             .map(ServiceResponse::map_into_boxed_body);
     };
-    let actor = actor_of(&req, &state);
-    let authenticated = actor.starts_with("admin-token");
+    let actor = if console {
+        match crate::console::session_of(req.request(), &state) {
+            Some(s) => format!("console session:{}", s.log_id()),
+            None => "anonymous".to_owned(),
+        }
+    } else {
+        actor_of(&req, &state)
+    };
+    let authenticated = actor.starts_with("admin-token") || actor.starts_with("console ");
     req.extensions_mut().insert(Actor(actor.clone()));
     let res = next.call(req).await?;
     if !authenticated {

@@ -9,6 +9,7 @@ pub mod audit;
 pub mod authorities;
 pub mod bootstrap;
 pub mod config;
+pub mod console;
 pub mod credentials;
 pub mod error;
 pub mod extract;

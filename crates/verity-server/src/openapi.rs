@@ -707,6 +707,10 @@ const TAGS: &[(&str, &str)] = &[
         "Service",
         "Health, metrics, this document and the pages a browser opens.",
     ),
+    (
+        "Console",
+        "The operator console: HTML pages and forms for people (a session cookie from logging in with the admin token, and a CSRF token in every form).",
+    ),
 ];
 
 /// Builds the document from the operations.

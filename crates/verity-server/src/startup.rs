@@ -406,7 +406,14 @@ fn error_shape<B: MessageBody>(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("json"));
-    if is_json {
+    // The console answers people with its own HTML pages (a refused form, a wrong token).
+    let is_console_page = res.request().path().starts_with("/console")
+        && res
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/html"));
+    if is_json || is_console_page {
         return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
     }
     let status = res.status();

@@ -122,11 +122,19 @@ async fn authority_domains(
     state: web::Data<AppState>,
     reference: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let authority = find_authority(&state, &reference).await?;
+    Ok(HttpResponse::Ok().json(domains_of(&state, &reference).await?))
+}
+
+/// An authority's linked origins, each checked now (the admin API and the console).
+pub(crate) async fn domains_of(
+    state: &AppState,
+    reference: &str,
+) -> Result<AuthorityDomainsView, ApiError> {
+    let authority = find_authority(state, reference).await?;
     let verifier = state.resolution.live_verifier();
     let now = state.clock.unix();
     let mut domains = Vec::new();
-    for origin in linkage::linked_origins(&state, &authority.did) {
+    for origin in linkage::linked_origins(state, &authority.did) {
         let normalized = normalize_origin(&origin).map_err(ApiError::internal)?;
         let report = verifier
             .verify_origin(&authority.did, &normalized, now)
@@ -137,11 +145,11 @@ async fn authority_domains(
             report: linkage::report_view(&report),
         });
     }
-    Ok(HttpResponse::Ok().json(AuthorityDomainsView {
+    Ok(AuthorityDomainsView {
         authority_id: authority.id,
         did: authority.did,
         domains,
-    }))
+    })
 }
 
 /// Resolves any supported DID (without the cache) and returns its document.

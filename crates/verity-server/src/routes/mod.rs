@@ -46,6 +46,7 @@ pub fn table(r: &mut Routes) {
     api::routes(r);
     status::routes(r);
     linked_domains::routes(r);
+    crate::console::routes(r);
     // Last: `/{path}/did.json` must not shadow the routes above.
     did::routes(r);
 }
