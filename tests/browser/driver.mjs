@@ -4,7 +4,7 @@
 // Commands: {"op":"goto","url"}, {"op":"fill","selector","value"}, {"op":"click","selector"},
 // {"op":"waitFor","selector"}, {"op":"waitStatus","status"} (body[data-status]),
 // {"op":"text","selector"}, {"op":"attr","selector","name"}, {"op":"html"},
-// {"op":"screenshot","path"}, {"op":"newContext"}, {"op":"close"}.
+// {"op":"screenshot","path","full"?} (the whole page unless full is false), {"op":"newContext"}, {"op":"close"}.
 // Each answer is one line: {"ok":true,"value":...} or {"ok":false,"error":"..."}.
 import { chromium } from "playwright-core";
 import { createInterface } from "node:readline";
@@ -31,7 +31,7 @@ async function run(cmd) {
     case "attr": return await page.getAttribute(cmd.selector, cmd.name, { timeout });
     case "html": return await page.content();
     case "status": return await page.getAttribute("body", "data-status");
-    case "screenshot": await page.screenshot({ path: cmd.path, fullPage: true }); return cmd.path;
+    case "screenshot": await page.screenshot({ path: cmd.path, fullPage: cmd.full !== false }); return cmd.path;
     case "newContext":
       await context.close();
       context = await browser.newContext({ viewport: { width: 420, height: 900 } });

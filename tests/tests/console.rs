@@ -454,6 +454,17 @@ async fn the_console_tour_in_a_browser(backend: Backend) {
     b.wait_status("issuance_successful").await;
     b.screenshot(&shot("04-try-it-issued")).await;
 
+    // Ask the same wallet to present it, from "Try it" too.
+    b.goto(&format!("{}/console/try", app.url)).await;
+    b.click("#start-presentation").await;
+    b.wait_status("request_created").await;
+    let url = b.text("#request-url").await;
+    let presented = env.wallet.present(&url).await.unwrap();
+    assert!(presented.status < 300, "{presented:?}");
+    b.wait_status("presentation_verified").await;
+    assert!(b.text("#status-detail").await.contains("Megan"));
+    b.screenshot(&shot("05-try-it-verified")).await;
+
     // Find it and revoke it.
     let jti = credential.id.clone().unwrap();
     b.goto(&format!("{}/console/credentials?jti={jti}", app.url))
@@ -462,13 +473,26 @@ async fn the_console_tour_in_a_browser(backend: Backend) {
     b.fill("input[name=reason]", "left the company").await;
     b.click("button.danger").await;
     assert_eq!(b.text(".cred-status").await, "REVOKED");
-    b.screenshot(&shot("05-revoked")).await;
+    b.screenshot(&shot("06-revoked")).await;
 
     // The requests page lists the issuance with its outcome.
     b.goto(&format!("{}/console/requests?kind=issuance", app.url))
         .await;
     assert!(b.html().await.contains("issuance_successful"));
-    b.screenshot(&shot("06-requests")).await;
+    b.screenshot(&shot("07-requests")).await;
+
+    // The API documentation renders in the browser with nothing fetched from elsewhere.
+    b.goto(&format!("{}/docs", app.url)).await;
+    b.cmd(serde_json::json!({"op": "waitFor", "selector": ".opblock"}))
+        .await;
+    let docs = b.html().await;
+    assert!(docs.contains("/v1.0/verifiableCredentials/createIssuanceRequest"));
+    assert!(
+        !docs.contains("errors-wrapper"),
+        "Swagger UI reports errors or warnings about the document"
+    );
+    b.cmd(serde_json::json!({"op": "screenshot", "path": shot("08-api-docs"), "full": false}))
+        .await;
     b.close().await;
     eprintln!("console screenshots in {}", shots.display());
 }

@@ -80,13 +80,34 @@ async fn the_landing_page_shows_public_facts_only(backend: Backend) {
     ] {
         assert!(!page.contains(secret), "the page shows a secret");
     }
-    // The links it gives work.
-    for path in [
-        "/health/ready",
-        "/.well-known/openid-configuration",
-        "/.well-known/did.json",
-    ] {
-        assert_eq!(app.get(path, None).await.0, 200, "{path}");
+    // It leads to the console and the API documentation, and every link on it works (the
+    // console's through its login page).
+    for path in ["/console", "/docs", "/openapi.json"] {
+        assert!(page.contains(&format!("href=\"{path}\"")), "{path}: {page}");
+    }
+    let links: Vec<&str> = page
+        .split("href=\"")
+        .skip(1)
+        .map(|rest| &rest[..rest.find('"').unwrap()])
+        .filter_map(|href| {
+            href.strip_prefix(app.url.as_str())
+                .or(href.starts_with('/').then_some(href))
+        })
+        .collect();
+    assert!(links.len() >= 8, "{links:?}");
+    for path in links {
+        let resp = app
+            .http
+            .get(format!("{}{path}", app.url))
+            .send()
+            .await
+            .unwrap();
+        if path == "/console" {
+            assert_eq!(resp.status(), 303, "{path}");
+            assert_eq!(resp.headers()["location"], "/console/login");
+        } else {
+            assert_eq!(resp.status(), 200, "{path}");
+        }
     }
 }
 

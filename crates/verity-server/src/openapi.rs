@@ -733,7 +733,6 @@ pub fn build(ops: &[Operation]) -> Value {
         .collect();
     json!({
         "openapi": "3.1.0",
-        "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
         "info": {
             "title": "Verity",
             "version": env!("CARGO_PKG_VERSION"),

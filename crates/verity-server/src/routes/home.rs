@@ -109,6 +109,12 @@ async fn home(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
          own <code>did:web</code> domain, and apps ask wallets to present them.</p>\n\
          <p>Service <code>{public_url}</code> is {status} (<a href=\"/health/ready\">/health/ready</a>).</p>\n\
          <h2>Authorities</h2>\n<ul>\n{rows}</ul>\n\
+         <h2>For operators</h2>\n<ul>\n\
+         <li><a href=\"/console\">The console</a>: authorities, contracts, API access, issued \
+         credentials, live requests, and a page to try issuance and presentation with a phone wallet \
+         (log in with the admin token).</li>\n\
+         <li><a href=\"/docs\">API documentation</a> (<a href=\"/openapi.json\">OpenAPI 3.1</a>).</li>\n\
+         </ul>\n\
          <h2>For apps</h2>\n<ul>\n\
          <li>Request Service API: <code>POST /v1.0/verifiableCredentials/createIssuanceRequest</code> and \
          <code>createPresentationRequest</code>, with an access token from \
