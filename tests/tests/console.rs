@@ -22,6 +22,8 @@ both_backends!(
     forms_without_the_csrf_token_change_nothing,
     secrets_are_shown_once_and_actions_are_audited,
     contract_errors_are_shown_at_their_field,
+    authorities_are_created_and_rotated_with_their_linkage_shown,
+    credentials_and_requests_are_found_and_filtered,
     the_console_tour_in_a_browser,
 );
 
@@ -395,6 +397,181 @@ async fn contract_errors_are_shown_at_their_field(backend: Backend) {
     );
 }
 
+async fn authorities_are_created_and_rotated_with_their_linkage_shown(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let op = Operator::login(&app).await;
+    let csrf = op.csrf("/console/authorities").await;
+    // A bad algorithm is refused at its field, and nothing is created.
+    let (status, page, _) = op
+        .post(
+            "/console/authorities",
+            &[
+                ("csrf", &csrf),
+                ("name", "Fabrikam"),
+                ("path", "tenants/fabrikam"),
+                ("algorithm", "RS256"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 400, "{page}");
+    assert!(page.contains("`RS256` is not supported"), "{page}");
+    // The admin API refuses it the same way (Verity verifies RS256, it never signs with it).
+    let (status, body) = app
+        .admin(
+            Method::POST,
+            "/authorities",
+            Some(serde_json::json!({ "name": "R", "path": "tenants/r", "algorithm": "RS256" })),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["innererror"]["target"], "algorithm");
+    let (_, list) = app.admin(Method::GET, "/authorities", None).await;
+    assert_eq!(list.as_array().unwrap().len(), 1);
+
+    let (status, page, location) = op
+        .post(
+            "/console/authorities",
+            &[
+                ("csrf", &csrf),
+                ("name", "Fabrikam"),
+                ("path", "tenants/fabrikam"),
+                ("algorithm", "EdDSA"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 303, "{page}");
+    let location = location.unwrap();
+    let (status, page) = op.get(&location).await;
+    assert_eq!(status, 200, "{page}");
+    let did = format!("did:web:localhost%3A{}:tenants:fabrikam", app.port);
+    assert!(page.contains(&did), "{page}");
+    assert!(page.contains("EdDSA"), "{page}");
+    // Domain linkage, per origin with each step.
+    assert!(page.contains("Domain linkage"), "{page}");
+    assert!(
+        page.contains("<th>Step</th>") || page.contains("lists no linked domain"),
+        "{page}"
+    );
+
+    // Rotating: a second key, the first one retiring.
+    let (status, _, _) = op
+        .post(
+            &format!("{location}/rotate"),
+            &[("csrf", &csrf), ("algorithm", "ES256")],
+        )
+        .await;
+    assert_eq!(status, 303);
+    let (_, keys) = app
+        .admin(
+            Method::GET,
+            &format!("/authorities/{}/keys", verity_tests::enc(&did)),
+            None,
+        )
+        .await;
+    let states: Vec<&str> = keys
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states.len(), 2, "{keys}");
+    assert!(
+        states.contains(&"active") && states.contains(&"retiring"),
+        "{states:?}"
+    );
+    let (_, page) = op.get(&location).await;
+    assert!(page.contains("retiring"), "{page}");
+}
+
+async fn credentials_and_requests_are_found_and_filtered(backend: Backend) {
+    let Some(env) = issuance_env(backend).await else {
+        return;
+    };
+    let app = &env.app;
+    let contract = env
+        .create_contract(verity_tests::issuance::example_contract(
+            "id-token-hint",
+            &env.authority,
+        ))
+        .await;
+    let mut body = env.request_body(&contract);
+    body["claims"] = serde_json::json!({ "given_name": "Megan", "family_name": "Bowen" });
+    let url = env.request_url(&body).await;
+    let credential = env
+        .wallet
+        .receive(&url, ReceiveOptions::default())
+        .await
+        .unwrap();
+    let jti = credential.id.clone().unwrap();
+    let op = Operator::login(app).await;
+
+    // By the indexed claim's value with its contract (only its hash is stored).
+    let (status, page) = op
+        .get(&format!(
+            "/console/credentials?contract={contract}&claim=Megan"
+        ))
+        .await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains(&jti), "{page}");
+    let (_, page) = op
+        .get(&format!(
+            "/console/credentials?contract={contract}&claim=Someone"
+        ))
+        .await;
+    assert!(!page.contains(&jti), "{page}");
+    // By holder.
+    let (_, page) = op
+        .get(&format!(
+            "/console/credentials?subject={}",
+            verity_tests::enc(&credential.subject)
+        ))
+        .await;
+    assert!(page.contains(&jti), "{page}");
+
+    // Revoking needs a jti and the form's token; the reason is kept.
+    let csrf = op.csrf(&format!("/console/credentials?jti={jti}")).await;
+    let (status, _, _) = op
+        .post(
+            "/console/credentials/revoke",
+            &[("csrf", &csrf), ("jti", "")],
+        )
+        .await;
+    assert_eq!(status, 400);
+    let (status, _, location) = op
+        .post(
+            "/console/credentials/revoke",
+            &[("csrf", &csrf), ("jti", &jti), ("reason", "lost device")],
+        )
+        .await;
+    assert_eq!(status, 303);
+    let (_, page) = op.get(&location.unwrap()).await;
+    assert!(
+        page.contains("REVOKED") && page.contains("lost device"),
+        "{page}"
+    );
+    let (_, found) = app
+        .admin(
+            Method::GET,
+            &format!("/credentials?jti={}", verity_tests::enc(&jti)),
+            None,
+        )
+        .await;
+    assert_eq!(found[0]["status"], "REVOKED", "{found}");
+
+    // Requests: the issuance is listed with its status; filters narrow the list.
+    let row = "<td>issuance_successful";
+    let (_, page) = op.get("/console/requests").await;
+    assert!(page.contains(row), "{page}");
+    let (_, page) = op.get("/console/requests?kind=presentation").await;
+    assert!(!page.contains(row), "{page}");
+    let (_, page) = op.get("/console/requests?status=issuance_successful").await;
+    assert!(page.contains(row), "{page}");
+    let (_, page) = op.get("/console/requests?status=issuance_error").await;
+    assert!(!page.contains("<td>issuance"), "{page}");
+}
+
 fn shots_dir() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("console");
     std::fs::create_dir_all(&dir).unwrap();
@@ -426,6 +603,8 @@ async fn the_console_tour_in_a_browser(backend: Backend) {
     b.fill("#f-name", "Employee").await;
     b.fill("#f-card_title", "Contoso Employee").await;
     b.fill("#f-background_color", "#0b5cad").await;
+    b.cmd(serde_json::json!({"op": "click", "selector": "#f-suspendable"}))
+        .await;
     assert_eq!(b.text("[data-card=title]").await, "Contoso Employee");
     b.screenshot(&shot("02-new-contract")).await;
     b.click("form[action='/console/contracts'] button[type=submit]")
@@ -470,16 +649,22 @@ async fn the_console_tour_in_a_browser(backend: Backend) {
     b.goto(&format!("{}/console/credentials?jti={jti}", app.url))
         .await;
     assert_eq!(b.text(".cred-status").await, "VALID");
+    // Suspend, then resume: the contract was created suspendable.
+    b.click("button[id^=suspend-]").await;
+    assert_eq!(b.text(".cred-status").await, "SUSPENDED");
+    b.screenshot(&shot("06-suspended")).await;
+    b.click("button[id^=resume-]").await;
+    assert_eq!(b.text(".cred-status").await, "VALID");
     b.fill("input[name=reason]", "left the company").await;
     b.click("button.danger").await;
     assert_eq!(b.text(".cred-status").await, "REVOKED");
-    b.screenshot(&shot("06-revoked")).await;
+    b.screenshot(&shot("07-revoked")).await;
 
     // The requests page lists the issuance with its outcome.
     b.goto(&format!("{}/console/requests?kind=issuance", app.url))
         .await;
     assert!(b.html().await.contains("issuance_successful"));
-    b.screenshot(&shot("07-requests")).await;
+    b.screenshot(&shot("08-requests")).await;
 
     // The API documentation renders in the browser with nothing fetched from elsewhere.
     b.goto(&format!("{}/docs", app.url)).await;
@@ -491,7 +676,7 @@ async fn the_console_tour_in_a_browser(backend: Backend) {
         !docs.contains("errors-wrapper"),
         "Swagger UI reports errors or warnings about the document"
     );
-    b.cmd(serde_json::json!({"op": "screenshot", "path": shot("08-api-docs"), "full": false}))
+    b.cmd(serde_json::json!({"op": "screenshot", "path": shot("09-api-docs"), "full": false}))
         .await;
     b.close().await;
     eprintln!("console screenshots in {}", shots.display());

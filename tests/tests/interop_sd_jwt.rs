@@ -72,6 +72,7 @@ async fn issue(idx: u32) -> Issued {
             status: Some(StatusAssignment {
                 list_url: LIST_URI.into(),
                 index: idx,
+                suspension_url: None,
             }),
             now: now - 5,
         },

@@ -8,7 +8,7 @@
 //!   sign-in: `configuration`, `clientId`, `redirectUri`, `scope`), `selfIssued` (typed by the
 //!   holder), `presentations` (`credentialType`, `trustedIssuers`), `accessTokens` — each with a
 //!   `mapping` of `{ inputClaim, outputClaim, required, indexed, type }`; `validityInterval`
-//!   (seconds); `vc.type`; `revocable` (Verity's, default true);
+//!   (seconds); `vc.type`; `revocable` (Verity's, default true); `suspendable` (Verity's, default false);
 //! - `display`: `locale`, `card` (title, issuedBy, colours, logo, description), `consent`, and
 //!   `claims` labels keyed `vc.credentialSubject.<outputClaim>`.
 //!

@@ -92,6 +92,11 @@ pub struct Rules {
     /// Whether issued credentials get a revocation status entry (default true).
     #[serde(default = "default_true")]
     pub revocable: bool,
+    /// Whether issued JWT-VCs also get a suspension status entry, so an operator can suspend
+    /// and resume them (default false; needs `revocable`). Their lists are multi-purpose
+    /// (revocation and suspension at one index). SD-JWT VCs of the contract are revocable only.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub suspendable: bool,
 }
 
 fn default_true() -> bool {

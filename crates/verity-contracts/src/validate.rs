@@ -72,6 +72,12 @@ impl Checker {
         if r.vc.types.is_empty() {
             self.fail("rules.vc.type", "must list at least one credential type");
         }
+        if r.suspendable && !r.revocable {
+            self.fail(
+                "rules.suspendable",
+                "a suspendable credential needs a status list: set `revocable` too",
+            );
+        }
         let mut seen = HashMap::new();
         for (i, t) in r.vc.types.iter().enumerate() {
             let p = format!("rules.vc.type[{i}]");
@@ -502,6 +508,28 @@ mod tests {
             c.credential_types(),
             ["VerifiableCredential", "TestCredential"]
         );
+    }
+
+    #[test]
+    fn suspendable_needs_revocable() {
+        let c = Contract::from_json(&base_contract().to_string()).unwrap();
+        assert!(!c.rules.suspendable, "suspendable defaults to false");
+        let mut v = base_contract();
+        v["rules"]["suspendable"] = json!(true);
+        assert!(
+            Contract::from_json(&v.to_string())
+                .unwrap()
+                .rules
+                .suspendable
+        );
+        v["rules"]["revocable"] = json!(false);
+        match Contract::from_json(&v.to_string()).unwrap_err() {
+            ContractError::InvalidField { path, reason } => {
+                assert_eq!(path, "rules.suspendable");
+                assert!(reason.contains("revocable"), "{reason}");
+            }
+            other => panic!("expected InvalidField, got {other:?}"),
+        }
     }
 
     #[test]

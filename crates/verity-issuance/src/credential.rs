@@ -24,6 +24,9 @@ pub struct StatusAssignment {
     pub list_url: String,
     /// The credential's index in that list.
     pub index: u32,
+    /// For a suspendable credential, the URL of the list's suspension view: the credential
+    /// gets a second entry (purpose `suspension`) at the same index.
+    pub suspension_url: Option<String>,
 }
 
 /// Everything one credential is built from.
@@ -146,12 +149,26 @@ pub fn build_credential(draft: CredentialDraft<'_>) -> Result<CredentialPayload,
         "credentialSubject": subject,
     });
     if let Some(s) = status {
-        let entry = StatusEntry::new(&s.list_url, s.index, StatusPurpose::Revocation);
-        vc["credentialStatus"] =
+        let encode = |entry: StatusEntry| {
             serde_json::to_value(entry).map_err(|e| IssuanceError::Encoding {
                 what: "credential status entry",
                 reason: e.to_string(),
-            })?;
+            })
+        };
+        let revocation = encode(StatusEntry::new(
+            &s.list_url,
+            s.index,
+            StatusPurpose::Revocation,
+        ))?;
+        vc["credentialStatus"] = match &s.suspension_url {
+            // One entry per purpose (Bitstring Status List 1.0 section 2.1): the suspension
+            // bit lives in the list's suspension view at the same index.
+            Some(url) => json!([
+                revocation,
+                encode(StatusEntry::new(url, s.index, StatusPurpose::Suspension))?
+            ]),
+            None => revocation,
+        };
     }
     let claims = json!({
         "iss": issuer_did, "sub": holder_did, "jti": jti,

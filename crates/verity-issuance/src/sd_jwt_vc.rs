@@ -200,6 +200,7 @@ mod tests {
             status: Some(StatusAssignment {
                 list_url: "https://issuer.example/v1.0/status/l1".into(),
                 index: 42,
+                suspension_url: None,
             }),
             now: 1_800_000_000,
         }

@@ -146,6 +146,11 @@ impl OwnAuthorities {
     /// The list id when `url` is one of our status list URLs: `http(s)://<a host we serve>`
     /// + `/v1.0/status/<id>`, exactly what our status route answers.
     pub fn status_list_id(&self, url: &str) -> Option<Uuid> {
+        self.status_list_view(url).map(|(id, _)| id)
+    }
+
+    /// The list id and whether `url` is its suspension view (`/v1.0/status/<id>/suspension`).
+    pub fn status_list_view(&self, url: &str) -> Option<(Uuid, bool)> {
         let parsed = url::Url::parse(url).ok()?;
         if !matches!(parsed.scheme(), "https" | "http")
             || !parsed.username().is_empty()
@@ -159,8 +164,12 @@ impl OwnAuthorities {
         if !self.domains.contains(&host) {
             return None;
         }
-        let id = parsed.path().strip_prefix(STATUS_PATH)?;
-        Uuid::parse_str(id).ok()
+        let rest = parsed.path().strip_prefix(STATUS_PATH)?;
+        let (id, suspension) = match rest.strip_suffix("/suspension") {
+            Some(id) => (id, true),
+            None => (rest, false),
+        };
+        Uuid::parse_str(id).ok().map(|id| (id, suspension))
     }
 
     /// The linkage verdict our own DID configuration gives `authority`: it lists the origins
@@ -255,7 +264,7 @@ impl OwnStatusLists {
 #[async_trait]
 impl StatusListSource for OwnStatusLists {
     async fn fetch(&self, url: &str, now: i64) -> Result<Arc<VerifiedStatusList>, SourceError> {
-        let Some(id) = self.own.status_list_id(url) else {
+        let Some((id, suspension_view)) = self.own.status_list_view(url) else {
             return self.inner.fetch(url, now).await;
         };
         let unavailable = |e: StoreError| {
@@ -279,14 +288,30 @@ impl StatusListSource for OwnStatusLists {
             .await
             .map_err(unavailable)?
             .ok_or_else(|| SourceError::Invalid(format!("status list {url} has no authority")))?;
-        let purpose = StatusPurpose::parse(&list.purpose).ok_or_else(|| {
-            SourceError::Invalid(format!(
-                "status list {url} has the unknown purpose `{}`",
-                list.purpose
-            ))
-        })?;
-        let bits = Bitstring::from_bytes(list.bits, list.length as usize)
-            .map_err(|e| SourceError::Invalid(format!("status list {url}: {e}")))?;
+        let multi = list.purpose == verity_store::PURPOSE_REVOCATION_SUSPENSION;
+        if suspension_view && !multi {
+            return Err(SourceError::Invalid(format!(
+                "status list {url} does not exist on this service (the list has no suspension view)"
+            )));
+        }
+        let purpose = if suspension_view {
+            StatusPurpose::Suspension
+        } else if multi {
+            StatusPurpose::Revocation
+        } else {
+            StatusPurpose::parse(&list.purpose).ok_or_else(|| {
+                SourceError::Invalid(format!(
+                    "status list {url} has the unknown purpose `{}`",
+                    list.purpose
+                ))
+            })?
+        };
+        let bits = if suspension_view {
+            crate::routes::status::suspension_bits(&list)
+        } else {
+            Bitstring::from_bytes(list.bits, list.length as usize)
+        }
+        .map_err(|e| SourceError::Invalid(format!("status list {url}: {e}")))?;
         Ok(Arc::new(VerifiedStatusList::from_trusted_source(
             &issuer, url, purpose, bits,
         )))

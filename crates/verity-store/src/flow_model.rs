@@ -330,6 +330,9 @@ pub struct StatusList {
     pub signed_jwt: Option<String>,
     /// The `version` `signed_jwt` was made from.
     pub signed_version: Option<i64>,
+    /// A multi-purpose list's suspension bitstring (same layout as `bits`); `None` until the
+    /// first suspension, and always for single-purpose lists.
+    pub suspension_bits: Option<Vec<u8>>,
     /// When the list was created.
     pub created_at: DateTime<Utc>,
     /// When the row last changed.
@@ -471,6 +474,42 @@ fn bit_position(bytes: &[u8], index: u32) -> Option<(usize, u8)> {
 /// Whether bit `index` is set; `false` outside the string.
 pub(crate) fn bit_is_set(bytes: &[u8], index: u32) -> bool {
     bit_position(bytes, index).is_some_and(|(byte, mask)| bytes[byte] & mask != 0)
+}
+
+/// Clears bit `index`; `InvalidData` outside the string.
+pub(crate) fn clear_bit(bytes: &mut [u8], index: u32, what: &str) -> Result<()> {
+    let (byte, mask) = bit_position(bytes, index).ok_or_else(|| {
+        StoreError::InvalidData(format!(
+            "{what} index {index} is outside the {}-bit list",
+            bytes.len() * 8
+        ))
+    })?;
+    bytes[byte] &= !mask;
+    Ok(())
+}
+
+/// The purpose of a multi-purpose status list: one index per credential, with a revocation
+/// bit (`bits`) and a suspension bit (`suspension_bits`).
+pub const PURPOSE_REVOCATION_SUSPENSION: &str = "revocation+suspension";
+
+/// A suspension in force.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CredentialSuspension {
+    /// The suspended credential.
+    pub credential_id: Uuid,
+    /// Since when.
+    pub suspended_at: DateTime<Utc>,
+    /// Why (the operator's words).
+    pub reason: String,
+}
+
+/// The refusal to suspend a credential that has no suspension status entry.
+pub(crate) fn not_suspendable(c: &IssuedCredential) -> StoreError {
+    StoreError::InvalidData(format!(
+        "credential {} was issued without a suspension status entry (its contract was not \
+         suspendable then): it can be revoked, not suspended",
+        c.jti
+    ))
 }
 
 /// Sets bit `index`; `InvalidData` outside the string.
@@ -865,6 +904,7 @@ mod tests {
             version: 3,
             signed_jwt: Some("eyJ.abc.def".into()),
             signed_version: Some(3),
+            suspension_bits: None,
             created_at: t,
             updated_at: t,
         };

@@ -47,9 +47,9 @@ pub use audit::{AuditEntry, MAX_AUDIT_PAGE, MAX_AUDIT_TEXT, NewAuditEntry};
 pub use error::{Result, StoreError};
 pub use fault::{CRASH_POINT_REACHED, arm_crash_point, crash_point};
 pub use flow_model::{
-    CallbackMessage, Contract, FlowRequest, INITIAL_REQUEST_STATUS, IssuedCredential,
-    MAX_STATUS_INDEX_BATCH, NewCallback, NewFlowRequest, NewIssuedCredential, OutboxState,
-    RequestKind, StatusAllocation, StatusList,
+    CallbackMessage, Contract, CredentialSuspension, FlowRequest, INITIAL_REQUEST_STATUS,
+    IssuedCredential, MAX_STATUS_INDEX_BATCH, NewCallback, NewFlowRequest, NewIssuedCredential,
+    OutboxState, PURPOSE_REVOCATION_SUSPENSION, RequestKind, StatusAllocation, StatusList,
 };
 pub use flows::{CredentialStore, FlowStore, OutboxStore, PurgePolicy, Purged};
 pub use machine::{
@@ -111,6 +111,25 @@ pub trait Store: FlowStore + OutboxStore + CredentialStore + Send + Sync + std::
         now: DateTime<Utc>,
         audit: &NewAuditEntry,
     ) -> Result<(IssuedCredential, Option<Uuid>)>;
+
+    /// Suspends (`suspend`) or resumes a credential of a multi-purpose status list
+    /// ([`PURPOSE_REVOCATION_SUSPENSION`]), with `audit` in the same transaction (outcome
+    /// `suspended`, `resumed`, or `already suspended` / `not suspended` when nothing changed):
+    /// sets or clears its bit in the list's suspension bitstring (the list's `version`
+    /// increases) and writes or removes its [`CredentialSuspension`]. Returns the suspension
+    /// in force afterwards and whether anything changed. `NotFound` for an unknown credential;
+    /// `InvalidData` when it has no suspension entry, or to suspend a revoked credential.
+    async fn set_suspension_audited(
+        &self,
+        id: Uuid,
+        suspend: bool,
+        reason: &str,
+        now: DateTime<Utc>,
+        audit: &NewAuditEntry,
+    ) -> Result<(Option<CredentialSuspension>, bool)>;
+
+    /// The suspension in force for a credential, if any.
+    async fn credential_suspension(&self, id: Uuid) -> Result<Option<CredentialSuspension>>;
 
     /// Creates a tenant; `Conflict` on a duplicate name.
     async fn create_tenant(&self, name: &str, now: DateTime<Utc>) -> Result<Tenant>;

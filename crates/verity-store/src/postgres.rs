@@ -381,6 +381,21 @@ impl Store for PgStore {
         self.revoke_with(id, reason, now, Some(audit)).await
     }
 
+    async fn set_suspension_audited(
+        &self,
+        id: Uuid,
+        suspend: bool,
+        reason: &str,
+        now: DateTime<Utc>,
+        audit: &crate::NewAuditEntry,
+    ) -> Result<(Option<crate::CredentialSuspension>, bool)> {
+        self.suspend_with(id, suspend, reason, now, audit).await
+    }
+
+    async fn credential_suspension(&self, id: Uuid) -> Result<Option<crate::CredentialSuspension>> {
+        self.suspension_of(id).await
+    }
+
     fn pool_stats(&self) -> Option<crate::PoolStats> {
         Some(crate::PoolStats {
             size: self.pool.size(),

@@ -49,7 +49,7 @@ enum Command {
     Did(admin::Remote<admin::DidCommand>),
     /// Domain linkage (DIF Well-Known DID Configuration) of any DID.
     Domain(admin::Remote<admin::DomainCommand>),
-    /// Issued credentials: search and revoke.
+    /// Issued credentials: search, revoke, suspend and resume.
     Credential(admin::Remote<admin::CredentialCommand>),
     /// Credential contracts (what an authority issues).
     Contract(admin::Remote<admin::ContractCommand>),

@@ -87,6 +87,7 @@ fn a_credential_with_status_entry() {
     d.status = Some(StatusAssignment {
         list_url: url.into(),
         index: 4_711,
+        suspension_url: None,
     });
     let p = build_credential(d).unwrap();
     let status = &p.claims["vc"]["credentialStatus"];
@@ -144,6 +145,44 @@ fn the_indexed_claim_is_hashed_with_the_contract_id() {
 }
 
 #[tokio::test]
+async fn a_suspendable_credential_has_a_revocation_and_a_suspension_entry() {
+    let contract = hint_contract();
+    let (signer, public) = issuer_signer();
+    let mut d = draft(&contract);
+    d.status = Some(StatusAssignment {
+        list_url: "https://issuer.example/v1.0/status/l".into(),
+        index: 7,
+        suspension_url: Some("https://issuer.example/v1.0/status/l/suspension".into()),
+    });
+    let issued = issue_credential(&signer, d).await.unwrap();
+    let verified = UnverifiedJws::parse(&issued.token)
+        .unwrap()
+        .verify(&public)
+        .unwrap();
+    let claims: Value = verified.claims().unwrap();
+    TokenKind::Credential
+        .check_value(verified.header(), &claims)
+        .unwrap();
+    let entries = claims["vc"]["credentialStatus"].as_array().unwrap();
+    assert_eq!(entries.len(), 2);
+    assert_eq!(entries[0]["statusPurpose"], "revocation");
+    assert_eq!(
+        entries[0]["statusListCredential"],
+        "https://issuer.example/v1.0/status/l"
+    );
+    assert_eq!(entries[1]["statusPurpose"], "suspension");
+    assert_eq!(
+        entries[1]["statusListCredential"],
+        "https://issuer.example/v1.0/status/l/suspension"
+    );
+    assert_eq!(entries[0]["statusListIndex"], entries[1]["statusListIndex"]);
+    let parsed =
+        verity_status_list::StatusEntry::parse_credential_status(&claims["vc"]["credentialStatus"])
+            .unwrap();
+    assert_eq!(parsed.len(), 2);
+}
+
+#[tokio::test]
 async fn the_signed_credential_is_a_credential_of_the_issuer() {
     let contract = hint_contract();
     let (signer, public) = issuer_signer();
@@ -151,6 +190,7 @@ async fn the_signed_credential_is_a_credential_of_the_issuer() {
     d.status = Some(StatusAssignment {
         list_url: "https://issuer.example/v1.0/status/l".into(),
         index: 1,
+        suspension_url: None,
     });
     let issued = issue_credential(&signer, d).await.unwrap();
     assert_eq!(issued.subject_did, HOLDER);

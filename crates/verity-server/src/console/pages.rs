@@ -171,6 +171,11 @@ pub fn routes(r: &mut Routes) {
                 ("description", true, "Card text"),
                 ("claims", true, "One claim per line: `name: Label`"),
                 ("validity_days", true, "Days a credential is valid"),
+                (
+                    "suspendable",
+                    false,
+                    "`on`: credentials can be suspended and resumed",
+                ),
             ],
         ),
     )
@@ -245,6 +250,32 @@ pub fn routes(r: &mut Routes) {
         form_op(
             "consoleRevoke",
             "Console: revoke a credential",
+            &[
+                CSRF,
+                ("jti", true, "The credential's jti"),
+                ("reason", false, "Why"),
+            ],
+        ),
+    )
+    .post(
+        "/console/credentials/suspend",
+        suspend,
+        form_op(
+            "consoleSuspend",
+            "Console: suspend a credential",
+            &[
+                CSRF,
+                ("jti", true, "The credential's jti"),
+                ("reason", false, "Why"),
+            ],
+        ),
+    )
+    .post(
+        "/console/credentials/resume",
+        resume,
+        form_op(
+            "consoleResume",
+            "Console: resume a suspended credential",
             &[
                 CSRF,
                 ("jti", true, "The credential's jti"),
@@ -375,18 +406,16 @@ fn input(
     out
 }
 
+/// The form's summary of what went wrong (the field, when it has an input, repeats it).
 fn form_error(error: Option<&FieldError>) -> String {
-    match error {
-        Some(e) if e.field.is_empty() => format!(
-            "<p class=\"notice error\" role=\"alert\">{}</p>",
-            escape(&e.message)
-        ),
-        Some(_) => {
-            "<p class=\"notice error\" role=\"alert\">Not saved: see the field marked below.</p>"
-                .to_owned()
-        }
-        None => String::new(),
-    }
+    error
+        .map(|e| {
+            format!(
+                "<p class=\"notice error\" role=\"alert\">Not saved: {}</p>",
+                escape(&e.message)
+            )
+        })
+        .unwrap_or_default()
 }
 
 fn select(name: &str, label: &str, options: &[(String, String)], selected: &str) -> String {
@@ -843,6 +872,7 @@ fn definition_from(form: &FormData) -> Value {
         "rules": {
             "attestations": { "idTokenHints": [ { "mapping": mapping, "required": true } ] },
             "validityInterval": days.saturating_mul(86_400),
+            "suspendable": form.get("suspendable") == "on",
             "vc": { "type": [form.get("type")] }
         },
         "display": {
@@ -912,6 +942,8 @@ async fn contract_form(
          <p class=\"hint\" id=\"hint-claims\">One per line, <code>claim: Label</code>. The app \
          supplies them when it asks for the credential (idTokenHint); the first is the \
          revocation search key.</p>{claims_err}{}\
+         <label><input type=\"checkbox\" id=\"f-suspendable\" name=\"suspendable\"{}> \
+         Suspendable: credentials can be suspended and resumed, not only revoked</label>\
          <button type=\"submit\">Create contract</button></form></div>\
          <div>{}</div></div>",
         form_error(error),
@@ -991,6 +1023,11 @@ async fn contract_form(
             "text",
             error
         ),
+        if form.get("suspendable") == "on" {
+            " checked"
+        } else {
+            ""
+        },
         card_preview("card"),
     );
     Ok(html(
@@ -1274,19 +1311,37 @@ async fn credentials(s: Session, req: HttpRequest, state: web::Data<AppState>) -
             Ok(found) => {
                 let mut rows = String::new();
                 for c in found {
-                    let v = crate::routes::admin_credentials::view(&state, c);
+                    let v = crate::routes::admin_credentials::view(&state, c).await?;
+                    let toggle = |action: &str, label: &str| {
+                        format!(
+                            "<form class=\"inline\" method=\"post\" action=\"/console/credentials/{action}\">{}\
+                             <input type=\"hidden\" name=\"jti\" value=\"{}\">\
+                             <input type=\"hidden\" name=\"reason\" value=\"{label} in the console\">\
+                             <button class=\"secondary\" type=\"submit\" id=\"{action}-{}\">{label}</button></form>",
+                            s.field(),
+                            escape(&v.jti),
+                            v.id
+                        )
+                    };
                     let action = if v.status == "REVOKED" {
                         escape(v.revocation_reason.as_deref().unwrap_or_default())
+                    } else if v.status == "SUSPENDED" {
+                        format!(
+                            "{} {}",
+                            escape(v.suspension_reason.as_deref().unwrap_or_default()),
+                            toggle("resume", "Resume")
+                        )
                     } else {
                         format!(
                             "<form class=\"inline\" method=\"post\" action=\"/console/credentials/revoke\">{}\
                              <input type=\"hidden\" name=\"jti\" value=\"{}\">\
                              <label for=\"reason-{}\">Reason</label><input type=\"text\" id=\"reason-{}\" name=\"reason\">\
-                             <button class=\"danger\" type=\"submit\">Revoke</button></form>",
+                             <button class=\"danger\" type=\"submit\">Revoke</button></form> {}",
                             s.field(),
                             escape(&v.jti),
                             v.id,
-                            v.id
+                            v.id,
+                            toggle("suspend", "Suspend")
                         )
                     };
                     let _ = write!(
@@ -1326,7 +1381,7 @@ async fn credentials(s: Session, req: HttpRequest, state: web::Data<AppState>) -
         "<h1>Issued credentials</h1>{notice}\
          <p>Only a hash of the indexed claim is kept, never the claims: search by the claim's \
          exact value with its contract, by holder DID, or by jti. Revocation is final; \
-         reversible suspension is not offered yet.</p>\
+         suspension (credentials of suspendable contracts) can be resumed.</p>\
          <form method=\"get\" action=\"/console/credentials\">\
          {}{}{}{}<button type=\"submit\">Search</button></form>{results}",
         input(
@@ -1381,6 +1436,39 @@ async fn revoke(s: Session, req: HttpRequest, state: web::Data<AppState>, body: 
     let q = url::form_urlencoded::Serializer::new(String::new())
         .append_pair("jti", &jti)
         .append_pair("revoked", "1")
+        .finish();
+    Ok(see_other(&format!("/console/credentials?{q}")))
+}
+
+async fn suspend(s: Session, req: HttpRequest, state: web::Data<AppState>, body: Bytes) -> Page {
+    set_suspension(s, req, state, body, true).await
+}
+
+async fn resume(s: Session, req: HttpRequest, state: web::Data<AppState>, body: Bytes) -> Page {
+    set_suspension(s, req, state, body, false).await
+}
+
+async fn set_suspension(
+    s: Session,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: Bytes,
+    suspend: bool,
+) -> Page {
+    let form = FormData::parse(&body);
+    s.check(&req, &form)?;
+    let jti = form.get("jti").to_owned();
+    if jti.is_empty() {
+        return Err(ApiError::bad_field("jti", "which credential").into());
+    }
+    let request = RevokeRequest {
+        jti: Some(jti.clone()),
+        reason: form.opt("reason"),
+        ..RevokeRequest::default()
+    };
+    crate::routes::admin_credentials::suspend_matching(&state, &req, &request, suspend).await?;
+    let q = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("jti", &jti)
         .finish();
     Ok(see_other(&format!("/console/credentials?{q}")))
 }

@@ -279,12 +279,17 @@ fn parse_alg(
 ) -> Result<Algorithm, ApiError> {
     match value {
         None => Ok(default),
-        Some(v) => v.parse::<Algorithm>().map_err(|_| {
-            ApiError::bad_field(
-                field,
-                format!("`{v}` is not supported: use ES256, EdDSA or ES256K"),
-            )
-        }),
+        // RS256 parses (Verity verifies it) but Verity never signs with it.
+        Some(v) => v
+            .parse::<Algorithm>()
+            .ok()
+            .filter(|a| a.can_sign())
+            .ok_or_else(|| {
+                ApiError::bad_field(
+                    field,
+                    format!("`{v}` is not supported: use ES256, EdDSA or ES256K"),
+                )
+            }),
     }
 }
 

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 use verity_store::IssuedCredential;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, InnerCode};
 use crate::extract::{AdminCaller, ApiJson};
 use crate::routes::issuance::indexed_claim_hash;
 use crate::state::AppState;
@@ -44,6 +44,29 @@ pub fn routes(r: &mut Routes) {
         .ok::<Vec<CredentialView>>(200, "The revoked credentials")
         .bad_request()
         .not_found(),
+    )
+    .post(
+        "/admin/v1/credentials/suspend",
+        suspend,
+        Op::new("suspendCredentials", A, "Suspends the matching credentials: their suspension bit is set now")
+            .describe("Only credentials of suspendable contracts (`rules.suspendable`, JWT-VCs) carry a suspension status entry; others are refused 409. Resuming clears the bit.")
+            .admin()
+            .body::<RevokeRequest>("Which credentials, and why")
+            .ok::<Vec<CredentialView>>(200, "The credentials, now suspended")
+            .bad_request()
+            .not_found()
+            .error(409, &[InnerCode::Conflict]),
+    )
+    .post(
+        "/admin/v1/credentials/resume",
+        resume,
+        Op::new("resumeCredentials", A, "Resumes suspended credentials: their suspension bit is cleared now")
+            .admin()
+            .body::<RevokeRequest>("Which credentials (the reason is recorded in the audit log)")
+            .ok::<Vec<CredentialView>>(200, "The credentials, no longer suspended")
+            .bad_request()
+            .not_found()
+            .error(409, &[InnerCode::Conflict]),
     )
     .post(
         "/admin/v1/status-lists/close",
@@ -151,20 +174,35 @@ pub struct CredentialView {
     pub status_index: Option<u32>,
     pub issued_at: chrono::DateTime<chrono::Utc>,
     pub expires_at: chrono::DateTime<chrono::Utc>,
-    /// `VALID` or `REVOKED`.
+    /// `VALID`, `SUSPENDED` or `REVOKED`.
     pub status: String,
     pub revoked_at: Option<chrono::DateTime<chrono::Utc>>,
     pub revocation_reason: Option<String>,
+    /// Since when the credential is suspended (credentials of suspendable contracts only).
+    pub suspended_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub suspension_reason: Option<String>,
 }
 
-pub(crate) fn view(state: &AppState, c: IssuedCredential) -> CredentialView {
-    CredentialView {
+pub(crate) async fn view(
+    state: &AppState,
+    c: IssuedCredential,
+) -> Result<CredentialView, ApiError> {
+    let suspension = if c.revoked_at.is_none() {
+        state.store.credential_suspension(c.id).await?
+    } else {
+        None
+    };
+    Ok(CredentialView {
         status: if c.revoked_at.is_some() {
             "REVOKED"
+        } else if suspension.is_some() {
+            "SUSPENDED"
         } else {
             "VALID"
         }
         .to_owned(),
+        suspended_at: suspension.as_ref().map(|s| s.suspended_at),
+        suspension_reason: suspension.map(|s| s.reason),
         status_list: c.status_list_id.map(|l| super::status::list_url(state, l)),
         id: c.id,
         jti: c.jti,
@@ -175,7 +213,7 @@ pub(crate) fn view(state: &AppState, c: IssuedCredential) -> CredentialView {
         expires_at: c.expires_at,
         revoked_at: c.revoked_at,
         revocation_reason: c.revocation_reason,
-    }
+    })
 }
 
 pub(crate) async fn find(
@@ -238,12 +276,11 @@ async fn search(
     q: web::Query<CredentialQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let found = find(&state, &q).await?;
-    Ok(HttpResponse::Ok().json(
-        found
-            .into_iter()
-            .map(|c| view(&state, c))
-            .collect::<Vec<_>>(),
-    ))
+    let mut out = Vec::with_capacity(found.len());
+    for c in found {
+        out.push(view(&state, c).await?);
+    }
+    Ok(HttpResponse::Ok().json(out))
 }
 
 async fn revoke(
@@ -254,6 +291,80 @@ async fn revoke(
 ) -> Result<HttpResponse, ApiError> {
     let out = revoke_matching(&state, &req, &body).await?;
     Ok(HttpResponse::Ok().json(out))
+}
+
+async fn suspend(
+    _: AdminCaller,
+    req: actix_web::HttpRequest,
+    state: web::Data<AppState>,
+    ApiJson(body): ApiJson<RevokeRequest>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(suspend_matching(&state, &req, &body, true).await?))
+}
+
+async fn resume(
+    _: AdminCaller,
+    req: actix_web::HttpRequest,
+    state: web::Data<AppState>,
+    ApiJson(body): ApiJson<RevokeRequest>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(suspend_matching(&state, &req, &body, false).await?))
+}
+
+/// Suspends (`suspend`) or resumes every credential `body` matches, each in one transaction
+/// with its audit row, and marks `req` audited (the admin API and the console). A credential
+/// without a suspension entry is refused 409 (credentials matched before it stay changed).
+pub(crate) async fn suspend_matching(
+    state: &AppState,
+    req: &actix_web::HttpRequest,
+    body: &RevokeRequest,
+    suspend: bool,
+) -> Result<Vec<CredentialView>, ApiError> {
+    let default = if suspend {
+        "suspended by an administrator"
+    } else {
+        "resumed by an administrator"
+    };
+    let reason = body.reason.clone().unwrap_or_else(|| default.to_owned());
+    if reason.chars().count() > 500 {
+        return Err(ApiError::bad_field(
+            "reason",
+            "must be at most 500 characters",
+        ));
+    }
+    let query = CredentialQuery {
+        jti: body.jti.clone(),
+        contract: body.contract.clone(),
+        claim: body.claim.clone(),
+        subject: body.subject.clone(),
+    };
+    let found = find(state, &query).await?;
+    if found.is_empty() {
+        return Err(ApiError::not_found("no issued credential matches"));
+    }
+    let mut out = Vec::new();
+    for c in found {
+        let now = state.clock.now();
+        let audit = crate::audit::entry(req, now, format!("credential={}", c.jti), String::new());
+        let (_, changed) = state
+            .store
+            .set_suspension_audited(c.id, suspend, &reason, now, &audit)
+            .await?;
+        if changed {
+            tracing::info!(jti = %c.jti, suspended = suspend, "credential suspension changed");
+        }
+        let fresh = state
+            .store
+            .issued_credential_by_jti(&c.jti)
+            .await?
+            .unwrap_or(c);
+        out.push(view(state, fresh).await?);
+    }
+    {
+        use actix_web::HttpMessage;
+        req.extensions_mut().insert(crate::audit::Audited);
+    }
+    Ok(out)
 }
 
 /// Revokes every credential `body` matches, each in one transaction with its audit row
@@ -295,7 +406,7 @@ pub(crate) async fn revoke_matching(
         if changed.is_some() {
             tracing::info!(jti = %revoked.jti, "credential revoked");
         }
-        out.push(view(state, revoked));
+        out.push(view(state, revoked).await?);
     }
     {
         use actix_web::HttpMessage;

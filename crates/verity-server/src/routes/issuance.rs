@@ -804,7 +804,7 @@ async fn issue_credential(
     subject: Map<String, Value>,
 ) -> Result<(String, NewIssuedCredential), ApiError> {
     let now = state.clock.now();
-    let (allocation, status) = allocate_status(state, authority, contract).await?;
+    let (allocation, status) = allocate_status(state, authority, contract, true).await?;
     let signer = authorities::signer_for(state.store.as_ref(), &state.kek, authority).await?;
     let issued = verity_issuance::issue_credential(
         &signer,
@@ -839,10 +839,15 @@ async fn issue_credential(
 
 /// A revocable contract's status list entry: an index taken from this replica's lease and the
 /// list it is in. `None` for contracts that are not revocable.
+/// A status index for a credential of `contract`, if it is revocable: in the authority's open
+/// multi-purpose list (revocation and suspension) when the contract is suspendable and the
+/// credential can carry two status entries (`two_entries`: a JWT-VC; an SD-JWT VC has one
+/// status reference), in its open revocation list otherwise.
 pub(crate) async fn allocate_status(
     state: &AppState,
     authority: &Authority,
     contract: &Contract,
+    two_entries: bool,
 ) -> Result<
     (
         Option<verity_store::StatusAllocation>,
@@ -853,12 +858,18 @@ pub(crate) async fn allocate_status(
     if !contract.rules.revocable {
         return Ok((None, None));
     }
+    let suspendable = two_entries && contract.rules.suspendable;
+    let purpose = if suspendable {
+        verity_store::PURPOSE_REVOCATION_SUSPENSION
+    } else {
+        "revocation"
+    };
     let a = state
         .status_leases
         .take(
             state.store.as_ref(),
             authority.id,
-            "revocation",
+            purpose,
             STATUS_LIST_BITS,
             state.clock.now(),
         )
@@ -866,6 +877,7 @@ pub(crate) async fn allocate_status(
     let status = StatusAssignment {
         list_url: super::status::list_url(state, a.list_id),
         index: a.index,
+        suspension_url: suspendable.then(|| super::status::suspension_url(state, a.list_id)),
     };
     Ok((Some(a), Some(status)))
 }

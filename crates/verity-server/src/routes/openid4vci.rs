@@ -834,7 +834,8 @@ async fn sign(
     subject: serde_json::Map<String, Value>,
 ) -> Result<(String, NewIssuedCredential), Reply> {
     let now = state.clock.now();
-    let (allocation, status) = allocate_status(state, authority, contract).await?;
+    let (allocation, status) =
+        allocate_status(state, authority, contract, format == "jwt_vc_json").await?;
     let signer = authorities::signer_for(state.store.as_ref(), &state.kek, authority).await?;
     let cap = req.payload["expirationDate"].as_i64();
     let holder_did = binding.holder_did().ok_or_else(|| {

@@ -30,7 +30,114 @@ pub fn routes(r: &mut Routes) {
             .ok_text(200, "application/jwt", "The signed list")
             .ok_empty(304, "Not modified since the given ETag")
             .not_found(),
+    )
+    .get(
+        "/v1.0/status/{list}/suspension",
+        suspension_list,
+        Op::new("suspensionList", "Status", "The suspension view of a multi-purpose status list")
+            .describe("The suspension bits of a list whose credentials are suspendable, as a status list credential with `statusPurpose` `suspension` (or a Token Status List token where a set bit is SUSPENDED, with `Accept: application/statuslist+jwt`). Signed on each request; ETag and `If-None-Match` are honoured.")
+            .header("Accept", false, "`application/statuslist+jwt`, `application/vc+jwt` or `application/jwt`")
+            .ok_text(200, "application/jwt", "The signed suspension list")
+            .ok_empty(304, "Not modified since the given ETag")
+            .not_found(),
     );
+}
+
+/// The URL of a multi-purpose list's suspension view.
+pub fn suspension_url(state: &AppState, list: Uuid) -> String {
+    format!("{}/suspension", list_url(state, list))
+}
+
+/// `GET /v1.0/status/{list}/suspension`: the suspension bits of a multi-purpose list.
+async fn suspension_list(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let not_found = || ApiError::not_found(format!("status list `{id}` has no suspension view"));
+    let list_id = Uuid::parse_str(&id).map_err(|_| not_found())?;
+    let list = state
+        .store
+        .status_list(list_id)
+        .await?
+        .ok_or_else(not_found)?;
+    if list.purpose != verity_store::PURPOSE_REVOCATION_SUSPENSION {
+        return Err(not_found());
+    }
+    let wants_token = accepts(&req, TOKEN_MEDIA_TYPE);
+    let etag = format!(
+        "\"{}-{}-s{}\"",
+        list.id.simple(),
+        list.version,
+        if wants_token { "-t" } else { "" }
+    );
+    let cache = format!("public, max-age={STATUS_LIST_MAX_AGE}");
+    if req
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v == etag)
+    {
+        return Ok(HttpResponse::NotModified()
+            .insert_header((header::ETAG, etag))
+            .insert_header((header::CACHE_CONTROL, cache))
+            .insert_header((header::VARY, "Accept"))
+            .finish());
+    }
+    let (authority, signer, _) = signing_inputs(&state, &list).await?;
+    let bits = suspension_bits(&list).map_err(ApiError::internal)?;
+    let url = suspension_url(&state, list.id);
+    let (body, media) = if wants_token {
+        let token_list = TokenStatusList::from_bitstring(&bits, TokenStatus::Suspended)
+            .map_err(ApiError::internal)?;
+        let token = verity_status_list::sign_list_token(
+            &signer,
+            &authority.did,
+            &url,
+            &token_list,
+            state.clock.unix(),
+            None,
+            Some(i64::from(STATUS_LIST_MAX_AGE)),
+        )
+        .await
+        .map_err(ApiError::internal)?;
+        (token, TOKEN_MEDIA_TYPE)
+    } else {
+        let jwt = verity_status_list::sign_status_list(
+            &signer,
+            &authority.did,
+            &url,
+            &bits,
+            StatusPurpose::Suspension,
+            state.clock.unix(),
+            None,
+        )
+        .await
+        .map_err(ApiError::internal)?;
+        let media = if accepts(&req, "application/vc+jwt") {
+            "application/vc+jwt"
+        } else {
+            "application/jwt"
+        };
+        (jwt, media)
+    };
+    Ok(HttpResponse::Ok()
+        .content_type(media)
+        .insert_header((header::ETAG, etag))
+        .insert_header((header::CACHE_CONTROL, cache))
+        .insert_header((header::VARY, "Accept"))
+        .body(body))
+}
+
+/// A multi-purpose list's suspension bits (all clear until the first suspension).
+pub fn suspension_bits(
+    list: &verity_store::StatusList,
+) -> Result<Bitstring, verity_status_list::StatusListError> {
+    let bytes = list
+        .suspension_bits
+        .clone()
+        .unwrap_or_else(|| vec![0; (list.length / 8) as usize]);
+    Bitstring::from_bytes(bytes, list.length as usize)
 }
 
 /// The public URL of a status list.

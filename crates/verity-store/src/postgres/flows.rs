@@ -217,6 +217,7 @@ struct StatusListRow {
     signed_version: Option<i64>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
+    suspension_bits: Option<Vec<u8>>,
 }
 
 impl TryFrom<StatusListRow> for StatusList {
@@ -233,6 +234,7 @@ impl TryFrom<StatusListRow> for StatusList {
             version: r.version,
             signed_jwt: r.signed_jwt,
             signed_version: r.signed_version,
+            suspension_bits: r.suspension_bits,
             created_at: r.created_at,
             updated_at: r.updated_at,
         })
@@ -317,7 +319,7 @@ macro_rules! callback_columns {
 macro_rules! status_list_columns {
     () => {
         "id, authority_id, purpose, length, bits, allocated_count, version, signed_jwt, \
-         signed_version, created_at, updated_at"
+         signed_version, created_at, updated_at, suspension_bits"
     };
 }
 
@@ -1589,6 +1591,153 @@ impl PgStore {
         }
         commit(tx, "revoke credential").await?;
         Ok((credential, Some(list_id)))
+    }
+}
+
+impl PgStore {
+    /// [`crate::Store::set_suspension_audited`].
+    pub(super) async fn suspend_with(
+        &self,
+        id: Uuid,
+        suspend: bool,
+        reason: &str,
+        now: DateTime<Utc>,
+        audit: &crate::audit::NewAuditEntry,
+    ) -> Result<(Option<crate::CredentialSuspension>, bool)> {
+        let now = normalize_time(now)?;
+        let mut tx = self.begin("suspend credential").await?;
+        let row: Option<IssuedRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            issued_columns!(),
+            " FROM issued_credentials WHERE id = $1 FOR UPDATE"
+        ))
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(|e| db_error(e, "load issued credential"))?;
+        let credential =
+            IssuedCredential::try_from(row.ok_or_else(|| not_found("issued credential", id))?)?;
+        let (Some(list_id), Some(index)) = (credential.status_list_id, credential.status_index)
+        else {
+            return Err(crate::flow_model::not_suspendable(&credential));
+        };
+        let (purpose, length, stored): (String, i32, Option<Vec<u8>>) = sqlx::query_as(
+            "SELECT purpose, length, suspension_bits FROM status_lists WHERE id = $1 \
+             FOR NO KEY UPDATE",
+        )
+        .bind(list_id)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| db_error(e, "lock status list"))?;
+        if purpose != crate::PURPOSE_REVOCATION_SUSPENSION {
+            return Err(crate::flow_model::not_suspendable(&credential));
+        }
+        if suspend && credential.revoked_at.is_some() {
+            return Err(StoreError::InvalidData(format!(
+                "credential {} is revoked: revocation is final, there is nothing to suspend",
+                credential.jti
+            )));
+        }
+        let length = stored_u32("status_lists.length", length.into())?;
+        let mut bits = stored.unwrap_or_else(|| vec![0; (length / 8) as usize]);
+        let current = self.suspension_in(&mut tx, id).await?;
+        if crate::flow_model::bit_is_set(&bits, index) == suspend {
+            let outcome = if suspend {
+                "already suspended"
+            } else {
+                "not suspended"
+            };
+            super::audit::insert(&mut tx, &revocation_entry(audit, outcome)).await?;
+            commit(tx, "suspend credential").await?;
+            return Ok((current, false));
+        }
+        if suspend {
+            set_bit(&mut bits, index, "suspension")?;
+        } else {
+            crate::flow_model::clear_bit(&mut bits, index, "suspension")?;
+        }
+        sqlx::query(
+            "UPDATE status_lists SET suspension_bits = $2, version = version + 1, \
+             updated_at = $3 WHERE id = $1",
+        )
+        .bind(list_id)
+        .bind(&bits)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| db_error(e, "set suspension bit"))?;
+        let after = if suspend {
+            sqlx::query(
+                "INSERT INTO credential_suspensions (credential_id, suspended_at, reason) \
+                 VALUES ($1, $2, $3)",
+            )
+            .bind(id)
+            .bind(now)
+            .bind(reason)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| db_error(e, "record suspension"))?;
+            Some(crate::CredentialSuspension {
+                credential_id: id,
+                suspended_at: now,
+                reason: reason.to_owned(),
+            })
+        } else {
+            sqlx::query("DELETE FROM credential_suspensions WHERE credential_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| db_error(e, "end suspension"))?;
+            None
+        };
+        let outcome = if suspend { "suspended" } else { "resumed" };
+        super::audit::insert(&mut tx, &revocation_entry(audit, outcome)).await?;
+        commit(tx, "suspend credential").await?;
+        Ok((after, true))
+    }
+
+    async fn suspension_in(
+        &self,
+        tx: &mut Transaction<'static, Postgres>,
+        id: Uuid,
+    ) -> Result<Option<crate::CredentialSuspension>> {
+        let row: Option<(Uuid, DateTime<Utc>, String)> = sqlx::query_as(
+            "SELECT credential_id, suspended_at, reason FROM credential_suspensions \
+             WHERE credential_id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(|e| db_error(e, "load suspension"))?;
+        Ok(row.map(
+            |(credential_id, suspended_at, reason)| crate::CredentialSuspension {
+                credential_id,
+                suspended_at,
+                reason,
+            },
+        ))
+    }
+
+    /// [`crate::Store::credential_suspension`].
+    pub(super) async fn suspension_of(
+        &self,
+        id: Uuid,
+    ) -> Result<Option<crate::CredentialSuspension>> {
+        let row: Option<(Uuid, DateTime<Utc>, String)> = sqlx::query_as(
+            "SELECT credential_id, suspended_at, reason FROM credential_suspensions \
+             WHERE credential_id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| db_error(e, "load suspension"))?;
+        Ok(row.map(
+            |(credential_id, suspended_at, reason)| crate::CredentialSuspension {
+                credential_id,
+                suspended_at,
+                reason,
+            },
+        ))
     }
 }
 

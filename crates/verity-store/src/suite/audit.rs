@@ -7,11 +7,13 @@ use uuid::Uuid;
 
 use super::flows::{credential, first_free, fixture};
 use super::{expect_not_found, run, t};
-use crate::{MAX_AUDIT_TEXT, NewAuditEntry, Store};
+use crate::{MAX_AUDIT_TEXT, NewAuditEntry, Store, StoreError};
 
 store_suite!(
     audit_entries_are_appended_and_listed_since_a_time,
     a_revocation_writes_its_audit_row_with_it,
+    suspension_toggles_its_bit_with_its_audit_row,
+    two_suspensions_at_once_change_the_list_once,
 );
 
 fn entry(at: i64, action: &str, target: &str) -> NewAuditEntry {
@@ -131,4 +133,156 @@ async fn a_revocation_writes_its_audit_row_with_it(store: Arc<dyn Store>) {
         missing,
     );
     assert_eq!(store.audit_entries(None, 10).await.unwrap().len(), 3);
+}
+
+async fn suspendable(store: &Arc<dyn Store>, jti: &str) -> (crate::IssuedCredential, Uuid) {
+    let f = super::flows::fixture(store).await;
+    let a = store
+        .allocate_status_index(
+            f.authority.id,
+            crate::PURPOSE_REVOCATION_SUSPENSION,
+            64,
+            &super::flows::first_free,
+            t(1),
+        )
+        .await
+        .unwrap();
+    let mut c = super::flows::credential(&f, jti);
+    c.status_list_id = Some(a.list_id);
+    c.status_index = Some(a.index);
+    (store.record_issued_credential(&c).await.unwrap(), a.list_id)
+}
+
+async fn suspension_toggles_its_bit_with_its_audit_row(store: Arc<dyn Store>) {
+    let (cred, list_id) = suspendable(&store, "urn:uuid:suspendable").await;
+    let before = store.status_list(list_id).await.unwrap().unwrap();
+    assert_eq!(before.purpose, crate::PURPOSE_REVOCATION_SUSPENSION);
+    assert_eq!(
+        before.suspension_bits, None,
+        "all clear until the first suspension"
+    );
+    let audit = entry(
+        5,
+        "POST /admin/v1/credentials/suspend",
+        "credential=urn:uuid:suspendable",
+    );
+
+    let (s, changed) = store
+        .set_suspension_audited(cred.id, true, "lost phone", t(5), &audit)
+        .await
+        .unwrap();
+    assert!(changed);
+    let s = s.unwrap();
+    assert_eq!(
+        (s.credential_id, s.suspended_at, s.reason.as_str()),
+        (cred.id, t(5), "lost phone")
+    );
+    assert_eq!(
+        store.credential_suspension(cred.id).await.unwrap(),
+        Some(s.clone())
+    );
+    let list = store.status_list(list_id).await.unwrap().unwrap();
+    assert_eq!(list.version, before.version + 1);
+    let bits = list.suspension_bits.clone().unwrap();
+    assert_eq!(bits.len(), 8);
+    let index = cred.status_index.unwrap();
+    assert_ne!(bits[(index / 8) as usize] & (0x80 >> (index % 8)), 0);
+    assert_eq!(list.bits, before.bits, "the revocation bits do not change");
+
+    // Again: nothing changes, recorded as such.
+    let (again, changed) = store
+        .set_suspension_audited(cred.id, true, "twice", t(6), &entry(6, "POST x", "y"))
+        .await
+        .unwrap();
+    assert!(!changed);
+    assert_eq!(again, Some(s));
+    assert_eq!(
+        store.status_list(list_id).await.unwrap().unwrap().version,
+        list.version
+    );
+
+    // Resumed: bit clear, suspension gone.
+    let (after, changed) = store
+        .set_suspension_audited(cred.id, false, "found it", t(7), &entry(7, "POST z", "z"))
+        .await
+        .unwrap();
+    assert!(changed);
+    assert_eq!(after, None);
+    assert_eq!(store.credential_suspension(cred.id).await.unwrap(), None);
+    let list = store.status_list(list_id).await.unwrap().unwrap();
+    assert!(list.suspension_bits.unwrap().iter().all(|b| *b == 0));
+    let outcomes: Vec<String> = store
+        .audit_entries(None, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.outcome)
+        .collect();
+    assert_eq!(outcomes, ["suspended", "already suspended", "resumed"]);
+
+    // A revoked credential cannot be suspended; nothing is written.
+    store
+        .revoke_credential(cred.id, "left", t(8))
+        .await
+        .unwrap();
+    let e = store
+        .set_suspension_audited(cred.id, true, "x", t(9), &entry(9, "POST x", "x"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, StoreError::InvalidData(ref m) if m.contains("revoked")),
+        "{e}"
+    );
+    assert_eq!(store.audit_entries(None, 10).await.unwrap().len(), 3);
+
+    // A credential of a revocation-only list has no suspension entry.
+    let f = super::flows::fixture_named(&store, "other").await;
+    let a = store
+        .allocate_status_index(
+            f.authority.id,
+            "revocation",
+            64,
+            &super::flows::first_free,
+            t(1),
+        )
+        .await
+        .unwrap();
+    let mut c = super::flows::credential(&f, "urn:uuid:plain");
+    c.status_list_id = Some(a.list_id);
+    c.status_index = Some(a.index);
+    let plain = store.record_issued_credential(&c).await.unwrap();
+    let e = store
+        .set_suspension_audited(plain.id, true, "x", t(9), &entry(9, "POST x", "x"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, StoreError::InvalidData(ref m) if m.contains("without a suspension")),
+        "{e}"
+    );
+    let e = store
+        .set_suspension_audited(Uuid::new_v4(), true, "x", t(9), &entry(9, "POST x", "x"))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StoreError::NotFound { .. }), "{e}");
+}
+
+async fn two_suspensions_at_once_change_the_list_once(store: Arc<dyn Store>) {
+    let (cred, list_id) = suspendable(&store, "urn:uuid:race").await;
+    let version = store.status_list(list_id).await.unwrap().unwrap().version;
+    let a = entry(5, "POST a", "a");
+    let b = entry(5, "POST b", "b");
+    let (x, y) = tokio::join!(
+        store.set_suspension_audited(cred.id, true, "a", t(5), &a),
+        store.set_suspension_audited(cred.id, true, "b", t(5), &b),
+    );
+    let changes = [x.unwrap().1, y.unwrap().1];
+    assert_eq!(
+        changes.iter().filter(|c| **c).count(),
+        1,
+        "exactly one suspends"
+    );
+    assert_eq!(
+        store.status_list(list_id).await.unwrap().unwrap().version,
+        version + 1
+    );
 }

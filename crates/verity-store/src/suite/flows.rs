@@ -76,12 +76,17 @@ pub(super) struct Fixture {
 }
 
 pub(super) async fn fixture(store: &Arc<dyn Store>) -> Fixture {
-    let tenant = tenant(store, "acme").await;
+    fixture_named(store, "acme").await
+}
+
+/// A tenant `name` with an authority `did:web:<name>.example` and a contract `employee`.
+pub(super) async fn fixture_named(store: &Arc<dyn Store>, name: &str) -> Fixture {
+    let tenant = tenant(store, name).await;
     let authority = store
         .create_authority(
             tenant.id,
             "Acme",
-            "did:web:acme.example",
+            &format!("did:web:{name}.example"),
             &new_key("k"),
             t(0),
         )

@@ -376,6 +376,9 @@ delegate_store! {
     fn audit_entries(&self, since: Option<DateTime<Utc>>, limit: u32) -> Result<Vec<AuditEntry>>;
     fn revoke_credential_audited(&self, id: Uuid, reason: &str, now: DateTime<Utc>,
         audit: &NewAuditEntry) -> Result<(IssuedCredential, Option<Uuid>)>;
+    fn set_suspension_audited(&self, id: Uuid, suspend: bool, reason: &str, now: DateTime<Utc>,
+        audit: &NewAuditEntry) -> Result<(Option<crate::CredentialSuspension>, bool)>;
+    fn credential_suspension(&self, id: Uuid) -> Result<Option<crate::CredentialSuspension>>;
     fn create_tenant(&self, name: &str, now: DateTime<Utc>) -> Result<Tenant>;
     fn tenant_by_name(&self, name: &str) -> Result<Option<Tenant>>;
     fn tenant(&self, id: Uuid) -> Result<Option<Tenant>>;
