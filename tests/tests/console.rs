@@ -561,7 +561,7 @@ async fn credentials_and_requests_are_found_and_filtered(backend: Backend) {
     assert_eq!(found[0]["status"], "REVOKED", "{found}");
 
     // Requests: the issuance is listed with its status; filters narrow the list.
-    let row = "<td>issuance_successful";
+    let row = "data-label=\"Status\">issuance_successful";
     let (_, page) = op.get("/console/requests").await;
     assert!(page.contains(row), "{page}");
     let (_, page) = op.get("/console/requests?kind=presentation").await;
@@ -569,7 +569,7 @@ async fn credentials_and_requests_are_found_and_filtered(backend: Backend) {
     let (_, page) = op.get("/console/requests?status=issuance_successful").await;
     assert!(page.contains(row), "{page}");
     let (_, page) = op.get("/console/requests?status=issuance_error").await;
-    assert!(!page.contains("<td>issuance"), "{page}");
+    assert!(!page.contains("data-label=\"Kind\">issuance"), "{page}");
 }
 
 fn shots_dir() -> PathBuf {
@@ -661,9 +661,13 @@ async fn the_console_tour_in_a_browser(backend: Backend) {
     b.screenshot(&shot("07-revoked")).await;
 
     // The requests page lists the issuance with its outcome.
-    b.goto(&format!("{}/console/requests?kind=issuance", app.url))
-        .await;
-    assert!(b.html().await.contains("issuance_successful"));
+    // The requests page lists both, the presentation with each verifier check's outcome.
+    b.goto(&format!("{}/console/requests", app.url)).await;
+    let page = b.html().await;
+    assert!(page.contains("issuance_successful"), "{page}");
+    assert!(page.contains("presentation_verified"), "{page}");
+    assert!(page.contains("Verifier checks"), "{page}");
+    assert!(page.contains("id_token.signature"), "{page}");
     b.screenshot(&shot("08-requests")).await;
 
     // The API documentation renders in the browser with nothing fetched from elsewhere.

@@ -23,6 +23,9 @@ pub trait FlowStore: Send + Sync {
     /// The request with this id.
     async fn request(&self, id: Uuid) -> Result<Option<FlowRequest>>;
 
+    /// What was checked to decide a request's latest steps ([`crate::Transition::diagnostics`]).
+    async fn request_diagnostics(&self, id: Uuid) -> Result<Option<serde_json::Value>>;
+
     /// The most recent requests, newest first (at most `limit`), of one kind and/or status
     /// when given: what the operator console lists.
     async fn recent_requests(

@@ -288,6 +288,9 @@ pub struct Transition {
     pub counter: Option<Counter>,
     /// Refuse the step (with [`Rejection::Expired`]) when the request has expired at `now`.
     pub require_live: bool,
+    /// What was checked to decide this step (the verifier's checks, for operators), stored
+    /// with the step and never sent to RPs; `None` keeps what was stored before.
+    pub diagnostics: Option<serde_json::Value>,
 }
 
 impl Transition {
@@ -345,6 +348,7 @@ impl Transition {
             issued: None,
             counter: None,
             require_live: true,
+            diagnostics: None,
         }
     }
 }

@@ -1346,8 +1346,9 @@ async fn credentials(s: Session, req: HttpRequest, state: web::Data<AppState>) -
                     };
                     let _ = write!(
                         rows,
-                        "<tr><td><code>{}</code></td><td><code>{}</code></td><td>{}</td>\
-                         <td class=\"cred-status\">{}</td><td>{action}</td></tr>",
+                        "<tr><td data-label=\"jti\"><code>{}</code></td><td data-label=\"Holder\"><code>{}</code></td>\
+                         <td data-label=\"Issued\">{}</td>\
+                         <td class=\"cred-status\" data-label=\"Status\">{}</td><td>{action}</td></tr>",
                         escape(&v.jti),
                         escape(&v.subject),
                         time(v.issued_at),
@@ -1355,7 +1356,7 @@ async fn credentials(s: Session, req: HttpRequest, state: web::Data<AppState>) -
                     );
                 }
                 results = format!(
-                    "<h2>Results</h2><table><thead><tr><th>jti</th><th>Holder</th><th>Issued</th>\
+                    "<h2>Results</h2><table class=\"stack\"><thead><tr><th>jti</th><th>Holder</th><th>Issued</th>\
                      <th>Status</th><th></th></tr></thead><tbody>{rows}</tbody></table>"
                 );
             }
@@ -1505,11 +1506,13 @@ async fn requests(s: Session, req: HttpRequest, state: web::Data<AppState>) -> P
             ""
         };
         let detail = serde_json::to_string_pretty(&body).unwrap_or_default();
+        let checks = checks_table(state.store.request_diagnostics(r.id).await?.as_ref());
         let _ = write!(
             rows,
-            "<tr><td>{}</td><td>{}</td><td>{}{expired}</td><td>{outcome}\
-             <details><summary>Status body (each check's outcome)</summary><pre>{}</pre></details></td>\
-             <td><code>{}</code></td></tr>",
+            "<tr><td data-label=\"Created\">{}</td><td data-label=\"Kind\">{}</td>\
+             <td data-label=\"Status\">{}{expired}</td><td>{outcome}\
+             {checks}<details><summary>Status body (as the app gets it)</summary><pre>{}</pre></details></td>\
+             <td data-label=\"Id\"><code>{}</code></td></tr>",
             time(r.created_at),
             r.kind.as_str(),
             escape(&r.status),
@@ -1526,7 +1529,7 @@ async fn requests(s: Session, req: HttpRequest, state: web::Data<AppState>) -> P
         "<h1>Requests</h1><p>The latest 100, newest first. Requests live 5 minutes and are \
          removed a day after they expire (<code>[retention]</code>).</p>\
          <form method=\"get\" action=\"/console/requests\">{}{}<button type=\"submit\">Filter</button></form>\
-         <table><thead><tr><th>Created</th><th>Kind</th><th>Status</th><th>Outcome</th><th>Id</th></tr></thead>\
+         <table class=\"stack\"><thead><tr><th>Created</th><th>Kind</th><th>Status</th><th>Outcome</th><th>Id</th></tr></thead>\
          <tbody>{rows}</tbody></table>",
         select("kind", "Kind", &kinds, form.get("kind")),
         input(
@@ -1539,6 +1542,34 @@ async fn requests(s: Session, req: HttpRequest, state: web::Data<AppState>) -> P
         ),
     );
     ok("Requests", &s, "/console/requests", &body)
+}
+
+/// The verifier's checks of a presentation, each with its outcome (stored with the step).
+fn checks_table(checks: Option<&Value>) -> String {
+    let Some(list) = checks.and_then(Value::as_array).filter(|l| !l.is_empty()) else {
+        return String::new();
+    };
+    let mut rows = String::new();
+    for c in list {
+        let outcome = c["outcome"].as_str().unwrap_or_default();
+        let class = match outcome {
+            "passed" => "ok",
+            "failed" | "unavailable" => "bad",
+            _ => "",
+        };
+        let _ = write!(
+            rows,
+            "<tr><td><code>{}</code></td><td class=\"{class}\">{}</td><td>{}</td></tr>",
+            escape(c["name"].as_str().unwrap_or_default()),
+            escape(outcome),
+            escape(c["detail"].as_str().unwrap_or_default())
+        );
+    }
+    format!(
+        "<details class=\"checks\"><summary>Verifier checks ({})</summary><table><thead><tr><th>Check</th>\
+         <th>Outcome</th><th>Detail</th></tr></thead><tbody>{rows}</tbody></table></details>",
+        list.len()
+    )
 }
 
 // ---- try it ---------------------------------------------------------------------------------

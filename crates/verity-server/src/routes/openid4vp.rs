@@ -520,6 +520,8 @@ async fn response(
     for c in &verification.checks {
         tracing::debug!(check = %c.name, outcome = ?c.outcome, "openid4vp check");
     }
+    // Every check with its outcome, for operators (the console); never sent to the RP.
+    let checks = json!(verification.checks);
     match verification.result {
         Ok(verified) => {
             let receipt = json!({
@@ -529,6 +531,7 @@ async fn response(
             let extra = super::presentation::verified_body(&req, &verified, receipt)?;
             let mut t = flows::step(&state, &req, FlowStatus::PresentationVerified, Some(extra));
             t.once = replay.take();
+            t.diagnostics = Some(checks);
             // One step: of concurrent verified answers exactly one is recorded.
             match flows::apply(&state, &t).await? {
                 TransitionOutcome::Applied(_) => {
@@ -552,7 +555,7 @@ async fn response(
                             jti: verified.vp_jti.clone(),
                         }
                     };
-                    refuse(&state, &req, &e).await
+                    refuse(&state, &req, &e, None).await
                 }
                 TransitionOutcome::Rejected(Rejection::Expired, _) => {
                     Ok(refused_answer(&PresentationError::RequestExpired {
@@ -585,7 +588,7 @@ async fn response(
             );
             Ok(r)
         }
-        Err(e) => refuse(&state, &req, &e).await,
+        Err(e) => refuse(&state, &req, &e, Some(checks)).await,
     }
 }
 
@@ -596,9 +599,11 @@ async fn refuse(
     state: &AppState,
     req: &FlowRequest,
     e: &PresentationError,
+    checks: Option<Value>,
 ) -> Result<HttpResponse, ApiError> {
     tracing::info!(request_id = %req.id, code = e.code(), error = %e, "openid4vp presentation refused");
     let mut t = flows::refusal_step(state, req, FlowStatus::PresentationError, e);
+    t.diagnostics = checks;
     // A late answer is reported too; it cannot end the request.
     t.require_live = false;
     let answer = if matches!(e, PresentationError::WalletError { .. }) {

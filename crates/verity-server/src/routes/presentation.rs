@@ -416,6 +416,9 @@ async fn response(
     for c in &verification.checks {
         tracing::debug!(check = %c.name, outcome = ?c.outcome, "presentation check");
     }
+    // Every check with its outcome, stored with the step for operators (the console), never
+    // sent to the RP.
+    let checks = json!(verification.checks);
     let holder_proven = verification.checks.iter().any(|c| {
         c.name == "id_token.signature" && c.outcome == verity_presentation::CheckOutcome::Passed
     });
@@ -446,6 +449,7 @@ async fn response(
                 ),
             };
             t.once = replay.take();
+            t.diagnostics = Some(checks);
             // One step: of concurrent verified answers exactly one is recorded; the others
             // are told the request was answered, and their jti records are not kept.
             match flows::apply(&state, &t).await? {
@@ -465,7 +469,7 @@ async fn response(
                     let e = PresentationError::VpTokenReplayed {
                         jti: verified.vp_jti.clone(),
                     };
-                    refuse(&state, &req, &e).await
+                    refuse(&state, &req, &e, None).await
                 }
                 TransitionOutcome::Rejected(Rejection::Expired, _) => Err(invalid(
                     &PresentationError::RequestExpired {
@@ -514,7 +518,7 @@ async fn response(
             tracing::info!(request_id = %req.id, code = e.code(), error = %e, "unauthenticated presentation refused; request stays open");
             Err(invalid(&e, req.id))
         }
-        Err(e) => refuse(&state, &req, &e).await,
+        Err(e) => refuse(&state, &req, &e, Some(checks)).await,
     }
 }
 
@@ -528,10 +532,12 @@ async fn refuse(
     state: &AppState,
     req: &FlowRequest,
     e: &PresentationError,
+    checks: Option<Value>,
 ) -> Result<HttpResponse, ApiError> {
     tracing::info!(request_id = %req.id, code = e.code(), error = %e, "presentation refused");
     let refusal = invalid(e, req.id);
     let mut t = flows::refusal_step(state, req, FlowStatus::PresentationError, e);
+    t.diagnostics = checks;
     // A late answer is reported too (the RP learns the wallet answered after the expiry); it
     // cannot end the request, which no answer can be verified for any more.
     t.require_live = false;

@@ -502,7 +502,7 @@ async fn apply_step(
         "UPDATE flow_requests SET status = $2, result = $3, \
          completed_at = CASE WHEN $4 THEN COALESCE(completed_at, $5) ELSE completed_at END, \
          retrieved_at = CASE WHEN $6 THEN COALESCE(retrieved_at, $5) ELSE retrieved_at END, \
-         refusals = refusals + $7 WHERE id = $1 RETURNING ",
+         refusals = refusals + $7, diagnostics = COALESCE($8, diagnostics) WHERE id = $1 RETURNING ",
         request_columns!()
     ))
     .bind(t.request_id)
@@ -512,6 +512,7 @@ async fn apply_step(
     .bind(now)
     .bind(t.to.marks_retrieved())
     .bind(counted)
+    .bind(&t.diagnostics)
     .fetch_one(&mut **tx)
     .await
     .map_err(|e| db_error(e, "flow step"))?;
@@ -537,7 +538,7 @@ async fn guarded_update(
         "UPDATE flow_requests SET status = $2, result = $3, \
          completed_at = CASE WHEN $4 THEN COALESCE(completed_at, $5) ELSE completed_at END, \
          retrieved_at = CASE WHEN $6 THEN COALESCE(retrieved_at, $5) ELSE retrieved_at END, \
-         refusals = refusals + $7 \
+         refusals = refusals + $7, diagnostics = COALESCE($12, diagnostics) \
          WHERE id = $1 AND kind = $8 AND status = ANY($9) AND completed_at IS NULL \
          AND (NOT $10 OR expires_at > $5) AND ($11::int IS NULL OR refusals < $11) RETURNING ",
         request_columns!()
@@ -553,6 +554,7 @@ async fn guarded_update(
     .bind(&allowed)
     .bind(t.require_live)
     .bind(limit)
+    .bind(&t.diagnostics)
     .fetch_optional(&mut *conn)
     .await
     .map_err(|e| db_error(e, "flow step"))?;
@@ -671,6 +673,16 @@ impl FlowStore for PgStore {
         .await
         .map_err(|e| db_error(e, "load request"))?;
         row.map(FlowRequest::try_from).transpose()
+    }
+
+    async fn request_diagnostics(&self, id: Uuid) -> Result<Option<serde_json::Value>> {
+        let row: Option<(Option<serde_json::Value>,)> =
+            sqlx::query_as("SELECT diagnostics FROM flow_requests WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(|e| db_error(e, "load request diagnostics"))?;
+        Ok(row.and_then(|(d,)| d))
     }
 
     async fn recent_requests(

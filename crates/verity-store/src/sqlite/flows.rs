@@ -93,6 +93,14 @@ fn not_found(entity: &'static str, id: impl ToString) -> StoreError {
     }
 }
 
+/// A step's diagnostics as stored (`None` keeps the stored ones).
+fn diagnostics_text(t: &Transition) -> Result<Option<String>> {
+    t.diagnostics
+        .as_ref()
+        .map(|d| json_text("diagnostics", d))
+        .transpose()
+}
+
 fn json_text(column: &str, v: &serde_json::Value) -> Result<String> {
     serde_json::to_string(v)
         .map_err(|e| StoreError::InvalidData(format!("{column} cannot be serialised: {e}")))
@@ -561,7 +569,7 @@ async fn apply_step(
         "UPDATE flow_requests SET status = ?2, result = ?3, \
          completed_at = CASE WHEN ?4 THEN COALESCE(completed_at, ?5) ELSE completed_at END, \
          retrieved_at = CASE WHEN ?6 THEN COALESCE(retrieved_at, ?5) ELSE retrieved_at END, \
-         refusals = refusals + ?7 WHERE id = ?1 RETURNING ",
+         refusals = refusals + ?7, diagnostics = COALESCE(?8, diagnostics) WHERE id = ?1 RETURNING ",
         request_columns!()
     ))
     .bind(id_text(t.request_id))
@@ -571,6 +579,7 @@ async fn apply_step(
     .bind(time_text(now))
     .bind(t.to.marks_retrieved())
     .bind(counted)
+    .bind(diagnostics_text(t)?)
     .fetch_one(&mut **tx)
     .await
     .map_err(|e| db_error(e, "flow step"))?;
@@ -598,7 +607,7 @@ async fn guarded_update(
         "UPDATE flow_requests SET status = ?2, result = ?3, \
          completed_at = CASE WHEN ?4 THEN COALESCE(completed_at, ?5) ELSE completed_at END, \
          retrieved_at = CASE WHEN ?6 THEN COALESCE(retrieved_at, ?5) ELSE retrieved_at END, \
-         refusals = refusals + ?7 \
+         refusals = refusals + ?7, diagnostics = COALESCE(?12, diagnostics) \
          WHERE id = ?1 AND kind = ?8 AND status IN (SELECT value FROM json_each(?9)) \
          AND completed_at IS NULL AND (NOT ?10 OR expires_at > ?5) \
          AND (?11 IS NULL OR refusals < ?11) RETURNING ",
@@ -615,6 +624,7 @@ async fn guarded_update(
     .bind(allowed)
     .bind(t.require_live)
     .bind(limit)
+    .bind(diagnostics_text(t)?)
     .fetch_optional(&mut *conn)
     .await
     .map_err(|e| db_error(e, "flow step"))?;
@@ -738,6 +748,18 @@ impl FlowStore for SqliteStore {
         .await
         .map_err(|e| db_error(e, "load request"))?;
         row.map(FlowRequest::try_from).transpose()
+    }
+
+    async fn request_diagnostics(&self, id: Uuid) -> Result<Option<serde_json::Value>> {
+        let row: Option<(Option<String>,)> =
+            sqlx::query_as("SELECT diagnostics FROM flow_requests WHERE id = ?")
+                .bind(id_text(id))
+                .fetch_optional(&self.reader)
+                .await
+                .map_err(|e| db_error(e, "load request diagnostics"))?;
+        row.and_then(|(d,)| d)
+            .map(|d| parse_json("flow_requests.diagnostics", &d))
+            .transpose()
     }
 
     async fn recent_requests(

@@ -22,6 +22,7 @@ store_suite!(
     contracts_need_an_authority_of_their_tenant,
     requests_round_trip,
     recent_requests_are_newest_first_by_kind_and_status,
+    step_diagnostics_are_kept_for_operators,
     request_conflicts_and_missing_parents,
     request_is_retrieved_once,
     concurrent_retrievals_have_one_winner,
@@ -354,6 +355,33 @@ async fn recent_requests_are_newest_first_by_kind_and_status(store: Arc<dyn Stor
             .await
             .unwrap()
             .is_empty()
+    );
+}
+
+async fn step_diagnostics_are_kept_for_operators(store: Arc<dyn Store>) {
+    let f = fixture(&store).await;
+    let mut new = new_request(&f, "diagnosed");
+    new.kind = RequestKind::Presentation;
+    new.contract_id = None;
+    let r = store.create_request(&new, t(1)).await.unwrap();
+    assert_eq!(store.request_diagnostics(r.id).await.unwrap(), None);
+    let checks = json!([{ "name": "id_token.signature", "outcome": "passed" }]);
+    let mut retrieved = step(&r, FlowStatus::RequestRetrieved);
+    retrieved.diagnostics = Some(checks.clone());
+    store.transition(&retrieved, t(2)).await.unwrap();
+    assert_eq!(
+        store.request_diagnostics(r.id).await.unwrap(),
+        Some(checks.clone())
+    );
+    // A later step without diagnostics keeps them; the status body never carries them.
+    let verified = step(&r, FlowStatus::PresentationVerified);
+    store.transition(&verified, t(3)).await.unwrap();
+    assert_eq!(store.request_diagnostics(r.id).await.unwrap(), Some(checks));
+    let stored = store.request(r.id).await.unwrap().unwrap();
+    assert!(stored.result.unwrap().get("checks").is_none());
+    assert_eq!(
+        store.request_diagnostics(Uuid::new_v4()).await.unwrap(),
+        None
     );
 }
 

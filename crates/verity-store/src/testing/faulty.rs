@@ -300,6 +300,7 @@ macro_rules! delegate {
 delegate!(FlowStore {
     fn create_request(&self, r: &NewFlowRequest, now: DateTime<Utc>) -> Result<FlowRequest>;
     fn request(&self, id: Uuid) -> Result<Option<FlowRequest>>;
+    fn request_diagnostics(&self, id: Uuid) -> Result<Option<serde_json::Value>>;
     fn recent_requests(&self, kind: Option<crate::RequestKind>, status: Option<&str>, limit: u32) -> Result<Vec<FlowRequest>>;
     fn transition(&self, t: &Transition, now: DateTime<Utc>) -> Result<TransitionOutcome>;
     fn record_pin_failure(&self, id: Uuid, max: i32, once: &[OnceRecord], lock: &Transition,
