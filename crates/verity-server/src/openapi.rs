@@ -708,6 +708,10 @@ const TAGS: &[(&str, &str)] = &[
         "Health, metrics, this document and the pages a browser opens.",
     ),
     (
+        "VC-API",
+        "W3C CCG VC-API: issue and verify VCDM 2.0 credentials secured as vc+jwt (VC-JOSE-COSE).",
+    ),
+    (
         "Console",
         "The operator console: HTML pages and forms for people (a session cookie from logging in with the admin token, and a CSRF token in every form).",
     ),

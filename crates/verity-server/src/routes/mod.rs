@@ -16,6 +16,7 @@ pub mod openid4vci;
 pub mod openid4vp;
 pub mod presentation;
 pub mod status;
+pub mod vc_api;
 
 use actix_web::web;
 
@@ -44,6 +45,7 @@ pub fn table(r: &mut Routes) {
     openid4vp::routes(r);
     face_check::routes(r);
     api::routes(r);
+    vc_api::routes(r);
     status::routes(r);
     linked_domains::routes(r);
     crate::console::routes(r);

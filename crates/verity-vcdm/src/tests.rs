@@ -1,0 +1,272 @@
+//! Round trips for every signing algorithm, and each refusal with the field it names.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::{Value, json};
+use verity_did::{KeyResolver, did_jwk_from_jwk};
+use verity_jose::{Algorithm, LocalSigner, SigningKey};
+
+use super::*;
+
+const NOW: i64 = 1_800_000_000;
+
+fn signer(alg: Algorithm) -> (LocalSigner, String) {
+    let key = SigningKey::generate(alg).unwrap();
+    let did = did_jwk_from_jwk(&key.public_jwk()).unwrap();
+    (LocalSigner::new(key, format!("{did}#0")), did)
+}
+
+fn credential(issuer: &str) -> Value {
+    json!({
+        "@context": [CONTEXT_V2, "https://www.w3.org/ns/credentials/examples/v2"],
+        "id": "urn:uuid:58172aac-d8ba-11ed-83dd-0b3aef56cc33",
+        "type": ["VerifiableCredential", "EmployeeCredential"],
+        "issuer": issuer,
+        "validFrom": "2026-01-01T00:00:00Z",
+        "validUntil": "2030-01-01T00:00:00Z",
+        "credentialSubject": { "id": "did:example:holder", "name": "Megan Bowen" }
+    })
+}
+
+async fn signed(alg: Algorithm, edit: impl FnOnce(&mut Value)) -> Result<String, VcdmError> {
+    let (s, did) = signer(alg);
+    let mut c = credential(&did);
+    edit(&mut c);
+    sign_credential(&s, &c).await
+}
+
+#[tokio::test]
+async fn round_trips_for_every_signing_algorithm() {
+    for alg in Algorithm::ALL {
+        let (s, did) = signer(alg);
+        let c = credential(&did);
+        let jwt = sign_credential(&s, &c).await.unwrap();
+        let header: Value =
+            serde_json::from_slice(&base64_url(jwt.split('.').next().unwrap())).unwrap();
+        assert_eq!(header["typ"], "vc+jwt", "{alg:?}");
+        assert_eq!(header["alg"], alg.as_str());
+        let enveloped = envelope(&jwt);
+        assert_eq!(enveloped["type"], "EnvelopedVerifiableCredential");
+        assert!(
+            enveloped["id"]
+                .as_str()
+                .unwrap()
+                .starts_with("data:application/vc+jwt,")
+        );
+        let v = verify_credential(&KeyResolver, &enveloped, NOW)
+            .await
+            .unwrap();
+        assert_eq!(
+            v.credential, c,
+            "claims at the top level, as signed: {alg:?}"
+        );
+        assert!(v.credential.get("vc").is_none());
+        assert_eq!(v.checks, vec!["proof", "issuer", "validFrom", "validUntil"]);
+        assert_eq!(v.checked.issuer, did);
+        // The bare data: URL and the bare token verify too.
+        verify_credential(&KeyResolver, &enveloped["id"], NOW)
+            .await
+            .unwrap();
+        verify_credential(&KeyResolver, &json!(jwt), NOW)
+            .await
+            .unwrap();
+    }
+}
+
+fn base64_url(s: &str) -> Vec<u8> {
+    URL_SAFE_NO_PAD.decode(s).unwrap()
+}
+
+/// A change to the test credential.
+type Edit = Box<dyn FnOnce(&mut Value)>;
+
+fn field_of(e: &VcdmError) -> String {
+    e.field().to_owned()
+}
+
+#[tokio::test]
+async fn the_model_is_checked_before_signing_each_refusal_naming_its_field() {
+    let cases: Vec<(&str, Edit)> = vec![
+        (
+            "@context",
+            Box::new(|c| {
+                c.as_object_mut().unwrap().remove("@context");
+            }),
+        ),
+        (
+            "@context[0]",
+            Box::new(|c| {
+                c["@context"] = json!(["https://www.w3.org/ns/credentials/examples/v2", CONTEXT_V2])
+            }),
+        ),
+        (
+            "@context[0]",
+            Box::new(|c| c["@context"] = json!([CONTEXT_V1])),
+        ),
+        (
+            "@context[1]",
+            Box::new(|c| c["@context"] = json!([CONTEXT_V2, CONTEXT_V2])),
+        ),
+        (
+            "type",
+            Box::new(|c| c["type"] = json!(["EmployeeCredential"])),
+        ),
+        (
+            "issuer",
+            Box::new(|c| {
+                c.as_object_mut().unwrap().remove("issuer");
+            }),
+        ),
+        (
+            "issuer.id",
+            Box::new(|c| c["issuer"] = json!({ "name": "Contoso" })),
+        ),
+        (
+            "credentialSubject",
+            Box::new(|c| c["credentialSubject"] = json!({})),
+        ),
+        (
+            "validFrom",
+            Box::new(|c| c["validFrom"] = json!("2026-01-01")),
+        ),
+        (
+            "validUntil",
+            Box::new(|c| c["validUntil"] = json!("2020-01-01T00:00:00Z")),
+        ),
+        ("vc", Box::new(|c| c["vc"] = json!({}))),
+        (
+            "issuanceDate",
+            Box::new(|c| c["issuanceDate"] = json!("2026-01-01T00:00:00Z")),
+        ),
+        (
+            "proof",
+            Box::new(|c| c["proof"] = json!({ "type": "DataIntegrityProof" })),
+        ),
+        (
+            "credentialStatus.statusListIndex",
+            Box::new(|c| {
+                c["credentialStatus"] = json!({
+            "type": "BitstringStatusListEntry", "statusPurpose": "revocation",
+            "statusListIndex": "x", "statusListCredential": "https://example.com/l" })
+            }),
+        ),
+        (
+            "credentialStatus[0].statusPurpose",
+            Box::new(|c| {
+                c["credentialStatus"] = json!([{
+            "type": "BitstringStatusListEntry", "statusListIndex": "1",
+            "statusListCredential": "https://example.com/l" }])
+            }),
+        ),
+        ("id", Box::new(|c| c["id"] = json!("not a url"))),
+    ];
+    for (field, edit) in cases {
+        let e = signed(Algorithm::ES256, edit).await.unwrap_err();
+        assert_eq!(field_of(&e), field, "{e}");
+        assert_eq!(e.code(), "VCDM-001");
+    }
+    // A well-formed status entry passes.
+    signed(Algorithm::ES256, |c| {
+        c["credentialStatus"] = json!({ "id": "https://example.com/l#1",
+            "type": "BitstringStatusListEntry", "statusPurpose": "revocation",
+            "statusListIndex": "1", "statusListCredential": "https://example.com/l" });
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn verification_refuses_what_is_not_a_secured_vcdm2_credential() {
+    let (s, did) = signer(Algorithm::EdDSA);
+    let c = credential(&did);
+    let jwt = sign_credential(&s, &c).await.unwrap();
+
+    // Unsecured JSON, and other envelopes.
+    let e = verify_credential(&KeyResolver, &c, NOW).await.unwrap_err();
+    assert_eq!(e, VcdmError::Unsecured);
+    let e = verify_credential(
+        &KeyResolver,
+        &json!({ "type": "EnvelopedVerifiableCredential",
+        "id": format!("data:application/vp+jwt,{jwt}") }),
+        NOW,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.field(), "verifiableCredential.id");
+    assert_eq!(e.code(), "VCDM-003");
+
+    // Another typ, or a cty.
+    for header in [
+        json!({ "typ": "JWT" }),
+        json!({ "typ": "vc+jwt", "cty": "vc" }),
+    ] {
+        let mut h = verity_jose::Header::new(Algorithm::EdDSA);
+        h.typ = header["typ"].as_str().map(str::to_owned);
+        if let Some(cty) = header.get("cty") {
+            h.extra.insert("cty".into(), cty.clone());
+        }
+        let token = s
+            .sign_jws(h, &serde_json::to_vec(&c).unwrap())
+            .await
+            .unwrap()
+            .token;
+        let e = verify_credential(&KeyResolver, &json!(token), NOW)
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), "VCDM-003", "{e}");
+    }
+
+    // A VCDM 1.1 JWT (claims under `vc`) is refused naming the member.
+    let mut h = verity_jose::Header::new(Algorithm::EdDSA);
+    h.typ = Some("vc+jwt".into());
+    let v1 = json!({ "iss": did, "vc": { "@context": [CONTEXT_V1] } });
+    let token = s
+        .sign_jws(h, &serde_json::to_vec(&v1).unwrap())
+        .await
+        .unwrap()
+        .token;
+    let e = verify_credential(&KeyResolver, &json!(token), NOW)
+        .await
+        .unwrap_err();
+    assert_eq!(e.field(), "vc", "{e}");
+
+    // A tampered payload.
+    let parts: Vec<&str> = jwt.split('.').collect();
+    let mut other = c.clone();
+    other["credentialSubject"]["name"] = json!("Mallory");
+    let forged = format!(
+        "{}.{}.{}",
+        parts[0],
+        base64_encode(&serde_json::to_vec(&other).unwrap()),
+        parts[2]
+    );
+    let e = verify_credential(&KeyResolver, &json!(forged), NOW)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "VCDM-004", "{e}");
+
+    // Signed by someone else than the issuer it names.
+    let (mallory, _) = signer(Algorithm::EdDSA);
+    let token = sign_credential(&mallory, &c).await.unwrap();
+    let e = verify_credential(&KeyResolver, &json!(token), NOW)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "VCDM-005", "{e}");
+
+    // Outside the validity period.
+    let e = verify_credential(&KeyResolver, &json!(jwt), 1_700_000_000)
+        .await
+        .unwrap_err();
+    assert_eq!(e.field(), "validFrom");
+    let e = verify_credential(&KeyResolver, &json!(jwt), 1_900_000_000)
+        .await
+        .unwrap_err();
+    assert_eq!(e.field(), "validUntil");
+    assert_eq!(e.code(), "VCDM-008");
+}
+
+fn base64_encode(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}

@@ -1,0 +1,276 @@
+//! VC-API over HTTP: `/vc-api/credentials/issue` signs a VCDM 2.0 credential as an enveloped
+//! vc+jwt with an authority of the caller's tenant, `/vc-api/credentials/verify` verifies it
+//! (our own did:web from the store) and refuses what is not a secured, valid credential, naming
+//! the field. A tenant's credentials cannot issue as another tenant's authority. Both backends.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use reqwest::Method;
+use serde_json::{Value, json};
+use verity_tests::{Backend, TestApp, both_backends, send, spawn_app};
+
+both_backends!(
+    issue_then_verify_round_trips_with_an_api_key,
+    verification_refuses_each_broken_credential_naming_the_field,
+    a_tenant_cannot_issue_as_another_tenants_authority,
+);
+
+fn credential(issuer: &str) -> Value {
+    json!({
+        "@context": ["https://www.w3.org/ns/credentials/v2", "https://www.w3.org/ns/credentials/examples/v2"],
+        "type": ["VerifiableCredential", "EmployeeCredential"],
+        "issuer": issuer,
+        "validFrom": "2026-01-01T00:00:00Z",
+        "validUntil": "2030-01-01T00:00:00Z",
+        "credentialSubject": { "id": "did:example:holder", "name": "Megan Bowen" }
+    })
+}
+
+async fn api_key(app: &TestApp, tenant: Option<&str>) -> String {
+    let mut body = json!({ "name": "vc-api" });
+    if let Some(t) = tenant {
+        body["tenant"] = json!(t);
+    }
+    let (status, key) = app.admin(Method::POST, "/api-keys", Some(body)).await;
+    assert_eq!(status, 201, "{key}");
+    key["key"].as_str().unwrap().to_owned()
+}
+
+async fn call(app: &TestApp, key: &str, path: &str, body: Value) -> (u16, Value) {
+    send(
+        app.http
+            .post(format!("{}/vc-api/credentials/{path}", app.url))
+            .bearer_auth(key)
+            .json(&body),
+    )
+    .await
+}
+
+async fn issue_then_verify_round_trips_with_an_api_key(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let key = api_key(&app, None).await;
+    let did = app.first_did();
+    let (status, issued) = call(
+        &app,
+        &key,
+        "issue",
+        json!({ "credential": credential(&did) }),
+    )
+    .await;
+    assert_eq!(status, 201, "{issued}");
+    let vc = &issued["verifiableCredential"];
+    assert_eq!(vc["type"], "EnvelopedVerifiableCredential");
+    let id = vc["id"].as_str().unwrap();
+    let jwt = id.strip_prefix("data:application/vc+jwt,").unwrap();
+    let parts: Vec<&str> = jwt.split('.').collect();
+    let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[0]).unwrap()).unwrap();
+    assert_eq!(header["typ"], "vc+jwt");
+    assert!(
+        header["kid"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{did}#"))
+    );
+    let payload: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+    assert_eq!(
+        payload,
+        credential(&did),
+        "the payload is the credential, no `vc` claim"
+    );
+
+    let (status, verified) =
+        call(&app, &key, "verify", json!({ "verifiableCredential": vc })).await;
+    assert_eq!(status, 200, "{verified}");
+    assert_eq!(
+        verified["checks"],
+        json!(["proof", "issuer", "validFrom", "validUntil"])
+    );
+    assert_eq!(verified["errors"], json!([]));
+    // The admin token may call it too; no credential at all may not.
+    let (status, _) = call(
+        &app,
+        &app.admin_token,
+        "verify",
+        json!({ "verifiableCredential": vc }),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, body) = send(
+        app.http
+            .post(format!("{}/vc-api/credentials/verify", app.url))
+            .json(&json!({ "verifiableCredential": vc })),
+    )
+    .await;
+    assert_eq!(status, 401, "{body}");
+    // `options.issuer` fills in a missing issuer.
+    let mut c = credential(&did);
+    c.as_object_mut().unwrap().remove("issuer");
+    let (status, issued) = call(
+        &app,
+        &key,
+        "issue",
+        json!({ "credential": c, "options": { "issuer": did } }),
+    )
+    .await;
+    assert_eq!(status, 201, "{issued}");
+}
+
+async fn verification_refuses_each_broken_credential_naming_the_field(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let key = api_key(&app, None).await;
+    let did = app.first_did();
+    // Refused before signing, naming the field.
+    for (edit, field) in [
+        (
+            json!({ "@context": ["https://www.w3.org/2018/credentials/v1"] }),
+            "credential.@context[0]",
+        ),
+        (
+            json!({ "validUntil": "2020-01-01T00:00:00Z" }),
+            "credential.validUntil",
+        ),
+        (json!({ "validFrom": "yesterday" }), "credential.validFrom"),
+        (json!({ "type": ["EmployeeCredential"] }), "credential.type"),
+    ] {
+        let mut c = credential(&did);
+        for (k, v) in edit.as_object().unwrap() {
+            c[k] = v.clone();
+        }
+        let (status, body) = call(&app, &key, "issue", json!({ "credential": c })).await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(body["error"]["innererror"]["target"], field, "{body}");
+    }
+    let (status, body) = call(
+        &app,
+        &key,
+        "issue",
+        json!({ "credential": credential("did:web:elsewhere.example") }),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["innererror"]["target"], "credential.issuer");
+
+    // Refused at verification: unsecured JSON, another media type, a tampered payload, an
+    // expired credential.
+    let (_, issued) = call(
+        &app,
+        &key,
+        "issue",
+        json!({ "credential": credential(&did) }),
+    )
+    .await;
+    let id = issued["verifiableCredential"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let jwt = id
+        .strip_prefix("data:application/vc+jwt,")
+        .unwrap()
+        .to_owned();
+    let parts: Vec<&str> = jwt.split('.').collect();
+    let mut forged = credential(&did);
+    forged["credentialSubject"]["name"] = json!("Mallory");
+    let tampered = format!(
+        "{}.{}.{}",
+        parts[0],
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(&forged).unwrap()),
+        parts[2]
+    );
+    for (secured, code, field) in [
+        (credential(&did), "VCDM-002", "verifiableCredential"),
+        (
+            json!({ "type": "EnvelopedVerifiableCredential", "id": format!("data:application/vp+jwt,{jwt}") }),
+            "VCDM-003",
+            "verifiableCredential.id",
+        ),
+        (json!(tampered), "VCDM-004", "proof"),
+    ] {
+        let (status, body) = call(
+            &app,
+            &key,
+            "verify",
+            json!({ "verifiableCredential": secured }),
+        )
+        .await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(body["errors"][0]["code"], code, "{body}");
+        assert_eq!(body["errors"][0]["field"], field, "{body}");
+    }
+    // Time moves past validUntil: refused as expired.
+    app.clock.set(
+        chrono::DateTime::parse_from_rfc3339("2031-01-01T00:00:00Z")
+            .unwrap()
+            .into(),
+    );
+    let (status, body) = call(&app, &key, "verify", json!({ "verifiableCredential": id })).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["errors"][0]["code"], "VCDM-008", "{body}");
+}
+
+async fn a_tenant_cannot_issue_as_another_tenants_authority(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let (status, t) = app
+        .admin(
+            Method::POST,
+            "/tenants",
+            Some(json!({ "name": "fabrikam" })),
+        )
+        .await;
+    assert_eq!(status, 201, "{t}");
+    let (status, a) = app
+        .admin(
+            Method::POST,
+            "/authorities",
+            Some(json!({ "name": "Fabrikam", "path": "tenants/fabrikam", "tenant": "fabrikam" })),
+        )
+        .await;
+    assert_eq!(status, 201, "{a}");
+    let fabrikam = a["did"].as_str().unwrap().to_owned();
+    let contoso_key = api_key(&app, None).await;
+    let fabrikam_key = api_key(&app, Some("fabrikam")).await;
+
+    let (status, body) = call(
+        &app,
+        &contoso_key,
+        "issue",
+        json!({ "credential": credential(&fabrikam) }),
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+    verity_tests::assert_error_shape(&body, "forbidden", "forbidden");
+    let (status, body) = call(
+        &app,
+        &contoso_key,
+        "issue",
+        json!({ "credential": credential(&app.first_did()), "options": { "issuer": fabrikam } }),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["innererror"]["target"], "options.issuer");
+    // Its own tenant's key may; anyone's key may verify it.
+    let (status, issued) = call(
+        &app,
+        &fabrikam_key,
+        "issue",
+        json!({ "credential": credential(&fabrikam) }),
+    )
+    .await;
+    assert_eq!(status, 201, "{issued}");
+    let (status, verified) = call(
+        &app,
+        &contoso_key,
+        "verify",
+        json!({ "verifiableCredential": issued["verifiableCredential"] }),
+    )
+    .await;
+    assert_eq!(status, 200, "{verified}");
+}
