@@ -15,6 +15,7 @@ both_backends!(
     issue_then_verify_round_trips_with_an_api_key,
     verification_refuses_each_broken_credential_naming_the_field,
     a_tenant_cannot_issue_as_another_tenants_authority,
+    presentations_are_proved_and_verified_with_their_binding,
 );
 
 fn credential(issuer: &str) -> Value {
@@ -38,10 +39,22 @@ async fn api_key(app: &TestApp, tenant: Option<&str>) -> String {
     key["key"].as_str().unwrap().to_owned()
 }
 
+/// Issues `credential(did)` with `key`; the answer's `verifiableCredential`.
+async fn issued(app: &TestApp, key: &str, did: &str) -> Value {
+    let (status, body) = call(app, key, "issue", json!({ "credential": credential(did) })).await;
+    assert_eq!(status, 201, "{body}");
+    body["verifiableCredential"].clone()
+}
+
 async fn call(app: &TestApp, key: &str, path: &str, body: Value) -> (u16, Value) {
+    let path = if path.contains('/') {
+        path.to_owned()
+    } else {
+        format!("credentials/{path}")
+    };
     send(
         app.http
-            .post(format!("{}/vc-api/credentials/{path}", app.url))
+            .post(format!("{}/vc-api/{path}", app.url))
             .bearer_auth(key)
             .json(&body),
     )
@@ -159,14 +172,7 @@ async fn verification_refuses_each_broken_credential_naming_the_field(backend: B
 
     // Refused at verification: unsecured JSON, another media type, a tampered payload, an
     // expired credential.
-    let (_, issued) = call(
-        &app,
-        &key,
-        "issue",
-        json!({ "credential": credential(&did) }),
-    )
-    .await;
-    let id = issued["verifiableCredential"]["id"]
+    let id = issued(&app, &key, &did).await["id"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -273,4 +279,98 @@ async fn a_tenant_cannot_issue_as_another_tenants_authority(backend: Backend) {
     )
     .await;
     assert_eq!(status, 200, "{verified}");
+}
+
+async fn presentations_are_proved_and_verified_with_their_binding(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let key = api_key(&app, None).await;
+    let did = app.first_did();
+    let vc = issued(&app, &key, &did).await;
+    let presentation = json!({
+        "@context": ["https://www.w3.org/ns/credentials/v2"],
+        "type": ["VerifiablePresentation"],
+        "verifiableCredential": [vc],
+    });
+    let (status, proved) = call(
+        &app,
+        &key,
+        "presentations/prove",
+        json!({ "presentation": presentation, "options": {
+            "holder": did, "challenge": "c-123", "domain": "https://verifier.example" } }),
+    )
+    .await;
+    assert_eq!(status, 201, "{proved}");
+    let vp = proved["verifiablePresentation"].clone();
+    assert_eq!(vp["type"], "EnvelopedVerifiablePresentation");
+    assert!(
+        vp["id"]
+            .as_str()
+            .unwrap()
+            .starts_with("data:application/vp+jwt,")
+    );
+
+    let verify = |options: Value| {
+        let vp = vp.clone();
+        let key = key.clone();
+        let app = &app;
+        async move {
+            call(
+                app,
+                &key,
+                "presentations/verify",
+                json!({ "verifiablePresentation": vp, "options": options }),
+            )
+            .await
+        }
+    };
+    let (status, body) =
+        verify(json!({ "challenge": "c-123", "domain": "https://verifier.example" })).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["checks"],
+        json!([
+            "proof",
+            "holder",
+            "challenge",
+            "domain",
+            "verifiableCredential[0]"
+        ])
+    );
+    let (status, body) = verify(json!({ "challenge": "replayed" })).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["errors"][0]["field"], "nonce", "{body}");
+    assert_eq!(body["errors"][0]["code"], "VCDM-009");
+    // A plain JSON credential cannot be put in a presentation.
+    let (status, body) = call(
+        &app,
+        &key,
+        "presentations/prove",
+        json!({ "presentation": {
+            "@context": ["https://www.w3.org/ns/credentials/v2"],
+            "type": ["VerifiablePresentation"],
+            "holder": did,
+            "verifiableCredential": [credential(&did)] } }),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(
+        body["error"]["innererror"]["target"],
+        "presentation.verifiableCredential[0]"
+    );
+    // Another tenant cannot prove as this tenant's authority.
+    let (status, _) = app
+        .admin(Method::POST, "/tenants", Some(json!({ "name": "other" })))
+        .await;
+    assert_eq!(status, 201);
+    let other_key = api_key(&app, Some("other")).await;
+    let (status, body) = call(
+        &app,
+        &other_key,
+        "presentations/prove",
+        json!({ "presentation": presentation, "options": { "holder": did } }),
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
 }

@@ -30,6 +30,10 @@ pub const CONTEXT_V1: &str = "https://www.w3.org/2018/credentials/v1";
 pub const MEDIA_TYPE_VC_JWT: &str = "application/vc+jwt";
 /// Its `typ`.
 pub const TYP_VC_JWT: &str = "vc+jwt";
+/// The media type of a presentation secured as a JWT.
+pub const MEDIA_TYPE_VP_JWT: &str = "application/vp+jwt";
+/// Its `typ`.
+pub const TYP_VP_JWT: &str = "vp+jwt";
 /// The `id` prefix of an enveloped credential.
 pub const DATA_URL_PREFIX: &str = "data:application/vc+jwt,";
 /// Largest token accepted for verification.
@@ -45,11 +49,14 @@ pub enum VcdmError {
         field: String,
         reason: String,
     },
-    /// A credential given as plain JSON: nothing secures it.
+    /// A credential or presentation given as plain JSON: nothing secures it.
     #[error(
-        "the credential is not secured: send an EnvelopedVerifiableCredential (`data:application/vc+jwt,...`) or a vc+jwt"
+        "{field}: not secured; send it enveloped (`data:application/vc+jwt,...` / `data:application/vp+jwt,...`) or as a compact JWS"
     )]
-    Unsecured,
+    Unsecured {
+        /// `verifiableCredential` or `verifiablePresentation`.
+        field: &'static str,
+    },
     /// A media type or `typ`/`cty` other than the ones this verifier handles.
     #[error("{field}: `{found}` is not supported; expected {expected}")]
     MediaType {
@@ -72,6 +79,16 @@ pub enum VcdmError {
     /// `validUntil` has passed.
     #[error("validUntil: the credential expired at {0}")]
     Expired(String),
+    /// A refusal of something inside a presentation (one of its credentials).
+    #[error("{field}: {inner}")]
+    Nested {
+        /// The full path (`verifiableCredential[0].validUntil`).
+        field: String,
+        inner: Box<VcdmError>,
+    },
+    /// The presentation's `nonce` or `aud` is not the challenge or domain asked for.
+    #[error("{field}: {reason}")]
+    Binding { field: &'static str, reason: String },
 }
 
 impl VcdmError {
@@ -79,13 +96,24 @@ impl VcdmError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::Field { .. } => "VCDM-001",
-            Self::Unsecured => "VCDM-002",
+            Self::Unsecured { .. } => "VCDM-002",
             Self::MediaType { .. } => "VCDM-003",
             Self::Proof(_) => "VCDM-004",
             Self::Issuer(_) => "VCDM-005",
             Self::IssuerUnavailable(_) => "VCDM-006",
             Self::NotYetValid(_) => "VCDM-007",
             Self::Expired(_) => "VCDM-008",
+            Self::Nested { inner, .. } => inner.code(),
+            Self::Binding { .. } => "VCDM-009",
+        }
+    }
+
+    /// The same refusal about something inside `prefix` (`verifiableCredential[0]`).
+    pub fn within(self, prefix: &str) -> VcdmError {
+        let field = format!("{prefix}.{}", self.field());
+        Self::Nested {
+            field,
+            inner: Box::new(self),
         }
     }
 
@@ -93,18 +121,24 @@ impl VcdmError {
     pub fn field(&self) -> &str {
         match self {
             Self::Field { field, .. } => field,
-            Self::Unsecured => "verifiableCredential",
+            Self::Unsecured { field } => field,
             Self::MediaType { field, .. } => field,
             Self::Proof(_) => "proof",
             Self::Issuer(_) | Self::IssuerUnavailable(_) => "issuer",
             Self::NotYetValid(_) => "validFrom",
             Self::Expired(_) => "validUntil",
+            Self::Nested { field, .. } => field,
+            Self::Binding { field, .. } => field,
         }
     }
 
     /// True when trying again later may succeed.
     pub fn is_transient(&self) -> bool {
-        matches!(self, Self::IssuerUnavailable(_))
+        match self {
+            Self::IssuerUnavailable(_) => true,
+            Self::Nested { inner, .. } => inner.is_transient(),
+            _ => false,
+        }
     }
 
     fn bad(field: impl Into<String>, reason: impl Into<String>) -> VcdmError {
@@ -332,12 +366,22 @@ fn check_status_entry(e: &Value, field: &str) -> Result<(), VcdmError> {
 /// as the payload.
 pub async fn sign_credential(signer: &dyn Signer, credential: &Value) -> Result<String, VcdmError> {
     check_credential(credential)?;
-    let payload = serde_json::to_vec(credential)
-        .map_err(|e| VcdmError::bad("credential", format!("cannot be serialised: {e}")))?;
+    sign_typed(signer, TYP_VC_JWT, "credential", credential).await
+}
+
+/// Signs `payload` as a compact JWS with `typ`.
+async fn sign_typed(
+    signer: &dyn Signer,
+    typ: &str,
+    what: &str,
+    payload: &Value,
+) -> Result<String, VcdmError> {
+    let bytes = serde_json::to_vec(payload)
+        .map_err(|e| VcdmError::bad(what, format!("cannot be serialised: {e}")))?;
     let mut header = Header::new(signer.algorithm());
-    header.typ = Some(TYP_VC_JWT.to_owned());
+    header.typ = Some(typ.to_owned());
     let signed = signer
-        .sign_jws(header, &payload)
+        .sign_jws(header, &bytes)
         .await
         .map_err(|e| VcdmError::Proof(format!("signing failed: {e}")))?;
     Ok(signed.token)
@@ -345,52 +389,89 @@ pub async fn sign_credential(signer: &dyn Signer, credential: &Value) -> Result<
 
 /// The `EnvelopedVerifiableCredential` carrying a vc+jwt.
 pub fn envelope(jwt: &str) -> Value {
+    envelope_as(jwt, Envelope::CREDENTIAL)
+}
+
+fn envelope_as(jwt: &str, kind: Envelope) -> Value {
     json!({
         "@context": CONTEXT_V2,
-        "id": format!("{DATA_URL_PREFIX}{jwt}"),
-        "type": "EnvelopedVerifiableCredential",
+        "id": format!("data:{},{jwt}", kind.media_type),
+        "type": kind.type_,
     })
 }
 
 /// The vc+jwt of an `EnvelopedVerifiableCredential`, a `data:` URL or a bare compact JWS;
 /// plain JSON credentials are refused as unsecured.
 pub fn unenvelope(v: &Value) -> Result<String, VcdmError> {
+    unenvelope_as(v, Envelope::CREDENTIAL)
+}
+
+/// What an envelope of one kind looks like.
+#[derive(Debug, Clone, Copy)]
+struct Envelope {
+    type_: &'static str,
+    media_type: &'static str,
+    field: &'static str,
+    id_field: &'static str,
+    expected: &'static str,
+}
+
+impl Envelope {
+    const CREDENTIAL: Envelope = Envelope {
+        type_: "EnvelopedVerifiableCredential",
+        media_type: MEDIA_TYPE_VC_JWT,
+        field: "verifiableCredential",
+        id_field: "verifiableCredential.id",
+        expected: "application/vc+jwt",
+    };
+    const PRESENTATION: Envelope = Envelope {
+        type_: "EnvelopedVerifiablePresentation",
+        media_type: MEDIA_TYPE_VP_JWT,
+        field: "verifiablePresentation",
+        id_field: "verifiablePresentation.id",
+        expected: "application/vp+jwt",
+    };
+}
+
+fn unenvelope_as(v: &Value, kind: Envelope) -> Result<String, VcdmError> {
     let id = match v {
         Value::String(s) => s.clone(),
         Value::Object(o) => {
             let is_enveloped = match o.get("type") {
-                Some(Value::String(t)) => t == "EnvelopedVerifiableCredential",
-                Some(Value::Array(a)) => a.iter().any(|t| t == "EnvelopedVerifiableCredential"),
+                Some(Value::String(t)) => t == kind.type_,
+                Some(Value::Array(a)) => a.iter().any(|t| t == kind.type_),
                 _ => false,
             };
             if !is_enveloped {
-                return Err(VcdmError::Unsecured);
+                return Err(VcdmError::Unsecured { field: kind.field });
             }
             o.get("id")
                 .and_then(Value::as_str)
                 .map(str::to_owned)
-                .ok_or_else(|| VcdmError::bad("verifiableCredential.id", "is required"))?
+                .ok_or_else(|| VcdmError::bad(kind.id_field, "is required"))?
         }
-        _ => return Err(VcdmError::Unsecured),
+        _ => {
+            return Err(VcdmError::Unsecured { field: kind.field });
+        }
     };
     match id.strip_prefix("data:") {
         Some(rest) => {
             let (media, data) = rest
                 .split_once(',')
-                .ok_or_else(|| VcdmError::bad("verifiableCredential.id", "is not a data: URL"))?;
-            if media != MEDIA_TYPE_VC_JWT {
+                .ok_or_else(|| VcdmError::bad(kind.id_field, "is not a data: URL"))?;
+            if media != kind.media_type {
                 return Err(VcdmError::MediaType {
-                    field: "verifiableCredential.id",
+                    field: kind.id_field,
                     found: media.to_owned(),
-                    expected: "application/vc+jwt",
+                    expected: kind.expected,
                 });
             }
             Ok(data.to_owned())
         }
         None if id.split('.').count() == 3 => Ok(id),
         None => Err(VcdmError::bad(
-            "verifiableCredential.id",
-            "must be a `data:application/vc+jwt,...` URL",
+            kind.id_field,
+            format!("must be a `data:{},...` URL", kind.media_type),
         )),
     }
 }
@@ -415,61 +496,17 @@ pub async fn verify_credential(
     now: i64,
 ) -> Result<Verified, VcdmError> {
     let token = unenvelope(secured)?;
-    let jws = UnverifiedJws::parse_with_limit(&token, MAX_TOKEN_BYTES)
-        .map_err(|e| VcdmError::Proof(format!("not a compact JWS: {e}")))?;
-    let header = jws.header().clone();
-    match header.typ.as_deref() {
-        Some(TYP_VC_JWT) => {}
-        found => {
-            return Err(VcdmError::MediaType {
-                field: "typ",
-                found: found.unwrap_or("(none)").to_owned(),
-                expected: "`vc+jwt`",
-            });
-        }
-    }
-    if let Some(cty) = header.extra.get("cty") {
-        return Err(VcdmError::MediaType {
-            field: "cty",
-            found: cty.as_str().unwrap_or("(not a string)").to_owned(),
-            expected: "no `cty` (the payload is the credential)",
-        });
-    }
-    let unverified: Value = jws
-        .payload_unverified()
-        .map_err(|e| VcdmError::Proof(format!("the payload is not JSON: {e}")))?;
+    let (jws, unverified, kid) = parse_secured(&token, TYP_VC_JWT, "`vc+jwt`")?;
     let checked = check_credential(&unverified)?;
-    let kid = header
-        .kid
-        .clone()
-        .ok_or_else(|| VcdmError::Proof("the header has no `kid`".into()))?;
-    let (kid_did, _) = verity_did::split_key_id(&kid)
-        .map_err(|e| VcdmError::Proof(format!("kid `{kid}`: {e}")))?;
-    let did = kid_did
-        .map(|d| d.to_string())
-        .unwrap_or_else(|| checked.issuer.clone());
+    let did = signer_did(&kid, &checked.issuer)?;
     if did != checked.issuer {
         return Err(VcdmError::Issuer(format!(
             "the key `{kid}` belongs to {did}, the credential's issuer is {}",
             checked.issuer
         )));
     }
-    let document = resolver.resolve(&did).await.map_err(|e| {
-        if e.is_unavailable() {
-            VcdmError::IssuerUnavailable(format!("{did}: {e}"))
-        } else {
-            VcdmError::Issuer(format!("{did} could not be resolved: {e}"))
-        }
-    })?;
-    let key = document
-        .key_for(&kid, Relationship::AssertionMethod)
-        .map_err(|e| VcdmError::Issuer(format!("key `{kid}`: {e}")))?;
-    let verified = jws
-        .verify(&key)
-        .map_err(|e| VcdmError::Proof(format!("the signature does not verify: {e}")))?;
-    let credential: Value = verified
-        .claims()
-        .map_err(|e| VcdmError::Proof(format!("the payload is not JSON: {e}")))?;
+    let credential =
+        verify_signed(resolver, jws, &kid, &did, Relationship::AssertionMethod).await?;
     let mut checks = vec!["proof", "issuer"];
     let now_t = DateTime::from_timestamp(now, 0).unwrap_or_default();
     if let Some(from) = checked.valid_from {
@@ -493,6 +530,273 @@ pub async fn verify_credential(
         checked,
         checks,
         warnings,
+    })
+}
+
+/// A compact JWS of `typ` (and no `cty`): the parsed token, its unverified payload and kid.
+fn parse_secured(
+    token: &str,
+    typ: &'static str,
+    expected: &'static str,
+) -> Result<(UnverifiedJws, Value, String), VcdmError> {
+    let jws = UnverifiedJws::parse_with_limit(token, MAX_TOKEN_BYTES)
+        .map_err(|e| VcdmError::Proof(format!("not a compact JWS: {e}")))?;
+    let header = jws.header().clone();
+    if header.typ.as_deref() != Some(typ) {
+        return Err(VcdmError::MediaType {
+            field: "typ",
+            found: header.typ.unwrap_or_else(|| "(none)".into()),
+            expected,
+        });
+    }
+    if let Some(cty) = header.extra.get("cty") {
+        return Err(VcdmError::MediaType {
+            field: "cty",
+            found: cty.as_str().unwrap_or("(not a string)").to_owned(),
+            expected: "no `cty` (the payload is the credential or presentation itself)",
+        });
+    }
+    let payload: Value = jws
+        .payload_unverified()
+        .map_err(|e| VcdmError::Proof(format!("the payload is not JSON: {e}")))?;
+    let kid = header
+        .kid
+        .ok_or_else(|| VcdmError::Proof("the header has no `kid`".into()))?;
+    Ok((jws, payload, kid))
+}
+
+/// The DID of key `kid` (a DID URL, or a fragment of `default_did`).
+fn signer_did(kid: &str, default_did: &str) -> Result<String, VcdmError> {
+    let (kid_did, _) =
+        verity_did::split_key_id(kid).map_err(|e| VcdmError::Proof(format!("kid `{kid}`: {e}")))?;
+    Ok(kid_did
+        .map(|d| d.to_string())
+        .unwrap_or_else(|| default_did.to_owned()))
+}
+
+/// Verifies `jws` with key `kid` of `did`, which must list it under `rel`; the payload.
+async fn verify_signed(
+    resolver: &dyn DidResolver,
+    jws: UnverifiedJws,
+    kid: &str,
+    did: &str,
+    rel: Relationship,
+) -> Result<Value, VcdmError> {
+    let document = resolver.resolve(did).await.map_err(|e| {
+        if e.is_unavailable() {
+            VcdmError::IssuerUnavailable(format!("{did}: {e}"))
+        } else {
+            VcdmError::Issuer(format!("{did} could not be resolved: {e}"))
+        }
+    })?;
+    let key = document
+        .key_for(kid, rel)
+        .map_err(|e| VcdmError::Issuer(format!("key `{kid}`: {e}")))?;
+    let verified = jws
+        .verify(&key)
+        .map_err(|e| VcdmError::Proof(format!("the signature does not verify: {e}")))?;
+    verified
+        .claims()
+        .map_err(|e| VcdmError::Proof(format!("the payload is not JSON: {e}")))
+}
+
+/// What [`check_presentation`] read from a presentation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckedPresentation {
+    /// `holder` (or `holder.id`), if given.
+    pub holder: Option<String>,
+    /// The enveloped credentials it carries (`verifiableCredential`).
+    pub credentials: Vec<Value>,
+}
+
+/// Checks `presentation` against the VCDM 2.0 rules for presentations: the base context
+/// first, `type` with `VerifiablePresentation`, an optional `holder` URL, and credentials that
+/// are enveloped (`EnvelopedVerifiableCredential`), never plain JSON.
+pub fn check_presentation(presentation: &Value) -> Result<CheckedPresentation, VcdmError> {
+    let Some(obj) = presentation.as_object() else {
+        return Err(VcdmError::bad("presentation", "must be a JSON object"));
+    };
+    for member in ["vp", "vc"] {
+        if obj.contains_key(member) {
+            return Err(VcdmError::bad(
+                member,
+                "a VCDM 2.0 presentation has its properties at the top level (the VCDM 1.1 JWT encoding uses `vp`)",
+            ));
+        }
+    }
+    if obj.contains_key("proof") {
+        return Err(VcdmError::bad(
+            "proof",
+            "this service secures presentations as vp+jwt, not with an embedded proof",
+        ));
+    }
+    match &presentation["@context"] {
+        Value::Array(a) if a.first().is_some_and(|c| c == CONTEXT_V2) => {}
+        Value::Null => return Err(VcdmError::bad("@context", "is required")),
+        _ => {
+            return Err(VcdmError::bad(
+                "@context[0]",
+                format!("must be `{CONTEXT_V2}` (the VCDM 2.0 base context comes first)"),
+            ));
+        }
+    }
+    let types = strings(&presentation["type"], "type")?;
+    if !types.iter().any(|t| t == "VerifiablePresentation") {
+        return Err(VcdmError::bad(
+            "type",
+            "must include `VerifiablePresentation`",
+        ));
+    }
+    let holder = match &presentation["holder"] {
+        Value::Null => None,
+        Value::String(s) => Some(s.clone()),
+        Value::Object(o) => Some(
+            o.get("id")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .ok_or_else(|| {
+                    VcdmError::bad("holder.id", "is required when `holder` is an object")
+                })?,
+        ),
+        _ => {
+            return Err(VcdmError::bad(
+                "holder",
+                "must be a URL or an object with `id`",
+            ));
+        }
+    };
+    if let Some(h) = &holder
+        && !is_url(h)
+    {
+        return Err(VcdmError::bad("holder", format!("`{h}` is not a URL")));
+    }
+    let credentials = match &presentation["verifiableCredential"] {
+        Value::Null => Vec::new(),
+        Value::Array(a) => a.clone(),
+        other => vec![other.clone()],
+    };
+    for (i, c) in credentials.iter().enumerate() {
+        if c["type"] != "EnvelopedVerifiableCredential" {
+            return Err(VcdmError::bad(
+                format!("verifiableCredential[{i}]"),
+                "must be an EnvelopedVerifiableCredential (`data:application/vc+jwt,...`)",
+            ));
+        }
+    }
+    Ok(CheckedPresentation {
+        holder,
+        credentials,
+    })
+}
+
+/// What a presentation is bound to: the verifier's challenge (`nonce`) and domain (`aud`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Binding {
+    /// Expected in the presentation's `nonce`.
+    pub challenge: Option<String>,
+    /// Expected in the presentation's `aud`.
+    pub domain: Option<String>,
+}
+
+/// Signs `presentation` (checked first) as a vp+jwt, with `binding` as its `nonce` and `aud`.
+/// The signer's DID must be the presentation's `holder`.
+pub async fn sign_presentation(
+    signer: &dyn Signer,
+    presentation: &Value,
+    binding: &Binding,
+) -> Result<String, VcdmError> {
+    let checked = check_presentation(presentation)?;
+    if checked.holder.is_none() {
+        return Err(VcdmError::bad(
+            "holder",
+            "is required in a signed presentation",
+        ));
+    }
+    let mut payload = presentation.clone();
+    if let Some(c) = &binding.challenge {
+        payload["nonce"] = json!(c);
+    }
+    if let Some(d) = &binding.domain {
+        payload["aud"] = json!(d);
+    }
+    sign_typed(signer, TYP_VP_JWT, "presentation", &payload).await
+}
+
+/// The `EnvelopedVerifiablePresentation` carrying a vp+jwt.
+pub fn envelope_presentation(jwt: &str) -> Value {
+    envelope_as(jwt, Envelope::PRESENTATION)
+}
+
+/// A verified presentation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedPresentation {
+    /// The presentation (the JWS payload).
+    pub presentation: Value,
+    /// Its holder.
+    pub holder: String,
+    /// Each credential it carries, verified.
+    pub credentials: Vec<Verified>,
+    /// The checks that passed (`proof`, `holder`, `challenge`, `domain`, `verifiableCredential[i]`).
+    pub checks: Vec<String>,
+}
+
+/// Verifies an enveloped presentation (or its `data:` URL, or the bare vp+jwt) at `now`: the
+/// holder's signature with a key of its DID's `authentication`, the binding asked for, and
+/// every credential in it ([`verify_credential`]; refusals name `verifiableCredential[i]`).
+pub async fn verify_presentation(
+    resolver: &dyn DidResolver,
+    secured: &Value,
+    binding: &Binding,
+    now: i64,
+) -> Result<VerifiedPresentation, VcdmError> {
+    let token = unenvelope_as(secured, Envelope::PRESENTATION)?;
+    let (jws, unverified, kid) = parse_secured(&token, TYP_VP_JWT, "`vp+jwt`")?;
+    let checked = check_presentation(&unverified)?;
+    let holder = checked
+        .holder
+        .clone()
+        .ok_or_else(|| VcdmError::bad("holder", "is required in a signed presentation"))?;
+    let did = signer_did(&kid, &holder)?;
+    if did != holder {
+        return Err(VcdmError::Issuer(format!(
+            "the key `{kid}` belongs to {did}, the presentation's holder is {holder}"
+        )));
+    }
+    let presentation =
+        verify_signed(resolver, jws, &kid, &did, Relationship::Authentication).await?;
+    let mut checks = vec!["proof".to_owned(), "holder".to_owned()];
+    for (field, claim, expected) in [
+        ("challenge", "nonce", &binding.challenge),
+        ("domain", "aud", &binding.domain),
+    ] {
+        let Some(expected) = expected else { continue };
+        match presentation[claim].as_str() {
+            Some(found) if found == expected => checks.push(field.to_owned()),
+            found => {
+                return Err(VcdmError::Binding {
+                    field: if claim == "nonce" { "nonce" } else { "aud" },
+                    reason: format!(
+                        "is {}, not the {field} `{expected}`",
+                        found.map_or_else(|| "missing".to_owned(), |f| format!("`{f}`"))
+                    ),
+                });
+            }
+        }
+    }
+    let mut credentials = Vec::new();
+    for (i, c) in checked.credentials.iter().enumerate() {
+        let prefix = format!("verifiableCredential[{i}]");
+        let v = verify_credential(resolver, c, now)
+            .await
+            .map_err(|e| e.within(&prefix))?;
+        checks.push(prefix);
+        credentials.push(v);
+    }
+    Ok(VerifiedPresentation {
+        presentation,
+        holder,
+        credentials,
+        checks,
     })
 }
 

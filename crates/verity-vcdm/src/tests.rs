@@ -185,7 +185,12 @@ async fn verification_refuses_what_is_not_a_secured_vcdm2_credential() {
 
     // Unsecured JSON, and other envelopes.
     let e = verify_credential(&KeyResolver, &c, NOW).await.unwrap_err();
-    assert_eq!(e, VcdmError::Unsecured);
+    assert_eq!(
+        e,
+        VcdmError::Unsecured {
+            field: "verifiableCredential"
+        }
+    );
     let e = verify_credential(
         &KeyResolver,
         &json!({ "type": "EnvelopedVerifiableCredential",
@@ -269,4 +274,109 @@ async fn verification_refuses_what_is_not_a_secured_vcdm2_credential() {
 
 fn base64_encode(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn presentation_of(holder_did: &str, credentials: Vec<Value>) -> Value {
+    json!({
+        "@context": [CONTEXT_V2],
+        "type": ["VerifiablePresentation"],
+        "holder": holder_did,
+        "verifiableCredential": credentials,
+    })
+}
+
+#[tokio::test]
+async fn presentations_round_trip_with_their_binding_and_credentials() {
+    let (issuer, issuer_did) = signer(Algorithm::ES256);
+    let (holder, holder_did) = signer(Algorithm::EdDSA);
+    let vc = envelope(
+        &sign_credential(&issuer, &credential(&issuer_did))
+            .await
+            .unwrap(),
+    );
+    let p = presentation_of(&holder_did, vec![vc.clone()]);
+    let binding = Binding {
+        challenge: Some("n-0S6_WzA2Mj".into()),
+        domain: Some("https://verifier.example".into()),
+    };
+    let vp = sign_presentation(&holder, &p, &binding).await.unwrap();
+    let enveloped = envelope_presentation(&vp);
+    assert_eq!(enveloped["type"], "EnvelopedVerifiablePresentation");
+    let v = verify_presentation(&KeyResolver, &enveloped, &binding, NOW)
+        .await
+        .unwrap();
+    assert_eq!(v.holder, holder_did);
+    assert_eq!(v.credentials.len(), 1);
+    assert_eq!(v.credentials[0].checked.issuer, issuer_did);
+    assert_eq!(
+        v.checks,
+        [
+            "proof",
+            "holder",
+            "challenge",
+            "domain",
+            "verifiableCredential[0]"
+        ]
+    );
+
+    // Another challenge or domain: refused naming the claim.
+    let other = Binding {
+        challenge: Some("other".into()),
+        domain: None,
+    };
+    let e = verify_presentation(&KeyResolver, &enveloped, &other, NOW)
+        .await
+        .unwrap_err();
+    assert_eq!((e.field(), e.code()), ("nonce", "VCDM-009"), "{e}");
+    let other = Binding {
+        challenge: None,
+        domain: Some("https://elsewhere.example".into()),
+    };
+    let e = verify_presentation(&KeyResolver, &enveloped, &other, NOW)
+        .await
+        .unwrap_err();
+    assert_eq!(e.field(), "aud", "{e}");
+
+    // A credential that no longer verifies is named by its place.
+    let e = verify_presentation(&KeyResolver, &enveloped, &Binding::default(), 1_900_000_000)
+        .await
+        .unwrap_err();
+    assert_eq!(e.field(), "verifiableCredential[0].validUntil", "{e}");
+    assert_eq!(e.code(), "VCDM-008");
+
+    // A plain JSON credential inside, no holder, a credential token where a presentation is
+    // expected, a key of someone else than the holder.
+    let mut plain = presentation_of(&holder_did, vec![credential(&issuer_did)]);
+    let e = sign_presentation(&holder, &plain, &Binding::default())
+        .await
+        .unwrap_err();
+    assert_eq!(e.field(), "verifiableCredential[0]", "{e}");
+    plain["verifiableCredential"] = json!([vc]);
+    plain.as_object_mut().unwrap().remove("holder");
+    let e = sign_presentation(&holder, &plain, &Binding::default())
+        .await
+        .unwrap_err();
+    assert_eq!(e.field(), "holder", "{e}");
+    let e = verify_presentation(&KeyResolver, &vc, &Binding::default(), NOW)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "VCDM-002", "{e}");
+    let token = vc["id"]
+        .as_str()
+        .unwrap()
+        .strip_prefix("data:application/vc+jwt,")
+        .unwrap();
+    let e = verify_presentation(&KeyResolver, &json!(token), &Binding::default(), NOW)
+        .await
+        .unwrap_err();
+    assert_eq!((e.field(), e.code()), ("typ", "VCDM-003"), "{e}");
+    let (mallory, _) = signer(Algorithm::EdDSA);
+    let p = presentation_of(&holder_did, vec![vc.clone()]);
+    let forged = sign_presentation(&mallory, &p, &Binding::default())
+        .await
+        .unwrap();
+    let e = verify_presentation(&KeyResolver, &json!(forged), &Binding::default(), NOW)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "VCDM-005", "{e}");
 }

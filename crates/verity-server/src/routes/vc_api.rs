@@ -42,7 +42,76 @@ pub fn routes(r: &mut Routes) {
             .body::<VerifyRequest>("The secured credential")
             .ok_any(200, "`{ \"checks\": [...], \"warnings\": [...], \"errors\": [] }`")
             .ok_any(400, "`{ \"checks\": [...], \"warnings\": [], \"errors\": [ { \"code\", \"field\", \"message\" } ] }`"),
+    )
+    .post(
+        "/vc-api/presentations/prove",
+        prove,
+        Op::new("vcApiProvePresentation", TAG, "Signs a VCDM 2.0 presentation as a vp+jwt")
+            .describe("The holder (`options.holder`, else `presentation.holder`) must be an authority of the caller's tenant; `options.challenge` and `options.domain` become the presentation's `nonce` and `aud`. Credentials in it must be enveloped.")
+            .api()
+            .body::<ProveRequest>("The presentation without proof, and options")
+            .ok_any(201, "`{ \"verifiablePresentation\": { \"@context\", \"id\": \"data:application/vp+jwt,...\", \"type\": \"EnvelopedVerifiablePresentation\" } }`")
+            .bad_request()
+            .error(403, &[InnerCode::Forbidden]),
+    )
+    .post(
+        "/vc-api/presentations/verify",
+        verify_presentation,
+        Op::new("vcApiVerifyPresentation", TAG, "Verifies a presentation secured as a vp+jwt and every credential in it")
+            .describe("The holder's signature (a key of its DID's `authentication`), `options.challenge` / `options.domain` against `nonce` / `aud`, and each credential as `/credentials/verify` does; a refusal inside names `verifiableCredential[i]`.")
+            .api()
+            .body::<VerifyPresentationRequest>("The secured presentation and what it must be bound to")
+            .ok_any(200, "`{ \"checks\": [...], \"warnings\": [...], \"errors\": [] }`")
+            .ok_any(400, "`{ \"checks\": [], \"warnings\": [], \"errors\": [ { \"code\", \"field\", \"message\" } ] }`"),
     );
+}
+
+/// `POST /vc-api/presentations/prove`.
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProveRequest {
+    /// A VCDM 2.0 presentation without proof; its credentials enveloped.
+    pub presentation: Value,
+    #[serde(default)]
+    pub options: ProveOptions,
+}
+
+/// Prove options.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ProveOptions {
+    /// The DID of the authority that signs as holder; defaults to `presentation.holder`.
+    #[serde(default)]
+    pub holder: Option<String>,
+    /// The verifier's challenge, written as `nonce`.
+    #[serde(default)]
+    pub challenge: Option<String>,
+    /// The verifier's domain, written as `aud`.
+    #[serde(default)]
+    pub domain: Option<String>,
+}
+
+/// `POST /vc-api/presentations/verify`.
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct VerifyPresentationRequest {
+    /// An `EnvelopedVerifiablePresentation`, its `data:application/vp+jwt,...` id, or the
+    /// bare compact JWS.
+    pub verifiable_presentation: Value,
+    #[serde(default)]
+    pub options: VerifyPresentationOptions,
+}
+
+/// What the presentation must be bound to.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct VerifyPresentationOptions {
+    /// Expected in `nonce`.
+    #[serde(default)]
+    pub challenge: Option<String>,
+    /// Expected in `aud`.
+    #[serde(default)]
+    pub domain: Option<String>,
 }
 
 /// `POST /vc-api/credentials/issue`.
@@ -121,38 +190,14 @@ async fn issue(
     if !credential.is_object() {
         return Err(ApiError::bad_field("credential", "must be a JSON object"));
     }
-    let named = match &credential["issuer"] {
-        Value::String(s) => Some(s.clone()),
-        Value::Object(o) => o.get("id").and_then(Value::as_str).map(str::to_owned),
-        _ => None,
-    };
-    let did = match (&body.options.issuer, &named) {
-        (Some(o), Some(n)) if o != n => {
-            return Err(ApiError::bad_field(
-                "options.issuer",
-                format!("`{o}` differs from credential.issuer `{n}`"),
-            ));
-        }
-        (Some(o), _) => o.clone(),
-        (None, Some(n)) => n.clone(),
-        (None, None) => {
-            return Err(ApiError::bad_field(
-                "credential.issuer",
-                "is required (or give options.issuer)",
-            ));
-        }
-    };
-    let authority = state.store.authority_by_did(&did).await?.ok_or_else(|| {
-        ApiError::bad_field(
-            "credential.issuer",
-            format!("`{did}` is not an authority of this service"),
-        )
-    })?;
-    if !caller.may_use(authority.tenant_id) {
-        return Err(ApiError::forbidden(format!(
-            "the authority `{did}` belongs to another tenant"
-        )));
-    }
+    let named = named_did(&credential["issuer"]);
+    let did = chosen_did(
+        &body.options.issuer,
+        &named,
+        "options.issuer",
+        "credential.issuer",
+    )?;
+    let authority = caller_authority(&state, &caller, &did, "credential.issuer").await?;
     if named.is_none() {
         credential["issuer"] = json!(did);
     }
@@ -173,21 +218,126 @@ async fn issue(
     )
 }
 
-async fn verify(
+/// The authority `did` names, if the caller may sign with it; `field` names it in refusals.
+async fn caller_authority(
+    state: &AppState,
+    caller: &VcApiCaller,
+    did: &str,
+    field: &str,
+) -> Result<verity_store::Authority, ApiError> {
+    let authority = state.store.authority_by_did(did).await?.ok_or_else(|| {
+        ApiError::bad_field(
+            field,
+            format!("`{did}` is not an authority of this service"),
+        )
+    })?;
+    if !caller.may_use(authority.tenant_id) {
+        return Err(ApiError::forbidden(format!(
+            "the authority `{did}` belongs to another tenant"
+        )));
+    }
+    Ok(authority)
+}
+
+/// The DID an `issuer` / `holder` member names (a string or an object's `id`).
+fn named_did(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Object(o) => o.get("id").and_then(Value::as_str).map(str::to_owned),
+        _ => None,
+    }
+}
+
+/// The signer from `option` or the document's own member, refusing a mismatch.
+fn chosen_did(
+    option: &Option<String>,
+    named: &Option<String>,
+    option_field: &str,
+    member_field: &str,
+) -> Result<String, ApiError> {
+    match (option, named) {
+        (Some(o), Some(n)) if o != n => Err(ApiError::bad_field(
+            option_field,
+            format!("`{o}` differs from {member_field} `{n}`"),
+        )),
+        (Some(o), _) => Ok(o.clone()),
+        (None, Some(n)) => Ok(n.clone()),
+        (None, None) => Err(ApiError::bad_field(
+            member_field,
+            format!("is required (or give {option_field})"),
+        )),
+    }
+}
+
+fn vcdm_refusal(e: verity_vcdm::VcdmError, prefix: &str) -> ApiError {
+    match e {
+        verity_vcdm::VcdmError::Proof(m) => ApiError::internal(m),
+        other => ApiError::bad_field(format!("{prefix}.{}", other.field()), other.to_string()),
+    }
+}
+
+async fn prove(
+    caller: VcApiCaller,
+    state: web::Data<AppState>,
+    ApiJson(body): ApiJson<ProveRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let mut presentation = body.presentation;
+    if !presentation.is_object() {
+        return Err(ApiError::bad_field("presentation", "must be a JSON object"));
+    }
+    let named = named_did(&presentation["holder"]);
+    let did = chosen_did(
+        &body.options.holder,
+        &named,
+        "options.holder",
+        "presentation.holder",
+    )?;
+    let authority = caller_authority(&state, &caller, &did, "presentation.holder").await?;
+    if named.is_none() {
+        presentation["holder"] = json!(did);
+    }
+    let signer =
+        crate::authorities::signer_for(state.store.as_ref(), &state.kek, &authority).await?;
+    let binding = verity_vcdm::Binding {
+        challenge: body.options.challenge,
+        domain: body.options.domain,
+    };
+    let jwt = verity_vcdm::sign_presentation(&signer, &presentation, &binding)
+        .await
+        .map_err(|e| vcdm_refusal(e, "presentation"))?;
+    Ok(HttpResponse::Created()
+        .json(json!({ "verifiablePresentation": verity_vcdm::envelope_presentation(&jwt) })))
+}
+
+async fn verify_presentation(
     _: VcApiCaller,
     state: web::Data<AppState>,
-    ApiJson(body): ApiJson<VerifyRequest>,
+    ApiJson(body): ApiJson<VerifyPresentationRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    match verity_vcdm::verify_credential(
+    let binding = verity_vcdm::Binding {
+        challenge: body.options.challenge,
+        domain: body.options.domain,
+    };
+    let outcome = verity_vcdm::verify_presentation(
         state.resolution.resolver.as_ref(),
-        &body.verifiable_credential,
+        &body.verifiable_presentation,
+        &binding,
         state.clock.unix(),
     )
     .await
-    {
-        Ok(v) => Ok(HttpResponse::Ok().json(json!({
-            "checks": v.checks,
-            "warnings": v.warnings,
+    .map(|v| (v.checks, Vec::<String>::new()));
+    answer(outcome)
+}
+
+/// The VC-API verification answer: 200 with the checks, 400 with the refusal, 503 when the
+/// issuer's DID could not be resolved now.
+fn answer(
+    outcome: Result<(Vec<String>, Vec<String>), verity_vcdm::VcdmError>,
+) -> Result<HttpResponse, ApiError> {
+    match outcome {
+        Ok((checks, warnings)) => Ok(HttpResponse::Ok().json(json!({
+            "checks": checks,
+            "warnings": warnings,
             "errors": [],
         }))),
         Err(e) if e.is_transient() => Err(ApiError::upstream(
@@ -202,4 +352,24 @@ async fn verify(
             "errors": [{ "code": e.code(), "field": e.field(), "message": e.to_string() }],
         }))),
     }
+}
+
+async fn verify(
+    _: VcApiCaller,
+    state: web::Data<AppState>,
+    ApiJson(body): ApiJson<VerifyRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let outcome = verity_vcdm::verify_credential(
+        state.resolution.resolver.as_ref(),
+        &body.verifiable_credential,
+        state.clock.unix(),
+    )
+    .await
+    .map(|v| {
+        (
+            v.checks.iter().map(|c| (*c).to_owned()).collect(),
+            v.warnings,
+        )
+    });
+    answer(outcome)
 }
