@@ -9,6 +9,7 @@ pub mod procfs;
 pub mod revocation;
 pub mod server;
 pub mod sweep;
+pub mod vc_api;
 
 use std::future::Future;
 use std::path::PathBuf;

@@ -19,7 +19,7 @@ use verity_jose::Algorithm;
 use verity_tests::Backend;
 use verity_tests::benches::{self, MAX_CONCURRENCY, MAX_COUNT, Options};
 
-const USAGE: &str = "usage: bench issuance|presentation|revocation|sweep [--backend sqlite|postgres] \
+const USAGE: &str = "usage: bench issuance|presentation|revocation|sweep|vc-api-verify [--backend sqlite|postgres] \
 [--count N] [--concurrency C] [--warmup W] [--floor-ops N] [--holder-alg EdDSA|ES256] \
 [--verity PATH] [--perf FILE] [--replicas N (postgres: N serve processes behind a round-robin proxy)]";
 
@@ -124,6 +124,7 @@ async fn main() -> ExitCode {
         "presentation" => benches::presentation(&opts).await,
         "revocation" => benches::revocation::revocation(&opts).await,
         "sweep" => benches::sweep::sweep(&opts).await,
+        "vc-api-verify" => benches::vc_api::vc_api_verify(&opts).await,
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);
