@@ -802,12 +802,8 @@ pub enum CredentialCommand {
     /// Revoke issued credentials: by `--jti`, or by `--contract` + `--claim` (the contract's
     /// indexed claim value). Idempotent.
     Revoke {
-        #[arg(long, conflicts_with_all = ["contract", "claim"])]
-        jti: Option<String>,
-        #[arg(long)]
-        contract: Option<String>,
-        #[arg(long, requires = "contract")]
-        claim: Option<String>,
+        #[command(flatten)]
+        which: Selection,
         /// Why; kept with the revocation.
         #[arg(long)]
         reason: Option<String>,
@@ -815,24 +811,16 @@ pub enum CredentialCommand {
     /// Suspend issued credentials of a suspendable contract (`rules.suspendable`): verifiers
     /// refuse them until they are resumed. Selected as for `revoke`.
     Suspend {
-        #[arg(long, conflicts_with_all = ["contract", "claim"])]
-        jti: Option<String>,
-        #[arg(long)]
-        contract: Option<String>,
-        #[arg(long, requires = "contract")]
-        claim: Option<String>,
+        #[command(flatten)]
+        which: Selection,
         /// Why; kept with the suspension.
         #[arg(long)]
         reason: Option<String>,
     },
     /// Resume suspended credentials: verifiers accept them again.
     Resume {
-        #[arg(long, conflicts_with_all = ["contract", "claim"])]
-        jti: Option<String>,
-        #[arg(long)]
-        contract: Option<String>,
-        #[arg(long, requires = "contract")]
-        claim: Option<String>,
+        #[command(flatten)]
+        which: Selection,
         /// Why (recorded in the audit log).
         #[arg(long)]
         reason: Option<String>,
@@ -871,17 +859,27 @@ fn print_credential(v: &serde_json::Value) {
     );
 }
 
+/// Which issued credentials a revoke, suspend or resume is about.
+#[derive(Debug, Args)]
+pub struct Selection {
+    #[arg(long, conflicts_with_all = ["contract", "claim"])]
+    jti: Option<String>,
+    #[arg(long)]
+    contract: Option<String>,
+    #[arg(long, requires = "contract")]
+    claim: Option<String>,
+}
+
 /// POSTs a credential selection (`jti`, or `contract` + `claim`) with a reason to `path`.
 async fn selection_call(
     c: &AdminClient,
     path: &str,
-    jti: &Option<String>,
-    contract: &Option<String>,
-    claim: &Option<String>,
+    which: &Selection,
     reason: &Option<String>,
 ) -> Result<Vec<serde_json::Value>, String> {
-    let body =
-        serde_json::json!({ "jti": jti, "contract": contract, "claim": claim, "reason": reason });
+    let body = serde_json::json!({
+        "jti": which.jti, "contract": which.contract, "claim": which.claim, "reason": reason
+    });
     let body = serde_json::Value::Object(
         body.as_object()
             .into_iter()
@@ -896,24 +894,15 @@ async fn selection_call(
 impl AdminAction for CredentialCommand {
     async fn execute(&self, c: &AdminClient, json: bool) -> Result<(), String> {
         let list: Vec<serde_json::Value> = match self {
-            Self::Revoke {
-                jti,
-                contract,
-                claim,
-                reason,
-            } => selection_call(c, "/credentials/revoke", jti, contract, claim, reason).await?,
-            Self::Suspend {
-                jti,
-                contract,
-                claim,
-                reason,
-            } => selection_call(c, "/credentials/suspend", jti, contract, claim, reason).await?,
-            Self::Resume {
-                jti,
-                contract,
-                claim,
-                reason,
-            } => selection_call(c, "/credentials/resume", jti, contract, claim, reason).await?,
+            Self::Revoke { which, reason } => {
+                selection_call(c, "/credentials/revoke", which, reason).await?
+            }
+            Self::Suspend { which, reason } => {
+                selection_call(c, "/credentials/suspend", which, reason).await?
+            }
+            Self::Resume { which, reason } => {
+                selection_call(c, "/credentials/resume", which, reason).await?
+            }
             Self::CloseStatusLists { authority } => {
                 let body = match authority {
                     Some(a) => serde_json::json!({ "authority": a }),

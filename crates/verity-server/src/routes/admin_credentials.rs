@@ -311,20 +311,13 @@ async fn resume(
     Ok(HttpResponse::Ok().json(suspend_matching(&state, &req, &body, false).await?))
 }
 
-/// Suspends (`suspend`) or resumes every credential `body` matches, each in one transaction
-/// with its audit row, and marks `req` audited (the admin API and the console). A credential
-/// without a suspension entry is refused 409 (credentials matched before it stay changed).
-pub(crate) async fn suspend_matching(
+/// The reason (`default` when none is given; at most 500 characters) and the credentials a
+/// revoke/suspend/resume body selects (404 when none).
+async fn selection(
     state: &AppState,
-    req: &actix_web::HttpRequest,
     body: &RevokeRequest,
-    suspend: bool,
-) -> Result<Vec<CredentialView>, ApiError> {
-    let default = if suspend {
-        "suspended by an administrator"
-    } else {
-        "resumed by an administrator"
-    };
+    default: &str,
+) -> Result<(String, Vec<IssuedCredential>), ApiError> {
     let reason = body.reason.clone().unwrap_or_else(|| default.to_owned());
     if reason.chars().count() > 500 {
         return Err(ApiError::bad_field(
@@ -342,6 +335,30 @@ pub(crate) async fn suspend_matching(
     if found.is_empty() {
         return Err(ApiError::not_found("no issued credential matches"));
     }
+    Ok((reason, found))
+}
+
+/// Tells the audit middleware the store already wrote this request's audit rows.
+fn mark_audited(req: &actix_web::HttpRequest) {
+    use actix_web::HttpMessage;
+    req.extensions_mut().insert(crate::audit::Audited);
+}
+
+/// Suspends (`suspend`) or resumes every credential `body` matches, each in one transaction
+/// with its audit row, and marks `req` audited (the admin API and the console). A credential
+/// without a suspension entry is refused 409 (credentials matched before it stay changed).
+pub(crate) async fn suspend_matching(
+    state: &AppState,
+    req: &actix_web::HttpRequest,
+    body: &RevokeRequest,
+    suspend: bool,
+) -> Result<Vec<CredentialView>, ApiError> {
+    let default = if suspend {
+        "suspended by an administrator"
+    } else {
+        "resumed by an administrator"
+    };
+    let (reason, found) = selection(state, body, default).await?;
     let mut out = Vec::new();
     for c in found {
         let now = state.clock.now();
@@ -353,17 +370,10 @@ pub(crate) async fn suspend_matching(
         if changed {
             tracing::info!(jti = %c.jti, suspended = suspend, "credential suspension changed");
         }
-        let fresh = state
-            .store
-            .issued_credential_by_jti(&c.jti)
-            .await?
-            .unwrap_or(c);
-        out.push(view(state, fresh).await?);
+        // The credential row does not change with a suspension; `view` reads the suspension.
+        out.push(view(state, c).await?);
     }
-    {
-        use actix_web::HttpMessage;
-        req.extensions_mut().insert(crate::audit::Audited);
-    }
+    mark_audited(req);
     Ok(out)
 }
 
@@ -374,26 +384,7 @@ pub(crate) async fn revoke_matching(
     req: &actix_web::HttpRequest,
     body: &RevokeRequest,
 ) -> Result<Vec<CredentialView>, ApiError> {
-    let reason = body
-        .reason
-        .clone()
-        .unwrap_or_else(|| "revoked by an administrator".to_owned());
-    if reason.chars().count() > 500 {
-        return Err(ApiError::bad_field(
-            "reason",
-            "must be at most 500 characters",
-        ));
-    }
-    let query = CredentialQuery {
-        jti: body.jti.clone(),
-        contract: body.contract.clone(),
-        claim: body.claim.clone(),
-        subject: body.subject.clone(),
-    };
-    let found = find(state, &query).await?;
-    if found.is_empty() {
-        return Err(ApiError::not_found("no issued credential matches"));
-    }
+    let (reason, found) = selection(state, body, "revoked by an administrator").await?;
     let mut out = Vec::new();
     for c in found {
         // The audit row is written in the revocation's transaction.
@@ -408,9 +399,6 @@ pub(crate) async fn revoke_matching(
         }
         out.push(view(state, revoked).await?);
     }
-    {
-        use actix_web::HttpMessage;
-        req.extensions_mut().insert(crate::audit::Audited);
-    }
+    mark_audited(req);
     Ok(out)
 }

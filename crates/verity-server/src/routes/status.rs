@@ -72,17 +72,8 @@ async fn suspension_list(
         if wants_token { "-t" } else { "" }
     );
     let cache = format!("public, max-age={STATUS_LIST_MAX_AGE}");
-    if req
-        .headers()
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v == etag)
-    {
-        return Ok(HttpResponse::NotModified()
-            .insert_header((header::ETAG, etag))
-            .insert_header((header::CACHE_CONTROL, cache))
-            .insert_header((header::VARY, "Accept"))
-            .finish());
+    if let Some(unchanged) = not_modified(&req, &etag, &cache) {
+        return Ok(unchanged);
     }
     let (authority, signer, _) = signing_inputs(&state, &list).await?;
     let bits = suspension_bits(&list).map_err(ApiError::internal)?;
@@ -165,17 +156,8 @@ async fn status_list(
         if wants_token { "-t" } else { "" }
     );
     let cache = format!("public, max-age={STATUS_LIST_MAX_AGE}");
-    let matches = req
-        .headers()
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
-    if matches {
-        return Ok(HttpResponse::NotModified()
-            .insert_header((header::ETAG, etag))
-            .insert_header((header::CACHE_CONTROL, cache))
-            .insert_header((header::VARY, "Accept"))
-            .finish());
+    if let Some(unchanged) = not_modified(&req, &etag, &cache) {
+        return Ok(unchanged);
     }
     if wants_token {
         let token = sign_token_list(&state, &list).await?;
@@ -201,6 +183,22 @@ async fn status_list(
         .insert_header((header::CACHE_CONTROL, cache))
         .insert_header((header::VARY, "Accept"))
         .body(jwt))
+}
+
+/// 304 when the request's `If-None-Match` lists `etag` (one of a comma-separated list).
+fn not_modified(req: &HttpRequest, etag: &str, cache: &str) -> Option<HttpResponse> {
+    let matches = req
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
+    matches.then(|| {
+        HttpResponse::NotModified()
+            .insert_header((header::ETAG, etag.to_owned()))
+            .insert_header((header::CACHE_CONTROL, cache.to_owned()))
+            .insert_header((header::VARY, "Accept"))
+            .finish()
+    })
 }
 
 /// The media type of a Token Status List token (draft-ietf-oauth-status-list section 8.1).

@@ -1540,17 +1540,7 @@ impl PgStore {
     ) -> Result<(IssuedCredential, Option<Uuid>)> {
         let now = normalize_time(now)?;
         let mut tx = self.begin("revoke credential").await?;
-        let row: Option<IssuedRow> = sqlx::query_as(concat!(
-            "SELECT ",
-            issued_columns!(),
-            " FROM issued_credentials WHERE id = $1 FOR UPDATE"
-        ))
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(|e| db_error(e, "load issued credential"))?;
-        let mut credential =
-            IssuedCredential::try_from(row.ok_or_else(|| not_found("issued credential", id))?)?;
+        let mut credential = locked_credential(&mut tx, id).await?;
         if credential.revoked_at.is_some() {
             if let Some(a) = audit {
                 super::audit::insert(&mut tx, &revocation_entry(a, "already revoked")).await?;
@@ -1618,17 +1608,7 @@ impl PgStore {
     ) -> Result<(Option<crate::CredentialSuspension>, bool)> {
         let now = normalize_time(now)?;
         let mut tx = self.begin("suspend credential").await?;
-        let row: Option<IssuedRow> = sqlx::query_as(concat!(
-            "SELECT ",
-            issued_columns!(),
-            " FROM issued_credentials WHERE id = $1 FOR UPDATE"
-        ))
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(|e| db_error(e, "load issued credential"))?;
-        let credential =
-            IssuedCredential::try_from(row.ok_or_else(|| not_found("issued credential", id))?)?;
+        let credential = locked_credential(&mut tx, id).await?;
         let (Some(list_id), Some(index)) = (credential.status_list_id, credential.status_index)
         else {
             return Err(crate::flow_model::not_suspendable(&credential));
@@ -1652,7 +1632,7 @@ impl PgStore {
         }
         let length = stored_u32("status_lists.length", length.into())?;
         let mut bits = stored.unwrap_or_else(|| vec![0; (length / 8) as usize]);
-        let current = self.suspension_in(&mut tx, id).await?;
+        let current = suspension_row(&mut *tx, id).await?;
         if crate::flow_model::bit_is_set(&bits, index) == suspend {
             let outcome = if suspend {
                 "already suspended"
@@ -1708,49 +1688,52 @@ impl PgStore {
         Ok((after, true))
     }
 
-    async fn suspension_in(
-        &self,
-        tx: &mut Transaction<'static, Postgres>,
-        id: Uuid,
-    ) -> Result<Option<crate::CredentialSuspension>> {
-        let row: Option<(Uuid, DateTime<Utc>, String)> = sqlx::query_as(
-            "SELECT credential_id, suspended_at, reason FROM credential_suspensions \
-             WHERE credential_id = $1",
-        )
-        .bind(id)
-        .fetch_optional(&mut **tx)
-        .await
-        .map_err(|e| db_error(e, "load suspension"))?;
-        Ok(row.map(
-            |(credential_id, suspended_at, reason)| crate::CredentialSuspension {
-                credential_id,
-                suspended_at,
-                reason,
-            },
-        ))
-    }
-
     /// [`crate::Store::credential_suspension`].
     pub(super) async fn suspension_of(
         &self,
         id: Uuid,
     ) -> Result<Option<crate::CredentialSuspension>> {
-        let row: Option<(Uuid, DateTime<Utc>, String)> = sqlx::query_as(
-            "SELECT credential_id, suspended_at, reason FROM credential_suspensions \
-             WHERE credential_id = $1",
-        )
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(|e| db_error(e, "load suspension"))?;
-        Ok(row.map(
-            |(credential_id, suspended_at, reason)| crate::CredentialSuspension {
-                credential_id,
-                suspended_at,
-                reason,
-            },
-        ))
+        suspension_row(&self.pool, id).await
     }
+}
+
+/// The issued credential `id`, locked for the rest of `tx` (`NotFound` when there is none).
+async fn locked_credential(
+    tx: &mut Transaction<'static, Postgres>,
+    id: Uuid,
+) -> Result<IssuedCredential> {
+    let row: Option<IssuedRow> = sqlx::query_as(concat!(
+        "SELECT ",
+        issued_columns!(),
+        " FROM issued_credentials WHERE id = $1 FOR UPDATE"
+    ))
+    .bind(id)
+    .fetch_optional(&mut **tx)
+    .await
+    .map_err(|e| db_error(e, "load issued credential"))?;
+    IssuedCredential::try_from(row.ok_or_else(|| not_found("issued credential", id))?)
+}
+
+/// The suspension in force for credential `id`, read through `conn` (a pool or a transaction).
+async fn suspension_row<'c, E>(conn: E, id: Uuid) -> Result<Option<crate::CredentialSuspension>>
+where
+    E: sqlx::PgExecutor<'c>,
+{
+    let row: Option<(Uuid, DateTime<Utc>, String)> = sqlx::query_as(
+        "SELECT credential_id, suspended_at, reason FROM credential_suspensions \
+         WHERE credential_id = $1",
+    )
+    .bind(id)
+    .fetch_optional(conn)
+    .await
+    .map_err(|e| db_error(e, "load suspension"))?;
+    Ok(row.map(
+        |(credential_id, suspended_at, reason)| crate::CredentialSuspension {
+            credential_id,
+            suspended_at,
+            reason,
+        },
+    ))
 }
 
 /// `a` with the revocation's outcome.

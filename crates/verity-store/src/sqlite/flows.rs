@@ -1591,17 +1591,7 @@ impl SqliteStore {
     ) -> Result<(IssuedCredential, Option<Uuid>)> {
         let now = normalize_time(now)?;
         let mut tx = self.begin_write("revoke credential").await?;
-        let row: Option<IssuedRow> = sqlx::query_as(concat!(
-            "SELECT ",
-            issued_columns!(),
-            " FROM issued_credentials WHERE id = ?"
-        ))
-        .bind(id_text(id))
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(|e| db_error(e, "load issued credential"))?;
-        let mut credential =
-            IssuedCredential::try_from(row.ok_or_else(|| not_found("issued credential", id))?)?;
+        let mut credential = credential_on(&mut tx, id).await?;
         if credential.revoked_at.is_some() {
             if let Some(a) = audit {
                 super::audit::insert(&mut tx, &revocation_entry(a, "already revoked")).await?;
@@ -1667,17 +1657,7 @@ impl SqliteStore {
     ) -> Result<(Option<crate::CredentialSuspension>, bool)> {
         let now = normalize_time(now)?;
         let mut tx = self.begin_write("suspend credential").await?;
-        let row: Option<IssuedRow> = sqlx::query_as(concat!(
-            "SELECT ",
-            issued_columns!(),
-            " FROM issued_credentials WHERE id = ?"
-        ))
-        .bind(id_text(id))
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(|e| db_error(e, "load issued credential"))?;
-        let credential =
-            IssuedCredential::try_from(row.ok_or_else(|| not_found("issued credential", id))?)?;
+        let credential = credential_on(&mut tx, id).await?;
         let (Some(list_id), Some(index)) = (credential.status_list_id, credential.status_index)
         else {
             return Err(crate::flow_model::not_suspendable(&credential));
@@ -1768,6 +1748,21 @@ impl SqliteStore {
             .map_err(|e| db_error(e, "load suspension"))?;
         suspension_on(&mut conn, id).await
     }
+}
+
+/// The issued credential `id`, read inside the write transaction (`NotFound` when there is
+/// none).
+async fn credential_on(conn: &mut SqliteConnection, id: Uuid) -> Result<IssuedCredential> {
+    let row: Option<IssuedRow> = sqlx::query_as(concat!(
+        "SELECT ",
+        issued_columns!(),
+        " FROM issued_credentials WHERE id = ?"
+    ))
+    .bind(id_text(id))
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(|e| db_error(e, "load issued credential"))?;
+    IssuedCredential::try_from(row.ok_or_else(|| not_found("issued credential", id))?)
 }
 
 async fn suspension_on(
