@@ -16,6 +16,10 @@ use crate::error::DidError;
 pub const ED25519_PUB: u64 = 0xed;
 /// Multicodec code of a compressed P-256 public key.
 pub const P256_PUB: u64 = 0x1200;
+/// Multicodec code of a compressed P-384 public key.
+pub const P384_PUB: u64 = 0x1201;
+/// Multicodec code of a compressed P-521 public key.
+pub const P521_PUB: u64 = 0x1202;
 /// Multicodec code of a compressed secp256k1 public key.
 pub const SECP256K1_PUB: u64 = 0xe7;
 
@@ -83,6 +87,8 @@ pub(crate) fn jwk_from_codec(code: u64, key: &[u8]) -> Result<Jwk, DidError> {
     let (key_type, expected) = match code {
         ED25519_PUB => ("Ed25519", 32),
         P256_PUB => ("P-256", 33),
+        P384_PUB => ("P-384", 49),
+        P521_PUB => ("P-521", 67),
         SECP256K1_PUB => ("secp256k1", 33),
         other => return Err(DidError::UnsupportedMulticodec { code: other }),
     };
@@ -101,6 +107,16 @@ pub(crate) fn jwk_from_codec(code: u64, key: &[u8]) -> Result<Jwk, DidError> {
                 .map_err(|_| bad_point("not a compressed point on P-256".into()))?;
             ec_jwk("P-256", pk.to_sec1_bytes_uncompressed())
         }
+        P384_PUB => {
+            let pk = p384::PublicKey::from_sec1_bytes(key)
+                .map_err(|_| bad_point("not a compressed point on P-384".into()))?;
+            ec_jwk("P-384", pk.to_sec1_bytes_uncompressed())
+        }
+        P521_PUB => {
+            let pk = p521::PublicKey::from_sec1_bytes(key)
+                .map_err(|_| bad_point("not a compressed point on P-521".into()))?;
+            ec_jwk("P-521", pk.to_sec1_bytes_uncompressed())
+        }
         _ => {
             let pk = k256::PublicKey::from_sec1_bytes(key)
                 .map_err(|_| bad_point("not a compressed point on secp256k1".into()))?;
@@ -110,7 +126,7 @@ pub(crate) fn jwk_from_codec(code: u64, key: &[u8]) -> Result<Jwk, DidError> {
     Jwk::from_json_value(&value).map_err(|e| bad_point(e.to_string()))
 }
 
-/// Uncompressed SEC 1 encoding for both curves' public keys.
+/// Uncompressed SEC 1 encoding for every curve's public keys.
 trait Uncompressed {
     fn to_sec1_bytes_uncompressed(&self) -> Vec<u8>;
 }
@@ -129,10 +145,24 @@ impl Uncompressed for k256::PublicKey {
     }
 }
 
+impl Uncompressed for p384::PublicKey {
+    fn to_sec1_bytes_uncompressed(&self) -> Vec<u8> {
+        use p384::elliptic_curve::sec1::ToEncodedPoint;
+        self.to_encoded_point(false).as_bytes().to_vec()
+    }
+}
+
+impl Uncompressed for p521::PublicKey {
+    fn to_sec1_bytes_uncompressed(&self) -> Vec<u8> {
+        use p521::elliptic_curve::sec1::ToEncodedPoint;
+        self.to_encoded_point(false).as_bytes().to_vec()
+    }
+}
+
 fn ec_jwk(crv: &str, uncompressed: Vec<u8>) -> Value {
-    // 0x04 || x (32) || y (32); a short slice fails JWK validation below.
-    let x = uncompressed.get(1..33).unwrap_or_default();
-    let y = uncompressed.get(33..65).unwrap_or_default();
+    // 0x04 || x || y with x and y the same length; a wrong length fails JWK validation below.
+    let coords = uncompressed.get(1..).unwrap_or_default();
+    let (x, y) = coords.split_at(coords.len() / 2);
     json!({"kty": "EC", "crv": crv, "x": URL_SAFE_NO_PAD.encode(x), "y": URL_SAFE_NO_PAD.encode(y)})
 }
 
@@ -158,15 +188,16 @@ pub fn multibase_from_jwk(jwk: &Jwk) -> Result<String, DidError> {
             write_varint(ED25519_PUB, &mut bytes);
             bytes.extend(b64_member("x", jwk.x.as_deref())?);
         }
-        alg @ (Algorithm::ES256 | Algorithm::ES256K) => {
+        alg @ (Algorithm::ES256 | Algorithm::ES256K | Algorithm::ES384 | Algorithm::ES512) => {
             let x = b64_member("x", jwk.x.as_deref())?;
             let y = b64_member("y", jwk.y.as_deref())?;
             let last = y.last().copied().ok_or_else(|| unsupported("y is empty"))?;
             // SEC 1 compression: the parity of y picks the 0x02 / 0x03 prefix.
-            let code = if alg == Algorithm::ES256 {
-                P256_PUB
-            } else {
-                SECP256K1_PUB
+            let code = match alg {
+                Algorithm::ES256 => P256_PUB,
+                Algorithm::ES384 => P384_PUB,
+                Algorithm::ES512 => P521_PUB,
+                _ => SECP256K1_PUB,
             };
             write_varint(code, &mut bytes);
             bytes.push(if last & 1 == 0 { 0x02 } else { 0x03 });
@@ -178,7 +209,7 @@ pub fn multibase_from_jwk(jwk: &Jwk) -> Result<String, DidError> {
     Ok(format!("z{}", bs58::encode(bytes).into_string()))
 }
 
-/// The `did:key` DID of a public JWK (Ed25519, P-256 or secp256k1).
+/// The `did:key` DID of a public JWK (Ed25519, P-256, P-384, P-521 or secp256k1).
 pub fn did_key_from_jwk(jwk: &Jwk) -> Result<String, DidError> {
     Ok(format!("did:key:{}", multibase_from_jwk(jwk)?))
 }
@@ -338,6 +369,40 @@ mod tests {
             );
             assert_eq!(did_key_from_jwk(&got).unwrap(), did);
         }
+    }
+
+    /// did:key vectors for the larger NIST curves (the same keys as the W3C CCG
+    /// `nist-curves.json` P-384 and P-521 entries): DID -> publicKeyJwk and back.
+    #[test]
+    fn p384_and_p521_vectors() {
+        for (did, crv, x, y) in [
+            (
+                "did:key:z82Lm1MpAkeJcix9K8TMiLd5NMAhnwkjjCBeWHXyu3U4oT2MVJJKXkcVBgjGhnLBn2Kaau9",
+                "P-384",
+                "lInTxl8fjLKp_UCrxI0WDklahi-7-_6JbtiHjiRvMvhedhKVdHBfi2HCY8t_QJyc",
+                "y6N1IC-2mXxHreETBW7K3mBcw0qGr3CWHCs-yl09yCQRLcyfGv7XhqAngHOu51Zv",
+            ),
+            (
+                "did:key:z2J9gcGdb2nEyMDmzQYv2QZQcM1vXktvy1Pw4MduSWxGabLZ9XESSWLQgbuPhwnXN7zP7HpTzWqrMTzaY5zWe6hpzJ2jnw4f",
+                "P-521",
+                "AQgyFy6EwH3_u_KXPw8aTXTY7WSVytmbuJeFpq4U6LipxtSmBJe_jjRzms9qubnwm_fGoHMQlvQ1vzS2YLusR2V0",
+                "Ab06MCcgoG7dM2I-VppdLV1k3lDoeHMvyYqHVfP05Ep2O7Zu0Qwd6IVzfZi9K0KMDud22wdnGUpUtFukZo0EeO15",
+            ),
+        ] {
+            let doc = resolve_did_key(did).unwrap();
+            let kid = format!("{did}#{}", &did[8..]);
+            let got = doc.key_for(&kid, Relationship::AssertionMethod).unwrap();
+            assert_eq!(got, jwk(json!({"kty": "EC", "crv": crv, "x": x, "y": y})));
+            assert_eq!(did_key_from_jwk(&got).unwrap(), did);
+        }
+        // A compressed point of the wrong length for its codec names the curve.
+        let err = jwk_from_codec(P384_PUB, &[2u8; 33]).unwrap_err();
+        assert!(err.to_string().contains("P-384"), "{err}");
+        // 0x02 || 48 bytes of 0xff: x is not below the field prime, so not a point.
+        let mut not_a_point = vec![0x02];
+        not_a_point.extend([0xffu8; 48]);
+        let err = jwk_from_codec(P384_PUB, &not_a_point).unwrap_err();
+        assert!(matches!(err, DidError::InvalidPublicKey { .. }), "{err}");
     }
 
     /// W3C CCG did:key test vectors, `test-vectors/secp256k1.json`: the DID and the compressed

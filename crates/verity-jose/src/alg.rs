@@ -1,5 +1,6 @@
-//! The JWS algorithms Verity verifies: EdDSA, ES256 and ES256K (which it also signs with) and
-//! RS256 (verification only, for OpenID Connect providers).
+//! The JWS algorithms Verity verifies: EdDSA, ES256 and ES256K (which it also signs with),
+//! RS256 (verification only, for OpenID Connect providers) and ES384/ES512 (verification only,
+//! for VC-JOSE-COSE issuers on the larger NIST curves).
 
 use std::fmt;
 use std::str::FromStr;
@@ -19,26 +20,33 @@ pub enum Algorithm {
     ES256K,
     /// RSASSA-PKCS1-v1_5 with SHA-256 (RFC 7518 section 3.3); verification only.
     RS256,
+    /// ECDSA P-384 with SHA-384 (RFC 7518 section 3.4); verification only.
+    ES384,
+    /// ECDSA P-521 with SHA-512 (RFC 7518 section 3.4); verification only.
+    ES512,
 }
 
 impl Algorithm {
     /// Every algorithm Verity can sign with (and so generate keys for).
     ///
-    /// RS256 is not listed: Verity only verifies RSA signatures (OpenID Connect providers sign
-    /// id_tokens with RS256) and never holds RSA private keys.
+    /// RS256, ES384 and ES512 are not listed: Verity only verifies them (OpenID Connect
+    /// providers sign id_tokens with RS256; some VC issuers use the larger NIST curves) and
+    /// never holds such private keys.
     pub const ALL: [Algorithm; 3] = [Algorithm::EdDSA, Algorithm::ES256, Algorithm::ES256K];
 
-    /// Every algorithm Verity can verify: [`Algorithm::ALL`] plus RS256.
-    pub const VERIFIABLE: [Algorithm; 4] = [
+    /// Every algorithm Verity can verify: [`Algorithm::ALL`] plus RS256, ES384 and ES512.
+    pub const VERIFIABLE: [Algorithm; 6] = [
         Algorithm::EdDSA,
         Algorithm::ES256,
         Algorithm::ES256K,
         Algorithm::RS256,
+        Algorithm::ES384,
+        Algorithm::ES512,
     ];
 
     /// Whether Verity can hold a private key for, and sign with, this algorithm.
     pub fn can_sign(self) -> bool {
-        !matches!(self, Algorithm::RS256)
+        !matches!(self, Algorithm::RS256 | Algorithm::ES384 | Algorithm::ES512)
     }
 
     /// The registered `alg` value.
@@ -48,6 +56,8 @@ impl Algorithm {
             Algorithm::ES256 => "ES256",
             Algorithm::ES256K => "ES256K",
             Algorithm::RS256 => "RS256",
+            Algorithm::ES384 => "ES384",
+            Algorithm::ES512 => "ES512",
         }
     }
 
@@ -55,7 +65,7 @@ impl Algorithm {
     pub fn kty(self) -> &'static str {
         match self {
             Algorithm::EdDSA => "OKP",
-            Algorithm::ES256 | Algorithm::ES256K => "EC",
+            Algorithm::ES256 | Algorithm::ES256K | Algorithm::ES384 | Algorithm::ES512 => "EC",
             Algorithm::RS256 => "RSA",
         }
     }
@@ -66,6 +76,8 @@ impl Algorithm {
             Algorithm::EdDSA => Some("Ed25519"),
             Algorithm::ES256 => Some("P-256"),
             Algorithm::ES256K => Some("secp256k1"),
+            Algorithm::ES384 => Some("P-384"),
+            Algorithm::ES512 => Some("P-521"),
             Algorithm::RS256 => None,
         }
     }
@@ -87,6 +99,8 @@ impl FromStr for Algorithm {
             "ES256" => Ok(Algorithm::ES256),
             "ES256K" => Ok(Algorithm::ES256K),
             "RS256" => Ok(Algorithm::RS256),
+            "ES384" => Ok(Algorithm::ES384),
+            "ES512" => Ok(Algorithm::ES512),
             _ if s.eq_ignore_ascii_case("none") => Err(JoseError::AlgNone),
             _ if s.get(..2).is_some_and(|p| p.eq_ignore_ascii_case("HS")) => {
                 Err(JoseError::HmacAlgorithm { alg: s.to_owned() })
@@ -108,6 +122,9 @@ mod tests {
         assert_eq!(Algorithm::RS256.kty(), "RSA");
         assert_eq!(Algorithm::RS256.crv(), None);
         assert_eq!(Algorithm::ES256.crv(), Some("P-256"));
+        assert_eq!(Algorithm::ES384.crv(), Some("P-384"));
+        assert_eq!(Algorithm::ES512.crv(), Some("P-521"));
+        assert!(!Algorithm::ES384.can_sign() && !Algorithm::ES512.can_sign());
     }
 
     #[test]
@@ -132,7 +149,7 @@ mod tests {
             ));
         }
         for other in [
-            "RS384", "PS256", "rs256", "ES384", "es256", "", "Ed25519", "é",
+            "RS384", "PS256", "rs256", "es384", "es256", "ES256P", "", "Ed25519", "é",
         ] {
             assert!(
                 matches!(

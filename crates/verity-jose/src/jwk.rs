@@ -78,6 +78,8 @@ impl Jwk {
             ("OKP", Some("Ed25519")) => Algorithm::EdDSA,
             ("EC", Some("P-256")) => Algorithm::ES256,
             ("EC", Some("secp256k1")) => Algorithm::ES256K,
+            ("EC", Some("P-384")) => Algorithm::ES384,
+            ("EC", Some("P-521")) => Algorithm::ES512,
             ("RSA", None) => Algorithm::RS256,
             ("RSA", Some(_)) => return Err(JoseError::invalid_key("an RSA key has no crv member")),
             ("OKP" | "EC", Some(crv)) => {
@@ -121,7 +123,7 @@ impl Jwk {
                 q(&self.kty),
                 member("x", &self.x)?
             ),
-            Algorithm::ES256 | Algorithm::ES256K => format!(
+            Algorithm::ES256 | Algorithm::ES256K | Algorithm::ES384 | Algorithm::ES512 => format!(
                 r#"{{"crv":{crv},"kty":{},"x":{},"y":{}}}"#,
                 q(&self.kty),
                 member("x", &self.x)?,
@@ -171,6 +173,12 @@ impl Jwk {
             Algorithm::ES256K => k256::ecdsa::VerifyingKey::from_sec1_bytes(&self.ec_point()?)
                 .map(|_| ())
                 .map_err(|_| JoseError::invalid_key("x/y is not a point on secp256k1")),
+            Algorithm::ES384 => p384_check_point(&self.ec_point_of(P384_COORDINATE)?),
+            Algorithm::ES512 => {
+                p521::ecdsa::VerifyingKey::from_sec1_bytes(&self.ec_point_of(P521_COORDINATE)?)
+                    .map(|_| ())
+                    .map_err(|_| JoseError::invalid_key("x/y is not a point on P-521"))
+            }
             Algorithm::RS256 => Ok(()),
         }
     }
@@ -218,6 +226,18 @@ impl Jwk {
         Ok(point)
     }
 
+    /// The SEC 1 uncompressed point of an EC key on a curve whose coordinates are `len` bytes
+    /// (48 for P-384, 66 for P-521).
+    pub(crate) fn ec_point_of(&self, len: usize) -> Result<Vec<u8>, JoseError> {
+        let x = coordinate_of("x", self.x.as_deref(), len)?;
+        let y = coordinate_of("y", self.y.as_deref(), len)?;
+        let mut point = Vec::with_capacity(1 + 2 * len);
+        point.push(0x04);
+        point.extend_from_slice(&x);
+        point.extend_from_slice(&y);
+        Ok(point)
+    }
+
     /// A public JWK for `alg` with the given coordinates; kid/alg/use unset.
     pub(crate) fn from_parts(alg: Algorithm, x: &[u8], y: Option<&[u8]>) -> Jwk {
         Jwk {
@@ -236,12 +256,28 @@ impl Jwk {
 
 /// Decodes one 32-byte base64url key member, naming it in any error.
 pub(crate) fn coordinate(name: &str, value: Option<&str>) -> Result<[u8; 32], JoseError> {
+    let bytes = coordinate_of(name, value, 32)?;
+    <[u8; 32]>::try_from(bytes)
+        .map_err(|_| JoseError::invalid_key(format!("{name} must be 32 bytes")))
+}
+
+/// P-384 coordinates are 48 bytes (RFC 7518 section 6.2.1.2: the full field size).
+pub(crate) const P384_COORDINATE: usize = 48;
+/// P-521 coordinates are 66 bytes.
+pub(crate) const P521_COORDINATE: usize = 66;
+
+/// Decodes a base64url coordinate that must be exactly `len` bytes.
+fn coordinate_of(name: &str, value: Option<&str>, len: usize) -> Result<Vec<u8>, JoseError> {
     let value = value.ok_or_else(|| JoseError::invalid_key(format!("{name} is missing")))?;
     let bytes = b64d(value)
         .map_err(|_| JoseError::invalid_key(format!("{name} is not unpadded base64url")))?;
-    let len = bytes.len();
-    <[u8; 32]>::try_from(bytes)
-        .map_err(|_| JoseError::invalid_key(format!("{name} must be 32 bytes, got {len}")))
+    if bytes.len() != len {
+        return Err(JoseError::invalid_key(format!(
+            "{name} must be {len} bytes, got {}",
+            bytes.len()
+        )));
+    }
+    Ok(bytes)
 }
 
 /// Decodes an RSA integer member: unpadded base64url, non-empty, and in the minimum number of
@@ -270,12 +306,27 @@ fn bit_length(bytes: &[u8]) -> usize {
 /// ring exposes no standalone point check, but its ECDH peer-key parser performs exactly this
 /// validation before any arithmetic, so one throwaway agreement answers the question.
 fn p256_check_point(point: &[u8; 65]) -> Result<(), JoseError> {
+    nist_check_point(&agreement::ECDH_P256, "P-256", point)
+}
+
+fn p384_check_point(point: &[u8]) -> Result<(), JoseError> {
+    nist_check_point(&agreement::ECDH_P384, "P-384", point)
+}
+
+/// ring validates a peer's point fully before an ECDH agreement, and has no other public
+/// point check: agree with a throwaway key and discard the result.
+fn nist_check_point(
+    curve: &'static agreement::Algorithm,
+    name: &str,
+    point: &[u8],
+) -> Result<(), JoseError> {
     let rng = SystemRandom::new();
-    let ours = agreement::EphemeralPrivateKey::generate(&agreement::ECDH_P256, &rng)
-        .map_err(|_| JoseError::invalid_key("could not check the P-256 point: no randomness"))?;
-    let peer = agreement::UnparsedPublicKey::new(&agreement::ECDH_P256, point);
+    let ours = agreement::EphemeralPrivateKey::generate(curve, &rng).map_err(|_| {
+        JoseError::invalid_key(format!("could not check the {name} point: no randomness"))
+    })?;
+    let peer = agreement::UnparsedPublicKey::new(curve, point);
     agreement::agree_ephemeral(ours, &peer, |_| ())
-        .map_err(|_| JoseError::invalid_key("x/y is not a point on P-256"))
+        .map_err(|_| JoseError::invalid_key(format!("x/y is not a point on {name}")))
 }
 
 #[cfg(test)]

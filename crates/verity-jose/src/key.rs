@@ -1,8 +1,8 @@
 //! Private signing keys and raw signature verification, one backend per curve:
-//! ring for P-256 and RSA, ed25519-dalek for Ed25519, k256 for secp256k1.
+//! ring for P-256, P-384 and RSA, ed25519-dalek for Ed25519, k256 for secp256k1, p521 for P-521.
 //!
-//! RSA (RS256) is verification only: Verity verifies OpenID Connect providers' id_tokens but
-//! never holds an RSA private key.
+//! RSA (RS256), ES384 and ES512 are verification only: Verity verifies OpenID Connect
+//! providers' id_tokens and other issuers' credentials but never holds such a private key.
 
 use std::fmt;
 
@@ -10,12 +10,13 @@ use k256::ecdsa::signature::{Signer as _, Verifier as _};
 use rand_core::OsRng;
 use ring::rand::SystemRandom;
 use ring::signature::{
-    ECDSA_P256_SHA256_FIXED, ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _,
-    RSA_PKCS1_2048_8192_SHA256, RsaPublicKeyComponents, UnparsedPublicKey,
+    ECDSA_P256_SHA256_FIXED, ECDSA_P256_SHA256_FIXED_SIGNING, ECDSA_P384_SHA384_FIXED,
+    EcdsaKeyPair, KeyPair as _, RSA_PKCS1_2048_8192_SHA256, RsaPublicKeyComponents,
+    UnparsedPublicKey,
 };
 use zeroize::{Zeroize, Zeroizing};
 
-use crate::jwk::coordinate;
+use crate::jwk::{P384_COORDINATE, P521_COORDINATE, coordinate};
 use crate::{Algorithm, JoseError, Jwk};
 
 /// Every signing algorithm's JWS signature is 64 bytes: Ed25519's, or ECDSA `r || s`.
@@ -69,7 +70,9 @@ impl SigningKey {
     /// A fresh random key from the operating system's CSPRNG; RS256 is refused (verify-only).
     pub fn generate(alg: Algorithm) -> Result<SigningKey, JoseError> {
         let inner = match alg {
-            Algorithm::RS256 => return Err(JoseError::VerifyOnlyAlgorithm { alg }),
+            Algorithm::RS256 | Algorithm::ES384 | Algorithm::ES512 => {
+                return Err(JoseError::VerifyOnlyAlgorithm { alg });
+            }
             Algorithm::EdDSA => Inner::Ed25519(ed25519_dalek::SigningKey::generate(&mut OsRng)),
             Algorithm::ES256 => {
                 let doc = EcdsaKeyPair::generate_pkcs8(
@@ -124,7 +127,9 @@ impl SigningKey {
     /// Loads a key written by [`SigningKey::to_secret_bytes`]; RS256 is refused (verify-only).
     pub fn from_secret_bytes(alg: Algorithm, bytes: &[u8]) -> Result<SigningKey, JoseError> {
         match alg {
-            Algorithm::RS256 => Err(JoseError::VerifyOnlyAlgorithm { alg }),
+            Algorithm::RS256 | Algorithm::ES384 | Algorithm::ES512 => {
+                Err(JoseError::VerifyOnlyAlgorithm { alg })
+            }
             Algorithm::EdDSA => {
                 let sk = ed25519_dalek::SigningKey::from_bytes(&*secret32(alg, bytes)?);
                 Ok(SigningKey {
@@ -162,6 +167,9 @@ impl SigningKey {
         // Validates kty/crv/x/y and refuses any other private member.
         let jwk = Jwk::from_json_value(&public)?;
         let alg = jwk.algorithm()?;
+        if !alg.can_sign() {
+            return Err(JoseError::VerifyOnlyAlgorithm { alg });
+        }
         let d = d
             .as_str()
             .ok_or_else(|| JoseError::invalid_key("d must be a string"))?;
@@ -171,9 +179,11 @@ impl SigningKey {
                 // ring checks that d and the point agree when it loads the document.
                 p256_from_pkcs8(&p256_pkcs8(&d, &jwk.ec_point()?))?
             }
-            Algorithm::EdDSA | Algorithm::ES256K | Algorithm::RS256 => {
-                SigningKey::from_secret_bytes(alg, &*d)?
-            }
+            Algorithm::EdDSA
+            | Algorithm::ES256K
+            | Algorithm::RS256
+            | Algorithm::ES384
+            | Algorithm::ES512 => SigningKey::from_secret_bytes(alg, &*d)?,
         };
         let derived = key.public_jwk();
         if derived.x != jwk.x || derived.y != jwk.y {
@@ -216,12 +226,15 @@ pub fn verify_signature(key: &Jwk, message: &[u8], signature: &[u8]) -> Result<(
         )));
     }
     let alg = key.algorithm()?;
-    if alg == Algorithm::RS256 {
-        return verify_rs256(key, message, signature);
-    }
-    if signature.len() != SIGNATURE_LEN {
+    let expected_len = match alg {
+        Algorithm::RS256 => return verify_rs256(key, message, signature),
+        Algorithm::ES384 => 2 * P384_COORDINATE,
+        Algorithm::ES512 => 2 * P521_COORDINATE,
+        Algorithm::EdDSA | Algorithm::ES256 | Algorithm::ES256K => SIGNATURE_LEN,
+    };
+    if signature.len() != expected_len {
         return Err(JoseError::invalid_signature(format!(
-            "an {alg} signature is {SIGNATURE_LEN} bytes, this one is {}",
+            "an {alg} signature is {expected_len} bytes, this one is {}",
             signature.len()
         )));
     }
@@ -247,6 +260,22 @@ pub fn verify_signature(key: &Jwk, message: &[u8], signature: &[u8]) -> Result<(
             let sig = sig.normalize_s().unwrap_or(sig);
             vk.verify(message, &sig)
                 .map_err(|_| JoseError::invalid_signature("ES256K signature does not verify"))
+        }
+        Algorithm::ES384 => {
+            UnparsedPublicKey::new(&ECDSA_P384_SHA384_FIXED, key.ec_point_of(P384_COORDINATE)?)
+                .verify(message, signature)
+                .map_err(|_| JoseError::invalid_signature("ES384 signature does not verify"))
+        }
+        Algorithm::ES512 => {
+            let vk = p521::ecdsa::VerifyingKey::from_sec1_bytes(&key.ec_point_of(P521_COORDINATE)?)
+                .map_err(|_| JoseError::invalid_key("x/y is not a point on P-521"))?;
+            let sig = p521::ecdsa::Signature::from_slice(signature).map_err(|_| {
+                JoseError::invalid_signature("r or s is zero or not below the group order")
+            })?;
+            // Like ES256K, accept high-S: JWS does not require low-S and other signers emit it.
+            let sig = sig.normalize_s().unwrap_or(sig);
+            vk.verify(message, &sig)
+                .map_err(|_| JoseError::invalid_signature("ES512 signature does not verify"))
         }
         Algorithm::RS256 => verify_rs256(key, message, signature),
     }
@@ -648,6 +677,113 @@ mod tests {
             );
             let other = SigningKey::generate(alg).unwrap().public_jwk();
             assert!(verify_signature(&other, b"message", &sig).is_err(), "{alg}");
+        }
+    }
+
+    /// A P-384 key made with ring (which Verity only verifies with), its public JWK and a
+    /// signing closure, for the ES384 tests.
+    fn p384_pair() -> (Jwk, impl Fn(&[u8]) -> Vec<u8>) {
+        use ring::signature::ECDSA_P384_SHA384_FIXED_SIGNING;
+        let rng = SystemRandom::new();
+        let doc = EcdsaKeyPair::generate_pkcs8(&ECDSA_P384_SHA384_FIXED_SIGNING, &rng).unwrap();
+        let pair =
+            EcdsaKeyPair::from_pkcs8(&ECDSA_P384_SHA384_FIXED_SIGNING, doc.as_ref(), &rng).unwrap();
+        let jwk = ec_jwk(Algorithm::ES384, pair.public_key().as_ref());
+        (jwk, move |m: &[u8]| {
+            pair.sign(&SystemRandom::new(), m)
+                .unwrap()
+                .as_ref()
+                .to_vec()
+        })
+    }
+
+    /// The same for P-521 with the RustCrypto signer.
+    fn p521_pair() -> (Jwk, impl Fn(&[u8]) -> Vec<u8>) {
+        let sk = p521::ecdsa::SigningKey::random(&mut OsRng);
+        let point = p521::ecdsa::VerifyingKey::from(&sk).to_encoded_point(false);
+        let jwk = ec_jwk(Algorithm::ES512, point.as_bytes());
+        (jwk, move |m: &[u8]| {
+            use p521::ecdsa::signature::RandomizedSigner as _;
+            let sig: p521::ecdsa::Signature = sk.sign_with_rng(&mut OsRng, m);
+            sig.to_vec()
+        })
+    }
+
+    #[test]
+    fn es384_and_es512_verify_and_refuse_what_does_not() {
+        let (p384, sign384) = p384_pair();
+        let (p521, sign521) = p521_pair();
+        type Sign<'a> = &'a dyn Fn(&[u8]) -> Vec<u8>;
+        let checks: [(&Jwk, Sign, usize); 2] = [(&p384, &sign384, 96), (&p521, &sign521, 132)];
+        for (public, sign, len) in checks {
+            let alg = public.algorithm().unwrap();
+            public.validate().unwrap();
+            let sig = sign(b"message");
+            assert_eq!(sig.len(), len, "{alg}");
+            verify_signature(public, b"message", &sig).unwrap();
+            assert!(
+                matches!(
+                    verify_signature(public, b"messagE", &sig),
+                    Err(JoseError::InvalidSignature { .. })
+                ),
+                "{alg}"
+            );
+            let mut bad = sig.clone();
+            bad[10] ^= 0x01;
+            assert!(verify_signature(public, b"message", &bad).is_err(), "{alg}");
+            assert!(
+                matches!(
+                    verify_signature(public, b"message", &sig[..len - 1]),
+                    Err(JoseError::InvalidSignature { reason }) if reason.contains(&len.to_string())
+                ),
+                "{alg}"
+            );
+            // A P-256-sized signature is not taken for a short one of these curves.
+            assert!(
+                verify_signature(public, b"message", &sig[..64]).is_err(),
+                "{alg}"
+            );
+        }
+        // Another key's signature, across the two curves and within one.
+        let (other384, _) = p384_pair();
+        assert!(verify_signature(&other384, b"m", &sign384(b"m")).is_err());
+        assert!(verify_signature(&p384, b"m", &sign521(b"m")).is_err());
+    }
+
+    #[test]
+    fn es384_and_es512_keys_are_checked_and_verify_only() {
+        let (p384, _) = p384_pair();
+        let (p521, _) = p521_pair();
+        for (public, alg, len) in [(p384, Algorithm::ES384, 48), (p521, Algorithm::ES512, 66)] {
+            assert_eq!(public.algorithm().unwrap(), alg);
+            // Off the curve: y changed.
+            let mut off = serde_json::to_value(&public).unwrap();
+            let mut y = crate::b64d(off["y"].as_str().unwrap()).unwrap();
+            y[len - 1] ^= 0x01;
+            off["y"] = crate::b64e(&y).into();
+            let e = Jwk::from_json_value(&off).unwrap_err();
+            assert!(e.to_string().contains("not a point on"), "{alg}: {e}");
+            // A 32-byte coordinate is refused by its length.
+            let mut short = serde_json::to_value(&public).unwrap();
+            short["x"] = crate::b64e(&[1u8; 32]).into();
+            let e = Jwk::from_json_value(&short).unwrap_err();
+            assert!(
+                e.to_string().contains(&format!("{len} bytes")),
+                "{alg}: {e}"
+            );
+            // Never a signing key.
+            let verify_only = Err(JoseError::VerifyOnlyAlgorithm { alg });
+            assert_eq!(SigningKey::generate(alg).map(|_| ()), verify_only);
+            assert_eq!(
+                SigningKey::from_secret_bytes(alg, &[7u8; 48]).map(|_| ()),
+                verify_only
+            );
+            let mut private = serde_json::to_value(&public).unwrap();
+            private["d"] = crate::b64e(&vec![7u8; len]).into();
+            assert_eq!(
+                SigningKey::from_private_jwk(&private).map(|_| ()),
+                verify_only
+            );
         }
     }
 

@@ -75,6 +75,154 @@ async fn round_trips_for_every_signing_algorithm() {
     }
 }
 
+/// A signer on a curve Verity verifies but never signs with (ES384 with ring, ES512 with the
+/// RustCrypto p521 crate), standing for another issuer's software: a real signer behind the
+/// `Signer` seam, used to show that credentials from such issuers verify.
+struct OtherIssuer {
+    alg: Algorithm,
+    kid: String,
+    sign: RawSigner,
+}
+
+/// Signs a JWS signing input, returning the raw `r || s` signature.
+type RawSigner = Box<dyn Fn(&[u8]) -> Vec<u8> + Send + Sync>;
+
+impl std::fmt::Debug for OtherIssuer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OtherIssuer")
+            .field("alg", &self.alg)
+            .finish()
+    }
+}
+
+impl OtherIssuer {
+    /// A fresh key of `alg` (ES384 or ES512) under a did:key (`did_key`) or did:jwk DID.
+    fn new(alg: Algorithm, did_key: bool) -> (OtherIssuer, String) {
+        use ring::signature::{ECDSA_P384_SHA384_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _};
+        let (point, sign): (Vec<u8>, RawSigner) = match alg {
+            Algorithm::ES384 => {
+                let rng = ring::rand::SystemRandom::new();
+                let doc =
+                    EcdsaKeyPair::generate_pkcs8(&ECDSA_P384_SHA384_FIXED_SIGNING, &rng).unwrap();
+                let pair =
+                    EcdsaKeyPair::from_pkcs8(&ECDSA_P384_SHA384_FIXED_SIGNING, doc.as_ref(), &rng)
+                        .unwrap();
+                let point = pair.public_key().as_ref().to_vec();
+                (
+                    point,
+                    Box::new(move |m: &[u8]| {
+                        let rng = ring::rand::SystemRandom::new();
+                        pair.sign(&rng, m).unwrap().as_ref().to_vec()
+                    }),
+                )
+            }
+            Algorithm::ES512 => {
+                use p521::ecdsa::signature::RandomizedSigner as _;
+                let sk = p521::ecdsa::SigningKey::random(&mut rand_core::OsRng);
+                let point = p521::ecdsa::VerifyingKey::from(&sk)
+                    .to_encoded_point(false)
+                    .as_bytes()
+                    .to_vec();
+                (
+                    point,
+                    Box::new(move |m: &[u8]| {
+                        let sig: p521::ecdsa::Signature =
+                            sk.sign_with_rng(&mut rand_core::OsRng, m);
+                        sig.to_vec()
+                    }),
+                )
+            }
+            other => panic!("{other} is signed with LocalSigner"),
+        };
+        let (x, y) = point[1..].split_at((point.len() - 1) / 2);
+        let jwk = verity_jose::Jwk::from_json_value(&json!({
+            "kty": "EC", "crv": alg.crv().unwrap(),
+            "x": URL_SAFE_NO_PAD.encode(x), "y": URL_SAFE_NO_PAD.encode(y),
+        }))
+        .unwrap();
+        let (did, kid) = if did_key {
+            let did = verity_did::did_key_from_jwk(&jwk).unwrap();
+            let kid = format!("{did}#{}", &did["did:key:".len()..]);
+            (did, kid)
+        } else {
+            let did = did_jwk_from_jwk(&jwk).unwrap();
+            let kid = format!("{did}#0");
+            (did, kid)
+        };
+        (OtherIssuer { alg, kid, sign }, did)
+    }
+}
+
+#[async_trait::async_trait]
+impl verity_jose::Signer for OtherIssuer {
+    fn algorithm(&self) -> Algorithm {
+        self.alg
+    }
+
+    async fn sign_jws(
+        &self,
+        mut header: verity_jose::Header,
+        payload: &[u8],
+    ) -> Result<verity_jose::Signed, verity_jose::JoseError> {
+        header.alg = self.alg.as_str().to_owned();
+        header.kid = Some(self.kid.clone());
+        let input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).unwrap()),
+            URL_SAFE_NO_PAD.encode(payload)
+        );
+        let sig = (self.sign)(input.as_bytes());
+        Ok(verity_jose::Signed {
+            token: format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig)),
+            kid: self.kid.clone(),
+        })
+    }
+}
+
+/// ES384 and ES512 credentials and presentations from other issuers' software verify, with
+/// did:key and did:jwk issuers; a changed payload or another key's signature does not.
+#[tokio::test]
+async fn es384_and_es512_round_trips_with_did_key_and_did_jwk() {
+    for alg in [Algorithm::ES384, Algorithm::ES512] {
+        for did_key in [true, false] {
+            let (s, did) = OtherIssuer::new(alg, did_key);
+            let c = credential(&did);
+            let jwt = sign_credential(&s, &c).await.unwrap();
+            let header: Value =
+                serde_json::from_slice(&base64_url(jwt.split('.').next().unwrap())).unwrap();
+            assert_eq!(header["alg"], alg.as_str());
+            assert_eq!(header["typ"], "vc+jwt");
+            let v = verify_credential(&KeyResolver, &envelope(&jwt), NOW)
+                .await
+                .unwrap();
+            assert_eq!(v.credential, c, "{alg} did:key={did_key}");
+            // The payload changed after signing.
+            let mut parts: Vec<String> = jwt.split('.').map(str::to_owned).collect();
+            let mut forged = c.clone();
+            forged["credentialSubject"]["name"] = json!("Mallory");
+            parts[1] = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&forged).unwrap());
+            let e = verify_credential(&KeyResolver, &json!(parts.join(".")), NOW)
+                .await
+                .unwrap_err();
+            assert_eq!(e.field(), "proof", "{alg}: {e}");
+            // Signed by another key of the same curve, claiming this issuer's kid.
+            let (other, _) = OtherIssuer::new(alg, did_key);
+            let other = OtherIssuer {
+                kid: s.kid.clone(),
+                ..other
+            };
+            let e = verify_credential(
+                &KeyResolver,
+                &json!(sign_credential(&other, &c).await.unwrap()),
+                NOW,
+            )
+            .await
+            .unwrap_err();
+            assert_eq!(e.field(), "proof", "{alg}: {e}");
+        }
+    }
+}
+
 fn base64_url(s: &str) -> Vec<u8> {
     URL_SAFE_NO_PAD.decode(s).unwrap()
 }

@@ -2,8 +2,8 @@
 //! through the provider's discovery document and JWKS, both cached.
 //!
 //! Checks, in order (OpenID Connect Core 1.0 §3.1.3.7): structure and size -> `alg` is one
-//! Verity can verify (RS256, which Entra ID, Google and Okta sign id_tokens with, and ES256,
-//! ES256K, EdDSA; `none`, HMAC, PS256 and the rest get [`ContractError::UnsupportedAlgorithm`])
+//! Verity can verify (RS256, which Entra ID, Google and Okta sign id_tokens with, and ES256, ES384,
+//! ES512, ES256K, EdDSA; `none`, HMAC, PS256 and the rest get [`ContractError::UnsupportedAlgorithm`])
 //! -> `iss` equals the `issuer` of the discovery document at the contract's `configuration`
 //! (the only issuer trusted for that attestation) -> the JWKS key named by `kid` (refetched once
 //! when unknown, at most once per `jwks_refetch_interval`) -> signature -> `sub`, `iat` present

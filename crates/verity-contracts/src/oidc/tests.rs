@@ -724,7 +724,7 @@ fn raw_token(header: &Value, claims: &Value) -> String {
 #[tokio::test]
 async fn none_hmac_pss_and_other_algorithms_are_unsupported() {
     let p = Provider::start().await;
-    for alg in ["PS256", "RS384", "RS512", "none", "HS256", "ES384"] {
+    for alg in ["PS256", "RS384", "RS512", "none", "HS256", "PS384"] {
         let token = raw_token(&json!({"alg": alg, "kid": "k1", "typ": "JWT"}), &claims());
         let e = validate(&p, &token, None).await.unwrap_err();
         assert!(
