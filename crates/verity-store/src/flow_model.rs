@@ -377,8 +377,8 @@ pub struct NewIssuedCredential {
     pub jti: String,
     /// Tenant of the issuing app.
     pub tenant_id: Uuid,
-    /// The contract issued.
-    pub contract_id: Uuid,
+    /// The contract issued; `None` for a credential issued through the VC-API.
+    pub contract_id: Option<Uuid>,
     /// The issuing authority.
     pub authority_id: Uuid,
     /// The issuance request, if any (requests are purged later; no reference is kept).
@@ -406,8 +406,8 @@ pub struct IssuedCredential {
     pub jti: String,
     /// Tenant of the issuing app.
     pub tenant_id: Uuid,
-    /// The contract issued.
-    pub contract_id: Uuid,
+    /// The contract issued; `None` for a credential issued through the VC-API.
+    pub contract_id: Option<Uuid>,
     /// The issuing authority.
     pub authority_id: Uuid,
     /// The issuance request, if any.
@@ -726,7 +726,7 @@ mod tests {
             id: Uuid::nil(),
             jti: "urn:uuid:x".into(),
             tenant_id: Uuid::nil(),
-            contract_id: Uuid::nil(),
+            contract_id: Some(Uuid::nil()),
             authority_id: Uuid::from_u128(1),
             request_id: None,
             subject_did: "did:example:holder".into(),

@@ -1137,6 +1137,108 @@ mod tests {
         row.try_get_unchecked::<String, _>(0).unwrap()
     }
 
+    /// The migration that makes `issued_credentials.contract_id` nullable rebuilds the table
+    /// with foreign keys on: run again on a database holding a suspended credential, it keeps
+    /// every row and reference, and a credential without a contract can then be recorded.
+    #[tokio::test]
+    async fn the_issued_credentials_rebuild_keeps_rows_and_references() {
+        use crate::suite::flows::{credential, first_free, fixture};
+        use sqlx::Row;
+        let sqlite = std::sync::Arc::new(SqliteStore::connect("sqlite::memory:").await.unwrap());
+        let store: std::sync::Arc<dyn Store> = sqlite.clone();
+        let f = fixture(&store).await;
+        let t = |s: i64| DateTime::<Utc>::from_timestamp(1_800_000_000 + s, 0).unwrap();
+        let a = store
+            .allocate_status_index(
+                f.authority.id,
+                crate::PURPOSE_REVOCATION_SUSPENSION,
+                64,
+                &first_free,
+                t(1),
+            )
+            .await
+            .unwrap();
+        let mut c = credential(&f, "urn:uuid:kept");
+        c.status_list_id = Some(a.list_id);
+        c.status_index = Some(a.index);
+        let recorded = store.record_issued_credential(&c).await.unwrap();
+        let audit = crate::NewAuditEntry {
+            at: t(2),
+            actor: "test".into(),
+            action: "POST /suspend".into(),
+            target: "credential=urn:uuid:kept".into(),
+            outcome: String::new(),
+            request_id: None,
+        };
+        store
+            .set_suspension_audited(recorded.id, true, "lost", t(2), &audit)
+            .await
+            .unwrap();
+
+        let mut tx = sqlite.pool.begin().await.unwrap();
+        sqlx::raw_sql(include_str!(
+            "../../../migrations/sqlite/20261208030000_credentials_without_contract.sql"
+        ))
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+
+        let dangling = sqlx::query("PRAGMA foreign_key_check")
+            .fetch_all(&sqlite.pool)
+            .await
+            .unwrap();
+        assert!(dangling.is_empty(), "no dangling reference");
+        let nullable = sqlx::query("SELECT \"notnull\" FROM pragma_table_info('issued_credentials') WHERE name = 'contract_id'")
+            .fetch_one(&sqlite.pool)
+            .await
+            .unwrap()
+            .get::<i64, _>(0);
+        assert_eq!(nullable, 0);
+        assert_eq!(
+            store
+                .issued_credential_by_jti("urn:uuid:kept")
+                .await
+                .unwrap(),
+            Some(recorded.clone())
+        );
+        assert_eq!(
+            store
+                .credential_suspension(recorded.id)
+                .await
+                .unwrap()
+                .map(|s| s.reason),
+            Some("lost".to_owned())
+        );
+        let mut free = credential(&f, "urn:uuid:no-contract");
+        free.contract_id = None;
+        assert_eq!(
+            store
+                .record_issued_credential(&free)
+                .await
+                .unwrap()
+                .contract_id,
+            None
+        );
+        // The indexes came back.
+        let indexes: Vec<String> = sqlx::query(
+            "SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'issued_credentials' AND sql IS NOT NULL ORDER BY name",
+        )
+        .fetch_all(&sqlite.pool)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+        assert_eq!(
+            indexes,
+            [
+                "issued_credentials_claim_idx",
+                "issued_credentials_subject_idx"
+            ]
+        );
+    }
+
     #[tokio::test]
     async fn creates_parent_directories_and_sets_durability_pragmas() {
         let dir = tempfile::tempdir().unwrap();

@@ -77,7 +77,7 @@ store_suite!(
 );
 
 // The credential flows' cases (contracts, requests, outbox, status lists, credentials).
-mod flows;
+pub(crate) mod flows;
 
 // Fault injection into each flow step (the `FaultyStore` test double).
 mod faults;

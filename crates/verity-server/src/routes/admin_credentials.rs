@@ -168,7 +168,8 @@ pub struct RevokeRequest {
 pub struct CredentialView {
     pub id: Uuid,
     pub jti: String,
-    pub contract_id: Uuid,
+    /// The contract issued; absent for a credential issued through the VC-API.
+    pub contract_id: Option<Uuid>,
     pub subject: String,
     pub status_list: Option<String>,
     pub status_index: Option<u32>,

@@ -824,7 +824,7 @@ async fn issue_credential(
         id: issued.id,
         jti: issued.jti.clone(),
         tenant_id: req.tenant_id,
-        contract_id: stored.id,
+        contract_id: Some(stored.id),
         authority_id: authority.id,
         request_id: Some(req.id),
         subject_did: issued.subject_did.clone(),

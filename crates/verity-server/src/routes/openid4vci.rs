@@ -906,7 +906,7 @@ async fn sign(
         id,
         jti,
         tenant_id: req.tenant_id,
-        contract_id: stored.id,
+        contract_id: Some(stored.id),
         authority_id: authority.id,
         request_id: Some(req.id),
         subject_did: holder_did,

@@ -255,7 +255,7 @@ struct IssuedRow {
     id: Uuid,
     jti: String,
     tenant_id: Uuid,
-    contract_id: Uuid,
+    contract_id: Option<Uuid>,
     authority_id: Uuid,
     request_id: Option<Uuid>,
     subject_did: String,
@@ -1148,7 +1148,7 @@ async fn insert_issued(
                 fk(
                     "issued_credentials_contract_fkey",
                     "contract",
-                    c.contract_id,
+                    c.contract_id.map(|id| id.to_string()).unwrap_or_default(),
                 ),
                 fk(
                     "issued_credentials_authority_fkey",

@@ -311,7 +311,7 @@ struct IssuedRow {
     id: String,
     jti: String,
     tenant_id: String,
-    contract_id: String,
+    contract_id: Option<String>,
     authority_id: String,
     request_id: Option<String>,
     subject_did: String,
@@ -332,7 +332,7 @@ impl TryFrom<IssuedRow> for IssuedCredential {
             id: parse_id("issued_credentials.id", &r.id)?,
             jti: r.jti,
             tenant_id: parse_id("issued_credentials.tenant_id", &r.tenant_id)?,
-            contract_id: parse_id("issued_credentials.contract_id", &r.contract_id)?,
+            contract_id: opt_id("issued_credentials.contract_id", r.contract_id.as_deref())?,
             authority_id: parse_id("issued_credentials.authority_id", &r.authority_id)?,
             request_id: opt_id("issued_credentials.request_id", r.request_id.as_deref())?,
             subject_did: r.subject_did,
@@ -1183,7 +1183,7 @@ async fn insert_issued(
     .bind(id_text(c.id))
     .bind(&c.jti)
     .bind(id_text(c.tenant_id))
-    .bind(id_text(c.contract_id))
+    .bind(c.contract_id.map(id_text))
     .bind(id_text(c.authority_id))
     .bind(c.request_id.map(id_text))
     .bind(&c.subject_did)
@@ -1210,10 +1210,13 @@ async fn insert_issued(
                 ),
             ],
             &[
-                parent("tenant", "tenants", c.tenant_id),
-                parent("contract", "contracts", c.contract_id),
-                parent("authority", "authorities", c.authority_id),
-            ],
+                Some(parent("tenant", "tenants", c.tenant_id)),
+                c.contract_id.map(|id| parent("contract", "contracts", id)),
+                Some(parent("authority", "authorities", c.authority_id)),
+            ]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>(),
         )
         .await);
     }

@@ -13,6 +13,7 @@ store_suite!(
     audit_entries_are_appended_and_listed_since_a_time,
     a_revocation_writes_its_audit_row_with_it,
     suspension_toggles_its_bit_with_its_audit_row,
+    credentials_without_a_contract_are_suspended_and_revoked,
     two_suspensions_at_once_change_the_list_once,
 );
 
@@ -151,6 +152,47 @@ async fn suspendable(store: &Arc<dyn Store>, jti: &str) -> (crate::IssuedCredent
     c.status_list_id = Some(a.list_id);
     c.status_index = Some(a.index);
     (store.record_issued_credential(&c).await.unwrap(), a.list_id)
+}
+
+/// A credential issued through the VC-API has no contract; it is recorded, found and its
+/// status changed like any other.
+async fn credentials_without_a_contract_are_suspended_and_revoked(store: Arc<dyn Store>) {
+    let f = super::flows::fixture(&store).await;
+    let a = store
+        .allocate_status_index(
+            f.authority.id,
+            crate::PURPOSE_REVOCATION_SUSPENSION,
+            64,
+            &super::flows::first_free,
+            t(1),
+        )
+        .await
+        .unwrap();
+    let mut c = super::flows::credential(&f, "urn:uuid:vc-api");
+    c.contract_id = None;
+    c.request_id = None;
+    c.status_list_id = Some(a.list_id);
+    c.status_index = Some(a.index);
+    let recorded = store.record_issued_credential(&c).await.unwrap();
+    assert_eq!(recorded.contract_id, None);
+    let found = store
+        .issued_credential_by_jti("urn:uuid:vc-api")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found, recorded);
+    let (_, changed) = store
+        .set_suspension_audited(recorded.id, true, "check", t(5), &entry(5, "POST s", "s"))
+        .await
+        .unwrap();
+    assert!(changed);
+    let (revoked, list) = store
+        .revoke_credential_audited(recorded.id, "left", t(6), &entry(6, "POST r", "r"))
+        .await
+        .unwrap();
+    assert_eq!(list, Some(a.list_id));
+    assert_eq!(revoked.contract_id, None);
+    assert_eq!(revoked.revoked_at, Some(t(6)));
 }
 
 async fn suspension_toggles_its_bit_with_its_audit_row(store: Arc<dyn Store>) {

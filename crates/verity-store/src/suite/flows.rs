@@ -59,7 +59,7 @@ store_suite!(
 // ---- helpers ------------------------------------------------------------------------------
 
 /// The lowest unset bit, most significant bit first.
-pub(super) fn first_free(bitmap: &[u8]) -> Option<u32> {
+pub(crate) fn first_free(bitmap: &[u8]) -> Option<u32> {
     (0..bitmap.len() * 8)
         .find(|i| bitmap[i / 8] & (0x80 >> (i % 8)) == 0)
         .map(|i| u32::try_from(i).unwrap())
@@ -70,13 +70,13 @@ fn bit(bytes: &[u8], i: u32) -> bool {
 }
 
 #[derive(Clone)]
-pub(super) struct Fixture {
-    pub(super) tenant: Tenant,
-    pub(super) authority: Authority,
-    pub(super) contract: Contract,
+pub(crate) struct Fixture {
+    pub(crate) tenant: Tenant,
+    pub(crate) authority: Authority,
+    pub(crate) contract: Contract,
 }
 
-pub(super) async fn fixture(store: &Arc<dyn Store>) -> Fixture {
+pub(crate) async fn fixture(store: &Arc<dyn Store>) -> Fixture {
     fixture_named(store, "acme").await
 }
 
@@ -136,12 +136,12 @@ fn callback(request_id: Uuid, status: &str) -> NewCallback {
     }
 }
 
-pub(super) fn credential(f: &Fixture, jti: &str) -> NewIssuedCredential {
+pub(crate) fn credential(f: &Fixture, jti: &str) -> NewIssuedCredential {
     NewIssuedCredential {
         id: Uuid::new_v4(),
         jti: jti.into(),
         tenant_id: f.tenant.id,
-        contract_id: f.contract.id,
+        contract_id: Some(f.contract.id),
         authority_id: f.authority.id,
         request_id: Some(Uuid::new_v4()),
         subject_did: "did:example:holder".into(),
@@ -1699,7 +1699,7 @@ async fn issued_credentials_round_trip(store: Arc<dyn Store>) {
     assert_eq!(recorded.id, new.id);
     assert_eq!(recorded.jti, "urn:uuid:1");
     assert_eq!(recorded.tenant_id, f.tenant.id);
-    assert_eq!(recorded.contract_id, f.contract.id);
+    assert_eq!(recorded.contract_id, Some(f.contract.id));
     assert_eq!(recorded.authority_id, f.authority.id);
     assert_eq!(recorded.request_id, new.request_id);
     assert_eq!(recorded.subject_did, "did:example:holder");
@@ -1807,7 +1807,7 @@ async fn issued_credential_conflicts_and_checks(store: Arc<dyn Store>) {
         missing,
     );
     let mut c = credential(&f, "urn:uuid:5");
-    c.contract_id = missing;
+    c.contract_id = Some(missing);
     expect_not_found(
         store.record_issued_credential(&c).await.unwrap_err(),
         "contract",
@@ -1848,7 +1848,7 @@ async fn find_credentials_filters(store: Arc<dyn Store>) {
     .enumerate()
     {
         let mut c = credential(&f, &format!("urn:uuid:{i}"));
-        c.contract_id = contract;
+        c.contract_id = Some(contract);
         c.indexed_claim_hash = hash.map(str::to_owned);
         c.subject_did = did.into();
         // Issued in reverse order of insertion, to see the ordering is by issuance time.
