@@ -9,13 +9,17 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use reqwest::Method;
 use serde_json::{Value, json};
-use verity_tests::{Backend, TestApp, both_backends, send, spawn_app};
+use verity_store::testing::{FaultAt, FaultPlan};
+use verity_tests::{Backend, TestApp, both_backends, send, spawn_app, spawn_app_with_faults};
 
 both_backends!(
     issue_then_verify_round_trips_with_an_api_key,
     verification_refuses_each_broken_credential_naming_the_field,
     a_tenant_cannot_issue_as_another_tenants_authority,
     presentations_are_proved_and_verified_with_their_binding,
+    status_asked_for_is_written_and_revoke_suspend_resume_count_at_once,
+    malformed_status_options_are_refused_naming_the_member,
+    an_unreadable_status_list_fails_closed_and_retryable,
 );
 
 fn credential(issuer: &str) -> Value {
@@ -373,4 +377,300 @@ async fn presentations_are_proved_and_verified_with_their_binding(backend: Backe
     )
     .await;
     assert_eq!(status, 403, "{body}");
+}
+
+/// The JWS payload of an enveloped credential.
+fn payload_of(vc: &Value) -> Value {
+    let jwt = vc["id"]
+        .as_str()
+        .unwrap()
+        .strip_prefix("data:application/vc+jwt,")
+        .unwrap();
+    let payload = jwt.split('.').nth(1).unwrap();
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+}
+
+/// `{"type": "BitstringStatusListEntry", "statusPurpose": purpose}` issued for `did`.
+async fn issued_with_status(app: &TestApp, key: &str, did: &str, status: Value) -> Value {
+    let (code, body) = call(
+        app,
+        key,
+        "issue",
+        json!({ "credential": credential(did), "options": { "credentialStatus": status } }),
+    )
+    .await;
+    assert_eq!(code, 201, "{body}");
+    body["verifiableCredential"].clone()
+}
+
+async fn admin_set(app: &TestApp, action: &str, jti: &str) {
+    let (status, body) = app
+        .admin(
+            Method::POST,
+            &format!("/credentials/{action}"),
+            Some(json!({ "jti": jti, "reason": "test" })),
+        )
+        .await;
+    assert_eq!(status, 200, "{action}: {body}");
+}
+
+/// Verifies `vc`: the status code and, on a refusal, the one error.
+async fn verdict(app: &TestApp, key: &str, vc: &Value) -> (u16, Value) {
+    let (status, body) = call(app, key, "verify", json!({ "verifiableCredential": vc })).await;
+    match status {
+        200 => (status, body["checks"].clone()),
+        400 => {
+            assert_eq!(body["errors"].as_array().unwrap().len(), 1, "{body}");
+            (status, body["errors"][0].clone())
+        }
+        _ => (status, body),
+    }
+}
+
+async fn status_asked_for_is_written_and_revoke_suspend_resume_count_at_once(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let key = api_key(&app, None).await;
+    let did = app.first_did();
+    let vc = issued_with_status(
+        &app,
+        &key,
+        &did,
+        json!({ "type": "BitstringStatusListEntry", "statusPurpose": ["revocation", "suspension"] }),
+    )
+    .await;
+    let payload = payload_of(&vc);
+    let jti = payload["id"].as_str().unwrap().to_owned();
+    assert!(jti.starts_with("urn:uuid:"), "an id is given: {jti}");
+    let entries = payload["credentialStatus"].as_array().unwrap();
+    assert_eq!(entries.len(), 2);
+    assert_eq!(entries[0]["type"], "BitstringStatusListEntry");
+    assert_eq!(entries[0]["statusPurpose"], "revocation");
+    assert_eq!(entries[1]["statusPurpose"], "suspension");
+    assert_eq!(entries[0]["statusListIndex"], entries[1]["statusListIndex"]);
+    let list = entries[0]["statusListCredential"].as_str().unwrap();
+    assert!(list.starts_with(&app.url), "{list}");
+    assert_eq!(
+        entries[1]["statusListCredential"],
+        format!("{list}/suspension")
+    );
+
+    let (status, checks) = verdict(&app, &key, &vc).await;
+    assert_eq!(status, 200, "{checks}");
+    assert_eq!(
+        checks,
+        json!([
+            "proof",
+            "issuer",
+            "validFrom",
+            "validUntil",
+            "credentialStatus"
+        ])
+    );
+    // The admin API finds it by its id: suspended, then resumed, then revoked; each counts on
+    // the very next verification (our lists come from the store, not an HTTP cache).
+    admin_set(&app, "suspend", &jti).await;
+    let (status, error) = verdict(&app, &key, &vc).await;
+    assert_eq!(status, 400, "{error}");
+    assert_eq!(error["code"], "VCDM-011");
+    assert_eq!(error["field"], "credentialStatus[1]");
+    admin_set(&app, "resume", &jti).await;
+    let (status, checks) = verdict(&app, &key, &vc).await;
+    assert_eq!(status, 200, "{checks}");
+    admin_set(&app, "revoke", &jti).await;
+    let (status, error) = verdict(&app, &key, &vc).await;
+    assert_eq!(status, 400, "{error}");
+    assert_eq!(error["code"], "VCDM-010");
+    assert_eq!(error["field"], "credentialStatus[0]");
+    assert!(
+        error["message"].as_str().unwrap().contains("revoked"),
+        "{error}"
+    );
+
+    // Revocation only (the default purpose): one entry, the caller's own id kept as the jti.
+    let mut c = credential(&did);
+    c["id"] = json!("https://hr.example/credentials/42");
+    let (code, body) = call(
+        &app,
+        &key,
+        "issue",
+        json!({ "credential": c, "options": { "credentialStatus": { "type": "BitstringStatusListEntry" } } }),
+    )
+    .await;
+    assert_eq!(code, 201, "{body}");
+    let vc = body["verifiableCredential"].clone();
+    let payload = payload_of(&vc);
+    assert_eq!(payload["id"], "https://hr.example/credentials/42");
+    assert_eq!(payload["credentialStatus"]["statusPurpose"], "revocation");
+    assert_eq!(verdict(&app, &key, &vc).await.0, 200);
+    let (status, body) = app
+        .admin(
+            Method::POST,
+            "/credentials/suspend",
+            Some(json!({ "jti": "https://hr.example/credentials/42" })),
+        )
+        .await;
+    assert_eq!(status, 409, "no suspension entry: {body}");
+    admin_set(&app, "revoke", "https://hr.example/credentials/42").await;
+    let (status, error) = verdict(&app, &key, &vc).await;
+    assert_eq!(
+        (status, error["field"].as_str()),
+        (400, Some("credentialStatus"))
+    );
+    // The same id again is a conflict, not a second record.
+    let (code, body) = call(
+        &app,
+        &key,
+        "issue",
+        json!({ "credential": c, "options": { "credentialStatus": { "type": "BitstringStatusListEntry" } } }),
+    )
+    .await;
+    assert_eq!(code, 409, "{body}");
+
+    // Inside a presentation, the credential's status is checked too and named by its place.
+    let (code, body) = call(
+        &app,
+        &key,
+        "presentations/prove",
+        json!({ "presentation": {
+            "@context": ["https://www.w3.org/ns/credentials/v2"],
+            "type": ["VerifiablePresentation"],
+            "holder": did,
+            "verifiableCredential": [vc],
+        }}),
+    )
+    .await;
+    assert_eq!(code, 201, "{body}");
+    let (code, body) = call(
+        &app,
+        &key,
+        "presentations/verify",
+        json!({ "verifiablePresentation": body["verifiablePresentation"] }),
+    )
+    .await;
+    assert_eq!(code, 400, "{body}");
+    assert_eq!(body["errors"][0]["code"], "VCDM-010");
+    assert_eq!(
+        body["errors"][0]["field"],
+        "verifiableCredential[0].credentialStatus"
+    );
+}
+
+async fn malformed_status_options_are_refused_naming_the_member(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let key = api_key(&app, None).await;
+    let did = app.first_did();
+    let field = "options.credentialStatus";
+    for (status, at, says) in [
+        (json!("revocation"), field.to_owned(), "object"),
+        (json!({}), format!("{field}.type"), "required"),
+        (
+            json!({ "type": "StatusList2021Entry" }),
+            format!("{field}.type"),
+            "not supported",
+        ),
+        (
+            json!({ "type": "BitstringStatusListEntry", "statusPurpose": "suspension" }),
+            format!("{field}.statusPurpose"),
+            "also revocable",
+        ),
+        (
+            json!({ "type": "BitstringStatusListEntry", "statusPurpose": "refresh" }),
+            format!("{field}.statusPurpose"),
+            "refresh",
+        ),
+        (
+            json!({ "type": "BitstringStatusListEntry", "statusPurpose": [] }),
+            format!("{field}.statusPurpose"),
+            "revocation",
+        ),
+        (
+            json!({ "type": "BitstringStatusListEntry", "statusPurpose": ["revocation", "revocation"] }),
+            format!("{field}.statusPurpose"),
+            "twice",
+        ),
+        (
+            json!({ "type": "BitstringStatusListEntry", "statusListIndex": "7" }),
+            format!("{field}.statusListIndex"),
+            "not an option",
+        ),
+    ] {
+        let (code, body) = call(
+            &app,
+            &key,
+            "issue",
+            json!({ "credential": credential(&did), "options": { "credentialStatus": status } }),
+        )
+        .await;
+        assert_eq!(code, 400, "{status}: {body}");
+        let inner = verity_tests::assert_error_shape(&body, "badRequest", "badOrMissingField");
+        assert_eq!(inner["target"], at, "{status}: {body}");
+        assert!(
+            inner["message"].as_str().unwrap().contains(says),
+            "{status}: {body}"
+        );
+    }
+    // A credentialStatus of its own and the option: one or the other.
+    let mut c = credential(&did);
+    c["credentialStatus"] = json!({
+        "type": "BitstringStatusListEntry", "statusPurpose": "revocation",
+        "statusListIndex": "1", "statusListCredential": "https://status.example/1"
+    });
+    let (code, body) = call(
+        &app,
+        &key,
+        "issue",
+        json!({ "credential": c, "options": { "credentialStatus": { "type": "BitstringStatusListEntry" } } }),
+    )
+    .await;
+    assert_eq!(code, 400, "{body}");
+    let inner = verity_tests::assert_error_shape(&body, "badRequest", "badOrMissingField");
+    assert_eq!(inner["target"], "credential.credentialStatus");
+    // A credential the model refuses takes no status index (it is checked first).
+    let mut bad = credential(&did);
+    bad["validUntil"] = json!("not a date");
+    let (code, body) = call(
+        &app,
+        &key,
+        "issue",
+        json!({ "credential": bad, "options": { "credentialStatus": { "type": "BitstringStatusListEntry" } } }),
+    )
+    .await;
+    assert_eq!(code, 400, "{body}");
+    let (status, found) = app
+        .admin(Method::GET, "/credentials?subject=did:example:holder", None)
+        .await;
+    assert_eq!(status, 200, "{found}");
+    assert_eq!(found, json!([]), "nothing recorded");
+}
+
+async fn an_unreadable_status_list_fails_closed_and_retryable(backend: Backend) {
+    let Some((app, faulty)) = spawn_app_with_faults(backend, |_| {}).await else {
+        return;
+    };
+    let key = api_key(&app, None).await;
+    let did = app.first_did();
+    let vc = issued_with_status(
+        &app,
+        &key,
+        &did,
+        json!({ "type": "BitstringStatusListEntry" }),
+    )
+    .await;
+    assert_eq!(verdict(&app, &key, &vc).await.0, 200);
+    // The database does not answer the status list read: no verdict, a retryable error.
+    faulty.arm(FaultPlan::nth_call(1, FaultAt::Before).only(&["status_list"]));
+    let (status, body) = call(&app, &key, "verify", json!({ "verifiableCredential": vc })).await;
+    assert_eq!(status, 503, "{body}");
+    let inner = verity_tests::assert_error_shape(&body, "serviceUnavailable", "transientError");
+    assert!(
+        inner["message"].as_str().unwrap().contains("VCDM-012"),
+        "{body}"
+    );
+    assert_eq!(faulty.injected().len(), 1);
+    faulty.disarm();
+    assert_eq!(verdict(&app, &key, &vc).await.0, 200, "answers again");
 }

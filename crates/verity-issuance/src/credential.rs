@@ -29,6 +29,32 @@ pub struct StatusAssignment {
     pub suspension_url: Option<String>,
 }
 
+impl StatusAssignment {
+    /// The `credentialStatus` value: the revocation entry, and for a suspendable credential an
+    /// array of it and the suspension entry (one entry per purpose, Bitstring Status List 1.0
+    /// section 2.1: the suspension bit lives in the list's suspension view at the same index).
+    pub fn credential_status(&self) -> Result<Value, IssuanceError> {
+        let encode = |entry: StatusEntry| {
+            serde_json::to_value(entry).map_err(|e| IssuanceError::Encoding {
+                what: "credential status entry",
+                reason: e.to_string(),
+            })
+        };
+        let revocation = encode(StatusEntry::new(
+            &self.list_url,
+            self.index,
+            StatusPurpose::Revocation,
+        ))?;
+        Ok(match &self.suspension_url {
+            Some(url) => json!([
+                revocation,
+                encode(StatusEntry::new(url, self.index, StatusPurpose::Suspension))?
+            ]),
+            None => revocation,
+        })
+    }
+}
+
 /// Everything one credential is built from.
 #[derive(Debug, Clone)]
 pub struct CredentialDraft<'a> {
@@ -149,26 +175,7 @@ pub fn build_credential(draft: CredentialDraft<'_>) -> Result<CredentialPayload,
         "credentialSubject": subject,
     });
     if let Some(s) = status {
-        let encode = |entry: StatusEntry| {
-            serde_json::to_value(entry).map_err(|e| IssuanceError::Encoding {
-                what: "credential status entry",
-                reason: e.to_string(),
-            })
-        };
-        let revocation = encode(StatusEntry::new(
-            &s.list_url,
-            s.index,
-            StatusPurpose::Revocation,
-        ))?;
-        vc["credentialStatus"] = match &s.suspension_url {
-            // One entry per purpose (Bitstring Status List 1.0 section 2.1): the suspension
-            // bit lives in the list's suspension view at the same index.
-            Some(url) => json!([
-                revocation,
-                encode(StatusEntry::new(url, s.index, StatusPurpose::Suspension))?
-            ]),
-            None => revocation,
-        };
+        vc["credentialStatus"] = s.credential_status()?;
     }
     let claims = json!({
         "iss": issuer_did, "sub": holder_did, "jti": jti,

@@ -89,6 +89,20 @@ pub enum VcdmError {
     /// The presentation's `nonce` or `aud` is not the challenge or domain asked for.
     #[error("{field}: {reason}")]
     Binding { field: &'static str, reason: String },
+    /// The revocation bit of the entry at `field` is set.
+    #[error("{field}: the credential is revoked")]
+    Revoked { field: String },
+    /// The suspension bit of the entry at `field` is set.
+    #[error("{field}: the credential is suspended")]
+    Suspended { field: String },
+    /// The status list of the entry at `field` could not be fetched now: the status is
+    /// unknown, so the credential is not accepted (fail closed); try again.
+    #[error("{field}: the status list could not be fetched now ({reason}); try again")]
+    StatusUnavailable { field: String, reason: String },
+    /// The entry at `field`, or its list, cannot be used (malformed, another issuer's list,
+    /// index out of range).
+    #[error("{field}: {reason}")]
+    Status { field: String, reason: String },
 }
 
 impl VcdmError {
@@ -105,6 +119,10 @@ impl VcdmError {
             Self::Expired(_) => "VCDM-008",
             Self::Nested { inner, .. } => inner.code(),
             Self::Binding { .. } => "VCDM-009",
+            Self::Revoked { .. } => "VCDM-010",
+            Self::Suspended { .. } => "VCDM-011",
+            Self::StatusUnavailable { .. } => "VCDM-012",
+            Self::Status { .. } => "VCDM-013",
         }
     }
 
@@ -129,13 +147,17 @@ impl VcdmError {
             Self::Expired(_) => "validUntil",
             Self::Nested { field, .. } => field,
             Self::Binding { field, .. } => field,
+            Self::Revoked { field }
+            | Self::Suspended { field }
+            | Self::StatusUnavailable { field, .. }
+            | Self::Status { field, .. } => field,
         }
     }
 
     /// True when trying again later may succeed.
     pub fn is_transient(&self) -> bool {
         match self {
-            Self::IssuerUnavailable(_) => true,
+            Self::IssuerUnavailable(_) | Self::StatusUnavailable { .. } => true,
             Self::Nested { inner, .. } => inner.is_transient(),
             _ => false,
         }

@@ -837,8 +837,6 @@ async fn issue_credential(
     Ok((issued.token, record))
 }
 
-/// A revocable contract's status list entry: an index taken from this replica's lease and the
-/// list it is in. `None` for contracts that are not revocable.
 /// A status index for a credential of `contract`, if it is revocable: in the authority's open
 /// multi-purpose list (revocation and suspension) when the contract is suspendable and the
 /// credential can carry two status entries (`two_entries`: a JWT-VC; an SD-JWT VC has one
@@ -858,7 +856,19 @@ pub(crate) async fn allocate_status(
     if !contract.rules.revocable {
         return Ok((None, None));
     }
-    let suspendable = two_entries && contract.rules.suspendable;
+    let (a, status) =
+        allocate_status_entry(state, authority, two_entries && contract.rules.suspendable).await?;
+    Ok((Some(a), Some(status)))
+}
+
+/// An index taken from this replica's lease on the authority's open list: its multi-purpose
+/// list (revocation and suspension at one index) when `suspendable`, its revocation list
+/// otherwise; and the URLs the credential's entries point at.
+pub(crate) async fn allocate_status_entry(
+    state: &AppState,
+    authority: &Authority,
+    suspendable: bool,
+) -> Result<(verity_store::StatusAllocation, StatusAssignment), ApiError> {
     let purpose = if suspendable {
         verity_store::PURPOSE_REVOCATION_SUSPENSION
     } else {
@@ -879,7 +889,7 @@ pub(crate) async fn allocate_status(
         index: a.index,
         suspension_url: suspendable.then(|| super::status::suspension_url(state, a.list_id)),
     };
-    Ok((Some(a), Some(status)))
+    Ok((a, status))
 }
 
 /// The claim a mapping error is about, for the error's `target`.

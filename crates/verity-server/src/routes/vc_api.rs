@@ -26,18 +26,19 @@ pub fn routes(r: &mut Routes) {
         "/vc-api/credentials/issue",
         issue,
         Op::new("vcApiIssueCredential", TAG, "Signs a VCDM 2.0 credential as a vc+jwt (VC-JOSE-COSE)")
-            .describe("The issuer (`options.issuer`, else `credential.issuer`) must be an authority of the caller's tenant (any tenant with the admin token). The answer's `verifiableCredential` is an `EnvelopedVerifiableCredential` whose `id` is `data:application/vc+jwt,<JWS>`; the JWS payload is the credential, `typ` `vc+jwt`.")
+            .describe("The issuer (`options.issuer`, else `credential.issuer`) must be an authority of the caller's tenant (any tenant with the admin token). The answer's `verifiableCredential` is an `EnvelopedVerifiableCredential` whose `id` is `data:application/vc+jwt,<JWS>`; the JWS payload is the credential, `typ` `vc+jwt`. With `options.credentialStatus` (`{\"type\": \"BitstringStatusListEntry\", \"statusPurpose\": \"revocation\" | [\"revocation\", \"suspension\"]}`) the issuer writes the status entries (an index of the authority's open list) and records the credential under its `id` (given one when it has none), so the admin API and CLI revoke, suspend and resume it; 409 when a credential with that `id` was already recorded.")
             .api()
             .body::<IssueRequest>("The credential without proof, and options")
             .ok_any(201, "`{ \"verifiableCredential\": { \"@context\", \"id\": \"data:application/vc+jwt,...\", \"type\": \"EnvelopedVerifiableCredential\" } }`")
             .bad_request()
-            .error(403, &[InnerCode::Forbidden]),
+            .error(403, &[InnerCode::Forbidden])
+            .error(409, &[InnerCode::Conflict]),
     )
     .post(
         "/vc-api/credentials/verify",
         verify,
         Op::new("vcApiVerifyCredential", TAG, "Verifies a credential secured as a vc+jwt")
-            .describe("Resolves the issuer (did:web, did:key, did:jwk), checks that the key is an assertion method of that DID, the signature, the VCDM 2.0 rules and the validity period. 200 with `checks` when it verifies; 400 with `errors` (each with its `VCDM-0xx` code and the field) when it does not; 503 when the issuer's DID cannot be resolved now.")
+            .describe("Resolves the issuer (did:web, did:key, did:jwk), checks that the key is an assertion method of that DID, the signature, the VCDM 2.0 rules, the validity period and every `credentialStatus` entry against its list (this service's own lists read from its database, so a revocation or suspension counts at once; others' over HTTPS). 200 with `checks` when it verifies; 400 with `errors` (each with its `VCDM-0xx` code and the field; `VCDM-010` revoked, `VCDM-011` suspended) when it does not; 503 with `Retry-After` when the issuer's DID or a status list cannot be read now (fail closed: no verdict).")
             .api()
             .body::<VerifyRequest>("The secured credential")
             .ok_any(200, "`{ \"checks\": [...], \"warnings\": [...], \"errors\": [] }`")
@@ -131,6 +132,85 @@ pub struct IssueOptions {
     /// The DID of the authority to sign with; defaults to `credential.issuer`.
     #[serde(default)]
     pub issuer: Option<String>,
+    /// Ask the issuer to add the status entries itself:
+    /// `{"type": "BitstringStatusListEntry"}` for a revocable credential (`statusPurpose`
+    /// `"revocation"`, the default), `"statusPurpose": ["revocation", "suspension"]` for one
+    /// that can also be suspended and resumed. The credential is then recorded, so
+    /// `verity credential revoke|suspend|resume --jti <its id>` and the admin API act on it;
+    /// it gets an `id` (`urn:uuid:...`) when it has none.
+    #[serde(default)]
+    pub credential_status: Option<Value>,
+}
+
+/// What `options.credentialStatus` asks for: `true` for revocation and suspension, `false`
+/// for revocation only. Anything else is refused with the member at fault.
+fn status_option(v: &Value) -> Result<bool, ApiError> {
+    const FIELD: &str = "options.credentialStatus";
+    let Some(o) = v.as_object() else {
+        return Err(ApiError::bad_field(FIELD, "must be an object"));
+    };
+    if let Some(other) = o
+        .keys()
+        .find(|k| !matches!(k.as_str(), "type" | "statusPurpose"))
+    {
+        return Err(ApiError::bad_field(
+            format!("{FIELD}.{other}"),
+            "is not an option of credentialStatus (type, statusPurpose)",
+        ));
+    }
+    match o.get("type").and_then(Value::as_str) {
+        Some(verity_status_list::ENTRY_TYPE) => {}
+        Some(other) => {
+            return Err(ApiError::bad_field(
+                format!("{FIELD}.type"),
+                format!("`{other}` is not supported; this issuer writes BitstringStatusListEntry"),
+            ));
+        }
+        None => {
+            return Err(ApiError::bad_field(
+                format!("{FIELD}.type"),
+                "is required: BitstringStatusListEntry",
+            ));
+        }
+    }
+    let field = format!("{FIELD}.statusPurpose");
+    let purposes: Vec<&str> = match o.get("statusPurpose") {
+        None => vec!["revocation"],
+        Some(Value::String(p)) => vec![p.as_str()],
+        Some(Value::Array(items)) if !items.is_empty() => items
+            .iter()
+            .map(|i| {
+                i.as_str()
+                    .ok_or_else(|| ApiError::bad_field(&field, "must hold strings"))
+            })
+            .collect::<Result<_, _>>()?,
+        Some(_) => {
+            return Err(ApiError::bad_field(
+                &field,
+                "must be \"revocation\" or [\"revocation\", \"suspension\"]",
+            ));
+        }
+    };
+    if let Some(unknown) = purposes
+        .iter()
+        .find(|p| !matches!(**p, "revocation" | "suspension"))
+    {
+        return Err(ApiError::bad_field(
+            &field,
+            format!("`{unknown}` is not a purpose this issuer supports (revocation, suspension)"),
+        ));
+    }
+    let suspension = purposes.contains(&"suspension");
+    if !purposes.contains(&"revocation") {
+        return Err(ApiError::bad_field(
+            &field,
+            "a suspendable credential is also revocable here: ask for [\"revocation\", \"suspension\"]",
+        ));
+    }
+    if purposes.len() > 1 + usize::from(suspension) {
+        return Err(ApiError::bad_field(&field, "names a purpose twice"));
+    }
+    Ok(suspension)
 }
 
 /// `POST /vc-api/credentials/verify`.
@@ -201,21 +281,91 @@ async fn issue(
     if named.is_none() {
         credential["issuer"] = json!(did);
     }
+    let suspendable = body
+        .options
+        .credential_status
+        .as_ref()
+        .map(status_option)
+        .transpose()?;
+    // Checked before a status index is taken for it.
+    let checked =
+        verity_vcdm::check_credential(&credential).map_err(|e| vcdm_refusal(e, "credential"))?;
+    let record = match suspendable {
+        Some(suspendable) => {
+            if credential.get("credentialStatus").is_some() {
+                return Err(ApiError::bad_field(
+                    "credential.credentialStatus",
+                    "is written by the issuer when options.credentialStatus is given: send one of them",
+                ));
+            }
+            Some(with_status(&state, &authority, &mut credential, &checked, suspendable).await?)
+        }
+        None => None,
+    };
     let signer =
         crate::authorities::signer_for(state.store.as_ref(), &state.kek, &authority).await?;
     let jwt = verity_vcdm::sign_credential(&signer, &credential)
         .await
-        .map_err(|e| match e {
-            verity_vcdm::VcdmError::Proof(m) => ApiError::internal(m),
-            other => {
-                ApiError::bad_field(format!("credential.{}", other.field()), other.to_string())
-            }
-        })?;
-    tracing::info!(issuer = %did, "VC-API credential issued");
+        .map_err(|e| vcdm_refusal(e, "credential"))?;
+    if let Some(record) = record {
+        // Recorded before it is handed out: a credential the caller holds can always be
+        // revoked. A failure here leaves the index unused, never reused.
+        state.store.record_issued_credential(&record).await?;
+    }
+    tracing::info!(issuer = %did, with_status = suspendable.is_some(), "VC-API credential issued");
     Ok(
         HttpResponse::Created()
             .json(json!({ "verifiableCredential": verity_vcdm::envelope(&jwt) })),
     )
+}
+
+/// Gives `credential` its status entries (an index of the authority's open list) and an `id`
+/// when it has none; the record to write once it is signed.
+async fn with_status(
+    state: &AppState,
+    authority: &verity_store::Authority,
+    credential: &mut Value,
+    checked: &verity_vcdm::CheckedCredential,
+    suspendable: bool,
+) -> Result<verity_store::NewIssuedCredential, ApiError> {
+    let (allocation, assignment) =
+        super::issuance::allocate_status_entry(state, authority, suspendable).await?;
+    let id = Uuid::new_v4();
+    let jti = match credential["id"].as_str() {
+        Some(existing) => existing.to_owned(),
+        None => {
+            let jti = format!("urn:uuid:{id}");
+            credential["id"] = json!(jti);
+            jti
+        }
+    };
+    credential["credentialStatus"] = assignment.credential_status()?;
+    let subject = match &credential["credentialSubject"] {
+        Value::Array(subjects) => subjects.first().map(|s| &s["id"]),
+        one => Some(&one["id"]),
+    };
+    let now = state.clock.now();
+    Ok(verity_store::NewIssuedCredential {
+        id,
+        jti,
+        tenant_id: authority.tenant_id,
+        contract_id: None,
+        authority_id: authority.id,
+        request_id: None,
+        subject_did: subject
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
+        status_list_id: Some(allocation.list_id),
+        status_index: Some(allocation.index),
+        indexed_claim_hash: None,
+        issued_at: now,
+        // Without `validUntil` it never expires; the record says the last second of 9999.
+        expires_at: checked
+            .valid_until
+            .or_else(|| chrono::DateTime::from_timestamp(253_402_300_799, 0))
+            .unwrap_or(now),
+    })
 }
 
 /// The authority `did` names, if the caller may sign with it; `field` names it in refusals.
@@ -318,14 +468,31 @@ async fn verify_presentation(
         challenge: body.options.challenge,
         domain: body.options.domain,
     };
-    let outcome = verity_vcdm::verify_presentation(
+    let outcome = match verity_vcdm::verify_presentation(
         state.resolution.resolver.as_ref(),
         &body.verifiable_presentation,
         &binding,
         state.clock.unix(),
     )
     .await
-    .map(|v| (v.checks, Vec::<String>::new()));
+    {
+        Ok(mut v) => {
+            let mut status = Ok(());
+            for (i, credential) in v.credentials.iter().enumerate() {
+                let prefix = format!("verifiableCredential[{i}]");
+                match check_status(&state, credential).await {
+                    Ok(Some(check)) => v.checks.push(format!("{prefix}.{check}")),
+                    Ok(None) => {}
+                    Err(e) => {
+                        status = Err(e.within(&prefix));
+                        break;
+                    }
+                }
+            }
+            status.map(|()| (v.checks, Vec::<String>::new()))
+        }
+        Err(e) => Err(e),
+    };
     answer(outcome)
 }
 
@@ -359,17 +526,87 @@ async fn verify(
     state: web::Data<AppState>,
     ApiJson(body): ApiJson<VerifyRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let outcome = verity_vcdm::verify_credential(
+    let outcome = match verity_vcdm::verify_credential(
         state.resolution.resolver.as_ref(),
         &body.verifiable_credential,
         state.clock.unix(),
     )
     .await
-    .map(|v| {
-        (
-            v.checks.iter().map(|c| (*c).to_owned()).collect(),
-            v.warnings,
-        )
-    });
+    {
+        Ok(v) => check_status(&state, &v).await.map(|status| {
+            let mut checks: Vec<String> = v.checks.iter().map(|c| (*c).to_owned()).collect();
+            checks.extend(status);
+            (checks, v.warnings)
+        }),
+        Err(e) => Err(e),
+    };
     answer(outcome)
+}
+
+/// Checks every status entry of a verified credential against its list, read fresh: our own
+/// lists from the store (a revocation or suspension counts at once), other issuers' lists over
+/// HTTP. Fails closed: a list that cannot be fetched now is a retryable refusal, never a pass.
+/// The check's name when there is a status to check.
+async fn check_status(
+    state: &AppState,
+    v: &verity_vcdm::Verified,
+) -> Result<Option<String>, verity_vcdm::VcdmError> {
+    use verity_status_list::{CredentialStatus, StatusEntry};
+    use verity_vcdm::VcdmError;
+    let Some(status) = v.credential.get("credentialStatus") else {
+        return Ok(None);
+    };
+    let entries = StatusEntry::parse_credential_status(status).map_err(|e| VcdmError::Status {
+        field: "credentialStatus".into(),
+        reason: format!("{e} ({})", e.code()),
+    })?;
+    for (i, entry) in entries.iter().enumerate() {
+        let field = if status.is_array() {
+            format!("credentialStatus[{i}]")
+        } else {
+            "credentialStatus".to_owned()
+        };
+        let url = &entry.status_list_credential;
+        let list = state
+            .verifier
+            .status
+            .fetch(url, state.clock.unix())
+            .await
+            .map_err(|e| {
+                if e.is_unavailable() {
+                    VcdmError::StatusUnavailable {
+                        field: field.clone(),
+                        reason: e.reason().to_owned(),
+                    }
+                } else {
+                    VcdmError::Status {
+                        field: field.clone(),
+                        reason: format!("status list {url}: {}", e.reason()),
+                    }
+                }
+            })?;
+        // A list signed by anyone else could mark any credential valid.
+        if list.issuer() != v.checked.issuer {
+            return Err(VcdmError::Status {
+                field,
+                reason: format!(
+                    "status list {url} is issued by {}, the credential by {}",
+                    list.issuer(),
+                    v.checked.issuer
+                ),
+            });
+        }
+        match verity_status_list::check(entry, &list) {
+            Ok(CredentialStatus::Valid) => {}
+            Ok(CredentialStatus::Revoked) => return Err(VcdmError::Revoked { field }),
+            Ok(CredentialStatus::Suspended) => return Err(VcdmError::Suspended { field }),
+            Err(e) => {
+                return Err(VcdmError::Status {
+                    field,
+                    reason: format!("{e} ({})", e.code()),
+                });
+            }
+        }
+    }
+    Ok(Some("credentialStatus".to_owned()))
 }
