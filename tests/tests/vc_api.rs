@@ -20,6 +20,7 @@ both_backends!(
     status_asked_for_is_written_and_revoke_suspend_resume_count_at_once,
     malformed_status_options_are_refused_naming_the_member,
     an_unreadable_status_list_fails_closed_and_retryable,
+    vcdm_1_1_credentials_are_jwts_with_a_vc_claim_and_verify_with_status,
 );
 
 fn credential(issuer: &str) -> Value {
@@ -146,8 +147,17 @@ async fn verification_refuses_each_broken_credential_naming_the_field(backend: B
     // Refused before signing, naming the field.
     for (edit, field) in [
         (
-            json!({ "@context": ["https://www.w3.org/2018/credentials/v1"] }),
+            json!({ "@context": ["https://www.w3.org/ns/credentials/v2", "https://www.w3.org/2018/credentials/v1"] }),
+            "credential.@context[1]",
+        ),
+        (
+            json!({ "@context": ["https://www.w3.org/ns/credentials/examples/v2"] }),
             "credential.@context[0]",
+        ),
+        // The 1.1 base context makes it a VCDM 1.1 credential, where `validFrom` has no place.
+        (
+            json!({ "@context": ["https://www.w3.org/2018/credentials/v1"] }),
+            "credential.validFrom",
         ),
         (
             json!({ "validUntil": "2020-01-01T00:00:00Z" }),
@@ -673,4 +683,93 @@ async fn an_unreadable_status_list_fails_closed_and_retryable(backend: Backend) 
     assert_eq!(faulty.injected().len(), 1);
     faulty.disarm();
     assert_eq!(verdict(&app, &key, &vc).await.0, 200, "answers again");
+}
+
+async fn vcdm_1_1_credentials_are_jwts_with_a_vc_claim_and_verify_with_status(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let key = api_key(&app, None).await;
+    let did = app.first_did();
+    let c = json!({
+        "@context": ["https://www.w3.org/2018/credentials/v1"],
+        "type": ["VerifiableCredential", "EmployeeCredential"],
+        "issuer": did,
+        "issuanceDate": "2026-01-01T00:00:00Z",
+        "expirationDate": "2030-01-01T00:00:00Z",
+        "credentialSubject": { "id": "did:example:holder", "name": "Megan Bowen" }
+    });
+    let (code, body) = call(
+        &app,
+        &key,
+        "issue",
+        json!({ "credential": c, "options": { "credentialStatus": { "type": "BitstringStatusListEntry", "statusPurpose": ["revocation", "suspension"] } } }),
+    )
+    .await;
+    assert_eq!(code, 201, "{body}");
+    let jwt = body["verifiableCredential"].as_str().unwrap().to_owned();
+    let parts: Vec<&str> = jwt.split('.').collect();
+    let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[0]).unwrap()).unwrap();
+    assert_eq!(header["typ"], "JWT");
+    let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+    assert_eq!(claims["iss"], json!(did));
+    assert_eq!(claims["sub"], "did:example:holder");
+    assert_eq!(claims["vc"]["credentialSubject"]["name"], "Megan Bowen");
+    let jti = claims["jti"].as_str().unwrap().to_owned();
+    assert_eq!(claims["vc"]["id"], json!(jti));
+    assert_eq!(
+        claims["vc"]["credentialStatus"].as_array().unwrap().len(),
+        2
+    );
+
+    let vc = json!(jwt);
+    let (status, checks) = verdict(&app, &key, &vc).await;
+    assert_eq!(status, 200, "{checks}");
+    assert_eq!(
+        checks,
+        json!([
+            "proof",
+            "issuer",
+            "issuanceDate",
+            "expirationDate",
+            "credentialStatus"
+        ])
+    );
+    admin_set(&app, "suspend", &jti).await;
+    let (status, error) = verdict(&app, &key, &vc).await;
+    assert_eq!(
+        (status, error["code"].as_str()),
+        (400, Some("VCDM-011")),
+        "{error}"
+    );
+    admin_set(&app, "resume", &jti).await;
+    assert_eq!(verdict(&app, &key, &vc).await.0, 200);
+    admin_set(&app, "revoke", &jti).await;
+    let (status, error) = verdict(&app, &key, &vc).await;
+    assert_eq!(
+        (status, error["code"].as_str()),
+        (400, Some("VCDM-010")),
+        "{error}"
+    );
+
+    // A 1.1 credential with 2.0 members is refused at the member, before signing.
+    let mut mixed = c.clone();
+    mixed["validUntil"] = json!("2030-01-01T00:00:00Z");
+    let (code, body) = call(&app, &key, "issue", json!({ "credential": mixed })).await;
+    assert_eq!(code, 400, "{body}");
+    let inner = verity_tests::assert_error_shape(&body, "badRequest", "badOrMissingField");
+    assert_eq!(inner["target"], "credential.validUntil");
+    // A JWT whose `vc` claim is missing names it.
+    let unsigned = format!(
+        "{}.{}.{}",
+        URL_SAFE_NO_PAD.encode(br#"{"alg":"ES256","typ":"JWT","kid":"did:example:a#1"}"#),
+        URL_SAFE_NO_PAD.encode(br#"{"iss":"did:example:a"}"#),
+        URL_SAFE_NO_PAD.encode([0u8; 64])
+    );
+    let (status, error) = verdict(&app, &key, &json!(unsigned)).await;
+    assert_eq!(
+        (status, error["field"].as_str()),
+        (400, Some("vc")),
+        "{error}"
+    );
 }

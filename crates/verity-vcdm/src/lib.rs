@@ -227,10 +227,45 @@ fn is_url(s: &str) -> bool {
 
 /// Checks `credential` against the VCDM 2.0 rules; every refusal names its field.
 pub fn check_credential(credential: &Value) -> Result<CheckedCredential, VcdmError> {
+    check_model(credential, Model::V2)
+}
+
+/// Checks the `vc` claim of a VCDM 1.1 JWT against the VCDM 1.1 rules (`@context` first
+/// `https://www.w3.org/2018/credentials/v1`, `issuanceDate` required, `expirationDate`
+/// after it); every refusal names its field.
+pub fn check_credential_v1(credential: &Value) -> Result<CheckedCredential, VcdmError> {
+    check_model(credential, Model::V1)
+}
+
+/// The data model version a credential is checked against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Model {
+    V1,
+    V2,
+}
+
+impl Model {
+    fn base(self) -> &'static str {
+        match self {
+            Model::V1 => CONTEXT_V1,
+            Model::V2 => CONTEXT_V2,
+        }
+    }
+
+    /// The members holding the start and the end of the validity period.
+    fn period(self) -> (&'static str, &'static str) {
+        match self {
+            Model::V1 => ("issuanceDate", "expirationDate"),
+            Model::V2 => ("validFrom", "validUntil"),
+        }
+    }
+}
+
+fn check_model(credential: &Value, model: Model) -> Result<CheckedCredential, VcdmError> {
     let Some(obj) = credential.as_object() else {
         return Err(VcdmError::bad("credential", "must be a JSON object"));
     };
-    if obj.contains_key("vc") || obj.contains_key("vp") {
+    if model == Model::V2 && (obj.contains_key("vc") || obj.contains_key("vp")) {
         return Err(VcdmError::bad(
             "vc",
             "a VCDM 2.0 credential has its properties at the top level, not under `vc` (the VCDM 1.1 JWT encoding)",
@@ -239,18 +274,19 @@ pub fn check_credential(credential: &Value) -> Result<CheckedCredential, VcdmErr
     if obj.contains_key("proof") {
         return Err(VcdmError::bad(
             "proof",
-            "this issuer secures credentials as vc+jwt, not with an embedded proof",
+            "this issuer secures credentials as JWTs, not with an embedded proof",
         ));
     }
+    let base = model.base();
     let contexts = match &credential["@context"] {
         Value::Array(a) if !a.is_empty() => a,
         Value::Null => return Err(VcdmError::bad("@context", "is required")),
         _ => return Err(VcdmError::bad("@context", "must be a non-empty array")),
     };
-    if contexts[0] != CONTEXT_V2 {
+    if contexts[0] != base {
         return Err(VcdmError::bad(
             "@context[0]",
-            format!("must be `{CONTEXT_V2}` (the VCDM 2.0 base context comes first)"),
+            format!("must be `{base}` (the base context comes first)"),
         ));
     }
     for (i, c) in contexts.iter().enumerate().skip(1) {
@@ -315,20 +351,28 @@ pub fn check_credential(credential: &Value) -> Result<CheckedCredential, VcdmErr
     {
         return Err(VcdmError::bad("id", "must be a URL"));
     }
-    for old in ["issuanceDate", "expirationDate"] {
-        if obj.contains_key(old) {
+    let (from, until) = model.period();
+    let other = match model {
+        Model::V1 => Model::V2,
+        Model::V2 => Model::V1,
+    };
+    for foreign in <[&str; 2]>::from(other.period()) {
+        if obj.contains_key(foreign) {
             return Err(VcdmError::bad(
-                old,
-                "is VCDM 1.1: use `validFrom` / `validUntil`",
+                foreign,
+                format!("belongs to the other data model version: use `{from}` / `{until}`"),
             ));
         }
     }
-    let valid_from = date_time(&credential["validFrom"], "validFrom")?;
-    let valid_until = date_time(&credential["validUntil"], "validUntil")?;
+    let valid_from = date_time(&credential[from], from)?;
+    let valid_until = date_time(&credential[until], until)?;
+    if model == Model::V1 && valid_from.is_none() {
+        return Err(VcdmError::bad(from, "is required in a VCDM 1.1 credential"));
+    }
     if let (Some(f), Some(u)) = (valid_from, valid_until)
         && f > u
     {
-        return Err(VcdmError::bad("validUntil", "is before `validFrom`"));
+        return Err(VcdmError::bad(until, format!("is before `{from}`")));
     }
     match &credential["credentialStatus"] {
         Value::Null => {}
@@ -561,10 +605,19 @@ fn parse_secured(
     typ: &'static str,
     expected: &'static str,
 ) -> Result<(UnverifiedJws, Value, String), VcdmError> {
+    parse_secured_as(token, |t| t == Some(typ), expected)
+}
+
+/// [`parse_secured`] with the accepted `typ` values given by `accepts`.
+fn parse_secured_as(
+    token: &str,
+    accepts: impl Fn(Option<&str>) -> bool,
+    expected: &'static str,
+) -> Result<(UnverifiedJws, Value, String), VcdmError> {
     let jws = UnverifiedJws::parse_with_limit(token, MAX_TOKEN_BYTES)
         .map_err(|e| VcdmError::Proof(format!("not a compact JWS: {e}")))?;
     let header = jws.header().clone();
-    if header.typ.as_deref() != Some(typ) {
+    if !accepts(header.typ.as_deref()) {
         return Err(VcdmError::MediaType {
             field: "typ",
             found: header.typ.unwrap_or_else(|| "(none)".into()),
@@ -821,6 +874,9 @@ pub async fn verify_presentation(
         checks,
     })
 }
+
+mod v1;
+pub use v1::{TYP_JWT, sign_credential_v1, verify_any_credential, verify_credential_v1};
 
 #[cfg(test)]
 mod tests;

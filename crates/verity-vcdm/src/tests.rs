@@ -528,3 +528,158 @@ async fn presentations_round_trip_with_their_binding_and_credentials() {
         .unwrap_err();
     assert_eq!(e.code(), "VCDM-005", "{e}");
 }
+
+fn credential_v1(issuer: &str) -> Value {
+    json!({
+        "@context": [CONTEXT_V1, "https://www.w3.org/2018/credentials/examples/v1"],
+        "id": "urn:uuid:3978344f-8596-4c3a-a978-8fcaba3903c5",
+        "type": ["VerifiableCredential", "EmployeeCredential"],
+        "issuer": issuer,
+        "issuanceDate": "2026-01-01T00:00:00Z",
+        "expirationDate": "2030-01-01T00:00:00Z",
+        "credentialSubject": { "id": "did:example:holder", "name": "Megan Bowen" }
+    })
+}
+
+/// VCDM 1.1 JWTs round trip for every algorithm: the credential under `vc`, the registered
+/// claims mapped from it, `typ` `JWT`; [`verify_any_credential`] branches on the media type.
+#[tokio::test]
+async fn vcdm_1_1_jwts_round_trip_for_every_algorithm() {
+    let mut signers: Vec<(Box<dyn verity_jose::Signer>, String)> = Algorithm::ALL
+        .into_iter()
+        .map(|alg| {
+            let (s, did) = signer(alg);
+            (Box::new(s) as Box<dyn verity_jose::Signer>, did)
+        })
+        .collect();
+    for alg in [Algorithm::ES384, Algorithm::ES512] {
+        let (s, did) = OtherIssuer::new(alg, true);
+        signers.push((Box::new(s), did));
+    }
+    for (s, did) in &signers {
+        let alg = s.algorithm();
+        let c = credential_v1(did);
+        let jwt = sign_credential_v1(s.as_ref(), &c).await.unwrap();
+        let header: Value =
+            serde_json::from_slice(&base64_url(jwt.split('.').next().unwrap())).unwrap();
+        assert_eq!(header["typ"], "JWT", "{alg}");
+        let claims: Value =
+            serde_json::from_slice(&base64_url(jwt.split('.').nth(1).unwrap())).unwrap();
+        assert_eq!(claims["vc"], c);
+        assert_eq!(claims["iss"], json!(did));
+        assert_eq!(claims["jti"], c["id"]);
+        assert_eq!(claims["sub"], "did:example:holder");
+        assert_eq!(claims["nbf"], 1_767_225_600);
+        assert_eq!(claims["exp"], 1_893_456_000);
+        let v = verify_credential_v1(&KeyResolver, &jwt, NOW).await.unwrap();
+        assert_eq!(v.credential, c, "{alg}");
+        assert_eq!(
+            v.checks,
+            vec!["proof", "issuer", "issuanceDate", "expirationDate"]
+        );
+        // The dispatcher picks 1.1 for this JWT, 2.0 for a vc+jwt.
+        let v = verify_any_credential(&KeyResolver, &json!(jwt), NOW)
+            .await
+            .unwrap();
+        assert_eq!(v.credential, c);
+        let v2 = sign_credential(s.as_ref(), &credential(did)).await.unwrap();
+        for secured in [json!(v2), envelope(&v2)] {
+            let v = verify_any_credential(&KeyResolver, &secured, NOW)
+                .await
+                .unwrap();
+            assert_eq!(v.credential, credential(did), "{alg}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn vcdm_1_1_refusals_name_the_field() {
+    let (s, did) = signer(Algorithm::ES256);
+    // The model, before signing.
+    for (edit, field) in [
+        (
+            Box::new(|c: &mut Value| c["@context"][0] = json!(CONTEXT_V2))
+                as Box<dyn Fn(&mut Value)>,
+            "@context[0]",
+        ),
+        (
+            Box::new(|c: &mut Value| {
+                c.as_object_mut().unwrap().remove("issuanceDate");
+            }),
+            "issuanceDate",
+        ),
+        (
+            Box::new(|c: &mut Value| c["validFrom"] = json!("2026-01-01T00:00:00Z")),
+            "validFrom",
+        ),
+        (
+            Box::new(|c: &mut Value| c["expirationDate"] = json!("2025-01-01T00:00:00Z")),
+            "expirationDate",
+        ),
+        (
+            Box::new(|c: &mut Value| c["type"] = json!(["EmployeeCredential"])),
+            "type",
+        ),
+    ] {
+        let mut c = credential_v1(&did);
+        edit(&mut c);
+        let e = sign_credential_v1(&s, &c).await.unwrap_err();
+        assert_eq!(e.field(), field, "{e}");
+    }
+    // Claims that contradict the credential, signed by the issuer: refused by name.
+    let sign_claims = |claims: Value| {
+        let s = &s;
+        async move {
+            let mut header = verity_jose::Header::new(Algorithm::ES256);
+            header.typ = Some("JWT".into());
+            s.sign_jws(header, &serde_json::to_vec(&claims).unwrap())
+                .await
+                .unwrap()
+                .token
+        }
+    };
+    let c = credential_v1(&did);
+    let cases = [
+        (json!({ "iss": did, "jti": c["id"] }), "vc"),
+        (json!({ "iss": "did:example:other", "vc": c }), "iss"),
+        (
+            json!({ "iss": did, "jti": "urn:uuid:other", "vc": c }),
+            "jti",
+        ),
+        (json!({ "iss": did, "nbf": "soon", "vc": c }), "nbf"),
+        (json!({ "iss": did, "exp": NOW - 1, "vc": c }), "validUntil"),
+        (json!({ "iss": did, "nbf": NOW + 60, "vc": c }), "validFrom"),
+        (
+            json!({ "iss": did, "vc": { "@context": [CONTEXT_V1], "type": ["VerifiableCredential"], "issuer": did, "credentialSubject": { "id": "x:y" } } }),
+            "vc.issuanceDate",
+        ),
+    ];
+    for (claims, field) in cases {
+        let jwt = sign_claims(claims.clone()).await;
+        let e = verify_credential_v1(&KeyResolver, &jwt, NOW)
+            .await
+            .unwrap_err();
+        assert_eq!(e.field(), field, "{claims}: {e}");
+    }
+    // Another typ is neither 1.1 nor 2.0.
+    let mut header = verity_jose::Header::new(Algorithm::ES256);
+    header.typ = Some("vp+jwt".into());
+    let jwt = s
+        .sign_jws(header, &serde_json::to_vec(&json!({ "vc": c })).unwrap())
+        .await
+        .unwrap()
+        .token;
+    let e = verify_any_credential(&KeyResolver, &json!(jwt), NOW)
+        .await
+        .unwrap_err();
+    assert_eq!((e.code(), e.field()), ("VCDM-003", "typ"), "{e}");
+    // Another issuer's key under this issuer's claims.
+    let (other, _) = signer(Algorithm::ES256);
+    let jwt = sign_credential_v1(&other, &credential_v1(&did))
+        .await
+        .unwrap();
+    let e = verify_credential_v1(&KeyResolver, &jwt, NOW)
+        .await
+        .unwrap_err();
+    assert_eq!(e.field(), "issuer", "{e}");
+}

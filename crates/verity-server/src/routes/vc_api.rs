@@ -25,8 +25,8 @@ pub fn routes(r: &mut Routes) {
     r.post(
         "/vc-api/credentials/issue",
         issue,
-        Op::new("vcApiIssueCredential", TAG, "Signs a VCDM 2.0 credential as a vc+jwt (VC-JOSE-COSE)")
-            .describe("The issuer (`options.issuer`, else `credential.issuer`) must be an authority of the caller's tenant (any tenant with the admin token). The answer's `verifiableCredential` is an `EnvelopedVerifiableCredential` whose `id` is `data:application/vc+jwt,<JWS>`; the JWS payload is the credential, `typ` `vc+jwt`. With `options.credentialStatus` (`{\"type\": \"BitstringStatusListEntry\", \"statusPurpose\": \"revocation\" | [\"revocation\", \"suspension\"]}`) the issuer writes the status entries (an index of the authority's open list) and records the credential under its `id` (given one when it has none), so the admin API and CLI revoke, suspend and resume it; 409 when a credential with that `id` was already recorded.")
+        Op::new("vcApiIssueCredential", TAG, "Signs a credential: VCDM 2.0 as a vc+jwt (VC-JOSE-COSE), VCDM 1.1 as a JWT with a `vc` claim")
+            .describe("The issuer (`options.issuer`, else `credential.issuer`) must be an authority of the caller's tenant (any tenant with the admin token). The base context picks the data model. VCDM 2.0: the answer's `verifiableCredential` is an `EnvelopedVerifiableCredential` whose `id` is `data:application/vc+jwt,<JWS>`; the JWS payload is the credential, `typ` `vc+jwt`. VCDM 1.1 (`@context` first `https://www.w3.org/2018/credentials/v1`, `issuanceDate` required): the answer's `verifiableCredential` is the compact JWT, `typ` `JWT`, the credential under `vc` with `iss`, `jti`, `sub`, `nbf`, `exp` mapped from it. With `options.credentialStatus` (`{\"type\": \"BitstringStatusListEntry\", \"statusPurpose\": \"revocation\" | [\"revocation\", \"suspension\"]}`) the issuer writes the status entries (an index of the authority's open list) and records the credential under its `id` (given one when it has none), so the admin API and CLI revoke, suspend and resume it; 409 when a credential with that `id` was already recorded.")
             .api()
             .body::<IssueRequest>("The credential without proof, and options")
             .ok_any(201, "`{ \"verifiableCredential\": { \"@context\", \"id\": \"data:application/vc+jwt,...\", \"type\": \"EnvelopedVerifiableCredential\" } }`")
@@ -37,7 +37,7 @@ pub fn routes(r: &mut Routes) {
     .post(
         "/vc-api/credentials/verify",
         verify,
-        Op::new("vcApiVerifyCredential", TAG, "Verifies a credential secured as a vc+jwt")
+        Op::new("vcApiVerifyCredential", TAG, "Verifies a credential secured as a vc+jwt (VCDM 2.0) or a JWT (VCDM 1.1)")
             .describe("Resolves the issuer (did:web, did:key, did:jwk), checks that the key is an assertion method of that DID, the signature, the VCDM 2.0 rules, the validity period and every `credentialStatus` entry against its list (this service's own lists read from its database, so a revocation or suspension counts at once; others' over HTTPS). 200 with `checks` when it verifies; 400 with `errors` (each with its `VCDM-0xx` code and the field; `VCDM-010` revoked, `VCDM-011` suspended) when it does not; 503 with `Retry-After` when the issuer's DID or a status list cannot be read now (fail closed: no verdict).")
             .api()
             .body::<VerifyRequest>("The secured credential")
@@ -119,7 +119,9 @@ pub struct VerifyPresentationOptions {
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IssueRequest {
-    /// A VCDM 2.0 credential without proof (`@context` first `https://www.w3.org/ns/credentials/v2`).
+    /// A credential without proof: VCDM 2.0 (`@context` first
+    /// `https://www.w3.org/ns/credentials/v2`) or VCDM 1.1 (first
+    /// `https://www.w3.org/2018/credentials/v1`).
     pub credential: Value,
     #[serde(default)]
     pub options: IssueOptions,
@@ -217,8 +219,9 @@ fn status_option(v: &Value) -> Result<bool, ApiError> {
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct VerifyRequest {
-    /// An `EnvelopedVerifiableCredential`, its `data:application/vc+jwt,...` id, or the bare
-    /// compact JWS.
+    /// VCDM 2.0: an `EnvelopedVerifiableCredential`, its `data:application/vc+jwt,...` id, or
+    /// the bare vc+jwt. VCDM 1.1: the JWT (`typ` `JWT` or none) with the `vc` claim. Plain
+    /// JSON and other media types are refused.
     pub verifiable_credential: Value,
     /// Reserved for verification options; none are defined yet.
     #[serde(default)]
@@ -287,9 +290,15 @@ async fn issue(
         .as_ref()
         .map(status_option)
         .transpose()?;
-    // Checked before a status index is taken for it.
-    let checked =
-        verity_vcdm::check_credential(&credential).map_err(|e| vcdm_refusal(e, "credential"))?;
+    // The data model follows the base context: VCDM 1.1 credentials become JWTs with a `vc`
+    // claim, VCDM 2.0 ones vc+jwt. Checked before a status index is taken for it.
+    let v1 = credential["@context"].get(0).and_then(Value::as_str) == Some(verity_vcdm::CONTEXT_V1);
+    let checked = if v1 {
+        verity_vcdm::check_credential_v1(&credential)
+    } else {
+        verity_vcdm::check_credential(&credential)
+    }
+    .map_err(|e| vcdm_refusal(e, "credential"))?;
     let record = match suspendable {
         Some(suspendable) => {
             if credential.get("credentialStatus").is_some() {
@@ -304,19 +313,24 @@ async fn issue(
     };
     let signer =
         crate::authorities::signer_for(state.store.as_ref(), &state.kek, &authority).await?;
-    let jwt = verity_vcdm::sign_credential(&signer, &credential)
-        .await
-        .map_err(|e| vcdm_refusal(e, "credential"))?;
+    let jwt = if v1 {
+        verity_vcdm::sign_credential_v1(&signer, &credential).await
+    } else {
+        verity_vcdm::sign_credential(&signer, &credential).await
+    }
+    .map_err(|e| vcdm_refusal(e, "credential"))?;
     if let Some(record) = record {
         // Recorded before it is handed out: a credential the caller holds can always be
         // revoked. A failure here leaves the index unused, never reused.
         state.store.record_issued_credential(&record).await?;
     }
     tracing::info!(issuer = %did, with_status = suspendable.is_some(), "VC-API credential issued");
-    Ok(
-        HttpResponse::Created()
-            .json(json!({ "verifiableCredential": verity_vcdm::envelope(&jwt) })),
-    )
+    let secured = if v1 {
+        json!(jwt)
+    } else {
+        verity_vcdm::envelope(&jwt)
+    };
+    Ok(HttpResponse::Created().json(json!({ "verifiableCredential": secured })))
 }
 
 /// Gives `credential` its status entries (an index of the authority's open list) and an `id`
@@ -526,7 +540,7 @@ async fn verify(
     state: web::Data<AppState>,
     ApiJson(body): ApiJson<VerifyRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let outcome = match verity_vcdm::verify_credential(
+    let outcome = match verity_vcdm::verify_any_credential(
         state.resolution.resolver.as_ref(),
         &body.verifiable_credential,
         state.clock.unix(),
