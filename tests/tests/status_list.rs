@@ -105,15 +105,46 @@ async fn issued_credential_points_at_a_published_signed_list(backend: Backend) {
         .app
         .http
         .get(&url)
-        .header("accept", "application/vc+jwt")
+        .header("accept", "application/jwt")
         .send()
         .await
         .unwrap();
-    assert_eq!(again.headers()["content-type"], "application/vc+jwt");
+    assert_eq!(again.headers()["content-type"], "application/jwt");
     assert_eq!(
         again.text().await.unwrap(),
         jwt,
         "not re-signed while unchanged"
+    );
+    // `Accept: application/vc+jwt`: the same bits as a VCDM 2.0 BitstringStatusListCredential
+    // secured with VC-JOSE-COSE, a representation of its own (its own ETag).
+    let v2 = env
+        .app
+        .http
+        .get(&url)
+        .header("accept", "application/vc+jwt")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(v2.status(), 200);
+    assert_eq!(v2.headers()["content-type"], "application/vc+jwt");
+    assert_ne!(v2.headers()["etag"].to_str().unwrap(), etag);
+    let v2 = v2.text().await.unwrap();
+    let parsed = UnverifiedJws::parse(&v2).unwrap();
+    assert_eq!(parsed.header().typ.as_deref(), Some("vc+jwt"));
+    let payload: serde_json::Value = parsed.payload_unverified().unwrap();
+    assert_eq!(
+        payload["@context"][0],
+        "https://www.w3.org/ns/credentials/v2"
+    );
+    assert_eq!(payload["issuer"], env.authority, "a string issuer");
+    assert_eq!(payload["type"][1], "BitstringStatusListCredential");
+    assert!(payload.get("vc").is_none());
+    let list2 =
+        verity_status_list::verify_status_list(&v2, &key, &url, env.app.clock.unix(), 60).unwrap();
+    assert_eq!(list2.bitstring(), list.bitstring());
+    assert_eq!(
+        verity_status_list::check(&entry_a, &list2).unwrap(),
+        CredentialStatus::Valid
     );
 
     // Unknown lists are 404 in the error shape.

@@ -1,6 +1,7 @@
-//! The status list credential as a VC-JWT (VCDM 1.1 JWT encoding): building and signing it
-//! (Bitstring Status List v1.0 section 3.1), and verifying a fetched one (section 3.2 steps 4, 5,
-//! 8 and 9).
+//! The status list credential as a VC-JWT (VCDM 1.1 JWT encoding) or as a VCDM 2.0 vc+jwt
+//! (VC-JOSE-COSE: the credential is the payload, `typ` `vc+jwt`, `issuer` a string): building
+//! and signing it (Bitstring Status List v1.0 section 3.1), and verifying a fetched one of
+//! either kind (section 3.2 steps 4, 5, 8 and 9).
 
 use std::fmt;
 
@@ -30,6 +31,11 @@ pub const VC_CONTEXT_V1: &str = "https://www.w3.org/2018/credentials/v1";
 /// The Bitstring Status List JSON-LD context (spec section 5.2), needed next to the VCDM 1.1
 /// context because the VCDM 2.0 context that already contains these terms is not used.
 pub const STATUS_CONTEXT_V1: &str = "https://www.w3.org/ns/credentials/status/v1";
+
+/// The VCDM 2.0 base context; it defines the Bitstring Status List terms itself.
+pub const VC_CONTEXT_V2: &str = "https://www.w3.org/ns/credentials/v2";
+/// The `typ` of a VCDM 2.0 credential secured as a JWT (VC-JOSE-COSE section 3.1.1).
+pub const TYP_VC_JWT: &str = "vc+jwt";
 
 /// The fragment that names the list itself as the credential subject.
 const LIST_FRAGMENT: &str = "#list";
@@ -171,6 +177,110 @@ impl StatusListCredential {
     }
 }
 
+impl StatusListCredential {
+    /// The VCDM 2.0 `BitstringStatusListCredential` (the payload of a vc+jwt): the base
+    /// context only (it holds the status list terms), `issuer` the DID as a string,
+    /// `validFrom` / `validUntil`.
+    pub fn credential_v2(&self) -> Result<Value, StatusListError> {
+        let mut credential = json!({
+            "@context": [VC_CONTEXT_V2],
+            "id": self.url,
+            "type": ["VerifiableCredential", CREDENTIAL_TYPE],
+            "issuer": self.issuer,
+            "validFrom": rfc3339("now", self.issued_at)?,
+            "credentialSubject": {
+                "id": format!("{}{LIST_FRAGMENT}", self.url),
+                "type": SUBJECT_TYPE,
+                "statusPurpose": self.purpose.as_str(),
+                "encodedList": self.encoded_list,
+            },
+        });
+        if let Some(until) = self.valid_until {
+            credential["validUntil"] = Value::String(rfc3339("ttl", until)?);
+        }
+        Ok(credential)
+    }
+}
+
+/// Builds, signs (header `typ: vc+jwt`) and returns the status list for `list` as a VCDM 2.0
+/// credential secured with VC-JOSE-COSE; `ttl` as for [`sign_status_list`].
+pub async fn sign_status_list_v2(
+    signer: &dyn Signer,
+    issuer_did: &str,
+    url: &str,
+    list: &Bitstring,
+    purpose: StatusPurpose,
+    now: i64,
+    ttl: Option<i64>,
+) -> Result<String, StatusListError> {
+    let mut credential = StatusListCredential::new(issuer_did, url, purpose, list, now)?;
+    if let Some(ttl) = ttl {
+        credential = credential.valid_for(ttl)?;
+    }
+    let payload = serde_json::to_vec(&credential.credential_v2()?).map_err(|e| {
+        StatusListError::InvalidParameter {
+            name: "credential",
+            reason: format!("cannot be serialised: {e}"),
+        }
+    })?;
+    let mut header = verity_jose::Header::new(signer.algorithm());
+    header.typ = Some(TYP_VC_JWT.to_owned());
+    let signed = signer
+        .sign_jws(header, &payload)
+        .await
+        .map_err(StatusListError::Signing)?;
+    check_kid(issuer_did, &signed.kid)?;
+    Ok(signed.token)
+}
+
+/// The claims a VCDM 2.0 status list (a vc+jwt whose payload is the credential) is checked
+/// as: `iss` from `issuer`, `nbf` / `exp` from `validFrom` / `validUntil`, the credential as
+/// `vc`. So both encodings go through one set of checks.
+fn v2_claims(credential: Value) -> Result<Value, StatusListError> {
+    if credential["@context"].get(0).and_then(Value::as_str) != Some(VC_CONTEXT_V2) {
+        return Err(StatusListError::credential(
+            "@context",
+            format!("a vc+jwt status list must start with `{VC_CONTEXT_V2}`"),
+        ));
+    }
+    let issuer = match &credential["issuer"] {
+        Value::String(s) if !s.is_empty() => s.clone(),
+        Value::Object(o) => match o.get("id") {
+            Some(Value::String(s)) if !s.is_empty() => s.clone(),
+            _ => {
+                return Err(StatusListError::credential(
+                    "issuer",
+                    "an issuer object must have a string id",
+                ));
+            }
+        },
+        _ => return Err(StatusListError::credential("issuer", "missing")),
+    };
+    let time = |name: &'static str| -> Result<Option<i64>, StatusListError> {
+        match &credential[name] {
+            Value::Null => Ok(None),
+            Value::String(s) => DateTime::parse_from_rfc3339(s)
+                .map(|t| Some(t.timestamp()))
+                .map_err(|_| {
+                    StatusListError::credential(name, format!("`{s}` is not a dateTimeStamp"))
+                }),
+            other => Err(StatusListError::credential(
+                name,
+                format!("must be a string, found {}", json_kind(other)),
+            )),
+        }
+    };
+    let mut claims = json!({ "iss": issuer });
+    if let Some(from) = time("validFrom")? {
+        claims["nbf"] = json!(from);
+    }
+    if let Some(until) = time("validUntil")? {
+        claims["exp"] = json!(until);
+    }
+    claims["vc"] = credential;
+    Ok(claims)
+}
+
 /// Builds, signs (header `typ: JWT`) and returns the status list VC-JWT for `list`.
 ///
 /// `ttl` is the validity in seconds (`exp` = `now + ttl`); `None` publishes a list without
@@ -203,6 +313,8 @@ pub struct UnverifiedStatusList {
     issuer: String,
     kid: Option<String>,
     claims: Value,
+    /// A VCDM 2.0 vc+jwt (the payload is the credential) rather than a VC-JWT.
+    v2: bool,
 }
 
 impl fmt::Debug for UnverifiedStatusList {
@@ -214,13 +326,16 @@ impl fmt::Debug for UnverifiedStatusList {
     }
 }
 
-/// Parses a status list VC-JWT without verifying it. `iss` is required, and a DID-URL `kid`
-/// must belong to that DID, so the caller never resolves a key of some other party.
+/// Parses a status list VC-JWT (or VCDM 2.0 vc+jwt) without verifying it. `iss` (`issuer`)
+/// is required, and a DID-URL `kid` must belong to that DID, so the caller never resolves a
+/// key of some other party.
 pub fn parse_status_list_jwt(token: &str) -> Result<UnverifiedStatusList, StatusListError> {
     let jws = UnverifiedJws::parse(token).map_err(StatusListError::MalformedToken)?;
-    let claims: Value = jws
+    let v2 = jws.header().typ.as_deref() == Some(TYP_VC_JWT);
+    let payload: Value = jws
         .payload_unverified()
         .map_err(StatusListError::MalformedToken)?;
+    let claims = if v2 { v2_claims(payload)? } else { payload };
     let issuer = match claims.get("iss") {
         None => return Err(StatusListError::credential("iss", "missing")),
         Some(Value::String(s)) if !s.is_empty() => s.clone(),
@@ -240,6 +355,7 @@ pub fn parse_status_list_jwt(token: &str) -> Result<UnverifiedStatusList, Status
         issuer,
         kid,
         claims,
+        v2,
     })
 }
 
@@ -297,10 +413,15 @@ impl UnverifiedStatusList {
         limits: &DecodeLimits,
     ) -> Result<VerifiedStatusList, StatusListError> {
         let UnverifiedStatusList {
-            jws, issuer, kid, ..
+            jws,
+            issuer,
+            kid,
+            v2,
+            ..
         } = self;
         let verified = jws.verify(key).map_err(StatusListError::Signature)?;
         let claims: Value = verified.claims().map_err(StatusListError::MalformedToken)?;
+        let claims = if v2 { v2_claims(claims)? } else { claims };
         check_times(&claims, now, skew, false).map_err(StatusListError::Validity)?;
         let Some(vc) = claims.get("vc").and_then(Value::as_object) else {
             return Err(StatusListError::credential(
@@ -310,8 +431,9 @@ impl UnverifiedStatusList {
         };
         check_credential_type(vc)?;
         // After the type check, so a credential of another type keeps its specific error;
-        // this adds the rest of the kind rules (typ, claims of other kinds).
-        if let Some(map) = claims.as_object() {
+        // this adds the rest of the kind rules (typ, claims of other kinds). A vc+jwt has no
+        // JWT claims of its own to check.
+        if !v2 && let Some(map) = claims.as_object() {
             TokenKind::StatusList
                 .check(verified.header(), map)
                 .map_err(StatusListError::WrongKind)?;
@@ -809,6 +931,107 @@ mod tests {
             assert_eq!(check(&entry, &verified).unwrap(), CredentialStatus::Revoked);
             let entry = StatusEntry::new(URL, 94_566, StatusPurpose::Revocation);
             assert_eq!(check(&entry, &verified).unwrap(), CredentialStatus::Valid);
+        }
+    }
+
+    /// The VCDM 2.0 encoding: a vc+jwt whose payload is the credential, with a string issuer;
+    /// it verifies through the same checks, and each of them still fails it.
+    #[tokio::test]
+    async fn vcdm2_lists_round_trip_and_are_checked_like_vc_jwts() {
+        for alg in Algorithm::ALL {
+            let signer = signer(alg);
+            let list = list_with(&[7, 131_071]);
+            let token = sign_status_list_v2(
+                &signer,
+                ISSUER,
+                URL,
+                &list,
+                StatusPurpose::Suspension,
+                NOW,
+                Some(3600),
+            )
+            .await
+            .unwrap();
+            let jws = UnverifiedJws::parse(&token).unwrap();
+            assert_eq!(jws.header().typ.as_deref(), Some("vc+jwt"));
+            let payload: Value = jws.payload_unverified().unwrap();
+            assert_eq!(payload["@context"], json!([VC_CONTEXT_V2]));
+            assert_eq!(payload["issuer"], ISSUER, "a string issuer");
+            assert_eq!(payload["id"], URL);
+            assert_eq!(payload["type"][1], CREDENTIAL_TYPE);
+            assert_eq!(payload["credentialSubject"]["type"], SUBJECT_TYPE);
+            assert_eq!(payload["validFrom"], "2023-11-14T22:13:20Z");
+            assert!(payload.get("vc").is_none() && payload.get("iss").is_none());
+            let verified = verify(&token, &signer).unwrap();
+            assert_eq!(verified.issuer(), ISSUER);
+            assert_eq!(verified.purposes(), ["suspension".to_owned()]);
+            assert_eq!(verified.bitstring(), &list);
+            assert_eq!(verified.valid_until(), Some(NOW + 3600));
+            let entry = StatusEntry::new(URL, 7, StatusPurpose::Suspension);
+            assert_eq!(
+                check(&entry, &verified).unwrap(),
+                CredentialStatus::Suspended
+            );
+        }
+        let signer = signer(Algorithm::ES256);
+        let token = sign_status_list_v2(
+            &signer,
+            ISSUER,
+            URL,
+            &list_with(&[]),
+            StatusPurpose::Revocation,
+            NOW,
+            Some(60),
+        )
+        .await
+        .unwrap();
+        // Expired, served at another URL, signed by another key.
+        assert!(matches!(
+            verify_status_list(&token, &signer.public_jwk(), URL, NOW + 600, 0),
+            Err(StatusListError::Validity(_))
+        ));
+        assert!(
+            verify_status_list(
+                &token,
+                &signer.public_jwk(),
+                "https://issuer.example/status/2",
+                NOW,
+                0
+            )
+            .is_err()
+        );
+        let other = LocalSigner::new(
+            SigningKey::generate(Algorithm::ES256).unwrap(),
+            format!("{ISSUER}#key-1"),
+        );
+        assert!(matches!(
+            verify(&token, &other),
+            Err(StatusListError::Signature(_))
+        ));
+        // A vc+jwt whose payload is a VCDM 1.1 credential, or has no issuer, is refused by name.
+        let credential =
+            StatusListCredential::new(ISSUER, URL, StatusPurpose::Revocation, &list_with(&[]), NOW)
+                .unwrap()
+                .credential_v2()
+                .unwrap();
+        for (edit, field) in [
+            (json!({ "@context": [VC_CONTEXT_V1] }), "@context"),
+            (json!({ "issuer": null }), "issuer"),
+            (json!({ "validUntil": "tomorrow" }), "validUntil"),
+        ] {
+            let mut c = credential.clone();
+            for (k, v) in edit.as_object().unwrap() {
+                c[k] = v.clone();
+            }
+            let mut header = verity_jose::Header::new(Algorithm::ES256);
+            header.typ = Some("vc+jwt".into());
+            let token =
+                verity_jose::Signer::sign_jws(&signer, header, &serde_json::to_vec(&c).unwrap())
+                    .await
+                    .unwrap()
+                    .token;
+            let e = parse_status_list_jwt(&token).unwrap_err();
+            assert!(e.to_string().contains(field), "{field}: {e}");
         }
     }
 

@@ -42,8 +42,9 @@ pub use codec::{DEFAULT_MAX_DECOMPRESSED_BYTES, DecodeLimits, decode, decode_wit
 pub use credential::{
     CREDENTIAL_TYPE, REVOCATION_LIST_2021_SUBJECT_TYPE, STATUS_CONTEXT_V1,
     STATUS_LIST_2021_CREDENTIAL_TYPE, STATUS_LIST_2021_SUBJECT_TYPE, SUBJECT_TYPE,
-    StatusListCredential, UnverifiedStatusList, VC_CONTEXT_V1, VerifiedStatusList,
-    parse_status_list_jwt, sign_status_list, verify_status_list,
+    StatusListCredential, TYP_VC_JWT, UnverifiedStatusList, VC_CONTEXT_V1, VC_CONTEXT_V2,
+    VerifiedStatusList, parse_status_list_jwt, sign_status_list, sign_status_list_v2,
+    verify_status_list,
 };
 pub use entry::{
     CredentialStatus, ENTRY_TYPE, REVOCATION_LIST_2021_STATUS_TYPE, STATUS_LIST_2021_ENTRY_TYPE,

@@ -5,7 +5,9 @@
 //! With `Accept: application/statuslist+jwt` the same URL answers with the same bits as an IETF
 //! Token Status List token (`typ: statuslist+jwt`, `sub` = this URL; a set bit is INVALID in a
 //! revocation list, SUSPENDED in a suspension list), the status mechanism of SD-JWT VCs; it is
-//! signed on each request.
+//! signed on each request. With `Accept: application/vc+jwt` it answers the list as a VCDM 2.0
+//! `BitstringStatusListCredential` secured with VC-JOSE-COSE (`typ` `vc+jwt`, the credential as
+//! the payload, a string `issuer`), also signed on each request.
 
 use crate::openapi::{Op, Routes};
 use actix_web::http::header;
@@ -25,7 +27,7 @@ pub fn routes(r: &mut Routes) {
         "/v1.0/status/{list}",
         status_list,
         Op::new("statusList", "Status", "A status list, signed by its authority")
-            .describe("`Accept: application/statuslist+jwt` gives a Token Status List token (SD-JWT VC); otherwise a StatusList2021/BitstringStatusList credential as a JWT (`application/vc+jwt` when asked). ETag and `If-None-Match` are honoured.")
+            .describe("`Accept: application/statuslist+jwt` gives a Token Status List token (SD-JWT VC); `Accept: application/vc+jwt` a VCDM 2.0 BitstringStatusListCredential secured as a vc+jwt (VC-JOSE-COSE, string `issuer`); otherwise the BitstringStatusListCredential as a VCDM 1.1 JWT (`application/jwt`). ETag and `If-None-Match` are honoured.")
             .header("Accept", false, "`application/statuslist+jwt`, `application/vc+jwt` or `application/jwt`")
             .ok_text(200, "application/jwt", "The signed list")
             .ok_empty(304, "Not modified since the given ETag")
@@ -35,7 +37,7 @@ pub fn routes(r: &mut Routes) {
         "/v1.0/status/{list}/suspension",
         suspension_list,
         Op::new("suspensionList", "Status", "The suspension view of a multi-purpose status list")
-            .describe("The suspension bits of a list whose credentials are suspendable, as a status list credential with `statusPurpose` `suspension` (or a Token Status List token where a set bit is SUSPENDED, with `Accept: application/statuslist+jwt`). Signed on each request; ETag and `If-None-Match` are honoured.")
+            .describe("The suspension bits of a list whose credentials are suspendable, as a status list credential with `statusPurpose` `suspension` (a VCDM 2.0 vc+jwt with `Accept: application/vc+jwt`, a Token Status List token where a set bit is SUSPENDED with `Accept: application/statuslist+jwt`). Signed on each request; ETag and `If-None-Match` are honoured.")
             .header("Accept", false, "`application/statuslist+jwt`, `application/vc+jwt` or `application/jwt`")
             .ok_text(200, "application/jwt", "The signed suspension list")
             .ok_empty(304, "Not modified since the given ETag")
@@ -64,13 +66,8 @@ async fn suspension_list(
     if list.purpose != verity_store::PURPOSE_REVOCATION_SUSPENSION {
         return Err(not_found());
     }
-    let wants_token = accepts(&req, TOKEN_MEDIA_TYPE);
-    let etag = format!(
-        "\"{}-{}-s{}\"",
-        list.id.simple(),
-        list.version,
-        if wants_token { "-t" } else { "" }
-    );
+    let form = Form::of(&req);
+    let etag = format!("\"{}-{}-s{}\"", list.id.simple(), list.version, form.tag());
     let cache = format!("public, max-age={STATUS_LIST_MAX_AGE}");
     if let Some(unchanged) = not_modified(&req, &etag, &cache) {
         return Ok(unchanged);
@@ -78,7 +75,7 @@ async fn suspension_list(
     let (authority, signer, _) = signing_inputs(&state, &list).await?;
     let bits = suspension_bits(&list).map_err(ApiError::internal)?;
     let url = suspension_url(&state, list.id);
-    let (body, media) = if wants_token {
+    let (body, media) = if form == Form::Token {
         let token_list = TokenStatusList::from_bitstring(&bits, TokenStatus::Suspended)
             .map_err(ApiError::internal)?;
         let token = verity_status_list::sign_list_token(
@@ -94,23 +91,20 @@ async fn suspension_list(
         .map_err(ApiError::internal)?;
         (token, TOKEN_MEDIA_TYPE)
     } else {
-        let jwt = verity_status_list::sign_status_list(
-            &signer,
+        let (did, now, purpose) = (
             &authority.did,
-            &url,
-            &bits,
-            StatusPurpose::Suspension,
             state.clock.unix(),
-            None,
-        )
-        .await
-        .map_err(ApiError::internal)?;
-        let media = if accepts(&req, "application/vc+jwt") {
-            "application/vc+jwt"
+            StatusPurpose::Suspension,
+        );
+        let jwt = if form == Form::Vcdm2 {
+            verity_status_list::sign_status_list_v2(&signer, did, &url, &bits, purpose, now, None)
+                .await
         } else {
-            "application/jwt"
-        };
-        (jwt, media)
+            verity_status_list::sign_status_list(&signer, did, &url, &bits, purpose, now, None)
+                .await
+        }
+        .map_err(ApiError::internal)?;
+        (jwt, form.media_type())
     };
     Ok(HttpResponse::Ok()
         .content_type(media)
@@ -148,41 +142,87 @@ async fn status_list(
         .status_list(list_id)
         .await?
         .ok_or_else(not_found)?;
-    let wants_token = accepts(&req, TOKEN_MEDIA_TYPE);
-    let etag = format!(
-        "\"{}-{}{}\"",
-        list.id.simple(),
-        list.version,
-        if wants_token { "-t" } else { "" }
-    );
+    let form = Form::of(&req);
+    let etag = format!("\"{}-{}{}\"", list.id.simple(), list.version, form.tag());
     let cache = format!("public, max-age={STATUS_LIST_MAX_AGE}");
     if let Some(unchanged) = not_modified(&req, &etag, &cache) {
         return Ok(unchanged);
     }
-    if wants_token {
-        let token = sign_token_list(&state, &list).await?;
-        return Ok(HttpResponse::Ok()
-            .content_type(TOKEN_MEDIA_TYPE)
-            .insert_header((header::ETAG, etag))
-            .insert_header((header::CACHE_CONTROL, cache))
-            .insert_header((header::VARY, "Accept"))
-            .body(token));
-    }
-    let jwt = match (&list.signed_jwt, list.signed_version) {
-        (Some(jwt), Some(v)) if v == list.version => jwt.clone(),
-        _ => sign_list(&state, &list).await?,
+    let body = match form {
+        Form::Token => sign_token_list(&state, &list).await?,
+        Form::Vcdm2 => {
+            let (authority, signer, bits) = signing_inputs(&state, &list).await?;
+            verity_status_list::sign_status_list_v2(
+                &signer,
+                &authority.did,
+                &list_url(&state, list.id),
+                &bits,
+                purpose_of(&list),
+                state.clock.unix(),
+                None,
+            )
+            .await
+            .map_err(ApiError::internal)?
+        }
+        Form::Jwt => match (&list.signed_jwt, list.signed_version) {
+            (Some(jwt), Some(v)) if v == list.version => jwt.clone(),
+            _ => sign_list(&state, &list).await?,
+        },
     };
-    let wants_vc_jwt = accepts(&req, "application/vc+jwt");
     Ok(HttpResponse::Ok()
-        .content_type(if wants_vc_jwt {
-            "application/vc+jwt"
-        } else {
-            "application/jwt"
-        })
+        .content_type(form.media_type())
         .insert_header((header::ETAG, etag))
         .insert_header((header::CACHE_CONTROL, cache))
         .insert_header((header::VARY, "Accept"))
-        .body(jwt))
+        .body(body))
+}
+
+/// The encoding a status list is asked for, by `Accept`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Form {
+    /// A VCDM 1.1 JWT (`application/jwt`): the default, cached signed copy.
+    Jwt,
+    /// A VCDM 2.0 vc+jwt (`application/vc+jwt`), signed on each request.
+    Vcdm2,
+    /// An IETF Token Status List token (`application/statuslist+jwt`), signed on each request.
+    Token,
+}
+
+impl Form {
+    fn of(req: &HttpRequest) -> Form {
+        if accepts(req, TOKEN_MEDIA_TYPE) {
+            Form::Token
+        } else if accepts(req, "application/vc+jwt") {
+            Form::Vcdm2
+        } else {
+            Form::Jwt
+        }
+    }
+
+    /// The ETag suffix: each encoding is its own representation.
+    fn tag(self) -> &'static str {
+        match self {
+            Form::Jwt => "",
+            Form::Vcdm2 => "-v2",
+            Form::Token => "-t",
+        }
+    }
+
+    fn media_type(self) -> &'static str {
+        match self {
+            Form::Jwt => "application/jwt",
+            Form::Vcdm2 => "application/vc+jwt",
+            Form::Token => TOKEN_MEDIA_TYPE,
+        }
+    }
+}
+
+/// The purpose a list's (non-suspension) view is signed with.
+fn purpose_of(list: &verity_store::StatusList) -> StatusPurpose {
+    match list.purpose.as_str() {
+        "suspension" => StatusPurpose::Suspension,
+        _ => StatusPurpose::Revocation,
+    }
 }
 
 /// 304 when the request's `If-None-Match` lists `etag` (one of a comma-separated list).
@@ -265,16 +305,12 @@ pub async fn sign_list(
     list: &verity_store::StatusList,
 ) -> Result<String, ApiError> {
     let (authority, signer, bits) = signing_inputs(state, list).await?;
-    let purpose = match list.purpose.as_str() {
-        "suspension" => StatusPurpose::Suspension,
-        _ => StatusPurpose::Revocation,
-    };
     let jwt = verity_status_list::sign_status_list(
         &signer,
         &authority.did,
         &list_url(state, list.id),
         &bits,
-        purpose,
+        purpose_of(list),
         state.clock.unix(),
         None,
     )
