@@ -21,6 +21,8 @@ both_backends!(
     malformed_status_options_are_refused_naming_the_member,
     an_unreadable_status_list_fails_closed_and_retryable,
     vcdm_1_1_credentials_are_jwts_with_a_vc_claim_and_verify_with_status,
+    every_signing_algorithm_round_trips_in_both_data_models,
+    es384_and_es512_credentials_of_other_issuers_verify,
 );
 
 fn credential(issuer: &str) -> Value {
@@ -772,4 +774,150 @@ async fn vcdm_1_1_credentials_are_jwts_with_a_vc_claim_and_verify_with_status(ba
         (400, Some("vc")),
         "{error}"
     );
+}
+
+/// A VCDM 1.1 credential of `issuer`.
+fn credential_v1(issuer: &str) -> Value {
+    json!({
+        "@context": ["https://www.w3.org/2018/credentials/v1"],
+        "type": ["VerifiableCredential", "EmployeeCredential"],
+        "issuer": issuer,
+        "issuanceDate": "2026-01-01T00:00:00Z",
+        "credentialSubject": { "id": "did:example:holder", "name": "Megan Bowen" }
+    })
+}
+
+async fn every_signing_algorithm_round_trips_in_both_data_models(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let key = api_key(&app, None).await;
+    for (i, alg) in ["ES256", "EdDSA", "ES256K"].into_iter().enumerate() {
+        let (status, authority) = app
+            .admin(
+                Method::POST,
+                "/authorities",
+                Some(json!({ "name": alg, "path": format!("issuers/a{i}"), "algorithm": alg })),
+            )
+            .await;
+        assert_eq!(status, 201, "{authority}");
+        let did = authority["did"].as_str().unwrap().to_owned();
+        for c in [credential(&did), credential_v1(&did)] {
+            let (code, body) = call(&app, &key, "issue", json!({ "credential": c })).await;
+            assert_eq!(code, 201, "{alg}: {body}");
+            let vc = &body["verifiableCredential"];
+            let jwt = vc
+                .as_str()
+                .map(str::to_owned)
+                .unwrap_or_else(|| payload_jwt(vc));
+            let header: Value = serde_json::from_slice(
+                &URL_SAFE_NO_PAD
+                    .decode(jwt.split('.').next().unwrap())
+                    .unwrap(),
+            )
+            .unwrap();
+            assert_eq!(header["alg"], alg);
+            let (status, checks) = verdict(&app, &key, vc).await;
+            assert_eq!(status, 200, "{alg} {}: {checks}", header["typ"]);
+        }
+    }
+    // ES384 and ES512 are verified, never signed with: no authority of them.
+    for alg in ["ES384", "ES512"] {
+        let (status, body) = app
+            .admin(
+                Method::POST,
+                "/authorities",
+                Some(json!({ "name": alg, "path": "issuers/x", "algorithm": alg })),
+            )
+            .await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(body["error"]["innererror"]["target"], "algorithm");
+    }
+}
+
+/// The compact JWS inside an enveloped credential.
+fn payload_jwt(vc: &Value) -> String {
+    vc["id"]
+        .as_str()
+        .unwrap()
+        .strip_prefix("data:application/vc+jwt,")
+        .unwrap()
+        .to_owned()
+}
+
+/// A compact JWS over `payload` with header `typ`, signed by a fresh key of `alg` (ES384 with
+/// ring, ES512 with the p521 crate: another issuer's software); its did:jwk and the token.
+fn foreign_jws(alg: &str, typ: &str, payload: impl Fn(&str) -> Value) -> (String, String) {
+    use ring::signature::{ECDSA_P384_SHA384_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _};
+    let rng = ring::rand::SystemRandom::new();
+    type RawSigner = Box<dyn Fn(&[u8]) -> Vec<u8>>;
+    let (point, sign): (Vec<u8>, RawSigner) = if alg == "ES384" {
+        let doc = EcdsaKeyPair::generate_pkcs8(&ECDSA_P384_SHA384_FIXED_SIGNING, &rng).unwrap();
+        let pair =
+            EcdsaKeyPair::from_pkcs8(&ECDSA_P384_SHA384_FIXED_SIGNING, doc.as_ref(), &rng).unwrap();
+        (
+            pair.public_key().as_ref().to_vec(),
+            Box::new(move |m: &[u8]| pair.sign(&rng, m).unwrap().as_ref().to_vec()),
+        )
+    } else {
+        use p521::ecdsa::signature::RandomizedSigner as _;
+        let sk = p521::ecdsa::SigningKey::random(&mut rand_core::OsRng);
+        let point = p521::ecdsa::VerifyingKey::from(&sk)
+            .to_encoded_point(false)
+            .as_bytes()
+            .to_vec();
+        (
+            point,
+            Box::new(move |m: &[u8]| {
+                let sig: p521::ecdsa::Signature = sk.sign_with_rng(&mut rand_core::OsRng, m);
+                sig.to_vec()
+            }),
+        )
+    };
+    let (x, y) = point[1..].split_at((point.len() - 1) / 2);
+    let crv = if alg == "ES384" { "P-384" } else { "P-521" };
+    let jwk = json!({ "kty": "EC", "crv": crv, "x": URL_SAFE_NO_PAD.encode(x), "y": URL_SAFE_NO_PAD.encode(y) });
+    let did = format!("did:jwk:{}", URL_SAFE_NO_PAD.encode(jwk.to_string()));
+    let header = json!({ "alg": alg, "typ": typ, "kid": format!("{did}#0") });
+    let input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(payload(&did).to_string())
+    );
+    let sig = sign(input.as_bytes());
+    (did, format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig)))
+}
+
+async fn es384_and_es512_credentials_of_other_issuers_verify(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let key = api_key(&app, None).await;
+    for alg in ["ES384", "ES512"] {
+        // VCDM 2.0, enveloped.
+        let (_, jwt) = foreign_jws(alg, "vc+jwt", credential);
+        let vc = verity_vcdm::envelope(&jwt);
+        let (status, checks) = verdict(&app, &key, &vc).await;
+        assert_eq!(status, 200, "{alg}: {checks}");
+        // VCDM 1.1, the bare JWT.
+        let (_, jwt) = foreign_jws(
+            alg,
+            "JWT",
+            |did| json!({ "iss": did, "vc": credential_v1(did) }),
+        );
+        let (status, checks) = verdict(&app, &key, &json!(jwt)).await;
+        assert_eq!(status, 200, "{alg}: {checks}");
+        // A changed payload does not verify.
+        let mut parts: Vec<String> = jwt.split('.').map(str::to_owned).collect();
+        let mut claims: Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(&parts[1]).unwrap()).unwrap();
+        claims["vc"]["credentialSubject"]["name"] = json!("Mallory");
+        parts[1] = URL_SAFE_NO_PAD.encode(claims.to_string());
+        let (status, error) = verdict(&app, &key, &json!(parts.join("."))).await;
+        assert_eq!(
+            (status, error["code"].as_str()),
+            (400, Some("VCDM-004")),
+            "{alg}: {error}"
+        );
+    }
 }
