@@ -683,3 +683,28 @@ async fn vcdm_1_1_refusals_name_the_field() {
         .unwrap_err();
     assert_eq!(e.field(), "issuer", "{e}");
 }
+
+/// A header naming extensions the verifier must understand (`crit`, RFC 7515 section 4.1.11):
+/// this verifier understands none, so the credential is refused, in both data models.
+#[tokio::test]
+async fn unknown_critical_header_parameters_are_refused() {
+    let (s, did) = signer(Algorithm::ES256);
+    for (typ, payload) in [
+        ("vc+jwt", credential(&did)),
+        ("JWT", json!({ "iss": did, "vc": credential_v1(&did) })),
+    ] {
+        let mut header = verity_jose::Header::new(Algorithm::ES256);
+        header.typ = Some(typ.into());
+        header.extra.insert("crit".into(), json!(["exp-policy"]));
+        header.extra.insert("exp-policy".into(), json!("strict"));
+        let jwt = verity_jose::Signer::sign_jws(&s, header, &serde_json::to_vec(&payload).unwrap())
+            .await
+            .unwrap()
+            .token;
+        let e = verify_any_credential(&KeyResolver, &json!(jwt), NOW)
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), "VCDM-004", "{typ}: {e}");
+        assert!(e.to_string().contains("crit"), "{typ}: {e}");
+    }
+}
