@@ -208,9 +208,14 @@ async fn verification_refuses_each_broken_credential_naming_the_field(backend: B
     for (secured, code, field) in [
         (credential(&did), "VCDM-002", "verifiableCredential"),
         (
-            json!({ "type": "EnvelopedVerifiableCredential", "id": format!("data:application/vp+jwt,{jwt}") }),
+            json!({ "@context": ["https://www.w3.org/ns/credentials/v2"], "type": "EnvelopedVerifiableCredential", "id": format!("data:application/vp+jwt,{jwt}") }),
             "VCDM-003",
             "verifiableCredential.id",
+        ),
+        (
+            json!({ "type": "EnvelopedVerifiableCredential", "id": format!("data:application/vc+jwt,{jwt}") }),
+            "VCDM-001",
+            "verifiableCredential.@context",
         ),
         (json!(tampered), "VCDM-004", "proof"),
     ] {

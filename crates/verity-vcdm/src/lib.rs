@@ -346,6 +346,10 @@ fn check_model(credential: &Value, model: Model) -> Result<CheckedCredential, Vc
             ));
         }
     }
+    for (subject, field) in objects(&credential["credentialSubject"], "credentialSubject") {
+        optional_url(subject, &field, "id")?;
+    }
+    check_related_members(credential, &credential["issuer"])?;
     if let Some(id) = credential.get("id")
         && !id.as_str().is_some_and(is_url)
     {
@@ -391,12 +395,156 @@ fn check_model(credential: &Value, model: Model) -> Result<CheckedCredential, Vc
             ));
         }
     }
+    for (entry, field) in objects(&credential["credentialStatus"], "credentialStatus") {
+        optional_url(entry, &field, "id")?;
+    }
     Ok(CheckedCredential {
         issuer,
         types,
         valid_from,
         valid_until,
     })
+}
+
+/// The objects of a member that holds one object or an array of them, each with its path.
+fn objects<'a>(v: &'a Value, field: &str) -> Vec<(&'a Value, String)> {
+    match v {
+        Value::Object(_) => vec![(v, field.to_owned())],
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .filter(|(_, i)| i.is_object())
+            .map(|(i, item)| (item, format!("{field}[{i}]")))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// `member` of `object`, when present, is one URL (not an array of them).
+fn optional_url(object: &Value, field: &str, member: &str) -> Result<(), VcdmError> {
+    match object.get(member) {
+        None => Ok(()),
+        Some(Value::String(s)) if is_url(s) => Ok(()),
+        Some(Value::Array(_)) => Err(VcdmError::bad(
+            format!("{field}.{member}"),
+            "must be a single URL, not an array",
+        )),
+        Some(_) => Err(VcdmError::bad(format!("{field}.{member}"), "must be a URL")),
+    }
+}
+
+/// The VCDM 2.0 rules for the members around the claims: `name` / `description` (of the
+/// credential and of an issuer object) are strings or language value objects; every
+/// `termsOfUse`, `evidence`, `refreshService` and `credentialSchema` value has a `type` (a
+/// schema also an `id` URL); every `relatedResource` has a unique `id` URL and a digest.
+fn check_related_members(credential: &Value, issuer: &Value) -> Result<(), VcdmError> {
+    for (holder, prefix) in [(credential, ""), (issuer, "issuer.")] {
+        for member in ["name", "description"] {
+            check_language_values(&holder[member], &format!("{prefix}{member}"))?;
+        }
+    }
+    for member in [
+        "termsOfUse",
+        "evidence",
+        "refreshService",
+        "credentialSchema",
+    ] {
+        let value = &credential[member];
+        if value.is_null() {
+            continue;
+        }
+        let items = objects(value, member);
+        let count = value.as_array().map_or(1, Vec::len);
+        if items.len() != count || count == 0 {
+            return Err(VcdmError::bad(
+                member,
+                "must be an object or a non-empty array of objects",
+            ));
+        }
+        for (item, field) in items {
+            if item["type"].as_str().is_none_or(str::is_empty) && !item["type"].is_array() {
+                return Err(VcdmError::bad(format!("{field}.type"), "is required"));
+            }
+            if member == "credentialSchema" {
+                if item.get("id").is_none() {
+                    return Err(VcdmError::bad(format!("{field}.id"), "is required"));
+                }
+                optional_url(item, &field, "id")?;
+            }
+        }
+    }
+    let related = &credential["relatedResource"];
+    if !related.is_null() {
+        let items = objects(related, "relatedResource");
+        let count = related.as_array().map_or(1, Vec::len);
+        if items.len() != count || count == 0 {
+            return Err(VcdmError::bad(
+                "relatedResource",
+                "must be an object or a non-empty array of objects",
+            ));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (item, field) in items {
+            let Some(id) = item["id"].as_str().filter(|id| is_url(id)) else {
+                return Err(VcdmError::bad(format!("{field}.id"), "is required (a URL)"));
+            };
+            if !seen.insert(id) {
+                return Err(VcdmError::bad(
+                    format!("{field}.id"),
+                    format!("`{id}` is listed twice"),
+                ));
+            }
+            let digests = ["digestSRI", "digestMultibase"];
+            if !digests
+                .iter()
+                .any(|d| item[*d].as_str().is_some_and(|v| !v.is_empty()))
+            {
+                return Err(VcdmError::bad(
+                    field,
+                    "needs a digestSRI or a digestMultibase of the resource",
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A `name` / `description`: a string, a language value object (`@value` with optional
+/// `@language` and `@direction`, nothing else) or an array of them.
+fn check_language_values(v: &Value, field: &str) -> Result<(), VcdmError> {
+    let one = |v: &Value, field: &str| match v {
+        Value::String(_) => Ok(()),
+        Value::Object(o) => {
+            if !o.get("@value").is_some_and(Value::is_string) {
+                return Err(VcdmError::bad(
+                    format!("{field}.@value"),
+                    "is required in a language value object (a string)",
+                ));
+            }
+            match o
+                .keys()
+                .find(|k| !matches!(k.as_str(), "@value" | "@language" | "@direction"))
+            {
+                Some(extra) => Err(VcdmError::bad(
+                    format!("{field}.{extra}"),
+                    "a language value object holds only @value, @language and @direction",
+                )),
+                None => Ok(()),
+            }
+        }
+        _ => Err(VcdmError::bad(
+            field,
+            "must be a string or a language value object",
+        )),
+    };
+    match v {
+        Value::Null => Ok(()),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .try_for_each(|(i, item)| one(item, &format!("{field}[{i}]"))),
+        other => one(other, field),
+    }
 }
 
 fn check_status_entry(e: &Value, field: &str) -> Result<(), VcdmError> {
@@ -460,7 +608,7 @@ pub fn envelope(jwt: &str) -> Value {
 
 fn envelope_as(jwt: &str, kind: Envelope) -> Value {
     json!({
-        "@context": CONTEXT_V2,
+        "@context": [CONTEXT_V2],
         "id": format!("data:{},{jwt}", kind.media_type),
         "type": kind.type_,
     })
@@ -511,10 +659,29 @@ fn unenvelope_as(v: &Value, kind: Envelope) -> Result<String, VcdmError> {
             if !is_enveloped {
                 return Err(VcdmError::Unsecured { field: kind.field });
             }
-            o.get("id")
+            // An envelope is itself a VCDM 2.0 object: its base context comes first.
+            let first = match o.get("@context") {
+                Some(Value::String(c)) => Some(c.as_str()),
+                Some(Value::Array(a)) => a.first().and_then(Value::as_str),
+                _ => None,
+            };
+            if first != Some(CONTEXT_V2) {
+                return Err(VcdmError::bad(
+                    format!("{}.@context", kind.field),
+                    format!("must be present, starting with `{CONTEXT_V2}`"),
+                ));
+            }
+            let id = o
+                .get("id")
                 .and_then(Value::as_str)
-                .map(str::to_owned)
-                .ok_or_else(|| VcdmError::bad(kind.id_field, "is required"))?
+                .ok_or_else(|| VcdmError::bad(kind.id_field, "is required"))?;
+            if !id.starts_with("data:") {
+                return Err(VcdmError::bad(
+                    kind.id_field,
+                    format!("must be a `data:{},...` URL", kind.media_type),
+                ));
+            }
+            id.to_owned()
         }
         _ => {
             return Err(VcdmError::Unsecured { field: kind.field });

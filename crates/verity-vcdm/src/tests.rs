@@ -341,7 +341,7 @@ async fn verification_refuses_what_is_not_a_secured_vcdm2_credential() {
     );
     let e = verify_credential(
         &KeyResolver,
-        &json!({ "type": "EnvelopedVerifiableCredential",
+        &json!({ "@context": [CONTEXT_V2], "type": "EnvelopedVerifiableCredential",
         "id": format!("data:application/vp+jwt,{jwt}") }),
         NOW,
     )
@@ -349,6 +349,26 @@ async fn verification_refuses_what_is_not_a_secured_vcdm2_credential() {
     .unwrap_err();
     assert_eq!(e.field(), "verifiableCredential.id");
     assert_eq!(e.code(), "VCDM-003");
+    // An envelope without the base context, or whose id is not a data: URL.
+    for (envelope, field) in [
+        (
+            json!({ "type": "EnvelopedVerifiableCredential", "id": format!("data:application/vc+jwt,{jwt}") }),
+            "verifiableCredential.@context",
+        ),
+        (
+            json!({ "@context": ["https://www.w3.org/ns/credentials/examples/v2"], "type": "EnvelopedVerifiableCredential", "id": format!("data:application/vc+jwt,{jwt}") }),
+            "verifiableCredential.@context",
+        ),
+        (
+            json!({ "@context": [CONTEXT_V2], "type": "EnvelopedVerifiableCredential", "id": jwt }),
+            "verifiableCredential.id",
+        ),
+    ] {
+        let e = verify_credential(&KeyResolver, &envelope, NOW)
+            .await
+            .unwrap_err();
+        assert_eq!(e.field(), field, "{envelope}: {e}");
+    }
 
     // Another typ, or a cty.
     for header in [
@@ -706,5 +726,101 @@ async fn unknown_critical_header_parameters_are_refused() {
             .unwrap_err();
         assert_eq!(e.code(), "VCDM-004", "{typ}: {e}");
         assert!(e.to_string().contains("crit"), "{typ}: {e}");
+    }
+}
+
+/// The VCDM 2.0 rules for the members around the claims, each refusal naming its field (the
+/// W3C VCDM 2.0 test suite's negative cases), and the shapes the model allows.
+#[tokio::test]
+async fn related_members_follow_the_model() {
+    let (s, did) = signer(Algorithm::ES256);
+    let lang = json!({ "@value": "Example", "@language": "en", "@direction": "ltr" });
+    let related = json!({ "id": "https://www.w3.org/ns/credentials/v2", "digestSRI": "sha384-NSOcNpmdIVUxIJGvGUoe22FjTWrXiaXlsZ8q6912LdnR3KraQO2n75Ica4wK4Qeg" });
+    for ok in [
+        json!({ "name": "Example", "description": [lang.clone(), { "@value": "Beispiel", "@language": "de" }] }),
+        json!({ "issuer": { "id": did, "name": lang.clone() } }),
+        json!({ "termsOfUse": [{ "type": "TrustFrameworkPolicy" }], "evidence": { "type": ["Evidence"] } }),
+        json!({ "credentialSchema": { "id": "https://example.org/schema.json", "type": "JsonSchema" } }),
+        json!({ "relatedResource": [related.clone(), { "id": "https://example.org/b", "digestMultibase": "uEiB" }] }),
+        json!({ "credentialStatus": { "id": "https://example.org/status#1", "type": "CredentialStatusList2017" } }),
+    ] {
+        let mut c = credential(&did);
+        for (k, v) in ok.as_object().unwrap() {
+            c[k] = v.clone();
+        }
+        sign_credential(&s, &c).await.unwrap();
+    }
+    for (edit, field) in [
+        (
+            json!({ "credentialSubject": { "id": ["did:example:a", "did:example:b"] } }),
+            "credentialSubject.id",
+        ),
+        (
+            json!({ "credentialSubject": [{ "name": "x" }, { "id": "not a url" }] }),
+            "credentialSubject[1].id",
+        ),
+        (
+            json!({ "credentialStatus": { "id": ["https://a.example/1", "https://a.example/2"], "type": "X" } }),
+            "credentialStatus.id",
+        ),
+        (
+            json!({ "name": { "@value": "Example", "@language": "en", "url": "did:example:x" } }),
+            "name.url",
+        ),
+        (
+            json!({ "description": [{ "@language": "en" }] }),
+            "description[0].@value",
+        ),
+        (
+            json!({ "issuer": { "id": "did:example:issuer", "description": { "@value": "x", "url": "y" } } }),
+            "issuer.description.url",
+        ),
+        (
+            json!({ "termsOfUse": { "id": "https://example.org/tou" } }),
+            "termsOfUse.type",
+        ),
+        (
+            json!({ "evidence": [{ "type": "Evidence" }, { "id": "https://example.org/e" }] }),
+            "evidence[1].type",
+        ),
+        (
+            json!({ "refreshService": { "id": "https://example.org/refresh" } }),
+            "refreshService.type",
+        ),
+        (
+            json!({ "credentialSchema": { "type": "JsonSchema" } }),
+            "credentialSchema.id",
+        ),
+        (
+            json!({ "credentialSchema": { "id": "not a url", "type": "JsonSchema" } }),
+            "credentialSchema.id",
+        ),
+        (
+            json!({ "termsOfUse": ["https://example.org/tou"] }),
+            "termsOfUse",
+        ),
+        (
+            json!({ "relatedResource": ["https://example.org/a"] }),
+            "relatedResource",
+        ),
+        (
+            json!({ "relatedResource": [{ "digestSRI": "sha384-x" }] }),
+            "relatedResource[0].id",
+        ),
+        (
+            json!({ "relatedResource": [related.clone(), related.clone()] }),
+            "relatedResource[1].id",
+        ),
+        (
+            json!({ "relatedResource": { "id": "https://example.org/a" } }),
+            "relatedResource",
+        ),
+    ] {
+        let mut c = credential(&did);
+        for (k, v) in edit.as_object().unwrap() {
+            c[k] = v.clone();
+        }
+        let e = sign_credential(&s, &c).await.unwrap_err();
+        assert_eq!(e.field(), field, "{edit}: {e}");
     }
 }
