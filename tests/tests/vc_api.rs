@@ -23,6 +23,7 @@ both_backends!(
     vcdm_1_1_credentials_are_jwts_with_a_vc_claim_and_verify_with_status,
     every_signing_algorithm_round_trips_in_both_data_models,
     es384_and_es512_credentials_of_other_issuers_verify,
+    two_issues_of_one_id_at_once_record_it_once,
 );
 
 fn credential(issuer: &str) -> Value {
@@ -925,4 +926,47 @@ async fn es384_and_es512_credentials_of_other_issuers_verify(backend: Backend) {
             "{alg}: {error}"
         );
     }
+}
+
+/// Two callers issue a credential with the same `id` and a status entry at the same moment:
+/// one is recorded and answered 201, the other 409 (its status index is spent, never reused);
+/// the record names the first one's index.
+async fn two_issues_of_one_id_at_once_record_it_once(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let key = api_key(&app, None).await;
+    let did = app.first_did();
+    let mut c = credential(&did);
+    c["id"] = json!("https://hr.example/credentials/twice");
+    let body = json!({ "credential": c, "options": { "credentialStatus": { "type": "BitstringStatusListEntry" } } });
+    let ((a, body_a), (b, body_b)) = tokio::join!(
+        call(&app, &key, "issue", body.clone()),
+        call(&app, &key, "issue", body.clone())
+    );
+    let mut codes = [a, b];
+    codes.sort_unstable();
+    assert_eq!(codes, [201, 409], "{body_a} {body_b}");
+    let issued = if a == 201 { &body_a } else { &body_b };
+    let payload = payload_of(&issued["verifiableCredential"]);
+    let index = payload["credentialStatus"]["statusListIndex"]
+        .as_str()
+        .unwrap();
+    let (status, found) = app
+        .admin(
+            Method::GET,
+            "/credentials?jti=https://hr.example/credentials/twice",
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{found}");
+    assert_eq!(found.as_array().unwrap().len(), 1, "{found}");
+    assert_eq!(
+        found[0]["statusIndex"].to_string(),
+        index,
+        "the winner's index"
+    );
+    // A third try is a conflict too: an id is recorded once.
+    let (code, _) = call(&app, &key, "issue", body).await;
+    assert_eq!(code, 409);
 }

@@ -731,13 +731,7 @@ pub async fn verify_credential(
     let token = unenvelope(secured)?;
     let (jws, unverified, kid) = parse_secured(&token, TYP_VC_JWT, "`vc+jwt`")?;
     let checked = check_credential(&unverified)?;
-    let did = signer_did(&kid, &checked.issuer)?;
-    if did != checked.issuer {
-        return Err(VcdmError::Issuer(format!(
-            "the key `{kid}` belongs to {did}, the credential's issuer is {}",
-            checked.issuer
-        )));
-    }
+    let did = issuer_key_did(&kid, &checked.issuer)?;
     let credential =
         verify_signed(resolver, jws, &kid, &did, Relationship::AssertionMethod).await?;
     let mut checks = vec!["proof", "issuer"];
@@ -814,6 +808,17 @@ fn signer_did(kid: &str, default_did: &str) -> Result<String, VcdmError> {
     Ok(kid_did
         .map(|d| d.to_string())
         .unwrap_or_else(|| default_did.to_owned()))
+}
+
+/// The DID of the signing key `kid`, which must be the credential's `issuer`.
+fn issuer_key_did(kid: &str, issuer: &str) -> Result<String, VcdmError> {
+    let did = signer_did(kid, issuer)?;
+    if did != issuer {
+        return Err(VcdmError::Issuer(format!(
+            "the key `{kid}` belongs to {did}, the credential's issuer is {issuer}"
+        )));
+    }
+    Ok(did)
 }
 
 /// Verifies `jws` with key `kid` of `did`, which must list it under `rel`; the payload.

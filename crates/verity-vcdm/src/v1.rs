@@ -13,7 +13,7 @@ use verity_jose::{Signer, UnverifiedJws};
 
 use crate::{
     CheckedCredential, MAX_TOKEN_BYTES, TYP_VC_JWT, VcdmError, Verified, check_credential_v1,
-    parse_secured_as, sign_typed, signer_did, verify_credential, verify_signed,
+    issuer_key_did, parse_secured_as, sign_typed, verify_credential, verify_signed,
 };
 
 /// The `typ` of a VCDM 1.1 JWT (RFC 7519 section 5.1); many issuers leave it out.
@@ -67,13 +67,7 @@ pub async fn verify_credential_v1(
     let checked = check_credential_v1(vc).map_err(|e| e.within("vc"))?;
     agree(&payload, "iss", Some(checked.issuer.as_str()), "vc.issuer")?;
     agree(&payload, "jti", vc["id"].as_str(), "vc.id")?;
-    let did = signer_did(&kid, &checked.issuer)?;
-    if did != checked.issuer {
-        return Err(VcdmError::Issuer(format!(
-            "the key `{kid}` belongs to {did}, the credential's issuer is {}",
-            checked.issuer
-        )));
-    }
+    let did = issuer_key_did(&kid, &checked.issuer)?;
     let verified = verify_signed(resolver, jws, &kid, &did, Relationship::AssertionMethod).await?;
     let (from, until) = period(&verified, &checked)?;
     let mut checks = vec!["proof", "issuer"];
