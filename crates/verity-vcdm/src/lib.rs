@@ -73,12 +73,12 @@ pub enum VcdmError {
     /// The issuer's DID could not be resolved now (its host did not answer): try again.
     #[error("issuer: the DID could not be resolved now ({0}); try again")]
     IssuerUnavailable(String),
-    /// `validFrom` is in the future.
-    #[error("validFrom: the credential is valid from {0}, not yet")]
-    NotYetValid(String),
-    /// `validUntil` has passed.
-    #[error("validUntil: the credential expired at {0}")]
-    Expired(String),
+    /// The start of the validity period (`validFrom`; in a VCDM 1.1 JWT `nbf`) is in the future.
+    #[error("{field}: the credential is valid from {at}, not yet")]
+    NotYetValid { field: &'static str, at: String },
+    /// The end of the validity period (`validUntil`; in a VCDM 1.1 JWT `exp`) has passed.
+    #[error("{field}: the credential expired at {at}")]
+    Expired { field: &'static str, at: String },
     /// A refusal of something inside a presentation (one of its credentials).
     #[error("{field}: {inner}")]
     Nested {
@@ -115,8 +115,8 @@ impl VcdmError {
             Self::Proof(_) => "VCDM-004",
             Self::Issuer(_) => "VCDM-005",
             Self::IssuerUnavailable(_) => "VCDM-006",
-            Self::NotYetValid(_) => "VCDM-007",
-            Self::Expired(_) => "VCDM-008",
+            Self::NotYetValid { .. } => "VCDM-007",
+            Self::Expired { .. } => "VCDM-008",
             Self::Nested { inner, .. } => inner.code(),
             Self::Binding { .. } => "VCDM-009",
             Self::Revoked { .. } => "VCDM-010",
@@ -143,8 +143,7 @@ impl VcdmError {
             Self::MediaType { field, .. } => field,
             Self::Proof(_) => "proof",
             Self::Issuer(_) | Self::IssuerUnavailable(_) => "issuer",
-            Self::NotYetValid(_) => "validFrom",
-            Self::Expired(_) => "validUntil",
+            Self::NotYetValid { field, .. } | Self::Expired { field, .. } => field,
             Self::Nested { field, .. } => field,
             Self::Binding { field, .. } => field,
             Self::Revoked { field }
@@ -738,13 +737,19 @@ pub async fn verify_credential(
     let now_t = DateTime::from_timestamp(now, 0).unwrap_or_default();
     if let Some(from) = checked.valid_from {
         if from > now_t {
-            return Err(VcdmError::NotYetValid(from.to_rfc3339()));
+            return Err(VcdmError::NotYetValid {
+                field: "validFrom",
+                at: from.to_rfc3339(),
+            });
         }
         checks.push("validFrom");
     }
     if let Some(until) = checked.valid_until {
         if until <= now_t {
-            return Err(VcdmError::Expired(until.to_rfc3339()));
+            return Err(VcdmError::Expired {
+                field: "validUntil",
+                at: until.to_rfc3339(),
+            });
         }
         checks.push("validUntil");
     }

@@ -667,8 +667,12 @@ async fn vcdm_1_1_refusals_name_the_field() {
             "jti",
         ),
         (json!({ "iss": did, "nbf": "soon", "vc": c }), "nbf"),
-        (json!({ "iss": did, "exp": NOW - 1, "vc": c }), "validUntil"),
-        (json!({ "iss": did, "nbf": NOW + 60, "vc": c }), "validFrom"),
+        (json!({ "iss": did, "exp": NOW - 1, "vc": c }), "exp"),
+        (json!({ "iss": did, "nbf": NOW + 60, "vc": c }), "nbf"),
+        (
+            json!({ "iss": did, "vc": { "@context": [CONTEXT_V1], "type": ["VerifiableCredential"], "issuer": did, "issuanceDate": "2026-01-01T00:00:00Z", "expirationDate": "2026-02-01T00:00:00Z", "credentialSubject": { "id": "x:y" } } }),
+            "vc.expirationDate",
+        ),
         (
             json!({ "iss": did, "vc": { "@context": [CONTEXT_V1], "type": ["VerifiableCredential"], "issuer": did, "credentialSubject": { "id": "x:y" } } }),
             "vc.issuanceDate",

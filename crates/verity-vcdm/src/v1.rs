@@ -71,15 +71,23 @@ pub async fn verify_credential_v1(
     let verified = verify_signed(resolver, jws, &kid, &did, Relationship::AssertionMethod).await?;
     let (from, until) = period(&verified, &checked)?;
     let mut checks = vec!["proof", "issuer"];
-    if let Some(from) = from {
+    if let Some((from, field)) = from {
         if from > now {
-            return Err(VcdmError::NotYetValid(rfc3339(from)));
+            return Err(VcdmError::NotYetValid {
+                field,
+                at: rfc3339(from),
+            });
         }
         checks.push("issuanceDate");
     }
     let mut warnings = Vec::new();
     match until {
-        Some(until) if until <= now => return Err(VcdmError::Expired(rfc3339(until))),
+        Some((until, field)) if until <= now => {
+            return Err(VcdmError::Expired {
+                field,
+                at: rfc3339(until),
+            });
+        }
         Some(_) => checks.push("expirationDate"),
         None => warnings.push("the credential has no `exp`: it does not expire".to_owned()),
     }
@@ -112,21 +120,34 @@ fn agree(
     }
 }
 
-/// `nbf` / `exp` (numbers), else the credential's own dates.
-fn period(
-    payload: &Value,
-    checked: &CheckedCredential,
-) -> Result<(Option<i64>, Option<i64>), VcdmError> {
-    let claim = |name: &'static str, fallback: Option<i64>| match &payload[name] {
+/// One end of the validity period and the member it was read from.
+type Bound = Option<(i64, &'static str)>;
+
+/// `nbf` / `exp` (numbers), else the credential's own dates, each with where it was read.
+fn period(payload: &Value, checked: &CheckedCredential) -> Result<(Bound, Bound), VcdmError> {
+    let claim = |name: &'static str, fallback: Bound| match &payload[name] {
         Value::Null => Ok(fallback),
-        v => v.as_i64().map(Some).ok_or_else(|| VcdmError::Field {
-            field: name.into(),
-            reason: "must be a NumericDate (whole seconds)".into(),
-        }),
+        v => v
+            .as_i64()
+            .map(|t| Some((t, name)))
+            .ok_or_else(|| VcdmError::Field {
+                field: name.into(),
+                reason: "must be a NumericDate (whole seconds)".into(),
+            }),
     };
     Ok((
-        claim("nbf", checked.valid_from.map(|t| t.timestamp()))?,
-        claim("exp", checked.valid_until.map(|t| t.timestamp()))?,
+        claim(
+            "nbf",
+            checked
+                .valid_from
+                .map(|t| (t.timestamp(), "vc.issuanceDate")),
+        )?,
+        claim(
+            "exp",
+            checked
+                .valid_until
+                .map(|t| (t.timestamp(), "vc.expirationDate")),
+        )?,
     ))
 }
 
