@@ -3,7 +3,9 @@
 //!
 //! Each request costs the server one signature verification (the credential's; the caller
 //! authenticates with an API key, an HMAC, not a signature) plus resolving the issuer's
-//! did:web document, which for its own authority comes from the store.
+//! did:web document, which for its own authority comes from the store. A second measurement
+//! verifies a credential issued with `options.credentialStatus` (revocation and suspension):
+//! the same signature plus its two status entries, read fresh from the store each time.
 
 use std::sync::Arc;
 
@@ -61,41 +63,54 @@ pub async fn vc_api_verify(opts: &Options) -> Result<(), String> {
             }
         }
     };
-    let (status, issued) = post(
-        format!("{url}/vc-api/credentials/issue"),
-        json!({ "credential": credential }),
-    )
-    .await?;
-    if status != 201 {
-        return Err(format!("issue: {status} {issued}"));
-    }
-    let vc = issued["verifiableCredential"].clone();
-    let token = vc["id"]
-        .as_str()
-        .and_then(|id| id.strip_prefix("data:application/vc+jwt,"))
-        .ok_or("the issued credential is not an enveloped vc+jwt")?
-        .to_owned();
-    let mix = SignatureMix {
-        signs: Vec::new(),
-        verifies: vec![("credential", jws_alg(&token)?)],
-    };
-    let verify_url: Arc<str> = format!("{url}/vc-api/credentials/verify").into();
-    let body = Arc::new(json!({ "verifiableCredential": vc }));
-    let op = move |_: usize| {
-        let post = post.clone();
-        let verify_url = verify_url.clone();
-        let body = body.clone();
-        async move {
-            let (status, answer) = post(verify_url.to_string(), (*body).clone()).await?;
-            if status != 200 {
-                return Err(format!("verify: {status} {answer}"));
-            }
-            Ok(())
+    let status_option = json!({
+        "type": "BitstringStatusListEntry",
+        "statusPurpose": ["revocation", "suspension"]
+    });
+    for (name, options) in [
+        ("vc-api-verify", json!({})),
+        (
+            "vc-api-verify (with revocation and suspension status)",
+            json!({ "credentialStatus": status_option }),
+        ),
+    ] {
+        let (status, issued) = post(
+            format!("{url}/vc-api/credentials/issue"),
+            json!({ "credential": credential, "options": options }),
+        )
+        .await?;
+        if status != 201 {
+            return Err(format!("issue: {status} {issued}"));
         }
-    };
-    // One unmeasured call resolves (and caches) what the first verification needs.
-    op(0).await?;
-    measure("vc-api-verify", &bench, opts, &mix, &floor, op).await?;
+        let vc = issued["verifiableCredential"].clone();
+        let token = vc["id"]
+            .as_str()
+            .and_then(|id| id.strip_prefix("data:application/vc+jwt,"))
+            .ok_or("the issued credential is not an enveloped vc+jwt")?
+            .to_owned();
+        let mix = SignatureMix {
+            signs: Vec::new(),
+            verifies: vec![("credential", jws_alg(&token)?)],
+        };
+        let verify_url: Arc<str> = format!("{url}/vc-api/credentials/verify").into();
+        let body = Arc::new(json!({ "verifiableCredential": vc }));
+        let post = post.clone();
+        let op = move |_: usize| {
+            let post = post.clone();
+            let verify_url = verify_url.clone();
+            let body = body.clone();
+            async move {
+                let (status, answer) = post(verify_url.to_string(), (*body).clone()).await?;
+                if status != 200 {
+                    return Err(format!("verify: {status} {answer}"));
+                }
+                Ok(())
+            }
+        };
+        // One unmeasured call resolves (and caches) what the first verification needs.
+        op(0).await?;
+        measure(name, &bench, opts, &mix, &floor, op).await?;
+    }
     finish(bench).await;
     Ok(())
 }
