@@ -26,6 +26,21 @@ pub trait StatusListSource: Send + Sync + Debug {
     /// list's issuer (assertionMethod), validity window, and that it names `url`.
     /// [`SourceError::Unavailable`] when it cannot be fetched right now.
     async fn fetch(&self, url: &str, now: i64) -> Result<Arc<VerifiedStatusList>, SourceError>;
+
+    /// The lists at `urls`, in order, each as [`Self::fetch`] would answer. A source that
+    /// publishes several views of one stored list (a multi-purpose list's revocation and
+    /// suspension bits) reads that list once for all of them.
+    async fn fetch_all(
+        &self,
+        urls: &[String],
+        now: i64,
+    ) -> Vec<Result<Arc<VerifiedStatusList>, SourceError>> {
+        let mut lists = Vec::with_capacity(urls.len());
+        for url in urls {
+            lists.push(self.fetch(url, now).await);
+        }
+        lists
+    }
 }
 
 /// Checks an issuer's DIF Well-Known DID Configuration linkage.

@@ -261,12 +261,13 @@ impl OwnStatusLists {
     }
 }
 
-#[async_trait]
-impl StatusListSource for OwnStatusLists {
-    async fn fetch(&self, url: &str, now: i64) -> Result<Arc<VerifiedStatusList>, SourceError> {
-        let Some((id, suspension_view)) = self.own.status_list_view(url) else {
-            return self.inner.fetch(url, now).await;
-        };
+impl OwnStatusLists {
+    /// Reads our list `id` and its authority's DID from the store.
+    async fn read(
+        &self,
+        id: Uuid,
+        url: &str,
+    ) -> Result<(verity_store::StatusList, String), SourceError> {
         let unavailable = |e: StoreError| {
             tracing::warn!(url, error = %e, "own status list: the database did not answer");
             SourceError::Unavailable(format!(
@@ -288,6 +289,17 @@ impl StatusListSource for OwnStatusLists {
             .await
             .map_err(unavailable)?
             .ok_or_else(|| SourceError::Invalid(format!("status list {url} has no authority")))?;
+        Ok((list, issuer))
+    }
+
+    /// One view of a stored list: its revocation bits (or the bits of its only purpose), or
+    /// with `suspension_view` the suspension bits of a multi-purpose list.
+    fn view(
+        list: &verity_store::StatusList,
+        issuer: &str,
+        url: &str,
+        suspension_view: bool,
+    ) -> Result<Arc<VerifiedStatusList>, SourceError> {
         let multi = list.purpose == verity_store::PURPOSE_REVOCATION_SUSPENSION;
         if suspension_view && !multi {
             return Err(SourceError::Invalid(format!(
@@ -307,14 +319,52 @@ impl StatusListSource for OwnStatusLists {
             })?
         };
         let bits = if suspension_view {
-            crate::routes::status::suspension_bits(&list)
+            crate::routes::status::suspension_bits(list)
         } else {
-            Bitstring::from_bytes(list.bits, list.length as usize)
+            Bitstring::from_bytes(list.bits.clone(), list.length as usize)
         }
         .map_err(|e| SourceError::Invalid(format!("status list {url}: {e}")))?;
         Ok(Arc::new(VerifiedStatusList::from_trusted_source(
-            &issuer, url, purpose, bits,
+            issuer, url, purpose, bits,
         )))
+    }
+}
+
+#[async_trait]
+impl StatusListSource for OwnStatusLists {
+    async fn fetch(&self, url: &str, now: i64) -> Result<Arc<VerifiedStatusList>, SourceError> {
+        let Some((id, suspension_view)) = self.own.status_list_view(url) else {
+            return self.inner.fetch(url, now).await;
+        };
+        let (list, issuer) = self.read(id, url).await?;
+        Self::view(&list, &issuer, url, suspension_view)
+    }
+
+    /// Our lists are read once per stored list, however many of its views are asked for (a
+    /// suspendable credential's two entries point at one list).
+    async fn fetch_all(
+        &self,
+        urls: &[String],
+        now: i64,
+    ) -> Vec<Result<Arc<VerifiedStatusList>, SourceError>> {
+        let mut read: HashMap<Uuid, Result<(verity_store::StatusList, String), SourceError>> =
+            HashMap::new();
+        let mut lists = Vec::with_capacity(urls.len());
+        for url in urls {
+            let Some((id, suspension_view)) = self.own.status_list_view(url) else {
+                lists.push(self.inner.fetch(url, now).await);
+                continue;
+            };
+            if let std::collections::hash_map::Entry::Vacant(slot) = read.entry(id) {
+                slot.insert(self.read(id, url).await);
+            }
+            lists.push(match read.get(&id) {
+                Some(Ok((list, issuer))) => Self::view(list, issuer, url, suspension_view),
+                Some(Err(e)) => Err(e.clone()),
+                None => Err(SourceError::Invalid(format!("status list {url}: not read"))),
+            });
+        }
+        lists
     }
 }
 
@@ -638,6 +688,63 @@ mod tests {
         assert_eq!(list.bitstring().len(), 131_072);
         assert!(!list.bitstring().get(3).unwrap());
         assert_eq!(inner.calls(), 1);
+    }
+
+    /// A suspendable credential's two entries point at one stored list: `fetch_all` reads it
+    /// once and answers both views, others' lists still go to the inner source, in order.
+    #[tokio::test]
+    async fn fetch_all_reads_each_stored_list_once() {
+        let Some(s) = setup(Backend::Sqlite).await else {
+            return;
+        };
+        let faulty = Arc::new(verity_store::testing::FaultyStore::new(s.store.clone()));
+        let own = Arc::new(OwnAuthorities::new(
+            faulty.clone(),
+            "http://localhost:8080",
+            &["localhost:8080".to_owned(), HOST.to_owned()],
+        ));
+        let inner = Arc::new(Delegate::default());
+        let source = OwnStatusLists::new(own, inner.clone());
+        let alloc = s
+            .store
+            .allocate_status_index(
+                s.authority.id,
+                verity_store::PURPOSE_REVOCATION_SUSPENSION,
+                131_072,
+                &|_| Some(9),
+                s.clock.now(),
+            )
+            .await
+            .unwrap();
+        let url = format!("https://{HOST}/v1.0/status/{}", alloc.list_id);
+        let urls = vec![
+            url.clone(),
+            format!("{url}/suspension"),
+            "https://other.test/v1.0/status/1".to_owned(),
+        ];
+        let lists = source.fetch_all(&urls, NOW).await;
+        let reads = faulty
+            .calls()
+            .iter()
+            .filter(|c| **c == "status_list")
+            .count();
+        assert_eq!(reads, 1, "{:?}", faulty.calls());
+        let revocation = lists[0].as_ref().unwrap();
+        assert!(revocation.has_purpose("revocation") && revocation.url() == url);
+        let suspension = lists[1].as_ref().unwrap();
+        assert!(suspension.has_purpose("suspension"));
+        assert_eq!(suspension.url(), format!("{url}/suspension"));
+        assert!(lists[2].is_err(), "delegated");
+        assert_eq!(inner.calls(), 1);
+        // One at a time, each view is a read of its own.
+        source.fetch(&urls[0], NOW).await.unwrap();
+        source.fetch(&urls[1], NOW).await.unwrap();
+        let reads = faulty
+            .calls()
+            .iter()
+            .filter(|c| **c == "status_list")
+            .count();
+        assert_eq!(reads, 3);
     }
 
     #[tokio::test]

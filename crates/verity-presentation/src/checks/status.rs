@@ -38,13 +38,35 @@ pub(crate) async fn check_status(
     let entries = StatusEntry::parse_credential_status(status)
         .map_err(|e| rec.fail(&name, failed(format!("{e} ({})", e.code()))))?;
 
+    // The lists not fetched yet in this verification, in one call: a source that serves
+    // several views of one stored list (a suspendable credential's two entries) reads it once.
+    let mut missing: Vec<String> = Vec::new();
+    for entry in &entries {
+        let url = &entry.status_list_credential;
+        if !memo.contains_key(url) && !missing.contains(url) {
+            missing.push(url.clone());
+        }
+    }
+    let fetched: HashMap<String, _> = if missing.is_empty() {
+        HashMap::new()
+    } else {
+        let lists = ctx.status.fetch_all(&missing, ctx.now).await;
+        missing.into_iter().zip(lists).collect()
+    };
+
     let mut result = RevocationStatus::Valid;
     let mut skipped = Vec::new();
     for entry in &entries {
         let url = &entry.status_list_credential;
+        let fetched_now = || {
+            fetched
+                .get(url)
+                .cloned()
+                .unwrap_or_else(|| Err(crate::SourceError::Invalid(format!("{url}: not fetched"))))
+        };
         let list = match memo.get(url) {
             Some(list) => list.clone(),
-            None => match ctx.status.fetch(url, ctx.now).await {
+            None => match fetched_now() {
                 Ok(list) => {
                     memo.insert(url.clone(), list.clone());
                     list

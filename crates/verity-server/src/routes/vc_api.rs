@@ -574,31 +574,36 @@ async fn check_status(
         field: "credentialStatus".into(),
         reason: format!("{e} ({})", e.code()),
     })?;
-    for (i, entry) in entries.iter().enumerate() {
+    // One read per stored list: a suspendable credential's two entries share one.
+    let urls: Vec<String> = entries
+        .iter()
+        .map(|e| e.status_list_credential.clone())
+        .collect();
+    let lists = state
+        .verifier
+        .status
+        .fetch_all(&urls, state.clock.unix())
+        .await;
+    for (i, (entry, list)) in entries.iter().zip(lists).enumerate() {
         let field = if status.is_array() {
             format!("credentialStatus[{i}]")
         } else {
             "credentialStatus".to_owned()
         };
         let url = &entry.status_list_credential;
-        let list = state
-            .verifier
-            .status
-            .fetch(url, state.clock.unix())
-            .await
-            .map_err(|e| {
-                if e.is_unavailable() {
-                    VcdmError::StatusUnavailable {
-                        field: field.clone(),
-                        reason: e.reason().to_owned(),
-                    }
-                } else {
-                    VcdmError::Status {
-                        field: field.clone(),
-                        reason: format!("status list {url}: {}", e.reason()),
-                    }
+        let list = list.map_err(|e| {
+            if e.is_unavailable() {
+                VcdmError::StatusUnavailable {
+                    field: field.clone(),
+                    reason: e.reason().to_owned(),
                 }
-            })?;
+            } else {
+                VcdmError::Status {
+                    field: field.clone(),
+                    reason: format!("status list {url}: {}", e.reason()),
+                }
+            }
+        })?;
         // A list signed by anyone else could mark any credential valid.
         if list.issuer() != v.checked.issuer {
             return Err(VcdmError::Status {
