@@ -451,6 +451,59 @@ impl<'a> Routes<'a> {
     }
 }
 
+/// The methods served on `path` (the route table's patterns, built once per process): empty
+/// when no route has that path. A request with another method on such a path is answered 405
+/// with these in `Allow`.
+pub fn allowed_methods(path: &str) -> Vec<Method> {
+    static PATTERNS: OnceLock<Vec<(regex_lite::Regex, Method)>> = OnceLock::new();
+    let patterns = PATTERNS.get_or_init(|| {
+        let mut routes = Routes::describe();
+        crate::routes::table(&mut routes);
+        routes
+            .operations()
+            .iter()
+            .filter_map(|o| {
+                regex_lite::Regex::new(&pattern_regex(&o.pattern))
+                    .ok()
+                    .map(|re| (re, o.method.clone()))
+            })
+            .collect()
+    });
+    let mut methods: Vec<Method> = Vec::new();
+    for (re, method) in patterns {
+        if re.is_match(path) && !methods.contains(method) {
+            methods.push(method.clone());
+        }
+    }
+    methods
+}
+
+/// An actix path pattern as an anchored regular expression: `{name}` is one path segment,
+/// `{name:re}` is `re`, everything else literal.
+fn pattern_regex(pattern: &str) -> String {
+    let mut out = String::from("^");
+    let mut rest = pattern;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&regex_lite::escape(&rest[..open]));
+        let Some(close) = rest[open..].find('}') else {
+            break;
+        };
+        let inner = &rest[open + 1..open + close];
+        match inner.split_once(':') {
+            Some((_, re)) => {
+                out.push_str("(?:");
+                out.push_str(re);
+                out.push(')');
+            }
+            None => out.push_str("[^/]+"),
+        }
+        rest = &rest[open + close + 1..];
+    }
+    out.push_str(&regex_lite::escape(rest));
+    out.push('$');
+    out
+}
+
 /// The OpenAPI document of every route (built once per process).
 pub fn document() -> &'static Value {
     static DOC: OnceLock<Value> = OnceLock::new();
@@ -639,7 +692,7 @@ fn operation(o: &Operation, g: &mut SchemaGenerator) -> Value {
         "default".to_owned(),
         error_response(
             ErrorShape::Api,
-            "Any other error: 413 `payloadTooLarge`, 429 `rateLimited` (with Retry-After), 500 `internalError` (correlation id only), 503 `transientError` (retry)."
+            "Any other error: 405 `methodNotAllowed` (with Allow) for another method on a served path, 413 `payloadTooLarge`, 429 `rateLimited` (with Retry-After), 500 `internalError` (correlation id only), 503 `transientError` (retry)."
                 .to_owned(),
             &[],
         ),
@@ -761,6 +814,25 @@ pub fn build(ops: &[Operation]) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn patterns_become_anchored_regexes() {
+        assert_eq!(
+            pattern_regex("/v1.0/status/{list}"),
+            r"^/v1\.0/status/[^/]+$"
+        );
+        assert_eq!(pattern_regex("/{path:.+}/did.json"), r"^/(?:.+)/did\.json$");
+        assert_eq!(
+            allowed_methods("/v1.0/status/1234"),
+            vec![Method::GET],
+            "one segment"
+        );
+        assert!(allowed_methods("/v1.0/status/1234/other").is_empty());
+        assert_eq!(allowed_methods("/tenants/acme/did.json"), vec![Method::GET]);
+        let contracts = allowed_methods("/admin/v1/contracts");
+        assert!(contracts.contains(&Method::GET) && contracts.contains(&Method::POST));
+        assert!(allowed_methods("/v1.0/notARoute").is_empty());
+    }
 
     fn op(pattern: &str) -> Operation {
         Operation {

@@ -451,10 +451,33 @@ fn error_shape<B: MessageBody>(
     ))
 }
 
+/// No route matched: 405 with `Allow` when the path is served with other methods, 404 otherwise.
 async fn no_route(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
-    Err(ApiError::not_found(format!(
-        "no route for {} {}",
-        req.method(),
-        req.path()
-    )))
+    let allowed = crate::openapi::allowed_methods(req.path());
+    if allowed.is_empty() {
+        return Err(ApiError::not_found(format!(
+            "no route for {} {}",
+            req.method(),
+            req.path()
+        )));
+    }
+    let allow = allowed
+        .iter()
+        .map(actix_web::http::Method::as_str)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let err = ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        InnerCode::MethodNotAllowed,
+        format!(
+            "{} is not allowed on {}; allowed: {allow}",
+            req.method(),
+            req.path()
+        ),
+    );
+    let mut resp = err.error_response();
+    if let Ok(value) = HeaderValue::from_str(&allow) {
+        resp.headers_mut().insert(header::ALLOW, value);
+    }
+    Ok(resp)
 }
