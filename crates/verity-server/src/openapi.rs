@@ -457,10 +457,7 @@ impl<'a> Routes<'a> {
 pub fn allowed_methods(path: &str) -> Vec<Method> {
     static PATTERNS: OnceLock<Vec<(regex_lite::Regex, Method)>> = OnceLock::new();
     let patterns = PATTERNS.get_or_init(|| {
-        let mut routes = Routes::describe();
-        crate::routes::table(&mut routes);
-        routes
-            .operations()
+        table_operations()
             .iter()
             .filter_map(|o| {
                 regex_lite::Regex::new(&pattern_regex(&o.pattern))
@@ -507,10 +504,17 @@ fn pattern_regex(pattern: &str) -> String {
 /// The OpenAPI document of every route (built once per process).
 pub fn document() -> &'static Value {
     static DOC: OnceLock<Value> = OnceLock::new();
-    DOC.get_or_init(|| {
+    DOC.get_or_init(|| build(table_operations()))
+}
+
+/// Every operation of the route table, described once per process (for the document and for
+/// the methods a path is served with).
+fn table_operations() -> &'static [Operation] {
+    static OPS: OnceLock<Vec<Operation>> = OnceLock::new();
+    OPS.get_or_init(|| {
         let mut routes = Routes::describe();
         crate::routes::table(&mut routes);
-        build(routes.operations())
+        routes.ops
     })
 }
 

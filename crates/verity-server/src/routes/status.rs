@@ -75,39 +75,18 @@ async fn suspension_list(
     let (authority, signer, _) = signing_inputs(&state, &list).await?;
     let bits = suspension_bits(&list).map_err(ApiError::internal)?;
     let url = suspension_url(&state, list.id);
-    let (body, media) = if form == Form::Token {
-        let token_list = TokenStatusList::from_bitstring(&bits, TokenStatus::Suspended)
-            .map_err(ApiError::internal)?;
-        let token = verity_status_list::sign_list_token(
-            &signer,
-            &authority.did,
-            &url,
-            &token_list,
-            state.clock.unix(),
-            None,
-            Some(i64::from(STATUS_LIST_MAX_AGE)),
-        )
-        .await
-        .map_err(ApiError::internal)?;
-        (token, TOKEN_MEDIA_TYPE)
-    } else {
-        let (did, now, purpose) = (
-            &authority.did,
-            state.clock.unix(),
-            StatusPurpose::Suspension,
-        );
-        let jwt = if form == Form::Vcdm2 {
-            verity_status_list::sign_status_list_v2(&signer, did, &url, &bits, purpose, now, None)
-                .await
-        } else {
-            verity_status_list::sign_status_list(&signer, did, &url, &bits, purpose, now, None)
-                .await
-        }
-        .map_err(ApiError::internal)?;
-        (jwt, form.media_type())
-    };
+    let body = sign_as(
+        &state,
+        form,
+        &signer,
+        &authority.did,
+        &url,
+        &bits,
+        StatusPurpose::Suspension,
+    )
+    .await?;
     Ok(HttpResponse::Ok()
-        .content_type(media)
+        .content_type(form.media_type())
         .insert_header((header::ETAG, etag))
         .insert_header((header::CACHE_CONTROL, cache))
         .insert_header((header::VARY, "Accept"))
@@ -149,20 +128,11 @@ async fn status_list(
         return Ok(unchanged);
     }
     let body = match form {
-        Form::Token => sign_token_list(&state, &list).await?,
-        Form::Vcdm2 => {
+        Form::Token | Form::Vcdm2 => {
             let (authority, signer, bits) = signing_inputs(&state, &list).await?;
-            verity_status_list::sign_status_list_v2(
-                &signer,
-                &authority.did,
-                &list_url(&state, list.id),
-                &bits,
-                purpose_of(&list),
-                state.clock.unix(),
-                None,
-            )
-            .await
-            .map_err(ApiError::internal)?
+            let url = list_url(&state, list.id);
+            let purpose = purpose_of(&list);
+            sign_as(&state, form, &signer, &authority.did, &url, &bits, purpose).await?
         }
         Form::Jwt => match (&list.signed_jwt, list.signed_version) {
             (Some(jwt), Some(v)) if v == list.version => jwt.clone(),
@@ -251,28 +221,38 @@ fn accepts(req: &HttpRequest, media_type: &str) -> bool {
         .is_some_and(|v| v.contains(media_type))
 }
 
-/// The list's current bits as a signed Token Status List token.
-async fn sign_token_list(
+/// `bits`, published at `url` by `did`, signed in `form`: a Token Status List token (a set bit
+/// is SUSPENDED for the suspension purpose, INVALID otherwise), a VCDM 2.0 vc+jwt or the VCDM
+/// 1.1 JWT.
+async fn sign_as(
     state: &AppState,
-    list: &verity_store::StatusList,
+    form: Form,
+    signer: &authorities::AuthoritySigner,
+    did: &str,
+    url: &str,
+    bits: &Bitstring,
+    purpose: StatusPurpose,
 ) -> Result<String, ApiError> {
-    let (authority, signer, bits) = signing_inputs(state, list).await?;
-    let set_means = match list.purpose.as_str() {
-        "suspension" => TokenStatus::Suspended,
-        _ => TokenStatus::Invalid,
-    };
-    let token_list =
-        TokenStatusList::from_bitstring(&bits, set_means).map_err(ApiError::internal)?;
-    verity_status_list::sign_list_token(
-        &signer,
-        &authority.did,
-        &list_url(state, list.id),
-        &token_list,
-        state.clock.unix(),
-        None,
-        Some(i64::from(STATUS_LIST_MAX_AGE)),
-    )
-    .await
+    let now = state.clock.unix();
+    match form {
+        Form::Token => {
+            let set_means = match purpose {
+                StatusPurpose::Suspension => TokenStatus::Suspended,
+                StatusPurpose::Revocation => TokenStatus::Invalid,
+            };
+            let token_list =
+                TokenStatusList::from_bitstring(bits, set_means).map_err(ApiError::internal)?;
+            let ttl = Some(i64::from(STATUS_LIST_MAX_AGE));
+            verity_status_list::sign_list_token(signer, did, url, &token_list, now, None, ttl).await
+        }
+        Form::Vcdm2 => {
+            verity_status_list::sign_status_list_v2(signer, did, url, bits, purpose, now, None)
+                .await
+        }
+        Form::Jwt => {
+            verity_status_list::sign_status_list(signer, did, url, bits, purpose, now, None).await
+        }
+    }
     .map_err(ApiError::internal)
 }
 
@@ -305,17 +285,18 @@ pub async fn sign_list(
     list: &verity_store::StatusList,
 ) -> Result<String, ApiError> {
     let (authority, signer, bits) = signing_inputs(state, list).await?;
-    let jwt = verity_status_list::sign_status_list(
+    let url = list_url(state, list.id);
+    let did = &authority.did;
+    let jwt = sign_as(
+        state,
+        Form::Jwt,
         &signer,
-        &authority.did,
-        &list_url(state, list.id),
+        did,
+        &url,
         &bits,
         purpose_of(list),
-        state.clock.unix(),
-        None,
     )
-    .await
-    .map_err(ApiError::internal)?;
+    .await?;
     verity_store::crash_point("status list: signed, not stored");
     // Another request may have signed a newer version meanwhile: then ours is simply not kept.
     state
