@@ -178,6 +178,14 @@ impl StatusListCredential {
 }
 
 impl StatusListCredential {
+    /// [`Self::valid_for`] `ttl` seconds when given, without expiry otherwise.
+    fn ttl(self, ttl: Option<i64>) -> Result<StatusListCredential, StatusListError> {
+        match ttl {
+            Some(ttl) => self.valid_for(ttl),
+            None => Ok(self),
+        }
+    }
+
     /// The VCDM 2.0 `BitstringStatusListCredential` (the payload of a vc+jwt): the base
     /// context only (it holds the status list terms), `issuer` the DID as a string,
     /// `validFrom` / `validUntil`.
@@ -213,10 +221,7 @@ pub async fn sign_status_list_v2(
     now: i64,
     ttl: Option<i64>,
 ) -> Result<String, StatusListError> {
-    let mut credential = StatusListCredential::new(issuer_did, url, purpose, list, now)?;
-    if let Some(ttl) = ttl {
-        credential = credential.valid_for(ttl)?;
-    }
+    let credential = StatusListCredential::new(issuer_did, url, purpose, list, now)?.ttl(ttl)?;
     let payload = serde_json::to_vec(&credential.credential_v2()?).map_err(|e| {
         StatusListError::InvalidParameter {
             name: "credential",
@@ -294,10 +299,7 @@ pub async fn sign_status_list(
     now: i64,
     ttl: Option<i64>,
 ) -> Result<String, StatusListError> {
-    let mut credential = StatusListCredential::new(issuer_did, url, purpose, list, now)?;
-    if let Some(ttl) = ttl {
-        credential = credential.valid_for(ttl)?;
-    }
+    let credential = StatusListCredential::new(issuer_did, url, purpose, list, now)?.ttl(ttl)?;
     let claims = credential.claims()?;
     let signed = sign_kind(signer, TokenKind::StatusList, &claims)
         .await

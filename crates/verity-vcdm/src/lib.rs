@@ -419,6 +419,22 @@ fn objects<'a>(v: &'a Value, field: &str) -> Vec<(&'a Value, String)> {
     }
 }
 
+/// The objects of an optional member that must be one object or a non-empty array of them.
+fn object_list<'a>(v: &'a Value, field: &str) -> Result<Vec<(&'a Value, String)>, VcdmError> {
+    if v.is_null() {
+        return Ok(Vec::new());
+    }
+    let items = objects(v, field);
+    let count = v.as_array().map_or(1, Vec::len);
+    if items.len() != count || count == 0 {
+        return Err(VcdmError::bad(
+            field,
+            "must be an object or a non-empty array of objects",
+        ));
+    }
+    Ok(items)
+}
+
 /// `member` of `object`, when present, is one URL (not an array of them).
 fn optional_url(object: &Value, field: &str, member: &str) -> Result<(), VcdmError> {
     match object.get(member) {
@@ -448,19 +464,7 @@ fn check_related_members(credential: &Value, issuer: &Value) -> Result<(), VcdmE
         "refreshService",
         "credentialSchema",
     ] {
-        let value = &credential[member];
-        if value.is_null() {
-            continue;
-        }
-        let items = objects(value, member);
-        let count = value.as_array().map_or(1, Vec::len);
-        if items.len() != count || count == 0 {
-            return Err(VcdmError::bad(
-                member,
-                "must be an object or a non-empty array of objects",
-            ));
-        }
-        for (item, field) in items {
+        for (item, field) in object_list(&credential[member], member)? {
             if item["type"].as_str().is_none_or(str::is_empty) && !item["type"].is_array() {
                 return Err(VcdmError::bad(format!("{field}.type"), "is required"));
             }
@@ -472,37 +476,26 @@ fn check_related_members(credential: &Value, issuer: &Value) -> Result<(), VcdmE
             }
         }
     }
-    let related = &credential["relatedResource"];
-    if !related.is_null() {
-        let items = objects(related, "relatedResource");
-        let count = related.as_array().map_or(1, Vec::len);
-        if items.len() != count || count == 0 {
+    let mut seen = std::collections::HashSet::new();
+    for (item, field) in object_list(&credential["relatedResource"], "relatedResource")? {
+        let Some(id) = item["id"].as_str().filter(|id| is_url(id)) else {
+            return Err(VcdmError::bad(format!("{field}.id"), "is required (a URL)"));
+        };
+        if !seen.insert(id) {
             return Err(VcdmError::bad(
-                "relatedResource",
-                "must be an object or a non-empty array of objects",
+                format!("{field}.id"),
+                format!("`{id}` is listed twice"),
             ));
         }
-        let mut seen = std::collections::HashSet::new();
-        for (item, field) in items {
-            let Some(id) = item["id"].as_str().filter(|id| is_url(id)) else {
-                return Err(VcdmError::bad(format!("{field}.id"), "is required (a URL)"));
-            };
-            if !seen.insert(id) {
-                return Err(VcdmError::bad(
-                    format!("{field}.id"),
-                    format!("`{id}` is listed twice"),
-                ));
-            }
-            let digests = ["digestSRI", "digestMultibase"];
-            if !digests
-                .iter()
-                .any(|d| item[*d].as_str().is_some_and(|v| !v.is_empty()))
-            {
-                return Err(VcdmError::bad(
-                    field,
-                    "needs a digestSRI or a digestMultibase of the resource",
-                ));
-            }
+        let digests = ["digestSRI", "digestMultibase"];
+        if !digests
+            .iter()
+            .any(|d| item[*d].as_str().is_some_and(|v| !v.is_empty()))
+        {
+            return Err(VcdmError::bad(
+                field,
+                "needs a digestSRI or a digestMultibase of the resource",
+            ));
         }
     }
     Ok(())
