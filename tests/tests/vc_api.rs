@@ -432,6 +432,29 @@ async fn admin_set(app: &TestApp, action: &str, jti: &str) {
     assert_eq!(status, 200, "{action}: {body}");
 }
 
+/// The admin API finds credential `jti` (revocation and suspension entries, in that order) by
+/// its id: suspended, then resumed, then revoked; each counts on the very next verification of
+/// `vc` (our lists come from the store, not an HTTP cache).
+async fn suspend_resume_revoke(app: &TestApp, key: &str, vc: &Value, jti: &str) {
+    admin_set(app, "suspend", jti).await;
+    let (status, error) = verdict(app, key, vc).await;
+    assert_eq!(status, 400, "{error}");
+    assert_eq!(error["code"], "VCDM-011");
+    assert_eq!(error["field"], "credentialStatus[1]");
+    admin_set(app, "resume", jti).await;
+    let (status, checks) = verdict(app, key, vc).await;
+    assert_eq!(status, 200, "{checks}");
+    admin_set(app, "revoke", jti).await;
+    let (status, error) = verdict(app, key, vc).await;
+    assert_eq!(status, 400, "{error}");
+    assert_eq!(error["code"], "VCDM-010");
+    assert_eq!(error["field"], "credentialStatus[0]");
+    assert!(
+        error["message"].as_str().unwrap().contains("revoked"),
+        "{error}"
+    );
+}
+
 /// Verifies `vc`: the status code and, on a refusal, the one error.
 async fn verdict(app: &TestApp, key: &str, vc: &Value) -> (u16, Value) {
     let (status, body) = call(app, key, "verify", json!({ "verifiableCredential": vc })).await;
@@ -486,25 +509,7 @@ async fn status_asked_for_is_written_and_revoke_suspend_resume_count_at_once(bac
             "credentialStatus"
         ])
     );
-    // The admin API finds it by its id: suspended, then resumed, then revoked; each counts on
-    // the very next verification (our lists come from the store, not an HTTP cache).
-    admin_set(&app, "suspend", &jti).await;
-    let (status, error) = verdict(&app, &key, &vc).await;
-    assert_eq!(status, 400, "{error}");
-    assert_eq!(error["code"], "VCDM-011");
-    assert_eq!(error["field"], "credentialStatus[1]");
-    admin_set(&app, "resume", &jti).await;
-    let (status, checks) = verdict(&app, &key, &vc).await;
-    assert_eq!(status, 200, "{checks}");
-    admin_set(&app, "revoke", &jti).await;
-    let (status, error) = verdict(&app, &key, &vc).await;
-    assert_eq!(status, 400, "{error}");
-    assert_eq!(error["code"], "VCDM-010");
-    assert_eq!(error["field"], "credentialStatus[0]");
-    assert!(
-        error["message"].as_str().unwrap().contains("revoked"),
-        "{error}"
-    );
+    suspend_resume_revoke(&app, &key, &vc, &jti).await;
 
     // Revocation only (the default purpose): one entry, the caller's own id kept as the jti.
     let mut c = credential(&did);
@@ -743,22 +748,7 @@ async fn vcdm_1_1_credentials_are_jwts_with_a_vc_claim_and_verify_with_status(ba
             "credentialStatus"
         ])
     );
-    admin_set(&app, "suspend", &jti).await;
-    let (status, error) = verdict(&app, &key, &vc).await;
-    assert_eq!(
-        (status, error["code"].as_str()),
-        (400, Some("VCDM-011")),
-        "{error}"
-    );
-    admin_set(&app, "resume", &jti).await;
-    assert_eq!(verdict(&app, &key, &vc).await.0, 200);
-    admin_set(&app, "revoke", &jti).await;
-    let (status, error) = verdict(&app, &key, &vc).await;
-    assert_eq!(
-        (status, error["code"].as_str()),
-        (400, Some("VCDM-010")),
-        "{error}"
-    );
+    suspend_resume_revoke(&app, &key, &vc, &jti).await;
 
     // A 1.1 credential with 2.0 members is refused at the member, before signing.
     let mut mixed = c.clone();

@@ -1142,36 +1142,15 @@ mod tests {
     /// every row and reference, and a credential without a contract can then be recorded.
     #[tokio::test]
     async fn the_issued_credentials_rebuild_keeps_rows_and_references() {
-        use crate::suite::flows::{credential, first_free, fixture};
+        use crate::suite::audit::{entry, suspendable_with};
+        use crate::suite::flows::credential;
         use sqlx::Row;
         let sqlite = std::sync::Arc::new(SqliteStore::connect("sqlite::memory:").await.unwrap());
         let store: std::sync::Arc<dyn Store> = sqlite.clone();
-        let f = fixture(&store).await;
-        let t = |s: i64| DateTime::<Utc>::from_timestamp(1_800_000_000 + s, 0).unwrap();
-        let a = store
-            .allocate_status_index(
-                f.authority.id,
-                crate::PURPOSE_REVOCATION_SUSPENSION,
-                64,
-                &first_free,
-                t(1),
-            )
-            .await
-            .unwrap();
-        let mut c = credential(&f, "urn:uuid:kept");
-        c.status_list_id = Some(a.list_id);
-        c.status_index = Some(a.index);
-        let recorded = store.record_issued_credential(&c).await.unwrap();
-        let audit = crate::NewAuditEntry {
-            at: t(2),
-            actor: "test".into(),
-            action: "POST /suspend".into(),
-            target: "credential=urn:uuid:kept".into(),
-            outcome: String::new(),
-            request_id: None,
-        };
+        let (f, recorded, _) = suspendable_with(&store, "urn:uuid:kept", |_| {}).await;
+        let at = recorded.issued_at + chrono::Duration::seconds(1);
         store
-            .set_suspension_audited(recorded.id, true, "lost", t(2), &audit)
+            .set_suspension_audited(recorded.id, true, "lost", at, &entry(2, "POST s", "s"))
             .await
             .unwrap();
 

@@ -83,7 +83,7 @@ pub(crate) mod flows;
 mod faults;
 
 // The audit log.
-mod audit;
+pub(crate) mod audit;
 
 // ---- helpers ------------------------------------------------------------------------------
 

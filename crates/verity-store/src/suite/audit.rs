@@ -17,7 +17,7 @@ store_suite!(
     two_suspensions_at_once_change_the_list_once,
 );
 
-fn entry(at: i64, action: &str, target: &str) -> NewAuditEntry {
+pub(crate) fn entry(at: i64, action: &str, target: &str) -> NewAuditEntry {
     NewAuditEntry {
         at: t(at),
         actor: "admin-token cli:alice".to_owned(),
@@ -137,6 +137,17 @@ async fn a_revocation_writes_its_audit_row_with_it(store: Arc<dyn Store>) {
 }
 
 async fn suspendable(store: &Arc<dyn Store>, jti: &str) -> (crate::IssuedCredential, Uuid) {
+    let (_, credential, list) = suspendable_with(store, jti, |_| {}).await;
+    (credential, list)
+}
+
+/// A credential `jti` at an index of a fresh fixture's multi-purpose list, changed by `edit`
+/// before it is recorded; the fixture, the record and the list.
+pub(crate) async fn suspendable_with(
+    store: &Arc<dyn Store>,
+    jti: &str,
+    edit: impl FnOnce(&mut crate::NewIssuedCredential),
+) -> (super::flows::Fixture, crate::IssuedCredential, Uuid) {
     let f = super::flows::fixture(store).await;
     let a = store
         .allocate_status_index(
@@ -151,29 +162,19 @@ async fn suspendable(store: &Arc<dyn Store>, jti: &str) -> (crate::IssuedCredent
     let mut c = super::flows::credential(&f, jti);
     c.status_list_id = Some(a.list_id);
     c.status_index = Some(a.index);
-    (store.record_issued_credential(&c).await.unwrap(), a.list_id)
+    edit(&mut c);
+    let recorded = store.record_issued_credential(&c).await.unwrap();
+    (f, recorded, a.list_id)
 }
 
 /// A credential issued through the VC-API has no contract; it is recorded, found and its
 /// status changed like any other.
 async fn credentials_without_a_contract_are_suspended_and_revoked(store: Arc<dyn Store>) {
-    let f = super::flows::fixture(&store).await;
-    let a = store
-        .allocate_status_index(
-            f.authority.id,
-            crate::PURPOSE_REVOCATION_SUSPENSION,
-            64,
-            &super::flows::first_free,
-            t(1),
-        )
-        .await
-        .unwrap();
-    let mut c = super::flows::credential(&f, "urn:uuid:vc-api");
-    c.contract_id = None;
-    c.request_id = None;
-    c.status_list_id = Some(a.list_id);
-    c.status_index = Some(a.index);
-    let recorded = store.record_issued_credential(&c).await.unwrap();
+    let (_, recorded, list_id) = suspendable_with(&store, "urn:uuid:vc-api", |c| {
+        c.contract_id = None;
+        c.request_id = None;
+    })
+    .await;
     assert_eq!(recorded.contract_id, None);
     let found = store
         .issued_credential_by_jti("urn:uuid:vc-api")
@@ -190,7 +191,7 @@ async fn credentials_without_a_contract_are_suspended_and_revoked(store: Arc<dyn
         .revoke_credential_audited(recorded.id, "left", t(6), &entry(6, "POST r", "r"))
         .await
         .unwrap();
-    assert_eq!(list, Some(a.list_id));
+    assert_eq!(list, Some(list_id));
     assert_eq!(revoked.contract_id, None);
     assert_eq!(revoked.revoked_at, Some(t(6)));
 }
